@@ -1,0 +1,219 @@
+//! Command-line definitions and the parsers for mount, env, duration and
+//! size arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use airlock_policy::{Access, GuestPath, OfferedEnv, OfferedMount};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+/// Run AI-agent tools (WebAssembly components) in a sandbox that grants
+/// nothing unless told to.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a tool once and print its JSON result.
+    Run(RunArgs),
+    /// Print a tool's description (describe()) and its imports as JSON.
+    Inspect(InspectArgs),
+    /// Show airlock at work on a scratch project with the built-in tools:
+    /// an allowed search, then denied escapes.
+    Demo(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    /// Directory for compiled artifacts [default: $XDG_CACHE_HOME/airlock or ~/.cache/airlock].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Compile in memory; read and write no artifact cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The tool component (.wasm).
+    pub(crate) tool: PathBuf,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The tool component (.wasm).
+    pub(crate) tool: PathBuf,
+    /// Input JSON, or @FILE to read it from a file (@- for stdin).
+    #[arg(long, short, value_name = "JSON|@FILE")]
+    pub(crate) input: String,
+    /// Grant a host directory at a guest path the tool requests:
+    /// HOST:GUEST[:ro|rw]; read-only unless `:rw`. Operator override: grants
+    /// will be derived from the caller's identity in a later release.
+    #[arg(long = "mount", short = 'm', value_name = "HOST:GUEST[:ro|rw]")]
+    pub(crate) mounts: Vec<String>,
+    /// Grant an environment variable the tool requests: NAME (value taken
+    /// from airlock's environment) or NAME=VALUE.
+    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
+    pub(crate) env: Vec<String>,
+    /// Wall-clock limit for the call, such as 500ms, 2s or 1m.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Memory limit for the call, such as 64MiB or 1GiB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub(crate) memory: u64,
+    /// Also print what the tool wrote to stdout/stderr and logged (to stderr).
+    #[arg(long)]
+    pub(crate) show_output: bool,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+}
+
+/// Parses `HOST:GUEST[:ro|rw]`. The host directory must exist; it is
+/// canonicalised so the grant names the real directory.
+pub(crate) fn parse_mount(spec: &str) -> anyhow::Result<OfferedMount> {
+    let usage = || format!("bad mount `{spec}`: expected HOST:GUEST[:ro|rw], such as ./src:/workspace:ro");
+    let (rest, access) = match spec.rsplit_once(':') {
+        Some((rest, "ro")) => (rest, Access::ReadOnly),
+        Some((rest, "rw")) => (rest, Access::ReadWrite),
+        _ => (spec, Access::ReadOnly),
+    };
+    let Some((host, guest)) = rest.rsplit_once(':') else { bail!(usage()) };
+    if host.is_empty() || guest.is_empty() {
+        bail!(usage());
+    }
+    let guest = GuestPath::new(guest).with_context(|| format!("bad mount `{spec}`"))?;
+    let host = std::fs::canonicalize(host)
+        .with_context(|| format!("bad mount `{spec}`: host directory `{host}` cannot be opened"))?;
+    if !host.is_dir() {
+        bail!("bad mount `{spec}`: `{}` is not a directory", host.display());
+    }
+    Ok(OfferedMount { host, guest, access })
+}
+
+/// Parses `NAME` (value from the environment) or `NAME=VALUE`.
+pub(crate) fn parse_env(spec: &str) -> anyhow::Result<OfferedEnv> {
+    let (name, value) = match spec.split_once('=') {
+        Some((name, value)) => (name, value.to_owned()),
+        None => {
+            let value = std::env::var(spec)
+                .with_context(|| format!("--env {spec}: `{spec}` is not set in airlock's environment"))?;
+            (spec, value)
+        }
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("--env {spec}: `{name}` is not a valid variable name (letters, digits, `_`)");
+    }
+    Ok(OfferedEnv { name: name.to_owned(), value })
+}
+
+/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (use 500ms, 2s or 1m)");
+    let (number, unit) = split_number(text);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(bad()),
+    };
+    if d.is_zero() {
+        return Err(format!("`{text}`: the timeout must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses `512KiB`, `64MiB`, `1GiB` (or K/M/G, KB/MB/GB as binary units) or
+/// a bare number of bytes.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a size (use 64MiB or 1GiB)");
+    let (number, unit) = split_number(text);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+fn split_number(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    text.split_at(at)
+}
+
+/// Reads `--input`: inline JSON, `@FILE`, or `@-` for stdin. Checks it is
+/// JSON before any tool runs.
+pub(crate) fn read_input(arg: &str) -> anyhow::Result<String> {
+    let text = match arg.strip_prefix('@') {
+        Some("-") => std::io::read_to_string(std::io::stdin()).context("cannot read input from stdin")?,
+        Some(file) => {
+            std::fs::read_to_string(file).with_context(|| format!("cannot read input file `{file}`"))?
+        }
+        None => arg.to_owned(),
+    };
+    serde_json::from_str::<serde_json::Value>(&text).context("--input is not valid JSON")?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2h").is_err());
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn mount_specs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = dir.path().display().to_string();
+        let m = parse_mount(&format!("{host}:/workspace")).expect("parses");
+        assert_eq!((m.guest.as_str(), m.access), ("/workspace", Access::ReadOnly));
+        let m = parse_mount(&format!("{host}:/data:rw")).expect("parses");
+        assert_eq!((m.guest.as_str(), m.access), ("/data", Access::ReadWrite));
+        for (spec, expected) in [
+            ("nocolon".to_owned(), "expected HOST:GUEST"),
+            (format!("{host}:relative"), "not absolute"),
+            (format!("{host}:/a/../b"), "not normalised"),
+            ("/definitely/not/here:/workspace".to_owned(), "cannot be opened"),
+        ] {
+            let err = format!("{:#}", parse_mount(&spec).expect_err(&spec));
+            assert!(err.contains(expected), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn env_specs() {
+        let e = parse_env("A_B=c=d").expect("parses");
+        assert_eq!((e.name.as_str(), e.value.as_str()), ("A_B", "c=d"));
+        assert!(
+            format!("{:#}", parse_env("BAD-NAME=1").expect_err("invalid"))
+                .contains("not a valid variable name")
+        );
+        assert!(
+            format!("{:#}", parse_env("AIRLOCK_SURELY_UNSET_VARIABLE").expect_err("unset"))
+                .contains("is not set")
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! `airlock`: the command-line front end. Parses arguments, calls
+//! `airlock-host`, prints results, and maps every outcome to a documented
+//! exit code (see `exit.rs` and the README).
+#![forbid(unsafe_code)]
+
+mod args;
+mod demo;
+mod exit;
+mod inspect;
+mod run;
+mod runtime;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let result = tokio.block_on(async {
+        match cli.command {
+            args::Command::Run(a) => run::run(a).await,
+            args::Command::Inspect(a) => inspect::inspect(a).await,
+            args::Command::Demo(a) => demo::demo(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            failure.exit_code()
+        }
+    }
+}

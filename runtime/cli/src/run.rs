@@ -1,0 +1,87 @@
+//! `airlock run`: one call with command-line grants.
+
+use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
+use airlock_policy::{GrantSet, Limits, Offer, resolve};
+use anyhow::anyhow;
+
+use crate::args::{self, RunArgs};
+use crate::exit::{self, Failure};
+use crate::runtime;
+
+pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
+    let input = args::read_input(&args.input).map_err(Failure::usage)?;
+    let mounts = args
+        .mounts
+        .iter()
+        .map(|m| args::parse_mount(m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
+    let env =
+        args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+    let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
+
+    let rt = runtime::runtime(&args.cache)?;
+    let tool = runtime::load(&rt, &args.tool).await?;
+    let offer = Offer { mounts, env, limits };
+    let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
+    let outcome = call(&tool, &grants, &input).await?;
+    if args.show_output {
+        print_captured(&outcome);
+    }
+    report_truncation(&outcome);
+    finish(&tool, outcome)
+}
+
+/// Calls the tool and maps runtime failures to exit codes.
+pub(crate) async fn call(tool: &LoadedTool, grants: &GrantSet, input: &str) -> Result<CallOutcome, Failure> {
+    tool.call(grants, input).await.map_err(|e| {
+        let code = match &e {
+            CallError::Limit(_) => exit::LIMIT,
+            CallError::Trap(_) => exit::TOOL_ERROR,
+            CallError::Grant(_) | CallError::Limits(_) => exit::USAGE,
+            _ => exit::INTERNAL,
+        };
+        Failure::new(code, anyhow!("tool `{}`: {e}", tool.info().name))
+    })
+}
+
+/// Prints the result (pretty JSON) or maps the tool's error to an exit code.
+fn finish(tool: &LoadedTool, outcome: CallOutcome) -> Result<(), Failure> {
+    match outcome.result {
+        Ok(output) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&output)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(output);
+            println!("{pretty}");
+            Ok(())
+        }
+        Err(e) => {
+            let code = if matches!(e, ToolError::Denied(_)) { exit::DENIED } else { exit::TOOL_ERROR };
+            Err(Failure::new(code, anyhow!("tool `{}`: {e}", tool.info().name)))
+        }
+    }
+}
+
+fn print_captured(outcome: &CallOutcome) {
+    for (name, captured) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
+        for line in String::from_utf8_lossy(&captured.bytes).lines() {
+            eprintln!("[tool {name}] {line}");
+        }
+    }
+    for line in &outcome.logs {
+        let fields: Vec<String> = line.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("[tool log] {} {} {}", line.level, line.message, fields.join(" "));
+    }
+}
+
+fn report_truncation(outcome: &CallOutcome) {
+    for (name, captured) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
+        if captured.truncated() {
+            eprintln!("note: tool {name} truncated: {} bytes dropped past the cap", captured.dropped);
+        }
+    }
+    if outcome.logs_dropped > 0 {
+        eprintln!("note: {} tool log lines dropped past the cap", outcome.logs_dropped);
+    }
+}

@@ -1,0 +1,37 @@
+//! Building the host runtime for a one-shot command.
+
+use std::path::PathBuf;
+
+use airlock_host::{LoadError, LoadedTool, Runtime, RuntimeConfig};
+
+use crate::args::CacheArgs;
+use crate::exit::{self, Failure};
+
+/// A one-shot command runs one call at a time: a small pool.
+const CLI_POOL: u32 = 4;
+
+pub(crate) fn runtime(cache: &CacheArgs) -> Result<Runtime, Failure> {
+    let cache_dir = if cache.no_cache { None } else { cache.cache_dir.clone().or_else(default_cache_dir) };
+    Runtime::new(RuntimeConfig { max_concurrent_calls: CLI_POOL, cache_dir, ..RuntimeConfig::default() })
+        .map_err(Failure::internal)
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("airlock"))
+}
+
+/// Maps a load failure to its exit code: an unreadable file is a usage
+/// error, everything else means the file is not a valid tool.
+pub(crate) fn load_failure(error: LoadError) -> Failure {
+    match error {
+        LoadError::Read { .. } => Failure::usage(error),
+        other => Failure::new(exit::INVALID_TOOL, other),
+    }
+}
+
+pub(crate) async fn load(runtime: &Runtime, path: &std::path::Path) -> Result<LoadedTool, Failure> {
+    runtime.load(path).await.map_err(load_failure)
+}

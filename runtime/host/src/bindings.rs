@@ -1,0 +1,15 @@
+//! The one `bindgen!` site for the `airlock:tool` world.
+//!
+//! Exports are async (the host is async, so epoch deadlines can yield and a
+//! wall-clock timeout can drop a running call); the `log` import is sync.
+
+wasmtime::component::bindgen!({
+    world: "tool",
+    path: "../../wit",
+    with: {
+        "wasi": wasmtime_wasi::p2::bindings,
+    },
+    exports: { default: async },
+});
+
+pub(crate) use airlock::tool::types as wit;

@@ -1,0 +1,221 @@
+//! One call: fresh store, fresh instance, grants applied, limits enforced.
+
+use std::time::{Duration, Instant};
+
+use airlock_policy::GrantSet;
+use bytes::Bytes;
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::bindings::{Tool, ToolPre, wit};
+use crate::capability::{self, log::LogSink};
+use crate::engine::EPOCH_TICK;
+use crate::error::{CallError, LimitExceeded};
+use crate::limiter::MemoryLimiter;
+use crate::state::HostState;
+
+/// Why a tool said no. Mirrors the WIT `tool-error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ToolError {
+    /// The input was not valid for the tool.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The tool tried to use something it was not granted.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// Anything else.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+/// A completed call: the tool's answer plus what it printed and logged.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The JSON output, or the tool's own error.
+    pub result: Result<String, ToolError>,
+    /// What the tool wrote to stdout (capped).
+    pub stdout: Captured,
+    /// What the tool wrote to stderr (capped).
+    pub stderr: Captured,
+    /// Structured log lines (capped).
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped past the cap.
+    pub logs_dropped: u64,
+    /// Wall-clock time of the call, including instantiation.
+    pub elapsed: Duration,
+}
+
+/// Captured output of one stream.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    /// The first bytes written, up to the cap.
+    pub bytes: Bytes,
+    /// Bytes written past the cap and dropped.
+    pub dropped: u64,
+}
+
+impl Captured {
+    /// True when some output was dropped.
+    pub fn truncated(&self) -> bool {
+        self.dropped > 0
+    }
+}
+
+/// One structured log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// The message.
+    pub message: String,
+    /// Key/value fields.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Extra time the wall-clock backstop allows beyond the deadline. The epoch
+/// callback normally interrupts the guest first; the backstop catches a
+/// guest blocked inside a host call.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
+
+/// What a call produced besides its value, whether or not it completed.
+pub(crate) struct Leftovers {
+    pub(crate) stdout: Captured,
+    pub(crate) stderr: Captured,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) logs_dropped: u64,
+}
+
+/// Runs `body` against a fresh instance built with `grants`.
+pub(crate) async fn with_fresh_instance<R>(
+    pre: &ToolPre<HostState>,
+    grants: &GrantSet,
+    max_memory_bytes: u64,
+    body: impl AsyncFnOnce(&Tool, &mut Store<HostState>) -> wasmtime::Result<R>,
+) -> (Result<R, CallError>, Leftovers) {
+    let limits = *grants.limits();
+    let empty = || Leftovers {
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+        logs: Vec::new(),
+        logs_dropped: 0,
+    };
+    if let Err(e) = limits.validate(max_memory_bytes) {
+        return (Err(e.into()), empty());
+    }
+    let prepared = match capability::prepare(grants) {
+        Ok(p) => p,
+        Err(e) => return (Err(e), empty()),
+    };
+    let capability::Prepared { mut wasi, stdout, stderr } = prepared;
+    let state = HostState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory_bytes),
+        log: LogSink::new(limits.log_lines),
+    };
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    let deadline = Instant::now() + limits.timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+    });
+
+    let run = async {
+        let tool = pre.instantiate_async(&mut store).await?;
+        body(&tool, &mut store).await
+    };
+    let outcome = tokio::time::timeout(limits.timeout + EPOCH_TICK + BACKSTOP_GRACE, run).await;
+    let result = match outcome {
+        Err(_elapsed) => Err(LimitExceeded::Timeout(limits.timeout).into()),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
+    };
+    let log = std::mem::take(&mut store.data_mut().log);
+    drop(store);
+    let (out, out_dropped) = stdout.take();
+    let (err, err_dropped) = stderr.take();
+    let leftovers = Leftovers {
+        stdout: Captured { bytes: out, dropped: out_dropped },
+        stderr: Captured { bytes: err, dropped: err_dropped },
+        logs: log.lines,
+        logs_dropped: log.dropped,
+    };
+    (result, leftovers)
+}
+
+/// Names the limit a failed call ran into, or reports the trap.
+fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_policy::Limits) -> CallError {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => LimitExceeded::Timeout(limits.timeout).into(),
+        Some(Trap::StackOverflow) => LimitExceeded::Stack.into(),
+        _ if memory_refused => LimitExceeded::Memory(limits.memory_bytes).into(),
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None => {
+            let message = format!("{error:#}");
+            if message.contains("maximum concurrent") || message.contains("pooling") {
+                CallError::Internal(message)
+            } else {
+                CallError::Trap(message)
+            }
+        }
+    }
+}
+
+/// Calls `invoke(input)` in a fresh instance.
+pub(crate) async fn invoke(
+    pre: &ToolPre<HostState>,
+    grants: &GrantSet,
+    max_memory_bytes: u64,
+    input: &str,
+) -> Result<CallOutcome, CallError> {
+    let started = Instant::now();
+    let (result, leftovers) = with_fresh_instance(pre, grants, max_memory_bytes, async |tool, store| {
+        tool.call_invoke(store, input).await
+    })
+    .await;
+    let result = match result {
+        Err(CallError::Trap(trap)) => return Err(CallError::Trap(with_stderr_tail(trap, &leftovers.stderr))),
+        Err(other) => return Err(other),
+        Ok(value) => value,
+    };
+    let result = match result {
+        Ok(output) => {
+            let limit = grants.limits().output_bytes;
+            if output.len() as u64 > limit {
+                return Err(LimitExceeded::Output { limit, actual: output.len() as u64 }.into());
+            }
+            Ok(output)
+        }
+        Err(wit::ToolError::InvalidInput(m)) => Err(ToolError::InvalidInput(m)),
+        Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(m)),
+        Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(m)),
+    };
+    Ok(CallOutcome {
+        result,
+        stdout: leftovers.stdout,
+        stderr: leftovers.stderr,
+        logs: leftovers.logs,
+        logs_dropped: leftovers.logs_dropped,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Appends the end of the guest's stderr (where a Rust panic message goes)
+/// to a trap message.
+fn with_stderr_tail(trap: String, stderr: &Captured) -> String {
+    const TAIL: usize = 512;
+    let text = String::from_utf8_lossy(&stderr.bytes);
+    let text = text.trim_end();
+    if text.is_empty() {
+        return trap;
+    }
+    let mut start = text.len().saturating_sub(TAIL);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{trap}; tool stderr: {}", &text[start..])
+}

@@ -1,0 +1,36 @@
+//! Capabilities: each module turns one kind of grant into sandbox
+//! configuration, and reads the same way:
+//!
+//! - `prepare(builder, grants)` configures the call's `WasiCtxBuilder` (or
+//!   host state) from the grants, and nothing else;
+//! - anything not granted is left unconfigured, which in WASI means absent.
+//!
+//! The order is fixed in [`prepare`]: stdio, fs, env. Capabilities never
+//! read each other's state.
+
+pub mod env;
+pub mod fs;
+pub mod log;
+pub mod stdio;
+
+use airlock_policy::GrantSet;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::error::CallError;
+
+/// Everything the call's store needs besides the WASI context.
+pub(crate) struct Prepared {
+    pub(crate) wasi: WasiCtxBuilder,
+    pub(crate) stdout: stdio::CappedOutput,
+    pub(crate) stderr: stdio::CappedOutput,
+}
+
+/// Builds a call's WASI context from its grants. Starts from nothing: no
+/// args, no env, no stdin, no preopens, no network, no name lookup.
+pub(crate) fn prepare(grants: &GrantSet) -> Result<Prepared, CallError> {
+    let mut wasi = WasiCtxBuilder::new();
+    let (stdout, stderr) = stdio::prepare(&mut wasi, grants.limits().stdio_bytes);
+    fs::prepare(&mut wasi, grants.mounts())?;
+    env::prepare(&mut wasi, grants.env());
+    Ok(Prepared { wasi, stdout, stderr })
+}

@@ -1,0 +1,206 @@
+//! Loading a tool: header checks, compile (or cached artifact), type checks
+//! against the world, and `describe()`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_policy::{
+    Access, CapabilityRequest, EnvRequest, GrantSet, GuestPath, HostRequest, Limits, MountRequest,
+    SecretRequest, ToolInfo,
+};
+use sha2::{Digest, Sha256};
+
+use crate::bindings::{ToolPre, wit};
+use crate::call::{self, CallOutcome};
+use crate::engine::Runtime;
+use crate::error::{CallError, LoadError};
+use crate::state::HostState;
+
+/// sha256 of a component's bytes, lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ToolDigest(pub String);
+
+impl std::fmt::Display for ToolDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", self.0)
+    }
+}
+
+/// A validated, compiled, pre-instantiated tool. Cheap to clone; every call
+/// gets a fresh instance.
+#[derive(Clone)]
+pub struct LoadedTool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pre: ToolPre<HostState>,
+    info: ToolInfo,
+    digest: ToolDigest,
+    imports: Vec<String>,
+    max_memory_bytes: u64,
+    from_cache: bool,
+}
+
+/// Budget for `describe()`: it must be pure and quick.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Component binary preamble: magic, then version 0x0d with layer 1.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const COMPONENT_VERSION: u32 = 0x0001_000d;
+const CORE_VERSION: u32 = 0x0000_0001;
+
+impl Runtime {
+    /// Loads a tool from a `.wasm` file. See [`Runtime::load_bytes`].
+    pub async fn load(&self, path: &Path) -> Result<LoadedTool, LoadError> {
+        let bytes =
+            std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        self.load_bytes(&bytes).await
+    }
+
+    /// Loads a tool from component bytes: checks it is a component, compiles
+    /// it (or takes the verified cached artifact), type-checks its imports and
+    /// exports against the `airlock:tool` world, and calls `describe()` in a
+    /// sandbox with no grants.
+    pub async fn load_bytes(&self, bytes: &[u8]) -> Result<LoadedTool, LoadError> {
+        check_preamble(bytes)?;
+        let digest = ToolDigest(hex::encode(Sha256::digest(bytes)));
+        let (component, source) = self.cache.get(&self.engine, bytes, &digest.0)?;
+        let imports =
+            component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
+        let pre = ToolPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let info = describe(&pre, self.config.max_memory_bytes).await?;
+        Ok(LoadedTool {
+            inner: Arc::new(Inner {
+                pre,
+                info,
+                digest,
+                imports,
+                max_memory_bytes: self.config.max_memory_bytes,
+                from_cache: source == crate::artifact::Source::Cache,
+            }),
+        })
+    }
+}
+
+impl LoadedTool {
+    /// What the tool said about itself.
+    pub fn info(&self) -> &ToolInfo {
+        &self.inner.info
+    }
+
+    /// sha256 of the component.
+    pub fn digest(&self) -> &ToolDigest {
+        &self.inner.digest
+    }
+
+    /// The component's imports, by name (WASI interfaces and `airlock:tool/log`).
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
+    /// True when the compiled code came from the artifact cache.
+    pub fn from_cache(&self) -> bool {
+        self.inner.from_cache
+    }
+
+    /// Calls `invoke(input)` in a fresh store and instance with `grants`.
+    ///
+    /// `Ok` means the tool ran to completion: its own answer (output or
+    /// tool error) is in [`CallOutcome::result`]. `Err` means the runtime
+    /// ended the call (a limit, a trap) or could not start it.
+    pub async fn call(&self, grants: &GrantSet, input: &str) -> Result<CallOutcome, CallError> {
+        call::invoke(&self.inner.pre, grants, self.inner.max_memory_bytes, input).await
+    }
+}
+
+fn check_preamble(bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(LoadError::NotWasm);
+    }
+    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    match version {
+        COMPONENT_VERSION => Ok(()),
+        CORE_VERSION => Err(LoadError::CoreModule),
+        other => Err(LoadError::UnsupportedVersion(other)),
+    }
+}
+
+async fn describe(pre: &ToolPre<HostState>, max_memory_bytes: u64) -> Result<ToolInfo, LoadError> {
+    let grants = GrantSet::none().with_limits(Limits { timeout: DESCRIBE_TIMEOUT, ..Limits::default() });
+    let (result, leftovers) =
+        call::with_fresh_instance(pre, &grants, max_memory_bytes, async |tool, store| {
+            tool.call_describe(store).await
+        })
+        .await;
+    let raw = result.map_err(|e| match e {
+        CallError::Trap(t) => {
+            let stderr = String::from_utf8_lossy(&leftovers.stderr.bytes).trim().to_owned();
+            if stderr.is_empty() {
+                LoadError::Describe(format!("tool trapped: {t}"))
+            } else {
+                LoadError::Describe(format!("tool trapped: {t}; tool stderr: {stderr}"))
+            }
+        }
+        other => LoadError::Describe(other.to_string()),
+    })?;
+    convert_info(raw).map_err(LoadError::BadDescription)
+}
+
+fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
+    if raw.name.is_empty()
+        || raw.name.len() > 64
+        || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!("name `{}` must be 1-64 characters of [a-z0-9-]", raw.name.escape_default()));
+    }
+    let schema = |which: &str, text: &str| -> Result<serde_json::Value, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("{which} schema is not JSON: {e}"))?;
+        if !(value.is_object() || value.is_boolean()) {
+            return Err(format!("{which} schema must be a JSON object or boolean"));
+        }
+        Ok(value)
+    };
+    let caps = raw.capabilities;
+    let mounts = caps
+        .mounts
+        .into_iter()
+        .map(|m| {
+            Ok(MountRequest {
+                guest_path: GuestPath::new(&m.guest_path).map_err(|e| format!("mount request: {e}"))?,
+                access: match m.access {
+                    wit::Access::ReadOnly => Access::ReadOnly,
+                    wit::Access::ReadWrite => Access::ReadWrite,
+                },
+                reason: m.reason,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ToolInfo {
+        input_schema: schema("input", &raw.input_schema)?,
+        output_schema: schema("output", &raw.output_schema)?,
+        name: raw.name,
+        version: raw.version,
+        description: raw.description,
+        capabilities: CapabilityRequest {
+            mounts,
+            hosts: caps
+                .hosts
+                .into_iter()
+                .map(|h| HostRequest { host: h.host, port: h.port, reason: h.reason })
+                .collect(),
+            secrets: caps
+                .secrets
+                .into_iter()
+                .map(|s| SecretRequest { name: s.name, reason: s.reason })
+                .collect(),
+            env: caps.env.into_iter().map(|e| EnvRequest { name: e.name, reason: e.reason }).collect(),
+        },
+    })
+}

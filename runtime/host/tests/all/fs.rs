@@ -1,0 +1,113 @@
+//! Filesystem grants: what a mount lets through, and every way out of it
+//! that must stay shut.
+
+use airlock_policy::{Access, Limits};
+use airlock_test_artifacts as programs;
+use serde_json::json;
+
+use crate::fixture::{Tree, assert_no_leak, grants, output, tool, workspace};
+
+#[tokio::test]
+pub(crate) async fn fs_read_granted() {
+    let tree = Tree::new();
+    let tool = tool(programs::FS_READ_GRANTED).await;
+    let input = json!({ "path": "/workspace/hello.txt" }).to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), &input).await.expect("call");
+    assert_eq!(output(&outcome)["content"], "hello from the workspace\n");
+
+    // A relative symlink that stays inside the mount is fine.
+    let input = json!({ "path": "/workspace/link_in" }).to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), &input).await.expect("call");
+    assert_eq!(output(&outcome)["content"], "hello from the workspace\n");
+}
+
+#[tokio::test]
+async fn requested_but_not_granted_mount_does_not_exist() {
+    let tree = Tree::new();
+    let tool = tool(programs::FS_READ_GRANTED).await;
+    let input = json!({ "path": "/workspace/hello.txt" }).to_string();
+    let none = grants(&tool, &[], &[], Limits::default());
+    let outcome = tool.call(&none, &input).await.expect("call");
+    let err = outcome.result.as_ref().expect_err("no mount was granted").to_string();
+    assert!(err.contains("read /workspace/hello.txt"), "{err}");
+    assert_no_leak(&outcome, "hello from the workspace");
+    drop(tree);
+}
+
+#[tokio::test]
+pub(crate) async fn fs_write_read_only() {
+    let tree = Tree::new();
+    let before = tree.snapshot();
+    let tool = tool(programs::FS_WRITE_READ_ONLY).await;
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), "{}").await.expect("call");
+    let out = output(&outcome);
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(6), "{out}");
+    assert_eq!(out["read"], "hello from the workspace\n");
+    assert_eq!(tree.snapshot(), before, "a read-only mount was modified");
+}
+
+/// The same program under a read-write grant proves the test can fail: the
+/// writes now succeed and the guest reports the escape.
+#[tokio::test]
+async fn fs_write_read_only_fails_when_the_mount_is_writable() {
+    let tree = Tree::new();
+    let tool = tool(programs::FS_WRITE_READ_ONLY).await;
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), "{}").await.expect("call");
+    let err = outcome.result.expect_err("writes succeed on a read-write mount").to_string();
+    assert!(err.contains("ESCAPED: create a file succeeded"), "{err}");
+    assert!(tree.workspace.join("created-by-guest.txt").exists());
+}
+
+#[tokio::test]
+pub(crate) async fn fs_escape_dotdot() {
+    let tree = Tree::new();
+    let before = tree.snapshot();
+    let tool = tool(programs::FS_ESCAPE_DOTDOT).await;
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), "{}").await.expect("call");
+    let out = output(&outcome);
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(6), "{out}");
+    assert_no_leak(&outcome, &tree.canary);
+    assert_eq!(tree.snapshot(), before, "an escape attempt changed the tree");
+    assert!(!tree.root.join("escape.txt").exists());
+}
+
+#[tokio::test]
+pub(crate) async fn fs_escape_symlink() {
+    let tree = Tree::new();
+    let before = tree.snapshot();
+    let tool = tool(programs::FS_ESCAPE_SYMLINK).await;
+    let input = json!({
+        "read": [
+            "/workspace/link_out_rel",
+            "/workspace/link_out_abs",
+            "/workspace/link_etc",
+            "/workspace/link_dir_out/secret.txt",
+            // Absolute symlinks are never followed, even pointing inside.
+            "/workspace/link_abs_in",
+        ],
+        "write": ["/workspace/link_out_rel", "/workspace/link_dir_out/planted.txt"],
+    })
+    .to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), &input).await.expect("call");
+    let out = output(&outcome);
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(7), "{out}");
+    assert_no_leak(&outcome, &tree.canary);
+    assert_no_leak(&outcome, "root:x:0:0");
+    assert_eq!(tree.snapshot(), before, "a write went through a symlink");
+    assert_eq!(std::fs::read_to_string(&tree.secret_path).expect("read"), tree.canary);
+}
+
+#[tokio::test]
+pub(crate) async fn fs_absolute_host_path() {
+    let tree = Tree::new();
+    let tool = tool(programs::FS_ABSOLUTE_HOST_PATH).await;
+    let input = json!({
+        "paths": [tree.secret_path.display().to_string(), tree.workspace.join("hello.txt").display().to_string()],
+    })
+    .to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), &input).await.expect("call");
+    let out = output(&outcome);
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(9), "{out}");
+    assert_no_leak(&outcome, &tree.canary);
+    assert_no_leak(&outcome, "root:x:0:0");
+}

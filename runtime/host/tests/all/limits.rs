@@ -1,0 +1,92 @@
+//! Limits end a call with an error naming the limit, and the runtime keeps
+//! serving afterwards.
+
+use std::time::Duration;
+
+use airlock_host::{CallError, LimitExceeded};
+use airlock_policy::Limits;
+use airlock_test_artifacts as programs;
+use serde_json::json;
+
+use crate::fixture::{grants, output, tool};
+
+/// After a limit, the runtime must still serve an ordinary call.
+async fn still_serving() {
+    let echo = tool(programs::ECHO).await;
+    let outcome = echo.call(&grants(&echo, &[], &[], Limits::default()), "{\"ok\":1}").await.expect("call");
+    assert_eq!(outcome.result.as_deref(), Ok("{\"ok\":1}"));
+}
+
+#[tokio::test]
+pub(crate) async fn limit_infinite_loop() {
+    let tool = tool(programs::LIMIT_INFINITE_LOOP).await;
+    let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+    let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("must time out");
+    assert!(
+        matches!(err, CallError::Limit(LimitExceeded::Timeout(d)) if d == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "timeout after 300ms");
+    still_serving().await;
+}
+
+#[tokio::test]
+pub(crate) async fn limit_memory_bomb() {
+    let tool = tool(programs::LIMIT_MEMORY_BOMB).await;
+    let limits = Limits { memory_bytes: 32 << 20, ..Limits::default() };
+    let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("must hit the memory limit");
+    assert!(matches!(err, CallError::Limit(LimitExceeded::Memory(m)) if m == 32 << 20), "{err}");
+    assert_eq!(err.to_string(), "memory limit 32 MiB exceeded");
+    still_serving().await;
+}
+
+#[tokio::test]
+pub(crate) async fn limit_deep_recursion() {
+    let tool = tool(programs::LIMIT_DEEP_RECURSION).await;
+    let err = tool.call(&grants(&tool, &[], &[], Limits::default()), "{}").await.expect_err("must overflow");
+    assert!(matches!(err, CallError::Limit(LimitExceeded::Stack)), "{err}");
+    still_serving().await;
+}
+
+#[tokio::test]
+pub(crate) async fn limit_stdout_flood() {
+    let tool = tool(programs::LIMIT_STDOUT_FLOOD).await;
+    let limits = Limits { timeout: Duration::from_secs(60), ..Limits::default() };
+    let outcome = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect("call");
+    // Every write succeeded for the guest...
+    let out = output(&outcome);
+    let written = out["stdout_bytes"].as_u64().expect("count");
+    assert!(written >= 100_000_000, "{out}");
+    // ...and the host kept exactly the cap, a prefix, and flagged the rest.
+    let cap = limits.stdio_bytes;
+    assert_eq!(outcome.stdout.bytes.len() as u64, cap);
+    assert!(outcome.stdout.bytes.starts_with(b"FIRST LINE\n"));
+    assert!(outcome.stdout.bytes[11..].iter().all(|&b| b == b'x'));
+    assert_eq!(outcome.stdout.dropped, written - cap);
+    assert!(outcome.stdout.truncated());
+    assert_eq!(outcome.stderr.bytes.len() as u64, cap);
+    assert_eq!(outcome.stderr.dropped, 16 * 65536 - cap);
+}
+
+#[tokio::test]
+pub(crate) async fn limit_output_too_large() {
+    let tool = tool(programs::LIMIT_OUTPUT_TOO_LARGE).await;
+    let none = grants(&tool, &[], &[], Limits::default());
+    let err = tool.call(&none, "{}").await.expect_err("2 MiB result over a 1 MiB limit");
+    assert!(
+        matches!(err, CallError::Limit(LimitExceeded::Output { limit, .. }) if limit == 1 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("output limit 1 MiB exceeded"), "{err}");
+    let small = json!({ "bytes": 10 }).to_string();
+    let outcome = tool.call(&none, &small).await.expect("call");
+    assert_eq!(outcome.result.as_deref(), Ok("\"yyyyyyyyyy\""));
+}
+
+#[tokio::test]
+async fn out_of_range_limits_are_refused_before_running() {
+    let tool = tool(programs::ECHO).await;
+    let limits = Limits { memory_bytes: 8 << 30, ..Limits::default() };
+    let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("over the runtime maximum");
+    assert!(err.to_string().contains("memory limit 8589934592 bytes is outside the allowed range"), "{err}");
+}

@@ -1,0 +1,38 @@
+//! Sandbox behaviour, end to end: real guest programs (built by
+//! `airlock-test-artifacts`) run under the real runtime.
+//!
+//! Every guest program must have a test here with its name: a program
+//! without one fails to compile (`foreach_program!(assert_test_exists)`).
+
+mod cache;
+mod fixture;
+mod fs;
+mod isolation;
+mod limits;
+mod load;
+mod output;
+mod sdk;
+mod tools;
+
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[expect(unused_imports, reason = "the import is the check")]
+        use self::tests::$name as _;
+    };
+}
+
+/// Every test program's test, by name.
+mod tests {
+    pub(crate) use crate::fs::{
+        fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_write_read_only,
+    };
+    pub(crate) use crate::isolation::{env_read, isolation_static_counter};
+    pub(crate) use crate::limits::{
+        limit_deep_recursion, limit_infinite_loop, limit_memory_bomb, limit_output_too_large,
+        limit_stdout_flood,
+    };
+    pub(crate) use crate::load::{bad_description, echo, not_a_tool, trap_in_describe, trap_in_invoke};
+    pub(crate) use crate::output::log_lines;
+}
+
+airlock_test_artifacts::foreach_program!(assert_test_exists);

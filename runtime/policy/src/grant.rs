@@ -1,0 +1,249 @@
+//! Grants: what a call may actually use, the intersection of the tool's
+//! request and the operator's offer.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::{Access, CapabilityRequest, GuestPath, Limits};
+
+/// What the operator is willing to hand to this call.
+#[derive(Clone, Debug, Default)]
+pub struct Offer {
+    /// Host directories offered at guest paths.
+    pub mounts: Vec<OfferedMount>,
+    /// Environment variables offered, with their values.
+    pub env: Vec<OfferedEnv>,
+    /// Limits for the call.
+    pub limits: Limits,
+}
+
+/// A host directory the operator offers at a guest path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferedMount {
+    /// Directory on the host. The host runtime opens it when the call starts;
+    /// nothing outside it is reachable through this mount.
+    pub host: PathBuf,
+    /// Where it appears in the sandbox.
+    pub guest: GuestPath,
+    /// The most access the operator allows.
+    pub access: Access,
+}
+
+/// An environment variable the operator offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferedEnv {
+    /// Name.
+    pub name: String,
+    /// Value given to the tool.
+    pub value: String,
+}
+
+/// The capabilities one call runs with. Built only by [`resolve`] (or
+/// [`GrantSet::none`]), so every grant in it was both requested and offered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GrantSet {
+    mounts: Vec<MountGrant>,
+    env: Vec<EnvGrant>,
+    limits: Limits,
+}
+
+/// A granted mount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MountGrant {
+    /// Host directory.
+    pub host: PathBuf,
+    /// Guest path.
+    pub guest: GuestPath,
+    /// The narrower of requested and offered access.
+    pub access: Access,
+}
+
+/// A granted environment variable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnvGrant {
+    /// Name.
+    pub name: String,
+    /// Value. Not serialised: values may be sensitive.
+    #[serde(skip)]
+    pub value: String,
+}
+
+/// An offer that cannot be turned into grants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// The operator offered a mount at a guest path the tool did not request.
+    #[error("tool `{tool}` does not request a mount at `{guest}` (it requests: {requested})")]
+    MountNotRequested {
+        /// Tool name.
+        tool: String,
+        /// The offered guest path.
+        guest: GuestPath,
+        /// The guest paths the tool requests, comma-separated, or `none`.
+        requested: String,
+    },
+    /// The operator offered the same guest path twice.
+    #[error("mount `{0}` is offered more than once")]
+    DuplicateMount(GuestPath),
+    /// The operator offered an env var the tool did not request.
+    #[error("tool `{tool}` does not request environment variable `{name}` (it requests: {requested})")]
+    EnvNotRequested {
+        /// Tool name.
+        tool: String,
+        /// The offered name.
+        name: String,
+        /// The names the tool requests, comma-separated, or `none`.
+        requested: String,
+    },
+}
+
+impl GrantSet {
+    /// No capabilities at all, default limits.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Granted mounts.
+    pub fn mounts(&self) -> &[MountGrant] {
+        &self.mounts
+    }
+
+    /// Granted environment variables.
+    pub fn env(&self) -> &[EnvGrant] {
+        &self.env
+    }
+
+    /// Limits for the call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// Intersects a tool's request with an operator's offer.
+///
+/// Every offered mount and env var must match something the tool requested:
+/// offering more than a tool asks for is reported as an error rather than
+/// silently dropped, so an operator is never surprised by what a call
+/// actually had. A mount's access is the narrower of requested and offered.
+/// Requested capabilities that are not offered are simply not granted; the
+/// tool sees them as missing.
+pub fn resolve(tool: &str, request: &CapabilityRequest, offer: &Offer) -> Result<GrantSet, GrantError> {
+    let mut mounts: Vec<MountGrant> = Vec::with_capacity(offer.mounts.len());
+    for offered in &offer.mounts {
+        if mounts.iter().any(|m| m.guest == offered.guest) {
+            return Err(GrantError::DuplicateMount(offered.guest.clone()));
+        }
+        let Some(requested) = request.mounts.iter().find(|r| r.guest_path == offered.guest) else {
+            return Err(GrantError::MountNotRequested {
+                tool: tool.to_owned(),
+                guest: offered.guest.clone(),
+                requested: list(request.mounts.iter().map(|m| m.guest_path.as_str())),
+            });
+        };
+        mounts.push(MountGrant {
+            host: offered.host.clone(),
+            guest: offered.guest.clone(),
+            access: requested.access.narrowest(offered.access),
+        });
+    }
+    let mut env = Vec::with_capacity(offer.env.len());
+    for offered in &offer.env {
+        if !request.env.iter().any(|r| r.name == offered.name) {
+            return Err(GrantError::EnvNotRequested {
+                tool: tool.to_owned(),
+                name: offered.name.clone(),
+                requested: list(request.env.iter().map(|e| e.name.as_str())),
+            });
+        }
+        env.push(EnvGrant { name: offered.name.clone(), value: offered.value.clone() });
+    }
+    Ok(GrantSet { mounts, env, limits: offer.limits })
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let joined = items.collect::<Vec<_>>().join(", ");
+    if joined.is_empty() { "none".to_owned() } else { joined }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EnvRequest, MountRequest};
+
+    fn guest(p: &str) -> GuestPath {
+        GuestPath::new(p).expect("valid guest path")
+    }
+
+    fn request() -> CapabilityRequest {
+        CapabilityRequest {
+            mounts: vec![
+                MountRequest {
+                    guest_path: guest("/workspace"),
+                    access: Access::ReadWrite,
+                    reason: String::new(),
+                },
+                MountRequest { guest_path: guest("/docs"), access: Access::ReadOnly, reason: String::new() },
+            ],
+            env: vec![EnvRequest { name: "LANG".into(), reason: String::new() }],
+            ..Default::default()
+        }
+    }
+
+    fn mount(g: &str, access: Access) -> OfferedMount {
+        OfferedMount { host: PathBuf::from("/srv/x"), guest: guest(g), access }
+    }
+
+    #[test]
+    fn access_is_the_narrower_of_request_and_offer() {
+        let offer = Offer {
+            mounts: vec![mount("/workspace", Access::ReadOnly), mount("/docs", Access::ReadWrite)],
+            ..Default::default()
+        };
+        let grants = resolve("t", &request(), &offer).expect("resolves");
+        let access: Vec<_> = grants.mounts().iter().map(|m| (m.guest.as_str(), m.access)).collect();
+        assert_eq!(access, [("/workspace", Access::ReadOnly), ("/docs", Access::ReadOnly)]);
+    }
+
+    #[test]
+    fn unrequested_mount_is_an_error_naming_what_was_requested() {
+        let offer = Offer { mounts: vec![mount("/etc", Access::ReadOnly)], ..Default::default() };
+        let err = resolve("grep", &request(), &offer).expect_err("not requested").to_string();
+        assert_eq!(err, "tool `grep` does not request a mount at `/etc` (it requests: /workspace, /docs)");
+    }
+
+    #[test]
+    fn duplicate_mount_is_an_error() {
+        let offer = Offer {
+            mounts: vec![mount("/docs", Access::ReadOnly), mount("/docs", Access::ReadOnly)],
+            ..Default::default()
+        };
+        assert_eq!(resolve("t", &request(), &offer), Err(GrantError::DuplicateMount(guest("/docs"))));
+    }
+
+    #[test]
+    fn env_must_be_requested() {
+        let offer = Offer {
+            env: vec![OfferedEnv { name: "HOME".into(), value: "/root".into() }],
+            ..Default::default()
+        };
+        let err = resolve("t", &request(), &offer).expect_err("not requested").to_string();
+        assert!(err.contains("`HOME`") && err.contains("LANG"), "{err}");
+        let offer =
+            Offer { env: vec![OfferedEnv { name: "LANG".into(), value: "C".into() }], ..Default::default() };
+        let grants = resolve("t", &request(), &offer).expect("resolves");
+        assert_eq!(grants.env(), [EnvGrant { name: "LANG".into(), value: "C".into() }]);
+    }
+
+    #[test]
+    fn nothing_offered_means_nothing_granted() {
+        let grants = resolve("t", &request(), &Offer::default()).expect("resolves");
+        assert!(grants.mounts().is_empty() && grants.env().is_empty());
+    }
+}

@@ -1,0 +1,87 @@
+//! Per-call resource limits.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Resource limits for one call. Every call has all of them; there is no
+/// "unlimited".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Wall-clock budget for the whole call (instantiate + run). Default 10 s.
+    /// A tool still running when it expires is killed.
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+    /// Largest linear memory the tool may grow to, in bytes. Default 64 MiB.
+    /// Growth past it fails; a tool that then traps is reported as having hit
+    /// the memory limit.
+    pub memory_bytes: u64,
+    /// Largest JSON result `invoke` may return, in bytes. Default 1 MiB. A
+    /// larger result is discarded and the call fails with a limit error.
+    pub output_bytes: u64,
+    /// Bytes of stdout and of stderr kept, each. Default 64 KiB. Excess is
+    /// dropped and the capture is flagged truncated; the tool never sees an
+    /// error for it.
+    pub stdio_bytes: u64,
+    /// Log lines kept through `airlock:tool/log`. Default 1,000; later lines
+    /// are counted and dropped.
+    pub log_lines: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            memory_bytes: 64 << 20,
+            output_bytes: 1 << 20,
+            stdio_bytes: 64 << 10,
+            log_lines: 1000,
+        }
+    }
+}
+
+/// A limit that is out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitsError {
+    /// Zero timeout.
+    #[error("timeout must be greater than zero")]
+    ZeroTimeout,
+    /// Memory limit below what any component needs, or above the runtime's
+    /// maximum.
+    #[error("memory limit {requested} bytes is outside the allowed range 1 MiB..={max} bytes")]
+    Memory {
+        /// The limit asked for.
+        requested: u64,
+        /// The runtime's maximum.
+        max: u64,
+    },
+}
+
+impl Limits {
+    /// Checks the limits against the runtime's maximum memory per instance.
+    pub fn validate(&self, max_memory_bytes: u64) -> Result<(), LimitsError> {
+        if self.timeout.is_zero() {
+            return Err(LimitsError::ZeroTimeout);
+        }
+        if self.memory_bytes < (1 << 20) || self.memory_bytes > max_memory_bytes {
+            return Err(LimitsError::Memory { requested: self.memory_bytes, max: max_memory_bytes });
+        }
+        Ok(())
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

@@ -1,0 +1,60 @@
+//! Declaring what a tool needs.
+
+/// How a mount may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read only.
+    ReadOnly,
+    /// Read, create, write and remove.
+    ReadWrite,
+}
+
+/// The capabilities a tool requests, built with chained calls:
+///
+/// ```
+/// use airlock_sdk::{Access, Capabilities};
+/// let caps = Capabilities::none()
+///     .mount("/workspace", Access::ReadOnly, "the tree to search")
+///     .env("LANG", "locale for messages");
+/// ```
+///
+/// A request is only a request: the operator decides what is granted, and a
+/// tool must handle a missing mount or variable as an error.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    pub(crate) mounts: Vec<(String, Access, String)>,
+    pub(crate) hosts: Vec<(String, Option<u16>, String)>,
+    pub(crate) secrets: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Capabilities {
+    /// Requests nothing.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Requests a directory at `guest_path` (absolute, such as `/workspace`).
+    pub fn mount(mut self, guest_path: &str, access: Access, reason: &str) -> Self {
+        self.mounts.push((guest_path.to_owned(), access, reason.to_owned()));
+        self
+    }
+
+    /// Requests an outbound network destination.
+    pub fn host(mut self, host: &str, port: Option<u16>, reason: &str) -> Self {
+        self.hosts.push((host.to_owned(), port, reason.to_owned()));
+        self
+    }
+
+    /// Requests a secret the host uses on the tool's behalf.
+    pub fn secret(mut self, name: &str, reason: &str) -> Self {
+        self.secrets.push((name.to_owned(), reason.to_owned()));
+        self
+    }
+
+    /// Requests an environment variable.
+    pub fn env(mut self, name: &str, reason: &str) -> Self {
+        self.env.push((name.to_owned(), reason.to_owned()));
+        self
+    }
+}

@@ -1,0 +1,83 @@
+//! Conversions between the typed [`Tool`] API and the WIT exports. Used by
+//! [`export_tool!`](crate::export_tool); not part of the stable API.
+
+use crate::bindings::airlock::tool::types as wit;
+use crate::{Access, Tool, ToolError};
+
+/// `describe()` for a [`Tool`].
+pub fn describe<T: Tool>() -> wit::ToolInfo {
+    let caps = T::capabilities();
+    wit::ToolInfo {
+        name: T::NAME.to_owned(),
+        version: T::VERSION.to_owned(),
+        description: T::DESCRIPTION.to_owned(),
+        input_schema: schema_of::<T::Input>(),
+        output_schema: schema_of::<T::Output>(),
+        capabilities: wit::CapabilityRequest {
+            mounts: caps
+                .mounts
+                .into_iter()
+                .map(|(guest_path, access, reason)| wit::MountRequest {
+                    guest_path,
+                    access: match access {
+                        Access::ReadOnly => wit::Access::ReadOnly,
+                        Access::ReadWrite => wit::Access::ReadWrite,
+                    },
+                    reason,
+                })
+                .collect(),
+            hosts: caps
+                .hosts
+                .into_iter()
+                .map(|(host, port, reason)| wit::HostRequest { host, port, reason })
+                .collect(),
+            secrets: caps
+                .secrets
+                .into_iter()
+                .map(|(name, reason)| wit::SecretRequest { name, reason })
+                .collect(),
+            env: caps.env.into_iter().map(|(name, reason)| wit::EnvRequest { name, reason }).collect(),
+        },
+    }
+}
+
+/// `invoke()` for a [`Tool`]: parse, validate against the input schema,
+/// deserialise, run, serialise.
+pub fn invoke<T: Tool>(input: &str) -> Result<String, wit::ToolError> {
+    let value: serde_json::Value = serde_json::from_str(input)
+        .map_err(|e| wit::ToolError::InvalidInput(format!("input is not valid JSON: {e}")))?;
+    validate::<T::Input>(&value).map_err(wit::ToolError::InvalidInput)?;
+    let typed: T::Input = serde_json::from_value(value)
+        .map_err(|e| wit::ToolError::InvalidInput(format!("input does not match the schema: {e}")))?;
+    let output = T::run(typed).map_err(|e| match e {
+        ToolError::InvalidInput(m) => wit::ToolError::InvalidInput(m),
+        ToolError::Denied(m) => wit::ToolError::Denied(m),
+        ToolError::Failed(m) => wit::ToolError::Failed(m),
+    })?;
+    serde_json::to_string(&output)
+        .map_err(|e| wit::ToolError::Failed(format!("cannot serialise output: {e}")))
+}
+
+fn schema_of<S: schemars::JsonSchema>() -> String {
+    schemars::schema_for!(S).as_value().to_string()
+}
+
+/// Validates `value` against the schema of `S`; the error lists every
+/// violation with its JSON pointer.
+fn validate<S: schemars::JsonSchema>(value: &serde_json::Value) -> Result<(), String> {
+    let schema = schemars::schema_for!(S);
+    let validator = jsonschema::validator_for(schema.as_value())
+        .map_err(|e| format!("the tool's input schema is invalid: {e}"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() { format!("{e}") } else { format!("at `{at}`: {e}") }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("input does not match the schema: {}", problems.join("; ")))
+    }
+}

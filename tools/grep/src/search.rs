@@ -1,0 +1,185 @@
+//! The search itself, independent of the sandbox (so it can also be
+//! benchmarked natively).
+
+use std::path::{Path, PathBuf};
+
+use airlock_sdk::ToolError;
+use globset::{GlobBuilder, GlobMatcher};
+use regex::{Regex, RegexBuilder};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where the tool expects its tree.
+pub const ROOT: &str = "/workspace";
+/// Default `max_matches`.
+pub const DEFAULT_MAX_MATCHES: u32 = 1000;
+/// Largest file searched, in bytes; larger files are skipped and counted.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Input of `grep`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Regular expression (Rust `regex` syntax), matched per line.
+    #[schemars(length(min = 1, max = 4096))]
+    pub pattern: String,
+    /// Directory to search, relative to `/workspace` (default: all of it).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Only search files matching one of these globs (default: all files).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Stop after this many matching lines (default 1000).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_matches: Option<u32>,
+    /// Match case-insensitively.
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+/// One matching line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Match {
+    /// Path relative to `/workspace`, `/`-separated.
+    pub path: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The line, without its newline (lossy UTF-8).
+    pub text: String,
+}
+
+/// Output of `grep`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Output {
+    /// Matching lines, in path then line order.
+    pub matches: Vec<Match>,
+    /// Files searched.
+    pub files_searched: u64,
+    /// Files skipped as binary or too large.
+    pub files_skipped: u64,
+    /// True when `max_matches` stopped the search early.
+    pub truncated: bool,
+}
+
+/// Searches the tree at `root` (the mount) as `input` says.
+pub fn run(root: &Path, input: &Input) -> Result<Output, ToolError> {
+    let regex = RegexBuilder::new(&input.pattern)
+        .case_insensitive(input.case_insensitive)
+        .size_limit(10 << 20)
+        .build()
+        .map_err(|e| ToolError::invalid_input(format!("pattern: {e}")))?;
+    let includes = input.include.iter().map(|g| Include::new(g)).collect::<Result<Vec<_>, _>>()?;
+    let start = match input.path.as_deref() {
+        None | Some("") | Some(".") => root.to_path_buf(),
+        Some(p) => {
+            let rel = p.trim_start_matches('/');
+            if Path::new(rel).components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(ToolError::invalid_input(format!("path `{p}` must be relative, without `..`")));
+            }
+            root.join(rel)
+        }
+    };
+    let mut search = Search {
+        root: root.to_path_buf(),
+        regex,
+        includes,
+        max: input.max_matches.unwrap_or(DEFAULT_MAX_MATCHES),
+        out: Output { matches: Vec::new(), files_searched: 0, files_skipped: 0, truncated: false },
+    };
+    search.walk(&start)?;
+    Ok(search.out)
+}
+
+struct Include {
+    matcher: GlobMatcher,
+    whole_path: bool,
+}
+
+impl Include {
+    fn new(glob: &str) -> Result<Self, ToolError> {
+        let whole_path = glob.contains('/');
+        let matcher = GlobBuilder::new(glob.trim_start_matches('/'))
+            .literal_separator(true)
+            .build()
+            .map_err(|e| ToolError::invalid_input(format!("include glob `{glob}`: {e}")))?
+            .compile_matcher();
+        Ok(Self { matcher, whole_path })
+    }
+
+    fn matches(&self, rel: &str) -> bool {
+        if self.whole_path {
+            self.matcher.is_match(rel)
+        } else {
+            self.matcher.is_match(rel.rsplit('/').next().unwrap_or(rel))
+        }
+    }
+}
+
+struct Search {
+    root: PathBuf,
+    regex: Regex,
+    includes: Vec<Include>,
+    max: u32,
+    out: Output,
+}
+
+impl Search {
+    fn walk(&mut self, dir: &Path) -> Result<(), ToolError> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| ToolError::from_io(format!("read directory {}", dir.display()), &e))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            if self.out.truncated {
+                return Ok(());
+            }
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            if kind.is_dir() && !hidden {
+                self.walk(&path)?;
+            } else if kind.is_file() && (!hidden || !self.includes.is_empty()) {
+                self.file(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Searches one file. With include globs, only files matching one are
+    /// searched, and a matching glob admits a hidden file (as in ripgrep,
+    /// where globs override the hidden-file rule).
+    fn file(&mut self, path: &Path) -> Result<(), ToolError> {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+        if !self.includes.is_empty() && !self.includes.iter().any(|g| g.matches(&rel)) {
+            return Ok(());
+        }
+        let too_big = std::fs::metadata(path).map(|m| m.len() > MAX_FILE_BYTES).unwrap_or(true);
+        let bytes = if too_big { None } else { std::fs::read(path).ok() };
+        let Some(bytes) = bytes.filter(|b| !b.contains(&0)) else {
+            self.out.files_skipped += 1;
+            return Ok(());
+        };
+        self.out.files_searched += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        if body.is_empty() && text.is_empty() {
+            return Ok(());
+        }
+        for (index, line) in body.split('\n').enumerate() {
+            if self.regex.is_match(line) {
+                if self.out.matches.len() as u64 >= u64::from(self.max) {
+                    self.out.truncated = true;
+                    return Ok(());
+                }
+                self.out.matches.push(Match {
+                    path: rel.clone(),
+                    line: index as u64 + 1,
+                    text: line.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
