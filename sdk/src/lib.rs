@@ -63,7 +63,7 @@ pub trait Tool {
 /// Exports a [`Tool`] implementation as the component's `describe` and
 /// `invoke`. Use once per crate, at the crate root.
 ///
-/// ```ignore
+/// ```text
 /// airlock_sdk::export_tool!(MyTool);
 /// ```
 #[macro_export]

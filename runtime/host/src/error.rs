@@ -115,7 +115,7 @@ fn humantime(d: Duration) -> String {
 }
 
 fn mib(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 { format!("{} MiB", bytes >> 20) } else { format!("{bytes} bytes") }
+    if bytes.is_multiple_of(1 << 20) { format!("{} MiB", bytes >> 20) } else { format!("{bytes} bytes") }
 }
 
 #[cfg(test)]

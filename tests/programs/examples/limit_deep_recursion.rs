@@ -1,4 +1,5 @@
 //! Recurses without end; the runtime must stop it with a stack error.
+#[expect(unconditional_recursion, reason = "runaway recursion is what this program tests")]
 fn descend(depth: u64) -> u64 {
     std::hint::black_box(descend(std::hint::black_box(depth + 1))) + 1
 }

@@ -1,0 +1,250 @@
+//! End-to-end tests of the `airlock` binary: results, exit codes and the
+//! messages for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use airlock_test_artifacts as programs;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn airlock(cache: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("HOME")
+        .output()
+        .expect("run airlock");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A project directory with a secret beside it and a symlink out.
+struct Project {
+    dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join("src")).expect("mkdir");
+        std::fs::write(ws.join("src/main.rs"), "fn main() {\n    // TODO: errors\n}\n").expect("write");
+        std::fs::write(dir.path().join("secret.txt"), "CLI-CANARY-7f3a").expect("write");
+        std::os::unix::fs::symlink("../secret.txt", ws.join("escape")).expect("symlink");
+        Self { dir, cache: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn mount(&self) -> String {
+        format!("{}:/workspace:ro", self.dir.path().join("ws").display())
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        airlock(self.cache.path(), args)
+    }
+}
+
+#[test]
+fn grep_with_a_mount_prints_matches_and_exits_0() {
+    let p = Project::new();
+    let r =
+        p.run(&["run", airlock_tools::GREP_PATH, "--mount", &p.mount(), "--input", r#"{"pattern":"TODO"}"#]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(out["matches"][0]["path"], "src/main.rs");
+    assert_eq!(out["matches"][0]["line"], 2);
+}
+
+#[test]
+fn a_denied_escape_exits_3_and_leaks_nothing() {
+    let p = Project::new();
+    let r = p.run(&["run", airlock_tools::READ_FILE_PATH, "-m", &p.mount(), "-i", r#"{"path":"escape"}"#]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("error: tool `read-file`: denied: open /workspace/escape"), "{}", r.stderr);
+    assert!(!r.stdout.contains("CLI-CANARY") && !r.stderr.contains("CLI-CANARY"));
+}
+
+#[test]
+fn invalid_input_is_a_tool_error_exit_1() {
+    let p = Project::new();
+    let r = p.run(&["run", airlock_tools::READ_FILE_PATH, "-m", &p.mount(), "-i", r#"{"path":5}"#]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid input: input does not match the schema: at `/path`"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_command_lines_exit_2_naming_the_problem() {
+    let p = Project::new();
+    let dir = p.dir.path().display().to_string();
+    let grep = airlock_tools::GREP_PATH;
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["run".into(), "/no/such/tool.wasm".into(), "-i".into(), "{}".into()],
+            "cannot read tool `/no/such/tool.wasm`",
+        ),
+        (vec!["run".into(), grep.into(), "-i".into(), "{not json".into()], "--input is not valid JSON"),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "@/no/such/input.json".into()],
+            "cannot read input file `/no/such/input.json`",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), "nocolon".into()],
+            "bad mount `nocolon`: expected HOST:GUEST[:ro|rw]",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), format!("{dir}:relative")],
+            "is not absolute",
+        ),
+        (
+            vec![
+                "run".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "-m".into(),
+                "/no/such/dir:/workspace".into(),
+            ],
+            "host directory `/no/such/dir` cannot be opened",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), format!("{dir}:/etc")],
+            "tool `grep` does not request a mount at `/etc` (it requests: /workspace)",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-e".into(), "HOME=/root".into()],
+            "does not request environment variable `HOME`",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "--timeout".into(), "soon".into()],
+            "is not a duration",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "--memory".into(), "lots".into()],
+            "is not a size",
+        ),
+        (vec!["run".into(), grep.into(), "--bogus".into()], "unexpected argument '--bogus'"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = p.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{args:?}: expected `{expected}` in: {}", r.stderr);
+    }
+}
+
+#[test]
+fn input_from_a_file() {
+    let p = Project::new();
+    let input = p.dir.path().join("input.json");
+    std::fs::write(&input, r#"{"pattern":"fn main"}"#).expect("write");
+    let at = format!("@{}", input.display());
+    let r = p.run(&["run", airlock_tools::GREP_PATH, "-m", &p.mount(), "-i", &at]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\"fn main() {\""), "{}", r.stdout);
+}
+
+#[test]
+fn files_that_are_not_tools_exit_5() {
+    let p = Project::new();
+    let text = p.dir.path().join("tool.wasm");
+    std::fs::write(&text, "#!/bin/sh\n").expect("write");
+    let core = p.dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    for (file, expected) in [
+        (text.display().to_string(), "not a WebAssembly binary"),
+        (core.display().to_string(), "core WebAssembly module, not a component"),
+        (programs::NOT_A_TOOL.to_owned(), "does not implement the airlock:tool@0.1.0 world"),
+        (programs::TRAP_IN_DESCRIBE.to_owned(), "describe() failed: tool trapped"),
+    ] {
+        let r = p.run(&["run", &file, "-i", "{}"]);
+        assert_eq!(r.code, 5, "{file}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{file}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn limits_exit_4_naming_the_limit() {
+    let p = Project::new();
+    let r = p.run(&["run", programs::LIMIT_INFINITE_LOOP, "-i", "{}", "--timeout", "200ms"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("timeout after 200ms"), "{}", r.stderr);
+    let r = p.run(&["run", programs::LIMIT_MEMORY_BOMB, "-i", "{}", "--memory", "16MiB"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("memory limit 16 MiB exceeded"), "{}", r.stderr);
+}
+
+#[test]
+fn a_trap_exits_1_with_the_panic_message() {
+    let p = Project::new();
+    let r = p.run(&["run", programs::TRAP_IN_INVOKE, "-i", "{}"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("tool trapped") && r.stderr.contains("deliberate panic in invoke"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn env_grants_and_show_output() {
+    let p = Project::new();
+    let r = p.run(&["run", programs::ENV_READ, "-i", "{}", "-e", "AIRLOCK_TEST_GRANTED=yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(out["vars"], serde_json::json!([["AIRLOCK_TEST_GRANTED", "yes"]]));
+
+    let r = p.run(&["run", programs::LOG_LINES, "-i", r#"{"lines":1}"#, "--show-output"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("[tool log] info step i=0"), "{}", r.stderr);
+
+    let r = p.run(&["run", programs::LIMIT_STDOUT_FLOOD, "-i", "{}", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("note: tool stdout truncated"), "{}", r.stderr);
+}
+
+#[test]
+fn inspect_prints_the_description() {
+    let p = Project::new();
+    let r = p.run(&["inspect", airlock_tools::GREP_PATH]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(out["describe"]["name"], "grep");
+    assert_eq!(out["describe"]["capabilities"]["mounts"][0]["guest-path"], "/workspace");
+    assert_eq!(out["describe"]["capabilities"]["mounts"][0]["access"], "read-only");
+    assert!(out["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+    assert!(
+        out["imports"].as_array().is_some_and(|i| i.iter().any(|n| n == "wasi:filesystem/preopens@0.2.12"))
+    );
+}
+
+#[test]
+fn an_unsafe_cache_dir_exits_6() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new();
+    let cache = p.dir.path().join("cache");
+    std::fs::create_dir(&cache).expect("mkdir");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let cache_arg = cache.display().to_string();
+    let r = p.run(&["inspect", airlock_tools::GREP_PATH, "--cache-dir", &cache_arg]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.stderr.contains("writable by group or others"), "{}", r.stderr);
+}
+
+#[test]
+fn demo_shows_allowed_and_denied() {
+    let p = Project::new();
+    let r = p.run(&["demo"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("ALLOWED"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("DENIED").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains("REFUSED before the tool runs"), "{}", r.stdout);
+    assert!(!r.stdout.contains("demo-not-a-real-secret"), "{}", r.stdout);
+}
