@@ -149,19 +149,15 @@ pub(crate) async fn with_fresh_instance<R>(
 
 /// Names the limit a failed call ran into, or reports the trap.
 fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_policy::Limits) -> CallError {
+    if let Some(busy) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return CallError::Busy(busy.to_string());
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => LimitExceeded::Timeout(limits.timeout).into(),
         Some(Trap::StackOverflow) => LimitExceeded::Stack.into(),
         _ if memory_refused => LimitExceeded::Memory(limits.memory_bytes).into(),
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => {
-            let message = format!("{error:#}");
-            if message.contains("maximum concurrent") || message.contains("pooling") {
-                CallError::Internal(message)
-            } else {
-                CallError::Trap(message)
-            }
-        }
+        None => CallError::Trap(format!("{error:#}")),
     }
 }
 

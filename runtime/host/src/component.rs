@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bindings::{ToolPre, wit};
 use crate::call::{self, CallOutcome};
-use crate::engine::Runtime;
+use crate::engine::{Runtime, Ticker};
 use crate::error::{CallError, LoadError};
 use crate::state::HostState;
 
@@ -41,6 +41,8 @@ struct Inner {
     imports: Vec<String>,
     max_memory_bytes: u64,
     from_cache: bool,
+    /// Keeps deadlines enforced even if the `Runtime` is dropped first.
+    _ticker: Arc<Ticker>,
 }
 
 /// Budget for `describe()`: it must be pure and quick.
@@ -83,6 +85,7 @@ impl Runtime {
                 imports,
                 max_memory_bytes: self.config.max_memory_bytes,
                 from_cache: source == crate::artifact::Source::Cache,
+                _ticker: self.ticker.clone(),
             }),
         })
     }

@@ -58,7 +58,7 @@ pub struct Runtime {
     pub(crate) linker: Linker<HostState>,
     pub(crate) cache: ArtifactCache,
     pub(crate) config: RuntimeConfig,
-    ticker: Ticker,
+    pub(crate) ticker: Arc<Ticker>,
 }
 
 impl Runtime {
@@ -72,20 +72,16 @@ impl Runtime {
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let cache = ArtifactCache::open(config.cache_dir.clone(), &engine)?;
-        let ticker = Ticker::start(&engine)
-            .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        let ticker = Arc::new(
+            Ticker::start(&engine)
+                .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker: {e}")))?,
+        );
         Ok(Self { engine, linker, cache, config, ticker })
     }
 
     /// The configuration this runtime was created with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker.stop();
     }
 }
 
@@ -117,8 +113,10 @@ fn engine_config(rc: &RuntimeConfig) -> Config {
 }
 
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`]. It holds
-/// only a weak reference, so it never keeps an engine alive.
-struct Ticker {
+/// only a weak reference, so it never keeps an engine alive. Shared by the
+/// runtime and every tool it loaded: deadlines keep working as long as any
+/// of them is alive, and the thread stops when the last one is dropped.
+pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
@@ -139,8 +137,10 @@ impl Ticker {
         })?;
         Ok(Self { stop, handle: Some(handle) })
     }
+}
 
-    fn stop(&mut self) {
+impl Drop for Ticker {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();

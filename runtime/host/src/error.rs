@@ -105,9 +105,10 @@ pub enum CallError {
     /// The grant set's limits are out of range for this runtime.
     #[error("invalid limits: {0}")]
     Limits(#[from] airlock_policy::LimitsError),
-    /// The pool of instances is exhausted or another host-side failure.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Every instance slot is in use (`RuntimeConfig::max_concurrent_calls`).
+    /// Nothing ran; the call may be retried.
+    #[error("runtime busy: {0}")]
+    Busy(String),
 }
 
 fn humantime(d: Duration) -> String {

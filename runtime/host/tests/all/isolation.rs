@@ -31,3 +31,20 @@ pub(crate) async fn isolation_static_counter() {
         assert_eq!(output(&outcome)["calls"], 1, "call {i} saw state from an earlier call");
     }
 }
+
+#[tokio::test]
+pub(crate) async fn net_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let tool = tool(programs::NET_DENIED).await;
+    let input = serde_json::json!({ "port": port }).to_string();
+    let out = output(&tool.call(&grants(&tool, &[], &[], Limits::default()), &input).await.expect("call"));
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(4), "{out}");
+    // Nothing reached the listener.
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the guest connected: {accepted:?}"
+    );
+}

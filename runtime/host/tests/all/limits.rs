@@ -90,3 +90,40 @@ async fn out_of_range_limits_are_refused_before_running() {
     let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("over the runtime maximum");
     assert!(err.to_string().contains("memory limit 8589934592 bytes is outside the allowed range"), "{err}");
 }
+
+#[tokio::test]
+async fn a_full_pool_reports_busy_and_recovers() {
+    use airlock_host::{Runtime, RuntimeConfig};
+    let rt =
+        Runtime::new(RuntimeConfig { max_concurrent_calls: 1, ..RuntimeConfig::default() }).expect("runtime");
+    let spin = rt.load(std::path::Path::new(programs::LIMIT_INFINITE_LOOP)).await.expect("load");
+    let echo = rt.load(std::path::Path::new(programs::ECHO)).await.expect("load");
+    let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+    let spin_grants = grants(&spin, &[], &[], limits);
+    let spinning = spin.call(&spin_grants, "{}");
+    let second = async {
+        // Let the spinning call take the only slot first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        echo.call(&grants(&echo, &[], &[], Limits::default()), "1").await
+    };
+    let (first, second) = tokio::join!(spinning, second);
+    assert!(matches!(first, Err(CallError::Limit(LimitExceeded::Timeout(_)))), "{first:?}");
+    let err = second.expect_err("no slot was free");
+    assert!(matches!(err, CallError::Busy(_)), "{err}");
+    assert!(err.to_string().starts_with("runtime busy: maximum concurrent limit of 1"), "{err}");
+    // The slot is free again.
+    let outcome = echo.call(&grants(&echo, &[], &[], Limits::default()), "1").await.expect("call");
+    assert_eq!(outcome.result.as_deref(), Ok("1"));
+}
+
+#[tokio::test]
+async fn deadlines_hold_after_the_runtime_is_dropped() {
+    use airlock_host::{Runtime, RuntimeConfig};
+    let rt =
+        Runtime::new(RuntimeConfig { max_concurrent_calls: 1, ..RuntimeConfig::default() }).expect("runtime");
+    let spin = rt.load(std::path::Path::new(programs::LIMIT_INFINITE_LOOP)).await.expect("load");
+    drop(rt);
+    let limits = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
+    let err = spin.call(&grants(&spin, &[], &[], limits), "{}").await.expect_err("must time out");
+    assert!(matches!(err, CallError::Limit(LimitExceeded::Timeout(_))), "{err}");
+}

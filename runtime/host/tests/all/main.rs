@@ -26,7 +26,7 @@ mod tests {
     pub(crate) use crate::fs::{
         fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_write_read_only,
     };
-    pub(crate) use crate::isolation::{env_read, isolation_static_counter};
+    pub(crate) use crate::isolation::{env_read, isolation_static_counter, net_denied};
     pub(crate) use crate::limits::{
         limit_deep_recursion, limit_infinite_loop, limit_memory_bomb, limit_output_too_large,
         limit_stdout_flood,
