@@ -1,4 +1,4 @@
-//! Write [airlock](https://example.invalid/airlock) tools in Rust.
+//! Write airlock tools in Rust.
 //!
 //! A tool is a type implementing [`Tool`]: typed input and output (serde +
 //! schemars), a declaration of the capabilities it needs, and a `run`

@@ -7,7 +7,9 @@
 //! - `throughput/echo_2_threads`: calls spread over 2 OS threads (criterion
 //!   reports calls/s);
 //! - `grep/{wasm,native}`: the grep tool in the sandbox vs the same search
-//!   code compiled natively, on a generated tree.
+//!   code compiled natively, on a generated tree;
+//! - `limits/runaway_killed_100ms_deadline`: an infinite loop with a 100 ms
+//!   budget (the time over 100 ms is how late the kill is).
 //!
 //! A latency distribution (p50/p99 over 20,000 calls) is printed first,
 //! since criterion reports means and medians only.
@@ -157,7 +159,10 @@ fn bench_grep(c: &mut Criterion) {
     let grep = load(&rt, airlock_tools::GREP);
     let grants = grants_for(&grep, Some(dir.path()), false);
     let exec = tokio();
-    let input_json = r#"{"pattern":"TODO\\(\\d+-\\d+-\\d+\\)","include":["*.rs"],"max_matches":100000}"#;
+    // ASCII classes: a Unicode `\d` makes the regex compile alone ~1.8 ms
+    // native (~5 ms in wasm), which would swamp the search being compared.
+    let input_json =
+        r#"{"pattern":"TODO\\([0-9]+-[0-9]+-[0-9]+\\)","include":["*.rs"],"max_matches":100000}"#;
     let native_input: airlock_tool_grep::Input = serde_json::from_str(input_json).expect("input");
     let native = airlock_tool_grep::search::run(dir.path(), &native_input).expect("native");
     let sandboxed = exec.block_on(grep.call(&grants, input_json)).expect("call").result.expect("ok");
@@ -170,10 +175,33 @@ fn bench_grep(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| airlock_tool_grep::search::run(dir.path(), &native_input).expect("native"))
     });
+    // The fixed cost of an SDK tool call: the same search over an empty tree.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let empty_grants = grants_for(&grep, Some(empty.path()), false);
+    group.bench_function("wasm_empty_tree", |b| {
+        b.iter(|| exec.block_on(grep.call(&empty_grants, input_json)).expect("call"))
+    });
     group.finish();
 }
 
-criterion_group!(benches, bench_call, bench_grep);
+/// How long after its deadline a runaway tool is stopped: the call's total
+/// time minus the 100 ms budget is the overshoot.
+fn bench_runaway(c: &mut Criterion) {
+    let rt = runtime();
+    let spin = load(&rt, &std::fs::read(airlock_test_artifacts::LIMIT_INFINITE_LOOP).expect("wasm"));
+    let limits = Limits { timeout: Duration::from_millis(100), ..Limits::default() };
+    let grants = resolve(&spin.info().name, &spin.info().capabilities, &Offer { limits, ..Offer::default() })
+        .expect("grants");
+    let exec = tokio();
+    let mut group = c.benchmark_group("limits");
+    group.sample_size(10);
+    group.bench_function("runaway_killed_100ms_deadline", |b| {
+        b.iter(|| exec.block_on(spin.call(&grants, "{}")).expect_err("times out"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_call, bench_grep, bench_runaway);
 
 fn main() {
     if std::env::args().any(|a| a == "--bench") {

@@ -80,6 +80,13 @@ pub struct LogLine {
 /// guest blocked inside a host call.
 const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
 
+/// Runtime-wide settings every call needs (from [`crate::RuntimeConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallSettings {
+    pub(crate) max_memory_bytes: u64,
+    pub(crate) blocking_file_io: bool,
+}
+
 /// What a call produced besides its value, whether or not it completed.
 pub(crate) struct Leftovers {
     pub(crate) stdout: Captured,
@@ -92,7 +99,7 @@ pub(crate) struct Leftovers {
 pub(crate) async fn with_fresh_instance<R>(
     pre: &ToolPre<HostState>,
     grants: &GrantSet,
-    max_memory_bytes: u64,
+    settings: CallSettings,
     body: impl AsyncFnOnce(&Tool, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> (Result<R, CallError>, Leftovers) {
     let limits = *grants.limits();
@@ -102,10 +109,10 @@ pub(crate) async fn with_fresh_instance<R>(
         logs: Vec::new(),
         logs_dropped: 0,
     };
-    if let Err(e) = limits.validate(max_memory_bytes) {
+    if let Err(e) = limits.validate(settings.max_memory_bytes) {
         return (Err(e.into()), empty());
     }
-    let prepared = match capability::prepare(grants) {
+    let prepared = match capability::prepare(grants, settings.blocking_file_io) {
         Ok(p) => p,
         Err(e) => return (Err(e), empty()),
     };
@@ -165,14 +172,13 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_poli
 pub(crate) async fn invoke(
     pre: &ToolPre<HostState>,
     grants: &GrantSet,
-    max_memory_bytes: u64,
+    settings: CallSettings,
     input: &str,
 ) -> Result<CallOutcome, CallError> {
     let started = Instant::now();
-    let (result, leftovers) = with_fresh_instance(pre, grants, max_memory_bytes, async |tool, store| {
-        tool.call_invoke(store, input).await
-    })
-    .await;
+    let (result, leftovers) =
+        with_fresh_instance(pre, grants, settings, async |tool, store| tool.call_invoke(store, input).await)
+            .await;
     let result = match result {
         Err(CallError::Trap(trap)) => return Err(CallError::Trap(with_stderr_tail(trap, &leftovers.stderr))),
         Err(other) => return Err(other),

@@ -12,7 +12,7 @@ use airlock_policy::{
 use sha2::{Digest, Sha256};
 
 use crate::bindings::{ToolPre, wit};
-use crate::call::{self, CallOutcome};
+use crate::call::{self, CallOutcome, CallSettings};
 use crate::engine::{Runtime, Ticker};
 use crate::error::{CallError, LoadError};
 use crate::state::HostState;
@@ -39,7 +39,7 @@ struct Inner {
     info: ToolInfo,
     digest: ToolDigest,
     imports: Vec<String>,
-    max_memory_bytes: u64,
+    settings: CallSettings,
     from_cache: bool,
     /// Keeps deadlines enforced even if the `Runtime` is dropped first.
     _ticker: Arc<Ticker>,
@@ -76,14 +76,18 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
         let pre = ToolPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let info = describe(&pre, self.config.max_memory_bytes).await?;
+        let settings = CallSettings {
+            max_memory_bytes: self.config.max_memory_bytes,
+            blocking_file_io: self.config.blocking_file_io,
+        };
+        let info = describe(&pre, settings).await?;
         Ok(LoadedTool {
             inner: Arc::new(Inner {
                 pre,
                 info,
                 digest,
                 imports,
-                max_memory_bytes: self.config.max_memory_bytes,
+                settings,
                 from_cache: source == crate::artifact::Source::Cache,
                 _ticker: self.ticker.clone(),
             }),
@@ -118,7 +122,7 @@ impl LoadedTool {
     /// tool error) is in [`CallOutcome::result`]. `Err` means the runtime
     /// ended the call (a limit, a trap) or could not start it.
     pub async fn call(&self, grants: &GrantSet, input: &str) -> Result<CallOutcome, CallError> {
-        call::invoke(&self.inner.pre, grants, self.inner.max_memory_bytes, input).await
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input).await
     }
 }
 
@@ -134,13 +138,12 @@ fn check_preamble(bytes: &[u8]) -> Result<(), LoadError> {
     }
 }
 
-async fn describe(pre: &ToolPre<HostState>, max_memory_bytes: u64) -> Result<ToolInfo, LoadError> {
+async fn describe(pre: &ToolPre<HostState>, settings: CallSettings) -> Result<ToolInfo, LoadError> {
     let grants = GrantSet::none().with_limits(Limits { timeout: DESCRIBE_TIMEOUT, ..Limits::default() });
-    let (result, leftovers) =
-        call::with_fresh_instance(pre, &grants, max_memory_bytes, async |tool, store| {
-            tool.call_describe(store).await
-        })
-        .await;
+    let (result, leftovers) = call::with_fresh_instance(pre, &grants, settings, async |tool, store| {
+        tool.call_describe(store).await
+    })
+    .await;
     let raw = result.map_err(|e| match e {
         CallError::Trap(t) => {
             let stderr = String::from_utf8_lossy(&leftovers.stderr.bytes).trim().to_owned();

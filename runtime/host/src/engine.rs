@@ -36,6 +36,13 @@ pub struct RuntimeConfig {
     /// every load. Default: `None`. The directory must be writable only by
     /// the runtime's user: an artifact is native code.
     pub cache_dir: Option<PathBuf>,
+    /// Do a tool's file I/O on the calling thread instead of tokio's
+    /// blocking pool. Default `true`: about 4x faster for file-heavy tools
+    /// (page-cache reads take microseconds). Set `false` when mounts may sit
+    /// on a network filesystem: a read that hangs would then hold a runtime
+    /// worker, and the call's deadline cannot fire until the read returns.
+    /// Sandboxing is the same either way.
+    pub blocking_file_io: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -45,6 +52,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 4 << 30,
             max_wasm_stack: 512 << 10,
             cache_dir: None,
+            blocking_file_io: true,
         }
     }
 }

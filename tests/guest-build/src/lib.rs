@@ -21,7 +21,9 @@ pub fn workspace_root() -> PathBuf {
 /// build scripts have no other way to report.
 pub fn build(packages: &[&str], examples: bool) -> PathBuf {
     let root = workspace_root();
-    for watched in ["wit", "sdk", "tools", "tests/programs", "tests/guest-build", "Cargo.lock"] {
+    for watched in
+        ["wit", "sdk", "tools", "tests/programs", "tests/guest-build", "Cargo.lock", ".cargo/config.toml"]
+    {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target").join("guests");

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use airlock_sdk::ToolError;
 use globset::{GlobBuilder, GlobMatcher};
-use regex::{Regex, RegexBuilder};
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::sinks::Lossy;
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,7 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
-    /// Regular expression (Rust `regex` syntax), matched per line.
+    /// Regular expression (Rust `regex` syntax, as in ripgrep), matched per line.
     #[schemars(length(min = 1, max = 4096))]
     pub pattern: String,
     /// Directory to search, relative to `/workspace` (default: all of it).
@@ -64,10 +66,13 @@ pub struct Output {
 
 /// Searches the tree at `root` (the mount) as `input` says.
 pub fn run(root: &Path, input: &Input) -> Result<Output, ToolError> {
-    let regex = RegexBuilder::new(&input.pattern)
+    // ripgrep's own matcher: a line terminator is set, so no match can
+    // span two lines.
+    let matcher = RegexMatcherBuilder::new()
         .case_insensitive(input.case_insensitive)
+        .line_terminator(Some(b'\n'))
         .size_limit(10 << 20)
-        .build()
+        .build(&input.pattern)
         .map_err(|e| ToolError::invalid_input(format!("pattern: {e}")))?;
     let includes = input.include.iter().map(|g| Include::new(g)).collect::<Result<Vec<_>, _>>()?;
     let start = match input.path.as_deref() {
@@ -82,7 +87,8 @@ pub fn run(root: &Path, input: &Input) -> Result<Output, ToolError> {
     };
     let mut search = Search {
         root: root.to_path_buf(),
-        regex,
+        matcher,
+        searcher: SearcherBuilder::new().binary_detection(BinaryDetection::none()).line_number(true).build(),
         includes,
         max: input.max_matches.unwrap_or(DEFAULT_MAX_MATCHES),
         out: Output { matches: Vec::new(), files_searched: 0, files_skipped: 0, truncated: false },
@@ -118,7 +124,8 @@ impl Include {
 
 struct Search {
     root: PathBuf,
-    regex: Regex,
+    matcher: RegexMatcher,
+    searcher: Searcher,
     includes: Vec<Include>,
     max: u32,
     out: Output,
@@ -155,31 +162,39 @@ impl Search {
         if !self.includes.is_empty() && !self.includes.iter().any(|g| g.matches(&rel)) {
             return Ok(());
         }
-        let too_big = std::fs::metadata(path).map(|m| m.len() > MAX_FILE_BYTES).unwrap_or(true);
-        let bytes = if too_big { None } else { std::fs::read(path).ok() };
-        let Some(bytes) = bytes.filter(|b| !b.contains(&0)) else {
+        let Some(bytes) = read_bounded(path).filter(|b| !b.contains(&0)) else {
             self.out.files_skipped += 1;
             return Ok(());
         };
         self.out.files_searched += 1;
-        let text = String::from_utf8_lossy(&bytes);
-        let body = text.strip_suffix('\n').unwrap_or(&text);
-        if body.is_empty() && text.is_empty() {
-            return Ok(());
-        }
-        for (index, line) in body.split('\n').enumerate() {
-            if self.regex.is_match(line) {
-                if self.out.matches.len() as u64 >= u64::from(self.max) {
-                    self.out.truncated = true;
-                    return Ok(());
-                }
-                self.out.matches.push(Match {
-                    path: rel.clone(),
-                    line: index as u64 + 1,
-                    text: line.to_owned(),
-                });
+        let max = u64::from(self.max);
+        let (matches, truncated) = (&mut self.out.matches, &mut self.out.truncated);
+        let sink = Lossy(|line_number, line: &str| {
+            if matches.len() as u64 >= max {
+                *truncated = true;
+                return Ok(false);
             }
-        }
+            let text = line.strip_suffix('\n').unwrap_or(line);
+            matches.push(Match { path: rel.clone(), line: line_number, text: text.to_owned() });
+            Ok(true)
+        });
+        self.searcher
+            .search_slice(&self.matcher, &bytes, sink)
+            .map_err(|e| ToolError::failed(format!("search {rel}: {e}")))?;
         Ok(())
     }
+}
+
+/// The file's bytes, or `None` if it cannot be read or is larger than
+/// [`MAX_FILE_BYTES`]. One open per file.
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len > MAX_FILE_BYTES {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).ok()?);
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }

@@ -27,8 +27,11 @@ pub(crate) struct Prepared {
 
 /// Builds a call's WASI context from its grants. Starts from nothing: no
 /// args, no env, no stdin, no preopens, no network, no name lookup.
-pub(crate) fn prepare(grants: &GrantSet) -> Result<Prepared, CallError> {
+/// `blocking_file_io` is [`crate::RuntimeConfig::blocking_file_io`].
+pub(crate) fn prepare(grants: &GrantSet, blocking_file_io: bool) -> Result<Prepared, CallError> {
     let mut wasi = WasiCtxBuilder::new();
+    // Must precede the preopens: each directory captures it when opened.
+    wasi.allow_blocking_current_thread(blocking_file_io);
     let (stdout, stderr) = stdio::prepare(&mut wasi, grants.limits().stdio_bytes);
     fs::prepare(&mut wasi, grants.mounts())?;
     env::prepare(&mut wasi, grants.env());

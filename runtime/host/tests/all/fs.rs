@@ -111,3 +111,27 @@ pub(crate) async fn fs_absolute_host_path() {
     assert_no_leak(&outcome, &tree.canary);
     assert_no_leak(&outcome, "root:x:0:0");
 }
+
+/// File I/O on tokio's blocking pool (`blocking_file_io: false`) takes a
+/// different path through wasmtime-wasi; the sandbox must hold there too.
+#[tokio::test]
+async fn escapes_are_denied_with_pooled_file_io_too() {
+    use airlock_host::{Runtime, RuntimeConfig};
+    let rt = Runtime::new(RuntimeConfig {
+        max_concurrent_calls: 2,
+        blocking_file_io: false,
+        ..Default::default()
+    })
+    .expect("runtime");
+    let tree = Tree::new();
+    let before = tree.snapshot();
+    let dotdot = rt.load(std::path::Path::new(programs::FS_ESCAPE_DOTDOT)).await.expect("load");
+    let outcome = dotdot.call(&workspace(&dotdot, &tree, Access::ReadWrite), "{}").await.expect("call");
+    assert_eq!(output(&outcome)["denied"].as_array().map(Vec::len), Some(6));
+    assert_no_leak(&outcome, &tree.canary);
+    let read = rt.load(std::path::Path::new(programs::FS_READ_GRANTED)).await.expect("load");
+    let input = json!({ "path": "/workspace/hello.txt" }).to_string();
+    let outcome = read.call(&workspace(&read, &tree, Access::ReadOnly), &input).await.expect("call");
+    assert_eq!(output(&outcome)["content"], "hello from the workspace\n");
+    assert_eq!(tree.snapshot(), before);
+}
