@@ -7,7 +7,9 @@
 //! - `throughput/echo_2_threads`: calls spread over 2 OS threads (criterion
 //!   reports calls/s);
 //! - `grep/{wasm,native}`: the grep tool in the sandbox vs the same search
-//!   code compiled natively, on a generated tree;
+//!   code compiled natively, on a generated tree of 200 small files
+//!   (`wasm_empty_tree`: the fixed cost of the call), and
+//!   `grep_one_8mb_file/{wasm,native}`: the same on one large file;
 //! - `limits/runaway_killed_100ms_deadline`: an infinite loop with a 100 ms
 //!   budget (the time over 100 ms is how late the kill is).
 //!
@@ -180,6 +182,30 @@ fn bench_grep(c: &mut Criterion) {
     let empty_grants = grants_for(&grep, Some(empty.path()), false);
     group.bench_function("wasm_empty_tree", |b| {
         b.iter(|| exec.block_on(grep.call(&empty_grants, input_json)).expect("call"))
+    });
+    group.finish();
+
+    // One 8 MB file: the search engine itself, with little per-file I/O.
+    let big = tempfile::tempdir().expect("tempdir");
+    let mut text = String::with_capacity(8 << 20);
+    let mut line = 0;
+    while text.len() < (8 << 20) {
+        if line % 997 == 0 {
+            text.push_str(&format!("    // TODO({line}-0-0): revisit this error path\n"));
+        } else {
+            text.push_str(&format!("    let value_{line} = compute(input, {line}) + offset;\n"));
+        }
+        line += 1;
+    }
+    std::fs::write(big.path().join("big.rs"), text).expect("write");
+    let big_grants = grants_for(&grep, Some(big.path()), false);
+    let mut group = c.benchmark_group("grep_one_8mb_file");
+    group.sample_size(30);
+    group.bench_function("wasm", |b| {
+        b.iter(|| exec.block_on(grep.call(&big_grants, input_json)).expect("call"))
+    });
+    group.bench_function("native", |b| {
+        b.iter(|| airlock_tool_grep::search::run(big.path(), &native_input).expect("native"))
     });
     group.finish();
 }

@@ -162,7 +162,8 @@ impl Search {
         if !self.includes.is_empty() && !self.includes.iter().any(|g| g.matches(&rel)) {
             return Ok(());
         }
-        let Some(bytes) = read_bounded(path).filter(|b| !b.contains(&0)) else {
+        // Binary files (any NUL byte) are skipped, as ripgrep does.
+        let Some(bytes) = read_bounded(path).filter(|b| memchr::memchr(0, b).is_none()) else {
             self.out.files_skipped += 1;
             return Ok(());
         };
