@@ -146,7 +146,11 @@ fn store(dir: &Path, path: &Path, artifact: &[u8], seal: &Seal<'_>) -> std::io::
 /// Creates the cache directory (mode 0700) and refuses one that other users
 /// can write to: whoever can write an artifact can run native code here.
 fn prepare_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create: {e}"))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| format!("cannot create: {e}"))?;
     let meta = std::fs::metadata(dir).map_err(|e| format!("cannot stat: {e}"))?;
     if !meta.is_dir() {
         return Err("not a directory".to_owned());

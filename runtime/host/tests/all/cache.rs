@@ -70,6 +70,16 @@ async fn corrupted_or_truncated_artifacts_are_recompiled() {
 }
 
 #[tokio::test]
+async fn a_new_cache_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("artifacts");
+    cached_runtime(&dir);
+    let mode = std::fs::metadata(&dir).expect("created").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "cache dir mode {mode:o}");
+}
+
+#[tokio::test]
 async fn world_writable_cache_dir_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
