@@ -23,7 +23,6 @@ pub(crate) async fn fs_read_granted() {
 
 #[tokio::test]
 async fn requested_but_not_granted_mount_does_not_exist() {
-    let tree = Tree::new();
     let tool = tool(programs::FS_READ_GRANTED).await;
     let input = json!({ "path": "/workspace/hello.txt" }).to_string();
     let none = grants(&tool, &[], &[], Limits::default());
@@ -31,7 +30,6 @@ async fn requested_but_not_granted_mount_does_not_exist() {
     let err = outcome.result.as_ref().expect_err("no mount was granted").to_string();
     assert!(err.contains("read /workspace/hello.txt"), "{err}");
     assert_no_leak(&outcome, "hello from the workspace");
-    drop(tree);
 }
 
 #[tokio::test]

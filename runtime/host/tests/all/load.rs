@@ -98,10 +98,6 @@ pub(crate) async fn trap_in_invoke() {
         assert!(err.to_string().contains("deliberate panic in invoke"), "{err}");
     }
     // Other tools are unaffected.
-    let echo = tool_echo().await;
+    let echo = tool(programs::ECHO).await;
     assert!(echo.call(&grants(&echo, &[], &[], Limits::default()), "1").await.expect("call").result.is_ok());
-}
-
-async fn tool_echo() -> airlock_host::LoadedTool {
-    tool(programs::ECHO).await
 }
