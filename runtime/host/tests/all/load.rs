@@ -90,10 +90,10 @@ pub(crate) async fn bad_description() {
 
 #[tokio::test]
 pub(crate) async fn trap_in_invoke() {
-    let tool = tool(programs::TRAP_IN_INVOKE).await;
-    let none = grants(&tool, &[], &[], Limits::default());
+    let trap = tool(programs::TRAP_IN_INVOKE).await;
+    let none = grants(&trap, &[], &[], Limits::default());
     for _ in 0..2 {
-        let err = tool.call(&none, "{}").await.expect_err("must trap");
+        let err = trap.call(&none, "{}").await.expect_err("must trap");
         assert!(matches!(err, CallError::Trap(_)), "{err}");
         assert!(err.to_string().contains("deliberate panic in invoke"), "{err}");
     }
