@@ -88,6 +88,7 @@ pub(crate) struct CallSettings {
 }
 
 /// What a call produced besides its value, whether or not it completed.
+#[derive(Default)]
 pub(crate) struct Leftovers {
     pub(crate) stdout: Captured,
     pub(crate) stderr: Captured,
@@ -103,18 +104,12 @@ pub(crate) async fn with_fresh_instance<R>(
     body: impl AsyncFnOnce(&Tool, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> (Result<R, CallError>, Leftovers) {
     let limits = *grants.limits();
-    let empty = || Leftovers {
-        stdout: Captured::default(),
-        stderr: Captured::default(),
-        logs: Vec::new(),
-        logs_dropped: 0,
-    };
     if let Err(e) = limits.validate(settings.max_memory_bytes) {
-        return (Err(e.into()), empty());
+        return (Err(e.into()), Leftovers::default());
     }
     let prepared = match capability::prepare(grants, settings.blocking_file_io) {
         Ok(p) => p,
-        Err(e) => return (Err(e), empty()),
+        Err(e) => return (Err(e), Leftovers::default()),
     };
     let capability::Prepared { mut wasi, stdout, stderr } = prepared;
     let state = HostState {
@@ -143,11 +138,9 @@ pub(crate) async fn with_fresh_instance<R>(
     };
     let log = std::mem::take(&mut store.data_mut().log);
     drop(store);
-    let (out, out_dropped) = stdout.take();
-    let (err, err_dropped) = stderr.take();
     let leftovers = Leftovers {
-        stdout: Captured { bytes: out, dropped: out_dropped },
-        stderr: Captured { bytes: err, dropped: err_dropped },
+        stdout: stdout.take(),
+        stderr: stderr.take(),
         logs: log.lines,
         logs_dropped: log.dropped,
     };
@@ -208,7 +201,7 @@ pub(crate) async fn invoke(
 
 /// Appends the end of the guest's stderr (where a Rust panic message goes)
 /// to a trap message.
-fn with_stderr_tail(trap: String, stderr: &Captured) -> String {
+pub(crate) fn with_stderr_tail(trap: String, stderr: &Captured) -> String {
     const TAIL: usize = 512;
     let text = String::from_utf8_lossy(&stderr.bytes);
     let text = text.trim_end();

@@ -146,12 +146,7 @@ async fn describe(pre: &ToolPre<HostState>, settings: CallSettings) -> Result<To
     .await;
     let raw = result.map_err(|e| match e {
         CallError::Trap(t) => {
-            let stderr = String::from_utf8_lossy(&leftovers.stderr.bytes).trim().to_owned();
-            if stderr.is_empty() {
-                LoadError::Describe(format!("tool trapped: {t}"))
-            } else {
-                LoadError::Describe(format!("tool trapped: {t}; tool stderr: {stderr}"))
-            }
+            LoadError::Describe(call::with_stderr_tail(format!("tool trapped: {t}"), &leftovers.stderr))
         }
         other => LoadError::Describe(other.to_string()),
     })?;

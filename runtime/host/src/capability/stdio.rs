@@ -15,6 +15,8 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::call::Captured;
+
 /// Installs capped stdout and stderr captures; stdin stays closed (the
 /// builder's default).
 pub(crate) fn prepare(wasi: &mut WasiCtxBuilder, cap_bytes: u64) -> (CappedOutput, CappedOutput) {
@@ -54,9 +56,9 @@ impl CappedOutput {
     }
 
     /// The kept bytes and the number of bytes dropped.
-    pub(crate) fn take(&self) -> (Bytes, u64) {
+    pub(crate) fn take(&self) -> Captured {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        (std::mem::take(&mut inner.kept).freeze(), inner.dropped)
+        Captured { bytes: std::mem::take(&mut inner.kept).freeze(), dropped: inner.dropped }
     }
 }
 
@@ -126,8 +128,8 @@ mod tests {
         out.push(b"abc");
         out.push(b"defg");
         out.push(b"hi");
-        let (kept, dropped) = out.take();
-        assert_eq!(&kept[..], b"abcde");
-        assert_eq!(dropped, 4);
+        let captured = out.take();
+        assert_eq!(&captured.bytes[..], b"abcde");
+        assert_eq!(captured.dropped, 4);
     }
 }
