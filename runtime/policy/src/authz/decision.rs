@@ -1,0 +1,196 @@
+//! The outcome of evaluating a call, and its explanation.
+
+use std::fmt;
+
+use cedar_policy::{Decision as CedarDecision, Response};
+use serde::Serialize;
+
+use super::{Capability, PolicyOrigin, ToolIdentity, entities};
+use crate::{
+    Access, CapabilityRequest, EnvRequest, GrantError, GrantSet, HostRequest, MountRequest, Offer,
+    SecretRequest, resolve,
+};
+
+/// A policy that decided a verdict: a `permit` for an allow, a `forbid` for
+/// a denial by policy. A default denial has none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DecidingPolicy {
+    /// The policy id (`@id` annotation, or `<file>:<line>`).
+    pub id: String,
+    /// Where it was written, as `<file>:<line>`.
+    pub origin: Option<String>,
+}
+
+/// The decision on one capability.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// What was asked.
+    pub capability: Capability,
+    /// Whether it is granted.
+    pub allowed: bool,
+    /// The policies that decided it.
+    pub policies: Vec<DecidingPolicy>,
+    /// Policies that failed to evaluate for this request (they are skipped,
+    /// as Cedar specifies).
+    pub errors: Vec<String>,
+}
+
+impl Verdict {
+    pub(super) fn from_response<'a>(
+        capability: Capability,
+        response: &Response,
+        origin: impl Fn(&str) -> Option<&'a PolicyOrigin>,
+    ) -> Self {
+        let mut policies: Vec<DecidingPolicy> = response
+            .diagnostics()
+            .reason()
+            .map(|id| {
+                let id = id.to_string();
+                let origin = origin(&id).map(|o| format!("{}:{}", o.file, o.line));
+                DecidingPolicy { id, origin }
+            })
+            .collect();
+        policies.sort_by(|a, b| a.id.cmp(&b.id));
+        Self {
+            capability,
+            allowed: response.decision() == CedarDecision::Allow,
+            policies,
+            errors: response.diagnostics().errors().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The Cedar resource, e.g. `Path::"/workspace"`.
+    pub fn resource(&self, tool: &ToolIdentity) -> String {
+        entities::resource_uid(&self.capability, tool).map(|uid| uid.to_string()).unwrap_or_default()
+    }
+}
+
+/// Every verdict for one call, `invoke` first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    principal: String,
+    tool: ToolIdentity,
+    verdicts: Vec<Verdict>,
+}
+
+impl Decision {
+    pub(super) fn new(principal: String, tool: ToolIdentity, verdicts: Vec<Verdict>) -> Self {
+        Self { principal, tool, verdicts }
+    }
+
+    /// Whether the principal may call the tool at all.
+    pub fn invoke_allowed(&self) -> bool {
+        self.verdicts.first().is_some_and(|v| v.capability == Capability::Invoke && v.allowed)
+    }
+
+    /// Every verdict, `invoke` first.
+    pub fn verdicts(&self) -> &[Verdict] {
+        &self.verdicts
+    }
+
+    /// The verdicts that denied something.
+    pub fn denials(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(|v| !v.allowed)
+    }
+
+    /// The tool the decision is about.
+    pub fn tool(&self) -> &ToolIdentity {
+        &self.tool
+    }
+
+    fn allows(&self, capability: &Capability) -> bool {
+        self.verdicts.iter().any(|v| v.allowed && &v.capability == capability)
+    }
+
+    /// The part of `request` this decision permits. A mount needs `fs.read`;
+    /// a read-write mount whose `fs.write` is denied is narrowed to
+    /// read-only. Nothing is permitted if `invoke` is denied.
+    pub fn permitted(&self, request: &CapabilityRequest) -> CapabilityRequest {
+        if !self.invoke_allowed() {
+            return CapabilityRequest::default();
+        }
+        let mounts = request
+            .mounts
+            .iter()
+            .filter(|m| self.allows(&Capability::FsRead(m.guest_path.clone())))
+            .map(|m| {
+                let writable = self.allows(&Capability::FsWrite(m.guest_path.clone()));
+                let access = if writable { m.access } else { Access::ReadOnly };
+                MountRequest { access, ..m.clone() }
+            })
+            .collect();
+        let hosts: Vec<HostRequest> = request
+            .hosts
+            .iter()
+            .filter(|h| {
+                let port = h.port.unwrap_or(super::DEFAULT_PORT);
+                self.allows(&Capability::NetConnect { host: h.host.clone(), port })
+            })
+            .cloned()
+            .collect();
+        let secrets: Vec<SecretRequest> = request
+            .secrets
+            .iter()
+            .filter(|s| self.allows(&Capability::SecretUse(s.name.clone())))
+            .cloned()
+            .collect();
+        let env: Vec<EnvRequest> = request
+            .env
+            .iter()
+            .filter(|e| self.allows(&Capability::EnvRead(e.name.clone())))
+            .cloned()
+            .collect();
+        CapabilityRequest { mounts, hosts, secrets, env }
+    }
+
+    /// The grants for a call: the permitted part of `request`, bound to the
+    /// host resources in `offer`. Offered bindings for capabilities the
+    /// policy denied are dropped (the denial is in this decision); offering
+    /// something the tool never requested is still an error.
+    pub fn grants(&self, request: &CapabilityRequest, offer: &Offer) -> Result<GrantSet, GrantError> {
+        let permitted = self.permitted(request);
+        let mut bound = offer.clone();
+        bound.mounts.retain(|m| {
+            permitted.mounts.iter().any(|p| p.guest_path == m.guest)
+                || !request.mounts.iter().any(|r| r.guest_path == m.guest)
+        });
+        bound.env.retain(|e| {
+            permitted.env.iter().any(|p| p.name == e.name) || !request.env.iter().any(|r| r.name == e.name)
+        });
+        resolve(&self.tool.name, &permitted, &bound)
+    }
+}
+
+impl fmt::Display for Decision {
+    /// One line per capability: `allow`/`deny`, the action, the resource and
+    /// the policies that decided it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "principal Agent::{:?}, tool {} {} ({})",
+            self.principal, self.tool.name, self.tool.version, self.tool.digest
+        )?;
+        for verdict in &self.verdicts {
+            let outcome = if verdict.allowed { "allow" } else { "deny " };
+            write!(f, "  {outcome}  {:<11}  {}", verdict.capability.action(), verdict.resource(&self.tool))?;
+            let ids: Vec<String> = verdict
+                .policies
+                .iter()
+                .map(|p| match &p.origin {
+                    Some(origin) if origin != &p.id => format!("{} ({origin})", p.id),
+                    _ => p.id.clone(),
+                })
+                .collect();
+            match (verdict.allowed, ids.is_empty()) {
+                (true, _) => write!(f, "  permitted by {}", ids.join(", "))?,
+                (false, false) => write!(f, "  forbidden by {}", ids.join(", "))?,
+                (false, true) => write!(f, "  no policy permits it (default deny)")?,
+            }
+            for error in &verdict.errors {
+                write!(f, "; policy error: {error}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,497 @@
+//! Policy decisions: loading and validation errors, Cedar semantics, path
+//! handling, and the shipped example policies (table-driven).
+
+use std::path::PathBuf;
+
+use airlock_policy::authz::{Authorizer, Capability, PolicySource, ToolIdentity};
+use airlock_policy::{
+    Access, CapabilityRequest, EnvRequest, GuestPath, GuestPathError, HostRequest, MountRequest, Offer,
+    OfferedMount, Principal, SecretRequest,
+};
+use serde_json::{Value, json};
+
+fn source(name: &str, text: &str) -> PolicySource {
+    PolicySource { name: name.to_owned(), text: text.to_owned() }
+}
+
+fn authorizer(text: &str) -> Authorizer {
+    match Authorizer::new(&[source("test.cedar", text)]) {
+        Ok(a) => a,
+        Err(e) => panic!("policy should load:\n{e}"),
+    }
+}
+
+fn example(name: &str) -> Authorizer {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    match Authorizer::new(&[source(name, &text)]) {
+        Ok(a) => a,
+        Err(e) => panic!("example policy {name} must validate:\n{e}"),
+    }
+}
+
+fn principal(sub: &str, iss: &str, claims: Value) -> Principal {
+    let Value::Object(map) = claims else { panic!("claims must be an object") };
+    match Principal::from_claims(sub, iss, &map) {
+        Ok(p) => p,
+        Err(e) => panic!("claims: {e}"),
+    }
+}
+
+fn tool(name: &str) -> ToolIdentity {
+    ToolIdentity { name: name.to_owned(), version: "1.0.0".to_owned(), digest: "sha256:00".to_owned() }
+}
+
+fn path(p: &str) -> GuestPath {
+    match GuestPath::new(p) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn mount(p: &str, access: Access) -> MountRequest {
+    MountRequest { guest_path: path(p), access, reason: "test".to_owned() }
+}
+
+/// Shorthand for a request: mounts, env names, secret names, hosts.
+fn request(
+    mounts: &[(&str, Access)],
+    env: &[&str],
+    secrets: &[&str],
+    hosts: &[(&str, u16)],
+) -> CapabilityRequest {
+    CapabilityRequest {
+        mounts: mounts.iter().map(|(p, a)| mount(p, *a)).collect(),
+        env: env.iter().map(|n| EnvRequest { name: (*n).to_owned(), reason: String::new() }).collect(),
+        secrets: secrets
+            .iter()
+            .map(|n| SecretRequest { name: (*n).to_owned(), reason: String::new() })
+            .collect(),
+        hosts: hosts
+            .iter()
+            .map(|(h, p)| HostRequest { host: (*h).to_owned(), port: Some(*p), reason: String::new() })
+            .collect(),
+    }
+}
+
+/// `(action, allowed)` pairs for every verdict, in order.
+fn outcomes(a: &Authorizer, p: &Principal, t: &ToolIdentity, r: &CapabilityRequest) -> Vec<(String, bool)> {
+    let decision = match a.decide(p, t, r) {
+        Ok(d) => d,
+        Err(e) => panic!("decide: {e}"),
+    };
+    decision
+        .verdicts()
+        .iter()
+        .map(|v| (format!("{} {}", v.capability.action(), v.resource(t)), v.allowed))
+        .collect()
+}
+
+fn expect(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
+    pairs.iter().map(|(s, b)| ((*s).to_owned(), *b)).collect()
+}
+
+// ---- loading and validation ----
+
+#[test]
+fn syntax_error_names_file_line_and_column() {
+    let err = Authorizer::new(&[source(
+        "p.cedar",
+        "// one\npermit (principal, action, resource)\n  when { principal.sub == };\n",
+    )])
+    .expect_err("syntax error");
+    let first = &err.0[0];
+    assert_eq!((first.file.as_str(), first.line), ("p.cedar", 3), "{err}");
+    assert!(first.column > 1, "{err}");
+    assert!(err.to_string().starts_with("p.cedar:3:"), "{err}");
+}
+
+#[test]
+fn unknown_attribute_is_a_validation_error_with_location() {
+    let text = "permit (principal, action == Action::\"invoke\", resource)\n  when { principal.nickname == \"x\" };\n";
+    let err = Authorizer::new(&[source("p.cedar", text)]).expect_err("unknown attribute");
+    let message = err.to_string();
+    assert!(message.starts_with("p.cedar:2:"), "{message}");
+    assert!(message.contains("nickname"), "{message}");
+}
+
+#[test]
+fn unknown_action_and_entity_type_are_refused() {
+    let err =
+        Authorizer::new(&[source("p.cedar", "permit (principal, action == Action::\"delete\", resource);")])
+            .expect_err("unknown action");
+    assert!(err.to_string().contains("delete"), "{err}");
+    let err = Authorizer::new(&[source("q.cedar", "permit (principal == User::\"bob\", action, resource);")])
+        .expect_err("unknown entity type");
+    assert!(err.to_string().starts_with("q.cedar:1:"), "{err}");
+    assert!(err.to_string().contains("User"), "{err}");
+}
+
+#[test]
+fn optional_claim_needs_a_has_check() {
+    let err = Authorizer::new(&[source(
+        "p.cedar",
+        "permit (principal, action == Action::\"invoke\", resource) when { principal.repository == \"a\" };",
+    )])
+    .expect_err("strict validation");
+    assert!(err.to_string().contains("repository"), "{err}");
+}
+
+#[test]
+fn one_bad_file_loads_nothing() {
+    let good = source("good.cedar", "permit (principal, action == Action::\"invoke\", resource);");
+    let bad = source("bad.cedar", "permit (principal, action, resource) when { nope };");
+    let err = Authorizer::new(&[good, bad]).expect_err("no partial policy");
+    assert!(err.0.iter().all(|d| d.file == "bad.cedar"), "{err}");
+}
+
+#[test]
+fn duplicate_ids_across_files_are_refused() {
+    let a = source("a.cedar", "@id(\"same\")\npermit (principal, action == Action::\"invoke\", resource);");
+    let b =
+        source("b.cedar", "\n\n@id(\"same\")\nforbid (principal, action == Action::\"invoke\", resource);");
+    let err = Authorizer::new(&[a, b]).expect_err("duplicate id");
+    assert!(
+        err.to_string().starts_with("b.cedar:3:1: duplicate policy id `same` (first used at a.cedar:1)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn templates_are_refused() {
+    let err = Authorizer::new(&[source("t.cedar", "permit (principal == ?principal, action, resource);")])
+        .expect_err("templates");
+    assert!(err.to_string().contains("templates are not supported"), "{err}");
+}
+
+#[test]
+fn policies_without_id_are_named_by_file_and_line() {
+    let a = authorizer("\n\npermit (principal, action == Action::\"invoke\", resource);\n");
+    assert_eq!(a.policy_count(), 1);
+    let origin = a.origin("test.cedar:3").expect("named by line");
+    assert_eq!(origin.line, 3);
+}
+
+// ---- semantics ----
+
+#[test]
+fn default_is_deny() {
+    let a = authorizer(
+        "permit (principal, action == Action::\"invoke\", resource) when { resource.name == \"other\" };",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let decision = a.decide(&p, &tool("grep"), &CapabilityRequest::default()).expect("decide");
+    assert!(!decision.invoke_allowed());
+    assert!(decision.to_string().contains("no policy permits it (default deny)"), "{decision}");
+}
+
+#[test]
+fn forbid_overrides_permit_and_is_named() {
+    let a = authorizer(
+        "@id(\"allow-all\") permit (principal, action, resource);\n@id(\"no-home\") forbid (principal, action == Action::\"env.read\", resource == EnvVar::\"HOME\");",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(&[], &["HOME", "LANG"], &[], &[]);
+    let decision = a.decide(&p, &tool("t"), &r).expect("decide");
+    let home = decision
+        .verdicts()
+        .iter()
+        .find(|v| v.capability == Capability::EnvRead("HOME".into()))
+        .expect("HOME");
+    assert!(!home.allowed);
+    assert_eq!(home.policies.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["no-home"]);
+    let text = decision.to_string();
+    assert!(text.contains("forbidden by no-home"), "{text}");
+    assert!(text.contains("permitted by allow-all"), "{text}");
+    assert_eq!(decision.permitted(&r).env.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["LANG"]);
+}
+
+#[test]
+fn nothing_is_permitted_without_invoke() {
+    let a = authorizer("permit (principal, action == Action::\"fs.read\", resource);");
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(&[("/workspace", Access::ReadOnly)], &[], &[], &[]);
+    let decision = a.decide(&p, &tool("t"), &r).expect("decide");
+    assert!(!decision.invoke_allowed());
+    assert_eq!(decision.permitted(&r), CapabilityRequest::default());
+}
+
+#[test]
+fn path_hierarchy_matches_subdirectories_only() {
+    let a = authorizer(
+        "permit (principal, action == Action::\"invoke\", resource);\npermit (principal, action == Action::\"fs.read\", resource in Path::\"/workspace\");",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(
+        &[
+            ("/workspace", Access::ReadOnly),
+            ("/workspace/src", Access::ReadOnly),
+            ("/workspace2", Access::ReadOnly),
+            ("/etc", Access::ReadOnly),
+        ],
+        &[],
+        &[],
+        &[],
+    );
+    assert_eq!(
+        outcomes(&a, &p, &tool("t"), &r),
+        expect(&[
+            ("invoke Tool::\"t\"", true),
+            ("fs.read Path::\"/workspace\"", true),
+            ("fs.read Path::\"/workspace/src\"", true),
+            ("fs.read Path::\"/workspace2\"", false),
+            ("fs.read Path::\"/etc\"", false),
+        ])
+    );
+}
+
+#[test]
+fn dot_dot_can_never_reach_a_policy() {
+    // A `like "/workspace/*"` policy would match "/workspace/../etc" as a
+    // string; such a path cannot be expressed as a request at all.
+    for sneaky in ["/workspace/../etc", "/workspace/./x", "/workspace//x", "/workspace/"] {
+        assert!(matches!(GuestPath::new(sneaky), Err(GuestPathError::NotNormalised(_))), "{sneaky}");
+    }
+    let a = authorizer(
+        "permit (principal, action == Action::\"invoke\", resource);\npermit (principal, action == Action::\"fs.read\", resource) when { resource.path like \"/workspace/*\" };",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(&[("/etc", Access::ReadOnly), ("/workspace/a", Access::ReadOnly)], &[], &[], &[]);
+    assert_eq!(
+        outcomes(&a, &p, &tool("t"), &r),
+        expect(&[
+            ("invoke Tool::\"t\"", true),
+            ("fs.read Path::\"/etc\"", false),
+            ("fs.read Path::\"/workspace/a\"", true)
+        ])
+    );
+}
+
+#[test]
+fn read_write_mount_is_narrowed_when_write_is_denied_and_denied_bindings_are_dropped() {
+    let a = authorizer(
+        "permit (principal, action in [Action::\"invoke\", Action::\"fs.read\"], resource);\nforbid (principal, action == Action::\"fs.read\", resource == Path::\"/secret\");",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(&[("/workspace", Access::ReadWrite), ("/secret", Access::ReadOnly)], &[], &[], &[]);
+    let decision = a.decide(&p, &tool("t"), &r).expect("decide");
+    let offer = Offer {
+        mounts: vec![
+            OfferedMount { host: "/host/ws".into(), guest: path("/workspace"), access: Access::ReadWrite },
+            OfferedMount { host: "/host/secret".into(), guest: path("/secret"), access: Access::ReadOnly },
+        ],
+        ..Offer::default()
+    };
+    let grants = decision.grants(&r, &offer).expect("grants");
+    assert_eq!(grants.mounts().len(), 1);
+    assert_eq!(grants.mounts()[0].guest, path("/workspace"));
+    assert_eq!(grants.mounts()[0].access, Access::ReadOnly);
+}
+
+#[test]
+fn offering_an_unrequested_mount_is_still_an_error() {
+    let a = authorizer("permit (principal, action, resource);");
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(&[("/workspace", Access::ReadOnly)], &[], &[], &[]);
+    let decision = a.decide(&p, &tool("t"), &r).expect("decide");
+    let offer = Offer {
+        mounts: vec![OfferedMount { host: "/h".into(), guest: path("/other"), access: Access::ReadOnly }],
+        ..Offer::default()
+    };
+    assert!(decision.grants(&r, &offer).is_err());
+}
+
+#[test]
+fn claims_are_readable_as_attributes_and_tags() {
+    let a = authorizer(
+        "permit (principal, action == Action::\"invoke\", resource) when { principal has owner && principal.owner == \"team:platform\" && principal.hasTag(\"team_size\") && principal.getTag(\"team_size\") == \"7\" };",
+    );
+    let yes = principal("a", "https://i", json!({"owner": "team:platform", "team_size": 7}));
+    let no = principal("a", "https://i", json!({"owner": "team:other", "team_size": 7}));
+    let t = tool("t");
+    let empty = CapabilityRequest::default();
+    assert!(a.decide(&yes, &t, &empty).expect("decide").invoke_allowed());
+    assert!(!a.decide(&no, &t, &empty).expect("decide").invoke_allowed());
+}
+
+// ---- the shipped examples ----
+
+fn gha_claims(overrides: Value) -> Principal {
+    let mut claims = json!({
+        "repository": "acme/app", "repository_id": "424242", "ref": "refs/heads/main", "ref_protected": "true",
+        "runner_environment": "github-hosted",
+        "job_workflow_ref": "acme/app/.github/workflows/remediate.yml@refs/heads/main",
+    });
+    if let (Value::Object(base), Value::Object(extra)) = (&mut claims, overrides) {
+        base.extend(extra);
+    }
+    principal("repo:acme/app:ref:refs/heads/main", "https://token.actions.githubusercontent.com", claims)
+}
+
+#[test]
+fn example_github_actions_remediation() {
+    let a = example("github-actions-remediation.cedar");
+    let rw =
+        request(&[("/workspace", Access::ReadWrite), ("/workspace/.git", Access::ReadWrite)], &[], &[], &[]);
+    let ro = request(&[("/workspace", Access::ReadOnly)], &[], &[], &[]);
+    let cases: Vec<(&str, Principal, &str, &CapabilityRequest, Vec<(String, bool)>)> = vec![
+        (
+            "patch-deps on a protected ref writes the checkout but never .git",
+            gha_claims(json!({})),
+            "patch-deps",
+            &rw,
+            expect(&[
+                ("invoke Tool::\"patch-deps\"", true),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", true),
+                ("fs.read Path::\"/workspace/.git\"", true),
+                ("fs.write Path::\"/workspace/.git\"", false),
+            ]),
+        ),
+        (
+            "read-file reads but may not write",
+            gha_claims(json!({})),
+            "read-file",
+            &rw,
+            expect(&[
+                ("invoke Tool::\"read-file\"", true),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", false),
+                ("fs.read Path::\"/workspace/.git\"", true),
+                ("fs.write Path::\"/workspace/.git\"", false),
+            ]),
+        ),
+        (
+            "unprotected ref gets nothing",
+            gha_claims(json!({"ref_protected": "false"})),
+            "patch-deps",
+            &ro,
+            expect(&[("invoke Tool::\"patch-deps\"", false), ("fs.read Path::\"/workspace\"", false)]),
+        ),
+        (
+            "a fork with the same name but another repository id gets nothing",
+            gha_claims(json!({"repository_id": "999"})),
+            "grep",
+            &ro,
+            expect(&[("invoke Tool::\"grep\"", false), ("fs.read Path::\"/workspace\"", false)]),
+        ),
+        (
+            "another workflow in the same repository may not invoke",
+            gha_claims(json!({"job_workflow_ref": "acme/app/.github/workflows/other.yml@refs/heads/main"})),
+            "grep",
+            &ro,
+            expect(&[("invoke Tool::\"grep\"", false), ("fs.read Path::\"/workspace\"", true)]),
+        ),
+        (
+            "a self-hosted runner may not invoke",
+            gha_claims(json!({"runner_environment": "self-hosted"})),
+            "grep",
+            &ro,
+            expect(&[("invoke Tool::\"grep\"", false), ("fs.read Path::\"/workspace\"", true)]),
+        ),
+        (
+            "a tool outside the list may not run",
+            gha_claims(json!({})),
+            "http-fetch",
+            &ro,
+            expect(&[("invoke Tool::\"http-fetch\"", false), ("fs.read Path::\"/workspace\"", true)]),
+        ),
+    ];
+    for (name, p, t, r, expected) in cases {
+        assert_eq!(outcomes(&a, &p, &tool(t), r), expected, "case: {name}");
+    }
+}
+
+#[test]
+fn example_triage_agent() {
+    let a = example("triage-agent.cedar");
+    let triage = |extra: Value| {
+        let mut claims = json!({"agent_class": "triage-bot", "env": "prod", "owner": "team:support"});
+        if let (Value::Object(base), Value::Object(extra)) = (&mut claims, extra) {
+            base.extend(extra);
+        }
+        principal("spiffe://factory.example/agent/triage-bot/i-1", "https://id.factory.example", claims)
+    };
+    let r = request(&[("/workspace", Access::ReadWrite)], &[], &["GITHUB_TOKEN"], &[("api.github.com", 443)]);
+    let cases: Vec<(&str, Principal, &str, Vec<(String, bool)>)> = vec![
+        (
+            "reads, never writes, no network, no secrets",
+            triage(json!({})),
+            "grep",
+            expect(&[
+                ("invoke Tool::\"grep\"", true),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", false),
+                ("net.connect Host::\"api.github.com:443\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+            ]),
+        ),
+        (
+            "staging identity gets nothing",
+            triage(json!({"env": "staging"})),
+            "grep",
+            expect(&[
+                ("invoke Tool::\"grep\"", false),
+                ("fs.read Path::\"/workspace\"", false),
+                ("fs.write Path::\"/workspace\"", false),
+                ("net.connect Host::\"api.github.com:443\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+            ]),
+        ),
+        (
+            "a write tool is not in its list",
+            triage(json!({})),
+            "patch-deps",
+            expect(&[
+                ("invoke Tool::\"patch-deps\"", false),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", false),
+                ("net.connect Host::\"api.github.com:443\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+            ]),
+        ),
+        (
+            "deep delegation is refused outright",
+            triage(json!({"act": {"sub": "orchestrator", "act": {"sub": "human:bob"}}})),
+            "grep",
+            expect(&[
+                ("invoke Tool::\"grep\"", false),
+                ("fs.read Path::\"/workspace\"", false),
+                ("fs.write Path::\"/workspace\"", false),
+                ("net.connect Host::\"api.github.com:443\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+            ]),
+        ),
+    ];
+    for (name, p, t, expected) in cases {
+        assert_eq!(outcomes(&a, &p, &tool(t), &r), expected, "case: {name}");
+    }
+}
+
+#[test]
+fn example_local_session() {
+    let a = example("local-session.cedar");
+    let r = request(
+        &[("/workspace", Access::ReadWrite), ("/home", Access::ReadOnly)],
+        &["LANG", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"],
+        &[],
+        &[],
+    );
+    let human = principal("human:alice", "https://airlock.local", json!({}));
+    assert_eq!(
+        outcomes(&a, &human, &tool("grep"), &r),
+        expect(&[
+            ("invoke Tool::\"grep\"", true),
+            ("fs.read Path::\"/workspace\"", true),
+            ("fs.write Path::\"/workspace\"", true),
+            ("fs.read Path::\"/home\"", false),
+            ("env.read EnvVar::\"LANG\"", true),
+            ("env.read EnvVar::\"GITHUB_TOKEN\"", false),
+            ("env.read EnvVar::\"AWS_SECRET_ACCESS_KEY\"", false),
+        ])
+    );
+    let agent = principal("agent:bot", "https://airlock.local", json!({}));
+    assert!(outcomes(&a, &agent, &tool("grep"), &r).iter().all(|(_, allowed)| !allowed));
+    let other_issuer = principal("human:alice", "https://elsewhere", json!({}));
+    assert!(outcomes(&a, &other_issuer, &tool("grep"), &r).iter().all(|(_, allowed)| !allowed));
+}
