@@ -24,8 +24,95 @@ pub(crate) enum Command {
     /// Print a tool's description (describe()) and its imports as JSON.
     Inspect(InspectArgs),
     /// Show airlock at work on a scratch project with the built-in tools:
-    /// an allowed search, then denied escapes.
+    /// two agents with different grants, denied escapes, a replayed token.
     Demo(CacheArgs),
+    /// Local identities: create an issuer key pair, mint short-lived tokens.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// Operator policy: validate policy files, explain decisions.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdentityCommand {
+    /// Create an Ed25519 issuer key (DIR/issuer.key, mode 0600) and its
+    /// public JWKS (DIR/issuer.jwks.json) for the runtime config.
+    Keygen {
+        /// Directory to write the two files to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Mint a short-lived EdDSA token signed by a local issuer key.
+    Mint(MintArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MintArgs {
+    /// The issuer's private key (from `identity keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// Subject: who the token speaks for, such as human:alice or agent:triage-bot.
+    #[arg(long)]
+    pub(crate) sub: String,
+    /// Issuer (`iss`); must match an [[issuer]] in the runtime config.
+    #[arg(long, default_value = "https://airlock.local")]
+    pub(crate) iss: String,
+    /// Audience (`aud`); must equal the runtime config's `audience`.
+    #[arg(long, default_value = "https://airlock.local/runtime")]
+    pub(crate) aud: String,
+    /// Another claim: NAME=VALUE (a string) or NAME:=JSON (any JSON value).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub(crate) claims: Vec<String>,
+    /// Lifetime, such as 10m or 90s. Longer than the runtime's maximum
+    /// (default 15m) and the token is refused.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub(crate) ttl: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Validate policy files against the airlock schema; every error names
+    /// file:line:column. With no files, checks the config's policies.
+    Check {
+        /// Policy files (.cedar).
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// For a token and a tool, print allow or deny for every capability the
+    /// tool requests and the policies that decided it. Does not consume the
+    /// token (it stays usable once).
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The tool component (.wasm).
+    #[arg(long)]
+    pub(crate) tool: PathBuf,
+    #[command(flatten)]
+    pub(crate) identity: IdentityArgs,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Runtime configuration: audience, trusted issuers, policy files.
+    #[arg(long, env = "AIRLOCK_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdentityArgs {
+    /// The calling agent's token (a JWT), or @FILE to read it from a file.
+    /// Prefer @FILE or AIRLOCK_TOKEN: a token in argv is visible to other
+    /// local users.
+    #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true, value_name = "JWT|@FILE")]
+    pub(crate) token: Option<String>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -53,13 +140,21 @@ pub(crate) struct RunArgs {
     /// Input JSON, or @FILE to read it from a file (@- for stdin).
     #[arg(long, short, value_name = "JSON|@FILE")]
     pub(crate) input: String,
-    /// Grant a host directory at a guest path the tool requests:
-    /// HOST:GUEST[:ro|rw]; read-only unless `:rw`. Operator override: grants
-    /// will be derived from the caller's identity in a later release.
+    #[command(flatten)]
+    pub(crate) identity: IdentityArgs,
+    /// Run without an identity: grant exactly the --mount and --env flags,
+    /// with no policy check. Marked on stderr; for operators at their own
+    /// terminal, never for agents.
+    #[arg(long, conflicts_with = "token")]
+    pub(crate) operator_override: bool,
+    /// Bind a host directory to a guest path the tool requests:
+    /// HOST:GUEST[:ro|rw]; read-only unless `:rw`. With a token, policy
+    /// decides whether the tool gets it (and may narrow rw to ro).
     #[arg(long = "mount", short = 'm', value_name = "HOST:GUEST[:ro|rw]")]
     pub(crate) mounts: Vec<String>,
-    /// Grant an environment variable the tool requests: NAME (value taken
-    /// from airlock's environment) or NAME=VALUE.
+    /// Bind an environment variable the tool requests: NAME (value taken
+    /// from airlock's environment) or NAME=VALUE. With a token, policy
+    /// decides (`env.read`).
     #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
     pub(crate) env: Vec<String>,
     /// Wall-clock limit for the call, such as 500ms, 2s or 1m.
@@ -152,6 +247,34 @@ fn split_number(text: &str) -> (&str, &str) {
     text.split_at(at)
 }
 
+/// Reads `--token`: the JWT itself, or `@FILE`.
+pub(crate) fn read_token(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix('@') {
+        Some(file) => Ok(std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read token file `{file}`"))?
+            .trim()
+            .to_owned()),
+        None => Ok(arg.trim().to_owned()),
+    }
+}
+
+/// Parses `--claim NAME=VALUE` (string) or `NAME:=JSON`.
+pub(crate) fn parse_claim(spec: &str) -> anyhow::Result<(String, serde_json::Value)> {
+    let (name, value) = match (spec.split_once(":="), spec.split_once('=')) {
+        (Some((name, json)), _) if !name.contains('=') => {
+            let value = serde_json::from_str(json)
+                .with_context(|| format!("--claim {spec}: the value after `:=` is not JSON"))?;
+            (name, value)
+        }
+        (_, Some((name, text))) => (name, serde_json::Value::String(text.to_owned())),
+        _ => bail!("--claim {spec}: expected NAME=VALUE or NAME:=JSON"),
+    };
+    if name.is_empty() {
+        bail!("--claim {spec}: empty claim name");
+    }
+    Ok((name.to_owned(), value))
+}
+
 /// Reads `--input`: inline JSON, `@FILE`, or `@-` for stdin. Checks it is
 /// JSON before any tool runs.
 pub(crate) fn read_input(arg: &str) -> anyhow::Result<String> {
@@ -201,6 +324,18 @@ mod tests {
             let err = format!("{:#}", parse_mount(&spec).expect_err(&spec));
             assert!(err.contains(expected), "{spec}: {err}");
         }
+    }
+
+    #[test]
+    fn claim_specs() {
+        assert_eq!(
+            parse_claim("repo=acme/app").expect("string"),
+            ("repo".into(), serde_json::json!("acme/app"))
+        );
+        assert_eq!(parse_claim("n:=7").expect("json"), ("n".into(), serde_json::json!(7)));
+        assert_eq!(parse_claim("a=b:=c").expect("string with :="), ("a".into(), serde_json::json!("b:=c")));
+        assert!(format!("{:#}", parse_claim("act:={").expect_err("bad json")).contains("not JSON"));
+        assert!(format!("{:#}", parse_claim("nothing").expect_err("no =")).contains("NAME=VALUE"));
     }
 
     #[test]

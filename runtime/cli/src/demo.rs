@@ -1,61 +1,159 @@
-//! `airlock demo`: the built-in tools on a scratch project. One allowed
-//! search, then three attempts to read a secret outside the mount, each of
-//! which must be denied. Exits non-zero if any expectation fails.
+//! `airlock demo`: the built-in tools on a scratch project, called by
+//! agents with verified tokens under the shipped example policies. Two
+//! agents get different grants, a third is refused, escapes out of the mount
+//! are denied, a replayed token is refused. Exits non-zero if any
+//! expectation fails.
 
 use std::path::Path;
+use std::time::Duration;
 
 use airlock_host::{LoadedTool, Runtime, ToolError};
+use airlock_identity::{
+    JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
+};
+use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Access, GuestPath, Limits, Offer, OfferedMount, resolve};
 use anyhow::{Context, anyhow};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::args::CacheArgs;
 use crate::exit::Failure;
 use crate::runtime;
 
 const SECRET: &str = "AWS_SECRET_ACCESS_KEY=demo-not-a-real-secret";
+const AUDIENCE: &str = "https://airlock.local/runtime";
+const LOCAL_ISSUER: &str = "https://airlock.local";
+const FACTORY_ISSUER: &str = "https://id.factory.example";
+const POLICIES: [(&str, &str); 2] = [
+    ("examples/policies/local-session.cedar", include_str!("../../../examples/policies/local-session.cedar")),
+    ("examples/policies/triage-agent.cedar", include_str!("../../../examples/policies/triage-agent.cedar")),
+];
+
+/// The demo's identity service: two issuers with fresh keys, one verifier.
+struct Identities {
+    local: LocalKey,
+    factory: LocalKey,
+    verifier: Verifier,
+    authorizer: Authorizer,
+}
+
+impl Identities {
+    fn new() -> anyhow::Result<Self> {
+        let local = LocalKey::generate()?;
+        let factory = LocalKey::generate()?;
+        let mut trust = TrustStore::new();
+        for (issuer, key) in [(LOCAL_ISSUER, &local), (FACTORY_ISSUER, &factory)] {
+            trust.add(issuer, Box::new(JwksKeys::from_json(issuer, &key.jwks().to_string())?))?;
+        }
+        let verifier = Verifier::new(trust, VerifierSettings::new(AUDIENCE), ReplayCache::in_memory())?;
+        let sources: Vec<PolicySource> = POLICIES
+            .iter()
+            .map(|(name, text)| PolicySource { name: (*name).into(), text: (*text).into() })
+            .collect();
+        let authorizer = Authorizer::new(&sources).map_err(|e| anyhow!("{e}"))?;
+        Ok(Self { local, factory, verifier, authorizer })
+    }
+
+    fn mint(&self, key: &LocalKey, issuer: &str, sub: &str, claims: Value) -> anyhow::Result<String> {
+        let claims: Map<String, Value> = match claims {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let request = MintRequest {
+            issuer: issuer.into(),
+            audience: AUDIENCE.into(),
+            subject: sub.into(),
+            ttl: Duration::from_secs(300),
+            claims,
+        };
+        Ok(key.mint(&request)?)
+    }
+
+    fn alice(&self) -> anyhow::Result<String> {
+        self.mint(&self.local, LOCAL_ISSUER, "human:alice", json!({}))
+    }
+
+    fn triage_bot(&self, env: &str) -> anyhow::Result<String> {
+        let claims = json!({"agent_class": "triage-bot", "env": env, "owner": "team:support"});
+        self.mint(&self.factory, FACTORY_ISSUER, "spiffe://factory.example/agent/triage-bot/i-1", claims)
+    }
+}
+
+/// What one demo call came to.
+enum Outcome {
+    Ran(Result<String, ToolError>),
+    Refused(String),
+}
 
 pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     let scratch =
         tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::internal)?;
     let project = scratch.path().join("project");
     make_project(scratch.path(), &project).map_err(Failure::internal)?;
+    let ids = Identities::new().map_err(Failure::internal)?;
     let rt = runtime::runtime(&cache)?;
     let grep = load(&rt, airlock_tools::GREP).await?;
     let read_file = load(&rt, airlock_tools::READ_FILE).await?;
     println!("airlock demo: scratch project at {}", project.display());
-    println!("  mounted read-only at /workspace; a secret sits next to it, outside the mount\n");
+    println!("  bound at /workspace; a secret sits next to it, outside. Policies:");
+    for (name, _) in POLICIES {
+        println!("  - {name}");
+    }
+    println!();
 
     let workspace = GuestPath::new("/workspace").map_err(Failure::internal)?;
     let mount = OfferedMount { host: project.clone(), guest: workspace, access: Access::ReadOnly };
     let offer = Offer { mounts: vec![mount], env: vec![], limits: Limits::default() };
     let mut failures = Vec::new();
+    let mint = |token: anyhow::Result<String>| token.map_err(Failure::internal);
 
-    let input = json!({ "pattern": "TODO", "include": ["*.rs"] }).to_string();
-    println!("1. grep {input}");
-    match call(&grep, &offer, &input).await? {
-        Ok(output) => println!("   ALLOWED: {output}\n"),
-        Err(e) => {
-            println!("   unexpected failure: {e}\n");
-            failures.push("grep in the granted mount");
-        }
+    let search = json!({ "pattern": "TODO", "include": ["*.rs"] }).to_string();
+    println!("1. human:alice (local session) runs grep {search}");
+    expect_allowed(
+        call(&ids, &grep, &offer, &mint(ids.alice())?, &search).await?,
+        &mut failures,
+        "alice's search",
+    );
+
+    println!("2. the triage bot (prod) runs the same grep");
+    let prod = mint(ids.triage_bot("prod"))?;
+    expect_allowed(
+        call(&ids, &grep, &offer, &prod, &search).await?,
+        &mut failures,
+        "the triage bot's search",
+    );
+
+    println!("3. the same triage bot with a staging identity runs the same grep");
+    match call(&ids, &grep, &offer, &mint(ids.triage_bot("staging"))?, &search).await? {
+        Outcome::Refused(why) => println!("   DENIED by policy before the tool runs:\n{}", indent(&why)),
+        Outcome::Ran(_) => failures.push("a staging identity was allowed"),
     }
 
     let host_path = scratch.path().join("outside/credentials.txt").display().to_string();
     for (n, path, how) in [
-        (2, "/workspace/../outside/credentials.txt", "`..` out of the mount"),
-        (3, "/workspace/escape", "a symlink pointing out of the mount"),
-        (4, host_path.as_str(), "the host path itself"),
+        (4, "/workspace/../outside/credentials.txt", "`..` out of the mount"),
+        (5, "/workspace/escape", "a symlink pointing out of the mount"),
+        (6, host_path.as_str(), "the host path itself"),
     ] {
         let input = json!({ "path": path }).to_string();
-        println!("{n}. read-file {input}  ({how})");
-        match call(&read_file, &offer, &input).await? {
-            Ok(output) => {
+        println!("{n}. human:alice runs read-file {input}  ({how})");
+        match call(&ids, &read_file, &offer, &mint(ids.alice())?, &input).await? {
+            Outcome::Ran(Err(e)) => println!("   DENIED: {e}\n"),
+            Outcome::Ran(Ok(output)) => {
                 println!("   ALLOWED (this is a sandbox failure): {output}\n");
                 failures.push(how);
             }
-            Err(e) => println!("   DENIED: {e}\n"),
+            Outcome::Refused(why) => {
+                println!("   unexpected refusal: {why}\n");
+                failures.push(how);
+            }
         }
+    }
+
+    println!("7. the triage bot's token from step 2 is presented again");
+    match call(&ids, &grep, &offer, &prod, &search).await? {
+        Outcome::Refused(why) => println!("   REFUSED: {why}\n"),
+        Outcome::Ran(_) => failures.push("a replayed token"),
     }
 
     let etc = OfferedMount {
@@ -64,30 +162,71 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         access: Access::ReadOnly,
     };
     let greedy = Offer { mounts: vec![etc], ..offer.clone() };
-    println!("5. operator offers /etc to read-file, which never asked for it");
+    println!("8. an operator binds /etc for read-file, which never asked for it");
     match resolve(&read_file.info().name, &read_file.info().capabilities, &greedy) {
         Ok(_) => failures.push("an unrequested mount"),
         Err(e) => println!("   REFUSED before the tool runs: {e}\n"),
     }
 
     if failures.is_empty() {
-        println!("All expectations held: the search ran, every escape was denied.");
+        println!("All expectations held: grants followed identity, every escape was denied.");
         Ok(())
     } else {
         Err(Failure::internal(anyhow!("demo expectations failed: {}", failures.join(", "))))
     }
 }
 
+fn expect_allowed(outcome: Outcome, failures: &mut Vec<&'static str>, what: &'static str) {
+    match outcome {
+        Outcome::Ran(Ok(output)) => println!("   ALLOWED: {output}\n"),
+        Outcome::Ran(Err(e)) => {
+            println!("   unexpected failure: {e}\n");
+            failures.push(what);
+        }
+        Outcome::Refused(why) => {
+            println!("   unexpected refusal: {why}\n");
+            failures.push(what);
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n") + "\n"
+}
+
 async fn load(rt: &Runtime, bytes: &[u8]) -> Result<LoadedTool, Failure> {
     rt.load_bytes(bytes).await.map_err(runtime::load_failure)
 }
 
-/// Runs one call; a tool error is a normal (printed) result here, and a
-/// result that contains the secret counts as an escape.
-async fn call(tool: &LoadedTool, offer: &Offer, input: &str) -> Result<Result<String, ToolError>, Failure> {
-    let grants = resolve(&tool.info().name, &tool.info().capabilities, offer).map_err(Failure::usage)?;
+/// Verifies the token, decides, and runs one call. A refused token or a
+/// policy denial is an outcome here; a result containing the secret counts
+/// as an escape.
+async fn call(
+    ids: &Identities,
+    tool: &LoadedTool,
+    offer: &Offer,
+    token: &str,
+    input: &str,
+) -> Result<Outcome, Failure> {
+    let verified = match ids.verifier.verify(token) {
+        Ok(v) => v,
+        Err(e) => return Ok(Outcome::Refused(e.to_string())),
+    };
+    let identity = crate::authorize::tool_identity(tool);
+    let decision = ids
+        .authorizer
+        .decide(&verified.principal, &identity, &tool.info().capabilities)
+        .map_err(Failure::internal)?;
+    if !decision.invoke_allowed() {
+        return Ok(Outcome::Refused(decision.to_string()));
+    }
+    let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
     let outcome = crate::run::call(tool, &grants, input).await?;
-    Ok(outcome.result.map(|out| if out.contains(SECRET) { format!("LEAKED THE SECRET: {out}") } else { out }))
+    Ok(Outcome::Ran(
+        outcome
+            .result
+            .map(|out| if out.contains(SECRET) { format!("LEAKED THE SECRET: {out}") } else { out }),
+    ))
 }
 
 fn make_project(scratch: &Path, project: &Path) -> std::io::Result<()> {

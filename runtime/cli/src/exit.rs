@@ -19,6 +19,48 @@ pub(crate) const LIMIT: u8 = 4;
 pub(crate) const INVALID_TOOL: u8 = 5;
 /// airlock itself failed (engine, cache, I/O).
 pub(crate) const INTERNAL: u8 = 6;
+/// The runtime configuration or a policy file is invalid (nothing ran).
+pub(crate) const CONFIG: u8 = 7;
+
+/// The token is not a well-formed JWT, or a required claim is missing or
+/// of the wrong type.
+pub(crate) const TOKEN_MALFORMED: u8 = 10;
+/// The token has expired.
+pub(crate) const TOKEN_EXPIRED: u8 = 11;
+/// The token is not valid yet (`nbf` or `iat` in the future).
+pub(crate) const TOKEN_NOT_YET_VALID: u8 = 12;
+/// The token was issued for another audience.
+pub(crate) const TOKEN_WRONG_AUDIENCE: u8 = 13;
+/// The token's issuer is not trusted.
+pub(crate) const TOKEN_UNKNOWN_ISSUER: u8 = 14;
+/// No key of the issuer matches the token's `kid`.
+pub(crate) const TOKEN_UNKNOWN_KEY: u8 = 15;
+/// The token was already used.
+pub(crate) const TOKEN_REPLAYED: u8 = 16;
+/// The token lives longer than the maximum lifetime.
+pub(crate) const TOKEN_TOO_LONG_LIVED: u8 = 17;
+/// The token's signature does not verify.
+pub(crate) const TOKEN_BAD_SIGNATURE: u8 = 18;
+/// The token's algorithm is refused (`none`, HMAC, or not the key's).
+pub(crate) const TOKEN_ALGORITHM: u8 = 19;
+
+/// The exit code for a refused token.
+pub(crate) fn for_token(error: &airlock_identity::TokenError) -> u8 {
+    use airlock_identity::TokenError as E;
+    match error {
+        E::Malformed(_) => TOKEN_MALFORMED,
+        E::Expired => TOKEN_EXPIRED,
+        E::NotYetValid(_) => TOKEN_NOT_YET_VALID,
+        E::WrongAudience { .. } => TOKEN_WRONG_AUDIENCE,
+        E::UnknownIssuer(_) => TOKEN_UNKNOWN_ISSUER,
+        E::UnknownKey { .. } => TOKEN_UNKNOWN_KEY,
+        E::Replayed(_) => TOKEN_REPLAYED,
+        E::TooLongLived { .. } => TOKEN_TOO_LONG_LIVED,
+        E::BadSignature => TOKEN_BAD_SIGNATURE,
+        E::Algorithm(_) => TOKEN_ALGORITHM,
+        _ => INTERNAL,
+    }
+}
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]

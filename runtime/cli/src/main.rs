@@ -4,9 +4,13 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod authorize;
+mod config;
 mod demo;
 mod exit;
+mod identity;
 mod inspect;
+mod policy;
 mod run;
 mod runtime;
 
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
             args::Command::Run(a) => run::run(a).await,
             args::Command::Inspect(a) => inspect::inspect(a).await,
             args::Command::Demo(a) => demo::demo(a).await,
+            args::Command::Identity(c) => identity::identity(c),
+            args::Command::Policy(c) => policy::policy(c).await,
         }
     });
     match result {

@@ -1,12 +1,19 @@
-//! `airlock run`: one call with command-line grants.
+//! `airlock run`: one call, with grants derived from the caller's token by
+//! policy, or (marked) exactly the command-line grants.
 
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
+use airlock_policy::authz::Decision;
 use airlock_policy::{GrantSet, Limits, Offer, resolve};
 use anyhow::anyhow;
 
 use crate::args::{self, RunArgs};
+use crate::authorize;
 use crate::exit::{self, Failure};
 use crate::runtime;
+
+/// Printed to stderr whenever a call runs without an identity.
+pub(crate) const OVERRIDE_NOTICE: &str =
+    "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env flags";
 
 pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let input = args::read_input(&args.input).map_err(Failure::usage)?;
@@ -19,17 +26,41 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let env =
         args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
     let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
+    let offer = Offer { mounts, env, limits };
 
+    if args.operator_override {
+        eprintln!("{OVERRIDE_NOTICE}");
+        let rt = runtime::runtime(&args.cache)?;
+        let tool = runtime::load(&rt, &args.tool).await?;
+        let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
+        let outcome = call(&tool, &grants, &input).await?;
+        return report(&args, &tool, outcome, None);
+    }
+
+    let (config, token) = authorize::config_and_token(&args.identity)?;
+    let verified = authorize::verify(&config, &token)?;
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
-    let offer = Offer { mounts, env, limits };
-    let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
+    let decision = authorize::decide(&config, &verified.principal, &tool)?;
+    let grants = authorize::grants(&decision, &tool, &offer)?;
+    if decision.denials().next().is_some() {
+        eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
+    }
     let outcome = call(&tool, &grants, &input).await?;
+    report(&args, &tool, outcome, Some(&decision))
+}
+
+fn report(
+    args: &RunArgs,
+    tool: &LoadedTool,
+    outcome: CallOutcome,
+    decision: Option<&Decision>,
+) -> Result<(), Failure> {
     if args.show_output {
         print_captured(&outcome);
     }
     report_truncation(&outcome);
-    finish(&tool, outcome)
+    finish(tool, outcome, decision)
 }
 
 /// Calls the tool and maps runtime failures to exit codes.
@@ -46,7 +77,8 @@ pub(crate) async fn call(tool: &LoadedTool, grants: &GrantSet, input: &str) -> R
 }
 
 /// Prints the result (pretty JSON) or maps the tool's error to an exit code.
-fn finish(tool: &LoadedTool, outcome: CallOutcome) -> Result<(), Failure> {
+/// A denial carries the policy explanation when there is one.
+fn finish(tool: &LoadedTool, outcome: CallOutcome, decision: Option<&Decision>) -> Result<(), Failure> {
     match outcome.result {
         Ok(output) => {
             let pretty = serde_json::from_str::<serde_json::Value>(&output)
@@ -57,8 +89,15 @@ fn finish(tool: &LoadedTool, outcome: CallOutcome) -> Result<(), Failure> {
             Ok(())
         }
         Err(e) => {
-            let code = if matches!(e, ToolError::Denied(_)) { exit::DENIED } else { exit::TOOL_ERROR };
-            Err(Failure::new(code, anyhow!("tool `{}`: {e}", tool.info().name)))
+            let denied = matches!(e, ToolError::Denied(_));
+            let code = if denied { exit::DENIED } else { exit::TOOL_ERROR };
+            let error = match decision {
+                Some(decision) if denied => {
+                    anyhow!("tool `{}`: {e}\npolicy decision:\n{decision}", tool.info().name)
+                }
+                _ => anyhow!("tool `{}`: {e}", tool.info().name),
+            };
+            Err(Failure::new(code, error))
         }
     }
 }

@@ -37,6 +37,25 @@ impl VerifierSettings {
     pub fn new(audience: &str) -> Self {
         Self { audience: audience.to_owned(), max_lifetime: DEFAULT_MAX_LIFETIME, clock_skew: MAX_CLOCK_SKEW }
     }
+
+    /// Fails if the audience is empty, the skew exceeds [`MAX_CLOCK_SKEW`]
+    /// or the lifetime is zero.
+    pub fn validate(&self) -> Result<(), TrustError> {
+        if self.audience.is_empty() {
+            return Err(TrustError::Config("the runtime audience is empty".to_owned()));
+        }
+        if self.clock_skew > MAX_CLOCK_SKEW {
+            return Err(TrustError::Config(format!(
+                "clock skew {}s exceeds the maximum of {}s",
+                self.clock_skew.as_secs(),
+                MAX_CLOCK_SKEW.as_secs()
+            )));
+        }
+        if self.max_lifetime.is_zero() {
+            return Err(TrustError::Config("the maximum token lifetime is zero".to_owned()));
+        }
+        Ok(())
+    }
 }
 
 /// A verified token: the principal and what single use is tracked by.
@@ -84,19 +103,7 @@ impl Verifier {
         settings: VerifierSettings,
         replay: ReplayCache,
     ) -> Result<Self, TrustError> {
-        if settings.audience.is_empty() {
-            return Err(TrustError::Config("the runtime audience is empty".to_owned()));
-        }
-        if settings.clock_skew > MAX_CLOCK_SKEW {
-            return Err(TrustError::Config(format!(
-                "clock skew {}s exceeds the maximum of {}s",
-                settings.clock_skew.as_secs(),
-                MAX_CLOCK_SKEW.as_secs()
-            )));
-        }
-        if settings.max_lifetime.is_zero() {
-            return Err(TrustError::Config("the maximum token lifetime is zero".to_owned()));
-        }
+        settings.validate()?;
         Ok(Self { trust, settings, replay })
     }
 

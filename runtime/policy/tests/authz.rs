@@ -87,6 +87,13 @@ fn outcomes(a: &Authorizer, p: &Principal, t: &ToolIdentity, r: &CapabilityReque
         .collect()
 }
 
+/// Every verdict of a decision as `("action Resource", allowed)`.
+type Outcomes = Vec<(String, bool)>;
+/// A table row: case name, caller, tool name, request, expected outcomes.
+type Case<'a> = (&'a str, Principal, &'a str, &'a CapabilityRequest, Outcomes);
+/// A table row with a request shared by the whole table.
+type TriageCase<'a> = (&'a str, Principal, &'a str, Outcomes);
+
 fn expect(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
     pairs.iter().map(|(s, b)| ((*s).to_owned(), *b)).collect()
 }
@@ -334,7 +341,7 @@ fn example_github_actions_remediation() {
     let rw =
         request(&[("/workspace", Access::ReadWrite), ("/workspace/.git", Access::ReadWrite)], &[], &[], &[]);
     let ro = request(&[("/workspace", Access::ReadOnly)], &[], &[], &[]);
-    let cases: Vec<(&str, Principal, &str, &CapabilityRequest, Vec<(String, bool)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "patch-deps on a protected ref writes the checkout but never .git",
             gha_claims(json!({})),
@@ -413,7 +420,7 @@ fn example_triage_agent() {
         principal("spiffe://factory.example/agent/triage-bot/i-1", "https://id.factory.example", claims)
     };
     let r = request(&[("/workspace", Access::ReadWrite)], &[], &["GITHUB_TOKEN"], &[("api.github.com", 443)]);
-    let cases: Vec<(&str, Principal, &str, Vec<(String, bool)>)> = vec![
+    let cases: Vec<TriageCase> = vec![
         (
             "reads, never writes, no network, no secrets",
             triage(json!({})),

@@ -170,9 +170,11 @@ impl fmt::Display for Decision {
             "principal Agent::{:?}, tool {} {} ({})",
             self.principal, self.tool.name, self.tool.version, self.tool.digest
         )?;
-        for verdict in &self.verdicts {
+        let resources: Vec<String> = self.verdicts.iter().map(|v| v.resource(&self.tool)).collect();
+        let width = resources.iter().map(String::len).max().unwrap_or(0);
+        for (verdict, resource) in self.verdicts.iter().zip(&resources) {
             let outcome = if verdict.allowed { "allow" } else { "deny " };
-            write!(f, "  {outcome}  {:<11}  {}", verdict.capability.action(), verdict.resource(&self.tool))?;
+            write!(f, "  {outcome}  {:<11}  {resource:<width$}", verdict.capability.action())?;
             let ids: Vec<String> = verdict
                 .policies
                 .iter()

@@ -86,7 +86,7 @@ pub(crate) fn entities(
             parents,
         )?);
     }
-    all.sort_by(|a, b| a.uid().cmp(&b.uid()));
+    all.sort_by_key(Entity::uid);
     all.dedup_by(|a, b| a.uid() == b.uid());
     Entities::from_entities(all, Some(schema)).map_err(|e| AuthzError::Input(e.to_string()))
 }

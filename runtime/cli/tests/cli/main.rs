@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use airlock_test_artifacts as programs;
 
+mod identity;
+
 struct Run {
     code: i32,
     stdout: String,
@@ -13,10 +15,18 @@ struct Run {
 }
 
 fn airlock(cache: &Path, args: &[&str]) -> Run {
+    airlock_with_env(cache, args, &[])
+}
+
+/// Runs the binary with a clean identity environment plus `env`.
+fn airlock_with_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("XDG_CACHE_HOME", cache)
         .env_remove("HOME")
+        .env_remove("AIRLOCK_TOKEN")
+        .env_remove("AIRLOCK_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .expect("run airlock");
     Run {
@@ -55,9 +65,17 @@ impl Project {
 #[test]
 fn grep_with_a_mount_prints_matches_and_exits_0() {
     let p = Project::new();
-    let r =
-        p.run(&["run", airlock_tools::GREP_PATH, "--mount", &p.mount(), "--input", r#"{"pattern":"TODO"}"#]);
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        airlock_tools::GREP_PATH,
+        "--mount",
+        &p.mount(),
+        "--input",
+        r#"{"pattern":"TODO"}"#,
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("OPERATOR OVERRIDE: no identity, no policy"), "{}", r.stderr);
     let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(out["matches"][0]["path"], "src/main.rs");
     assert_eq!(out["matches"][0]["line"], 2);
@@ -66,7 +84,15 @@ fn grep_with_a_mount_prints_matches_and_exits_0() {
 #[test]
 fn a_denied_escape_exits_3_and_leaks_nothing() {
     let p = Project::new();
-    let r = p.run(&["run", airlock_tools::READ_FILE_PATH, "-m", &p.mount(), "-i", r#"{"path":"escape"}"#]);
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        airlock_tools::READ_FILE_PATH,
+        "-m",
+        &p.mount(),
+        "-i",
+        r#"{"path":"escape"}"#,
+    ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("error: tool `read-file`: denied: open /workspace/escape"), "{}", r.stderr);
     assert!(!r.stdout.contains("CLI-CANARY") && !r.stderr.contains("CLI-CANARY"));
@@ -75,7 +101,15 @@ fn a_denied_escape_exits_3_and_leaks_nothing() {
 #[test]
 fn invalid_input_is_a_tool_error_exit_1() {
     let p = Project::new();
-    let r = p.run(&["run", airlock_tools::READ_FILE_PATH, "-m", &p.mount(), "-i", r#"{"path":5}"#]);
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        airlock_tools::READ_FILE_PATH,
+        "-m",
+        &p.mount(),
+        "-i",
+        r#"{"path":5}"#,
+    ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("invalid input: input does not match the schema: at `/path`"), "{}", r.stderr);
 }
@@ -87,20 +121,51 @@ fn bad_command_lines_exit_2_naming_the_problem() {
     let grep = airlock_tools::GREP_PATH;
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec!["run".into(), "/no/such/tool.wasm".into(), "-i".into(), "{}".into()],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                "/no/such/tool.wasm".into(),
+                "-i".into(),
+                "{}".into(),
+            ],
             "cannot read tool `/no/such/tool.wasm`",
         ),
-        (vec!["run".into(), grep.into(), "-i".into(), "{not json".into()], "--input is not valid JSON"),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "@/no/such/input.json".into()],
+            vec!["run".into(), "--operator-override".into(), grep.into(), "-i".into(), "{not json".into()],
+            "--input is not valid JSON",
+        ),
+        (
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "@/no/such/input.json".into(),
+            ],
             "cannot read input file `/no/such/input.json`",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), "nocolon".into()],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "-m".into(),
+                "nocolon".into(),
+            ],
             "bad mount `nocolon`: expected HOST:GUEST[:ro|rw]",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), format!("{dir}:relative")],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "-m".into(),
+                format!("{dir}:relative"),
+            ],
             "is not absolute",
         ),
         (
@@ -115,22 +180,73 @@ fn bad_command_lines_exit_2_naming_the_problem() {
             "host directory `/no/such/dir` cannot be opened",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-m".into(), format!("{dir}:/etc")],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "-m".into(),
+                format!("{dir}:/etc"),
+            ],
             "tool `grep` does not request a mount at `/etc` (it requests: /workspace)",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "-e".into(), "HOME=/root".into()],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "-e".into(),
+                "HOME=/root".into(),
+            ],
             "does not request environment variable `HOME`",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "--timeout".into(), "soon".into()],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "--timeout".into(),
+                "soon".into(),
+            ],
             "is not a duration",
         ),
         (
-            vec!["run".into(), grep.into(), "-i".into(), "{}".into(), "--memory".into(), "lots".into()],
+            vec![
+                "run".into(),
+                "--operator-override".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "--memory".into(),
+                "lots".into(),
+            ],
             "is not a size",
         ),
-        (vec!["run".into(), grep.into(), "--bogus".into()], "unexpected argument '--bogus'"),
+        (
+            vec!["run".into(), "--operator-override".into(), grep.into(), "--bogus".into()],
+            "unexpected argument '--bogus'",
+        ),
+        (
+            vec!["run".into(), grep.into(), "-i".into(), "{}".into()],
+            "no identity: pass --token (or set AIRLOCK_TOKEN), or --operator-override",
+        ),
+        (
+            vec![
+                "run".into(),
+                grep.into(),
+                "-i".into(),
+                "{}".into(),
+                "--operator-override".into(),
+                "--token".into(),
+                "x".into(),
+            ],
+            "cannot be used with",
+        ),
     ];
     for (args, expected) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -146,7 +262,7 @@ fn input_from_a_file() {
     let input = p.dir.path().join("input.json");
     std::fs::write(&input, r#"{"pattern":"fn main"}"#).expect("write");
     let at = format!("@{}", input.display());
-    let r = p.run(&["run", airlock_tools::GREP_PATH, "-m", &p.mount(), "-i", &at]);
+    let r = p.run(&["run", "--operator-override", airlock_tools::GREP_PATH, "-m", &p.mount(), "-i", &at]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"fn main() {\""), "{}", r.stdout);
 }
@@ -164,7 +280,7 @@ fn files_that_are_not_tools_exit_5() {
         (programs::NOT_A_TOOL.to_owned(), "does not implement the airlock:tool@0.1.0 world"),
         (programs::TRAP_IN_DESCRIBE.to_owned(), "describe() failed: tool trapped"),
     ] {
-        let r = p.run(&["run", &file, "-i", "{}"]);
+        let r = p.run(&["run", "--operator-override", &file, "-i", "{}"]);
         assert_eq!(r.code, 5, "{file}: {}", r.stderr);
         assert!(r.stderr.contains(expected), "{file}: {}", r.stderr);
     }
@@ -173,10 +289,19 @@ fn files_that_are_not_tools_exit_5() {
 #[test]
 fn limits_exit_4_naming_the_limit() {
     let p = Project::new();
-    let r = p.run(&["run", programs::LIMIT_INFINITE_LOOP, "-i", "{}", "--timeout", "200ms"]);
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        programs::LIMIT_INFINITE_LOOP,
+        "-i",
+        "{}",
+        "--timeout",
+        "200ms",
+    ]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("timeout after 200ms"), "{}", r.stderr);
-    let r = p.run(&["run", programs::LIMIT_MEMORY_BOMB, "-i", "{}", "--memory", "16MiB"]);
+    let r =
+        p.run(&["run", "--operator-override", programs::LIMIT_MEMORY_BOMB, "-i", "{}", "--memory", "16MiB"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("memory limit 16 MiB exceeded"), "{}", r.stderr);
 }
@@ -184,7 +309,7 @@ fn limits_exit_4_naming_the_limit() {
 #[test]
 fn a_trap_exits_1_with_the_panic_message() {
     let p = Project::new();
-    let r = p.run(&["run", programs::TRAP_IN_INVOKE, "-i", "{}"]);
+    let r = p.run(&["run", "--operator-override", programs::TRAP_IN_INVOKE, "-i", "{}"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("tool trapped") && r.stderr.contains("deliberate panic in invoke"),
@@ -196,16 +321,26 @@ fn a_trap_exits_1_with_the_panic_message() {
 #[test]
 fn env_grants_and_show_output() {
     let p = Project::new();
-    let r = p.run(&["run", programs::ENV_READ, "-i", "{}", "-e", "AIRLOCK_TEST_GRANTED=yes"]);
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        programs::ENV_READ,
+        "-i",
+        "{}",
+        "-e",
+        "AIRLOCK_TEST_GRANTED=yes",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(out["vars"], serde_json::json!([["AIRLOCK_TEST_GRANTED", "yes"]]));
 
-    let r = p.run(&["run", programs::LOG_LINES, "-i", r#"{"lines":1}"#, "--show-output"]);
+    let r =
+        p.run(&["run", "--operator-override", programs::LOG_LINES, "-i", r#"{"lines":1}"#, "--show-output"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("[tool log] info step i=0"), "{}", r.stderr);
 
-    let r = p.run(&["run", programs::LIMIT_STDOUT_FLOOD, "-i", "{}", "--timeout", "60s"]);
+    let r =
+        p.run(&["run", "--operator-override", programs::LIMIT_STDOUT_FLOOD, "-i", "{}", "--timeout", "60s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("note: tool stdout truncated"), "{}", r.stderr);
 }
@@ -243,8 +378,11 @@ fn demo_shows_allowed_and_denied() {
     let p = Project::new();
     let r = p.run(&["demo"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("ALLOWED"), "{}", r.stdout);
-    assert_eq!(r.stdout.matches("DENIED").count(), 3, "{}", r.stdout);
+    assert_eq!(r.stdout.matches("ALLOWED:").count(), 2, "{}", r.stdout);
+    assert!(r.stdout.contains("DENIED by policy before the tool runs"), "{}", r.stdout);
+    assert!(r.stdout.contains("deny   invoke       Tool::\"grep\""), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("DENIED: ").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains("REFUSED: token already used"), "{}", r.stdout);
     assert!(r.stdout.contains("REFUSED before the tool runs"), "{}", r.stdout);
     assert!(!r.stdout.contains("demo-not-a-real-secret"), "{}", r.stdout);
 }

@@ -1,0 +1,126 @@
+//! The runtime configuration file (`airlock.toml`): the audience, trusted
+//! issuers, policy files and the replay cache. Unknown keys are errors, and
+//! a configuration with any error is never used in part.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
+use airlock_policy::authz::{Authorizer, PolicySource};
+use anyhow::{Context, anyhow};
+use serde::Deserialize;
+
+use crate::args::parse_duration;
+use crate::exit::{self, Failure};
+
+/// The file as written. Relative paths are relative to the file's directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// This runtime's audience: tokens must carry exactly this `aud`.
+    audience: String,
+    /// Cedar policy files, validated against the shipped schema.
+    policies: Vec<PathBuf>,
+    /// Trusted issuers.
+    #[serde(default, rename = "issuer")]
+    issuers: Vec<IssuerEntry>,
+    /// Where used token ids are recorded. Default: `$XDG_STATE_HOME/airlock/replay`
+    /// (or `~/.local/state/airlock/replay`).
+    replay_cache: Option<PathBuf>,
+    /// Longest token lifetime accepted, such as `10m`. Default 15m.
+    max_token_lifetime: Option<String>,
+    /// Clock skew tolerated, such as `30s`. Default and maximum 60s.
+    clock_skew: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    /// The exact `iss` value.
+    iss: String,
+    /// Its public keys, as a JWKS file.
+    jwks: PathBuf,
+}
+
+/// A loaded, validated configuration.
+pub(crate) struct Config {
+    pub(crate) verifier: Verifier,
+    pub(crate) authorizer: Authorizer,
+}
+
+/// Where the configuration comes from: `--config`, else `AIRLOCK_CONFIG`
+/// (clap reads both into the same argument).
+pub(crate) fn load(path: Option<&Path>) -> Result<Config, Failure> {
+    let path = path.ok_or_else(|| {
+        Failure::new(
+            exit::CONFIG,
+            anyhow!("no runtime configuration: pass --config FILE or set AIRLOCK_CONFIG (see the README's operator section)"),
+        )
+    })?;
+    load_file(path).map_err(|e| Failure::new(exit::CONFIG, e))
+}
+
+fn load_file(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config `{}`", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let authorizer = load_policies(base, &file.policies)?;
+
+    let mut trust = TrustStore::new();
+    for issuer in &file.issuers {
+        let jwks_path = base.join(&issuer.jwks);
+        let text = std::fs::read_to_string(&jwks_path).with_context(|| {
+            format!("issuer `{}`: cannot read JWKS `{}`", issuer.iss, jwks_path.display())
+        })?;
+        let keys = JwksKeys::from_json(&issuer.iss, &text)?;
+        trust.add(&issuer.iss, Box::new(keys))?;
+    }
+    if file.issuers.is_empty() {
+        anyhow::bail!("config `{}`: no [[issuer]] is trusted, so no token can verify", path.display());
+    }
+    let mut settings = VerifierSettings::new(&file.audience);
+    if let Some(text) = &file.max_token_lifetime {
+        settings.max_lifetime = duration("max_token_lifetime", text)?;
+    }
+    if let Some(text) = &file.clock_skew {
+        settings.clock_skew = duration("clock_skew", text)?;
+    }
+    settings.validate()?;
+    let replay_path = match &file.replay_cache {
+        Some(p) => base.join(p),
+        None => {
+            default_replay_path().context("no replay_cache set and no HOME or XDG_STATE_HOME to put it in")?
+        }
+    };
+    let replay = ReplayCache::open(&replay_path)?;
+    let verifier = Verifier::new(trust, settings, replay)?;
+    Ok(Config { verifier, authorizer })
+}
+
+/// Reads and validates policy files (paths relative to `base`). Used by
+/// `policy check` on its own as well.
+pub(crate) fn load_policies(base: &Path, files: &[PathBuf]) -> anyhow::Result<Authorizer> {
+    if files.is_empty() {
+        anyhow::bail!("no policy files: every call would be denied");
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let path = base.join(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read policy file `{}`", path.display()))?;
+        sources.push(PolicySource { name: path.display().to_string(), text });
+    }
+    Authorizer::new(&sources).map_err(|errors| anyhow!("{errors}"))
+}
+
+fn duration(key: &str, text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text).map_err(|e| anyhow!("config `{key}`: {e}"))
+}
+
+fn default_replay_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(base.join("airlock/replay"))
+}

@@ -1,0 +1,49 @@
+//! `airlock policy`: check policy files, explain decisions.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use crate::args::{ExplainArgs, PolicyCommand};
+use crate::authorize;
+use crate::config;
+use crate::exit::{self, Failure};
+use crate::runtime;
+
+pub(crate) async fn policy(command: PolicyCommand) -> Result<(), Failure> {
+    match command {
+        PolicyCommand::Check { files, config } => check(&files, config.config.as_deref()),
+        PolicyCommand::Explain(args) => explain(args).await,
+    }
+}
+
+fn check(files: &[PathBuf], config_path: Option<&Path>) -> Result<(), Failure> {
+    if files.is_empty() {
+        // The whole configuration: issuers and policies.
+        let loaded = config::load(config_path)?;
+        println!("ok: {} policies validate against the airlock schema", loaded.authorizer.policy_count());
+        return Ok(());
+    }
+    let authorizer =
+        config::load_policies(Path::new(""), files).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    println!(
+        "ok: {} policies in {} file(s) validate against the airlock schema",
+        authorizer.policy_count(),
+        files.len()
+    );
+    Ok(())
+}
+
+async fn explain(args: ExplainArgs) -> Result<(), Failure> {
+    let (config, token) = authorize::config_and_token(&args.identity)?;
+    let verified = config.verifier.inspect(&token).map_err(|e| Failure::new(exit::for_token(&e), e))?;
+    let rt = runtime::runtime(&args.cache)?;
+    let tool = runtime::load(&rt, &args.tool).await?;
+    let decision = authorize::decide(&config, &verified.principal, &tool)?;
+    print!("{decision}");
+    if decision.invoke_allowed() {
+        Ok(())
+    } else {
+        Err(Failure::new(exit::DENIED, anyhow!("policy denies invoking tool `{}`", tool.info().name)))
+    }
+}
