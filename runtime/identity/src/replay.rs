@@ -37,6 +37,9 @@ pub struct ReplayCache {
 struct Inner {
     /// Key → the time after which the entry may be forgotten.
     seen: HashMap<Key, u64>,
+    /// In memory, expired entries are dropped when the map reaches this
+    /// size; it then doubles, so purging costs O(1) amortised per token.
+    purge_at: usize,
     file: Option<Backing>,
 }
 
@@ -47,13 +50,17 @@ struct Backing {
     data: File,
     identity: FileIdentity,
     read_to: u64,
+    /// Lines in the file (live or expired).
     entries: usize,
+    /// Consider compacting when `entries` reaches this; then it doubles, so
+    /// the check costs O(1) amortised per token.
+    compact_at: usize,
 }
 
 impl ReplayCache {
     /// A cache held in this process only.
     pub fn in_memory() -> Self {
-        Self { inner: Mutex::new(Inner::default()) }
+        Self { inner: Mutex::new(Inner { purge_at: COMPACT_AFTER, ..Inner::default() }) }
     }
 
     /// A cache shared through `path` (created, mode 0600, if missing). A file
@@ -72,12 +79,20 @@ impl ReplayCache {
         lock.lock().map_err(|e| fail(format!("cannot lock: {e}")))?;
         let data = open_data(path).map_err(|e| fail(e.to_string()))?;
         let identity = FileIdentity::of(&data).map_err(|e| fail(e.to_string()))?;
-        let mut backing = Backing { path: path.to_owned(), lock, data, identity, read_to: 0, entries: 0 };
+        let mut backing = Backing {
+            path: path.to_owned(),
+            lock,
+            data,
+            identity,
+            read_to: 0,
+            entries: 0,
+            compact_at: COMPACT_AFTER,
+        };
         let mut seen = HashMap::new();
         let result = backing.load(&mut seen, now());
         backing.lock.unlock().map_err(|e| fail(format!("cannot unlock: {e}")))?;
         result.map_err(fail)?;
-        Ok(Self { inner: Mutex::new(Inner { seen, file: Some(backing) }) })
+        Ok(Self { inner: Mutex::new(Inner { seen, purge_at: COMPACT_AFTER, file: Some(backing) }) })
     }
 
     /// Records `(issuer, jti)` as used until `forget_after` (seconds since
@@ -86,14 +101,15 @@ impl ReplayCache {
         let key = key(issuer, jti);
         let now = now();
         let mut inner = self.inner.lock().map_err(|_| TokenError::ReplayCache("lock poisoned".to_owned()))?;
-        let Inner { seen, file } = &mut *inner;
+        let Inner { seen, purge_at, file } = &mut *inner;
         match file {
             None => {
                 if seen.get(&key).is_some_and(|&until| until >= now) {
                     return Err(TokenError::Replayed(jti.to_owned()));
                 }
-                if seen.len() >= COMPACT_AFTER {
+                if seen.len() >= *purge_at {
                     seen.retain(|_, until| *until >= now);
+                    *purge_at = (seen.len() * 2).max(COMPACT_AFTER);
                 }
                 seen.insert(key, forget_after);
                 Ok(())
@@ -153,8 +169,12 @@ impl Backing {
         self.read_to += line.len() as u64;
         self.entries += 1;
         seen.insert(key, until);
-        if self.entries > COMPACT_AFTER && seen.values().filter(|&&t| t < now).count() * 2 > self.entries {
-            self.compact(seen, now).map_err(|e| Consume::Io(e.to_string()))?;
+        if self.entries >= self.compact_at {
+            let expired = self.entries.saturating_sub(seen.values().filter(|&&t| t >= now).count());
+            if expired * 2 > self.entries {
+                self.compact(seen, now).map_err(|e| Consume::Io(e.to_string()))?;
+            }
+            self.compact_at = (self.entries * 2).max(COMPACT_AFTER);
         }
         Ok(())
     }

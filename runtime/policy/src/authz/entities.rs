@@ -4,17 +4,21 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use cedar_policy::{
-    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
-};
+use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use super::{AuthzError, Capability, ToolIdentity};
 use crate::{GuestPath, KNOWN_CLAIMS, Principal};
 
+/// The schema's entity types, parsed once.
+const TYPES: [&str; 6] = ["Agent", "Tool", "Path", "Host", "Secret", "EnvVar"];
+static TYPE_NAMES: LazyLock<Vec<Option<EntityTypeName>>> =
+    LazyLock::new(|| TYPES.iter().map(|t| EntityTypeName::from_str(t).ok()).collect());
+
 pub(crate) fn uid(type_name: &str, id: &str) -> Result<EntityUid, AuthzError> {
-    let type_name = EntityTypeName::from_str(type_name)
-        .map_err(|e| AuthzError::Input(format!("entity type `{type_name}`: {e}")))?;
+    let parsed = TYPES.iter().position(|t| *t == type_name).and_then(|i| TYPE_NAMES[i].clone());
+    let type_name = parsed.ok_or_else(|| AuthzError::Input(format!("unknown entity type `{type_name}`")))?;
     Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
 }
 
@@ -37,21 +41,31 @@ pub(crate) fn resource_uid(capability: &Capability, tool: &ToolIdentity) -> Resu
     }
 }
 
-/// Context for an action: the tool that asked (every action but `invoke`).
-pub(crate) fn context(capability: &Capability, tool: &ToolIdentity) -> Result<Context, AuthzError> {
-    if matches!(capability, Capability::Invoke) {
-        return Ok(Context::empty());
-    }
+/// The context of every action but `invoke`: the tool that asked.
+pub(crate) fn tool_context(tool: &ToolIdentity) -> Result<Context, AuthzError> {
     let pairs = [("tool".to_owned(), RestrictedExpression::new_entity_uid(tool_uid(tool)?))];
     Context::from_pairs(pairs).map_err(|e| AuthzError::Input(e.to_string()))
 }
 
+/// The entities for one call, added to `base` (the schema's action
+/// entities). They are built to the schema by construction; conformance is
+/// checked by this module's tests rather than on every call, which would
+/// rebuild the schema's type descriptions each time.
 pub(crate) fn entities(
-    schema: &Schema,
+    base: &Entities,
     principal: &Principal,
     tool: &ToolIdentity,
     capabilities: &[Capability],
 ) -> Result<Entities, AuthzError> {
+    let all = entity_list(principal, tool, capabilities)?;
+    base.clone().add_entities(all, None).map_err(|e| AuthzError::Input(e.to_string()))
+}
+
+fn entity_list(
+    principal: &Principal,
+    tool: &ToolIdentity,
+    capabilities: &[Capability],
+) -> Result<Vec<Entity>, AuthzError> {
     let mut all = vec![agent(principal)?, tool_entity(tool)?];
     let mut paths = BTreeSet::new();
     for capability in capabilities {
@@ -88,7 +102,7 @@ pub(crate) fn entities(
     }
     all.sort_by_key(Entity::uid);
     all.dedup_by(|a, b| a.uid() == b.uid());
-    Entities::from_entities(all, Some(schema)).map_err(|e| AuthzError::Input(e.to_string()))
+    Ok(all)
 }
 
 fn agent(principal: &Principal) -> Result<Entity, AuthzError> {
@@ -152,7 +166,41 @@ fn parent(path: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn entities_conform_to_the_schema() {
+        let claims = json!({
+            "owner": "o", "agent_class": "c", "env": "prod", "autonomy": "a", "repository": "r",
+            "repository_id": "1", "repository_owner": "o", "repository_owner_id": "2",
+            "repository_visibility": "private", "ref": "refs/heads/main", "ref_type": "branch",
+            "ref_protected": "true", "sha": "abc", "actor": "a", "workflow": "w", "workflow_ref": "w@r",
+            "job_workflow_ref": "j@r", "environment": "e", "event_name": "push",
+            "runner_environment": "github-hosted", "custom": 5, "act": {"sub": "x"},
+        });
+        let serde_json::Value::Object(claims) = claims else { unreachable!() };
+        let principal = Principal::from_claims("agent", "https://i", &claims).expect("principal");
+        let tool = ToolIdentity { name: "t".into(), version: "1".into(), digest: "sha256:0".into() };
+        let path = GuestPath::new("/workspace/src").expect("path");
+        let capabilities = [
+            Capability::Invoke,
+            Capability::FsRead(path.clone()),
+            Capability::FsWrite(path),
+            Capability::NetConnect { host: "example.com".into(), port: 443 },
+            Capability::SecretUse("S".into()),
+            Capability::EnvRead("E".into()),
+        ];
+        let (schema, _) = cedar_policy::Schema::from_cedarschema_str(super::super::SCHEMA).expect("schema");
+        let all = entity_list(&principal, &tool, &capabilities).expect("entities");
+        assert_eq!(
+            all.len(),
+            8,
+            "agent, tool, three paths (/, /workspace, /workspace/src), host, secret, env var"
+        );
+        Entities::from_entities(all, Some(&schema)).expect("every entity conforms to the schema");
+    }
 
     #[test]
     fn ancestors_end_at_root() {

@@ -12,9 +12,10 @@ mod decision;
 mod entities;
 mod source;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
-use cedar_policy::{EntityUid, Request, Schema};
+use cedar_policy::{ActionConstraint, Context, Entities, EntityUid, PolicySet, Request, Schema};
 
 pub use decision::{DecidingPolicy, Decision, Verdict};
 pub use source::{PolicyDiagnostic, PolicyErrors, PolicyOrigin, PolicySource};
@@ -111,8 +112,14 @@ pub enum AuthzError {
 /// [`Authorizer::new`] fails and nothing is loaded.
 #[derive(Debug)]
 pub struct Authorizer {
-    schema: Schema,
     policies: source::LoadedPolicies,
+    /// Per action: its uid and the policies whose scope can match it. A
+    /// policy scoped to other actions can neither permit, forbid nor fail for
+    /// a request, so evaluating only this shard gives the same decision as
+    /// the whole set, and the cost does not grow with unrelated policies.
+    shards: HashMap<&'static str, (EntityUid, PolicySet)>,
+    /// The schema's action entities, the base every call's entities extend.
+    actions: Entities,
     engine: cedar_policy::Authorizer,
 }
 
@@ -122,7 +129,14 @@ impl Authorizer {
     pub fn new(sources: &[PolicySource]) -> Result<Self, PolicyErrors> {
         let schema = schema();
         let policies = source::load(&schema, sources)?;
-        Ok(Self { schema, policies, engine: cedar_policy::Authorizer::new() })
+        let actions = match schema.action_entities() {
+            Ok(actions) => actions,
+            Err(e) => unreachable!("the shipped schema's actions do not form entities: {e}"),
+        };
+        let shards = shard_by_action(&policies.set).map_err(|message| {
+            PolicyErrors(vec![PolicyDiagnostic { file: "(policy set)".into(), line: 1, column: 1, message }])
+        })?;
+        Ok(Self { policies, shards, actions, engine: cedar_policy::Authorizer::new() })
     }
 
     /// How many policies are loaded.
@@ -144,16 +158,25 @@ impl Authorizer {
         request: &CapabilityRequest,
     ) -> Result<Decision, AuthzError> {
         let capabilities = Capability::for_request(request);
-        let entities = entities::entities(&self.schema, principal, tool, &capabilities)?;
+        let entities = entities::entities(&self.actions, principal, tool, &capabilities)?;
         let principal_uid = entities::principal_uid(principal)?;
         let mut verdicts = Vec::with_capacity(capabilities.len());
+        let tool_context = entities::tool_context(tool)?;
         for capability in capabilities {
-            let action = action_uid(capability.action())?;
+            let (action, policies) = self
+                .shards
+                .get(capability.action())
+                .ok_or_else(|| AuthzError::Input(format!("unknown action `{}`", capability.action())))?;
             let resource = entities::resource_uid(&capability, tool)?;
-            let context = entities::context(&capability, tool)?;
-            let request = Request::new(principal_uid.clone(), action, resource, context, Some(&self.schema))
+            let context = match capability {
+                Capability::Invoke => Context::empty(),
+                _ => tool_context.clone(),
+            };
+            // Requests are built to the schema by construction (see entities.rs
+            // tests); validating each one would rebuild schema lookups per call.
+            let request = Request::new(principal_uid.clone(), action.clone(), resource, context, None)
                 .map_err(|e| AuthzError::Input(e.to_string()))?;
-            let response = self.engine.is_authorized(&request, &self.policies.set, &entities);
+            let response = self.engine.is_authorized(&request, policies, &entities);
             verdicts.push(Verdict::from_response(capability, &response, |id| self.origin(id)));
         }
         Ok(Decision::new(principal.sub().to_owned(), tool.clone(), verdicts))
@@ -168,7 +191,32 @@ fn schema() -> Schema {
     }
 }
 
-fn action_uid(name: &str) -> Result<EntityUid, AuthzError> {
+fn action_uid(name: &str) -> Result<EntityUid, String> {
     let text = format!("Action::\"{name}\"");
-    EntityUid::from_str(&text).map_err(|e| AuthzError::Input(format!("action `{name}`: {e}")))
+    EntityUid::from_str(&text).map_err(|e| format!("action `{name}`: {e}"))
+}
+
+/// Every action a [`Capability`] can name.
+const ACTIONS: [&str; 6] = ["invoke", "fs.read", "fs.write", "net.connect", "secret.use", "env.read"];
+
+fn shard_by_action(set: &PolicySet) -> Result<HashMap<&'static str, (EntityUid, PolicySet)>, String> {
+    let leaves = ACTIONS.iter().map(|a| action_uid(a)).collect::<Result<Vec<_>, _>>()?;
+    let mut shards = HashMap::new();
+    for (name, uid) in ACTIONS.iter().zip(&leaves) {
+        let mut shard = PolicySet::new();
+        for policy in set.policies() {
+            let applies = match policy.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(other) => &other == uid,
+                // An action group (not one of our leaf actions) may contain
+                // this action: keep the policy, to stay exact.
+                ActionConstraint::In(list) => list.iter().any(|a| a == uid || !leaves.contains(a)),
+            };
+            if applies {
+                shard.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        shards.insert(*name, (uid.clone(), shard));
+    }
+    Ok(shards)
 }
