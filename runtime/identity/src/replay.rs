@@ -69,6 +69,7 @@ impl ReplayCache {
         let fail = |reason: String| TrustError::ReplayCache { path: path.display().to_string(), reason };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|e| fail(format!("cannot create directory: {e}")))?;
+            refuse_shared_dir(dir).map_err(fail)?;
         }
         let lock = private_options()
             .read(true)
@@ -280,6 +281,29 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Anyone who can write the directory can replace the cache and reopen the
+/// replay window: refuse a directory group or others can write.
+fn refuse_shared_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| format!("cannot inspect directory: {e}"))?
+            .permissions()
+            .mode();
+        if mode & 0o022 != 0 {
+            return Err(format!(
+                "directory `{}` is writable by group or others (mode {:o}); use a private directory",
+                dir.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Which file a handle refers to, to notice a rename over our path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileIdentity(u64, u64);
@@ -340,6 +364,18 @@ mod tests {
         let reopened = ReplayCache::open(&path).expect("reopen");
         assert_eq!(reopened.consume("iss", "a", later), Err(TokenError::Replayed("a".into())), "restart");
         assert_eq!(reopened.consume("iss", "b", later), Ok(()));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_shared_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).expect("mkdir");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let err = ReplayCache::open(&shared.join("replay")).expect_err("shared dir");
+        assert!(err.to_string().contains("writable by group or others"), "{err}");
     }
 
     #[test]

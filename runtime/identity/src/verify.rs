@@ -252,7 +252,9 @@ fn malformed(part: &str, e: &jsonwebtoken::errors::Error) -> TokenError {
 }
 
 /// The header's `alg` as written, so `none`, `HS256` and unknown names are
-/// reported as refused algorithms rather than as undecodable headers.
+/// reported as refused algorithms rather than as undecodable headers. A
+/// header with `crit` is refused: an extension the issuer marked critical
+/// must be understood, and airlock understands none.
 fn header_algorithm(token: &str) -> Result<String, TokenError> {
     use base64::Engine;
     let encoded = token.split('.').next().unwrap_or_default();
@@ -261,6 +263,11 @@ fn header_algorithm(token: &str) -> Result<String, TokenError> {
         .map_err(|_| TokenError::Malformed("header is not valid base64url".to_owned()))?;
     let header: Value = serde_json::from_slice(&bytes)
         .map_err(|e| TokenError::Malformed(format!("header is not valid JSON: {e}")))?;
+    if header.get("crit").is_some() {
+        return Err(TokenError::Malformed(
+            "header lists critical extensions (`crit`), which airlock does not implement".to_owned(),
+        ));
+    }
     match header.get("alg") {
         Some(Value::String(alg)) => Ok(alg.clone()),
         Some(_) => Err(TokenError::Malformed("header `alg` must be a string".to_owned())),

@@ -211,6 +211,17 @@ fn none_and_hmac_are_refused() {
 }
 
 #[test]
+fn critical_header_extensions_are_refused() {
+    let f = fixture();
+    let token = forged(
+        json!({"alg": "EdDSA", "kid": f.key.kid(), "crit": ["exp"], "exp": 1}),
+        &claims(json!({})),
+        b"sig",
+    );
+    assert!(matches!(f.verifier.verify(&token), Err(TokenError::Malformed(m)) if m.contains("crit")));
+}
+
+#[test]
 fn header_algorithm_must_match_the_key() {
     let f = fixture();
     // An ES256 signature presented under the RSA key's kid.
