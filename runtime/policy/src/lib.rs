@@ -14,13 +14,19 @@
 //! used by front ends that never run a tool.
 #![forbid(unsafe_code)]
 
+mod address;
 pub mod authz;
+mod destination;
 mod grant;
 mod limits;
 mod path;
 mod principal;
 mod request;
 
+pub use address::{AddressClass, classify};
+pub use destination::{
+    Destination, DestinationError, EgressRefusal, HostPattern, Scheme, check_address, check_request,
+};
 pub use grant::{EnvGrant, GrantError, GrantSet, MountGrant, Offer, OfferedEnv, OfferedMount, resolve};
 pub use limits::{Limits, LimitsError};
 pub use path::{GuestPath, GuestPathError};
