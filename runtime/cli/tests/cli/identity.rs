@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use airlock_identity::LocalKey;
 use serde_json::{Value, json};
 
-use super::{Run, airlock, airlock_with_env};
+use super::{Run, airlock, airlock_with_env, programs};
 
 const AUDIENCE: &str = "https://airlock.local/runtime";
 const ISSUER: &str = "https://airlock.local";
@@ -349,4 +349,21 @@ fn minted_claims_reach_the_policy() {
     let r = op.read_notes(&op.mint("agent:anyone"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(CANARY));
+}
+
+#[test]
+fn the_token_never_reaches_the_tool() {
+    let op = Operator::new();
+    let token = op.mint("human:alice");
+    let config = op.config();
+    let args = ["run", programs::ENV_READ, "-i", "{}", "-e", "AIRLOCK_TEST_GRANTED=yes", "--show-output"];
+    let r =
+        airlock_with_env(op.cache.path(), &args, &[("AIRLOCK_TOKEN", &token), ("AIRLOCK_CONFIG", &config)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(out["vars"], json!([["AIRLOCK_TEST_GRANTED", "yes"]]), "only the granted variable");
+    assert_eq!(out["stdin"], "", "stdin is closed");
+    // No part of the token (its signature is unique) appears anywhere.
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    assert!(!r.stdout.contains(signature) && !r.stderr.contains(signature), "{}{}", r.stdout, r.stderr);
 }
