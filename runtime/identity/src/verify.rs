@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use airlock_policy::Principal;
-use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -139,7 +139,7 @@ impl Verifier {
             return Err(TokenError::Malformed("not a compact JWS (three dot-separated parts)".to_owned()));
         }
         let alg = header_algorithm(token)?;
-        if !ACCEPTED_ALGORITHMS.iter().any(|a| format!("{a:?}") == alg) {
+        if !alg.parse::<Algorithm>().is_ok_and(|a| ACCEPTED_ALGORITHMS.contains(&a)) {
             return Err(TokenError::Algorithm(format!("`{alg}` (accepted: EdDSA, ES256, RS256)")));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| malformed("header", &e))?;

@@ -6,10 +6,7 @@ use cedar_policy::{Decision as CedarDecision, Response};
 use serde::Serialize;
 
 use super::{Capability, PolicyOrigin, ToolIdentity, entities};
-use crate::{
-    Access, CapabilityRequest, EnvRequest, GrantError, GrantSet, HostRequest, MountRequest, Offer,
-    SecretRequest, resolve,
-};
+use crate::{Access, CapabilityRequest, GrantError, GrantSet, MountRequest, Offer, resolve};
 
 /// A policy that decided a verdict: a `permit` for an allow, a `forbid` for
 /// a denial by policy. A default denial has none.
@@ -102,6 +99,11 @@ impl Decision {
         self.verdicts.iter().any(|v| v.allowed && &v.capability == capability)
     }
 
+    /// The items whose capability this decision allows.
+    fn kept<T: Clone>(&self, items: &[T], capability: impl Fn(&T) -> Capability) -> Vec<T> {
+        items.iter().filter(|item| self.allows(&capability(item))).cloned().collect()
+    }
+
     /// The part of `request` this decision permits. A mount needs `fs.read`;
     /// a read-write mount whose `fs.write` is denied is narrowed to
     /// read-only. Nothing is permitted if `invoke` is denied.
@@ -119,27 +121,9 @@ impl Decision {
                 MountRequest { access, ..m.clone() }
             })
             .collect();
-        let hosts: Vec<HostRequest> = request
-            .hosts
-            .iter()
-            .filter(|h| {
-                let port = h.port.unwrap_or(super::DEFAULT_PORT);
-                self.allows(&Capability::NetConnect { host: h.host.clone(), port })
-            })
-            .cloned()
-            .collect();
-        let secrets: Vec<SecretRequest> = request
-            .secrets
-            .iter()
-            .filter(|s| self.allows(&Capability::SecretUse(s.name.clone())))
-            .cloned()
-            .collect();
-        let env: Vec<EnvRequest> = request
-            .env
-            .iter()
-            .filter(|e| self.allows(&Capability::EnvRead(e.name.clone())))
-            .cloned()
-            .collect();
+        let hosts = self.kept(&request.hosts, Capability::net_connect);
+        let secrets = self.kept(&request.secrets, |s| Capability::SecretUse(s.name.clone()));
+        let env = self.kept(&request.env, |e| Capability::EnvRead(e.name.clone()));
         CapabilityRequest { mounts, hosts, secrets, env }
     }
 

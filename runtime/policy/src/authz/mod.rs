@@ -12,7 +12,7 @@ mod decision;
 mod entities;
 mod source;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use cedar_policy::{ActionConstraint, Context, Entities, EntityUid, PolicySet, Request, Schema};
@@ -20,7 +20,7 @@ use cedar_policy::{ActionConstraint, Context, Entities, EntityUid, PolicySet, Re
 pub use decision::{DecidingPolicy, Decision, Verdict};
 pub use source::{PolicyDiagnostic, PolicyErrors, PolicyOrigin, PolicySource};
 
-use crate::{Access, CapabilityRequest, GuestPath, Principal};
+use crate::{Access, CapabilityRequest, GuestPath, HostRequest, Principal};
 
 /// The policy schema that ships with airlock (Cedar schema syntax). Every
 /// policy is validated against it in strict mode.
@@ -65,6 +65,12 @@ impl Capability {
         }
     }
 
+    /// The `net.connect` check for a host request (port [`DEFAULT_PORT`]
+    /// when the tool names none).
+    pub fn net_connect(host: &HostRequest) -> Self {
+        Self::NetConnect { host: host.host.clone(), port: host.port.unwrap_or(DEFAULT_PORT) }
+    }
+
     /// Every check a request implies, `invoke` first.
     pub fn for_request(request: &CapabilityRequest) -> Vec<Self> {
         let mut all = vec![Self::Invoke];
@@ -74,12 +80,7 @@ impl Capability {
                 all.push(Self::FsWrite(mount.guest_path.clone()));
             }
         }
-        all.extend(
-            request
-                .hosts
-                .iter()
-                .map(|h| Self::NetConnect { host: h.host.clone(), port: h.port.unwrap_or(DEFAULT_PORT) }),
-        );
+        all.extend(request.hosts.iter().map(Self::net_connect));
         all.extend(request.secrets.iter().map(|s| Self::SecretUse(s.name.clone())));
         all.extend(request.env.iter().map(|e| Self::EnvRead(e.name.clone())));
         all
@@ -112,7 +113,8 @@ pub enum AuthzError {
 /// [`Authorizer::new`] fails and nothing is loaded.
 #[derive(Debug)]
 pub struct Authorizer {
-    policies: source::LoadedPolicies,
+    /// Where each policy was written, by id.
+    origins: BTreeMap<String, PolicyOrigin>,
     /// Per action: its uid and the policies whose scope can match it. A
     /// policy scoped to other actions can neither permit, forbid nor fail for
     /// a request, so evaluating only this shard gives the same decision as
@@ -133,20 +135,21 @@ impl Authorizer {
             Ok(actions) => actions,
             Err(e) => unreachable!("the shipped schema's actions do not form entities: {e}"),
         };
-        let shards = shard_by_action(&policies.set).map_err(|message| {
+        let source::LoadedPolicies { set, origins } = policies;
+        let shards = shard_by_action(&set).map_err(|message| {
             PolicyErrors(vec![PolicyDiagnostic { file: "(policy set)".into(), line: 1, column: 1, message }])
         })?;
-        Ok(Self { policies, shards, actions, engine: cedar_policy::Authorizer::new() })
+        Ok(Self { origins, shards, actions, engine: cedar_policy::Authorizer::new() })
     }
 
     /// How many policies are loaded.
     pub fn policy_count(&self) -> usize {
-        self.policies.origins.len()
+        self.origins.len()
     }
 
     /// Where the policy `id` was written.
     pub fn origin(&self, id: &str) -> Option<&PolicyOrigin> {
-        self.policies.origins.get(id)
+        self.origins.get(id)
     }
 
     /// Decides every capability `request` implies for `principal` calling
