@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 
 use airlock_policy::authz::{Authorizer, PolicySource, ToolIdentity};
 use airlock_policy::{
-    Access, CapabilityRequest, EnvRequest, GuestPath, HostRequest, MountRequest, Principal, SecretRequest,
+    Access, CapabilityRequest, EnvRequest, GuestPath, HostRequest, Methods, MountRequest, Principal,
+    SecretRequest,
 };
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +31,7 @@ struct Input {
     claims: Vec<(String, String)>,
     tool: String,
     mounts: Vec<(String, bool)>,
-    hosts: Vec<(String, Option<u16>)>,
+    hosts: Vec<(String, Vec<String>)>,
     secrets: Vec<String>,
     env: Vec<String>,
 }
@@ -50,7 +51,13 @@ fuzz_target!(|input: Input| {
         hosts: input
             .hosts
             .into_iter()
-            .map(|(host, port)| HostRequest { host, port, reason: String::new() })
+            .filter_map(|(destination, methods)| {
+                Some(HostRequest {
+                    destination: destination.parse().ok()?,
+                    methods: Methods::parse(&methods).ok()?,
+                    reason: String::new(),
+                })
+            })
             .collect(),
         secrets: input
             .secrets

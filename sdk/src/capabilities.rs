@@ -23,7 +23,7 @@ pub enum Access {
 #[derive(Debug, Clone, Default)]
 pub struct Capabilities {
     pub(crate) mounts: Vec<(String, Access, String)>,
-    pub(crate) hosts: Vec<(String, Option<u16>, String)>,
+    pub(crate) hosts: Vec<(String, Vec<String>, String)>,
     pub(crate) secrets: Vec<(String, String)>,
     pub(crate) env: Vec<(String, String)>,
 }
@@ -40,9 +40,19 @@ impl Capabilities {
         self
     }
 
-    /// Requests an outbound network destination.
-    pub fn host(mut self, host: &str, port: Option<u16>, reason: &str) -> Self {
-        self.hosts.push((host.to_owned(), port, reason.to_owned()));
+    /// Requests an outbound HTTP destination, `scheme://host[:port]`:
+    /// `https://api.osv.dev`, `https://*.github.com`, or `https://*` for a
+    /// tool that fetches whatever the operator grants. Any common method
+    /// (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
+    pub fn host(self, destination: &str, reason: &str) -> Self {
+        self.host_methods(destination, &[], reason)
+    }
+
+    /// Requests an outbound HTTP destination for the given methods only
+    /// (uppercase, such as `["GET", "HEAD"]`).
+    pub fn host_methods(mut self, destination: &str, methods: &[&str], reason: &str) -> Self {
+        let methods = methods.iter().map(|m| (*m).to_owned()).collect();
+        self.hosts.push((destination.to_owned(), methods, reason.to_owned()));
         self
     }
 

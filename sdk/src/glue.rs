@@ -29,7 +29,7 @@ pub fn describe<T: Tool>() -> wit::ToolInfo {
             hosts: caps
                 .hosts
                 .into_iter()
-                .map(|(host, port, reason)| wit::HostRequest { host, port, reason })
+                .map(|(destination, methods, reason)| wit::HostRequest { destination, methods, reason })
                 .collect(),
             secrets: caps
                 .secrets

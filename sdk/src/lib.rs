@@ -15,6 +15,7 @@ mod capabilities;
 mod error;
 #[doc(hidden)]
 pub mod glue;
+pub mod http;
 pub mod log;
 
 pub use capabilities::{Access, Capabilities};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use airlock_policy::{Access, GuestPath, OfferedEnv, OfferedMount};
+use airlock_policy::{Access, GuestPath, Methods, NetGrant, OfferedEnv, OfferedMount};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
@@ -93,6 +93,10 @@ pub(crate) struct ExplainArgs {
     pub(crate) tool: PathBuf,
     #[command(flatten)]
     pub(crate) identity: IdentityArgs,
+    /// Also decide these destinations (as `airlock run --net` would offer
+    /// them): [METHOD,...=]scheme://host[:port].
+    #[arg(long = "net", value_name = "[METHODS=]DESTINATION")]
+    pub(crate) net: Vec<String>,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
 }
@@ -157,6 +161,13 @@ pub(crate) struct RunArgs {
     /// decides (`env.read`).
     #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
     pub(crate) env: Vec<String>,
+    /// Offer an HTTP destination inside one the tool requests:
+    /// [METHOD,...=]scheme://host[:port|:first-last], such as
+    /// https://api.osv.dev or GET,HEAD=https://api.github.com. With a token,
+    /// policy decides (`net.connect`); tools' own requested destinations
+    /// are decided without this flag.
+    #[arg(long = "net", value_name = "[METHODS=]DESTINATION")]
+    pub(crate) net: Vec<String>,
     /// Wall-clock limit for the call, such as 500ms, 2s or 1m.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
@@ -168,6 +179,18 @@ pub(crate) struct RunArgs {
     pub(crate) show_output: bool,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
+}
+
+/// Parses `[METHOD,...=]scheme://host[:port]`: a destination, optionally
+/// restricted to some methods (all common methods otherwise).
+pub(crate) fn parse_net(spec: &str) -> anyhow::Result<NetGrant> {
+    let (methods, destination) = match spec.split_once('=') {
+        Some((methods, destination)) => (methods.split(',').map(str::trim).collect::<Vec<_>>(), destination),
+        None => (Vec::new(), spec),
+    };
+    let destination = destination.parse().with_context(|| format!("bad --net `{spec}`"))?;
+    let methods = Methods::parse(&methods).with_context(|| format!("bad --net `{spec}`"))?;
+    Ok(NetGrant { destination, methods })
 }
 
 /// Parses `HOST:GUEST[:ro|rw]`. The host directory must exist; it is
@@ -305,6 +328,25 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn net_specs() {
+        let g = parse_net("https://api.osv.dev").expect("parses");
+        assert_eq!(
+            (g.destination.to_string(), g.methods),
+            ("https://api.osv.dev".to_owned(), Methods::standard())
+        );
+        let g = parse_net("GET,HEAD=https://api.github.com").expect("parses");
+        assert_eq!(g.methods.as_slice(), ["GET", "HEAD"]);
+        for (spec, message) in [
+            ("api.osv.dev", "expected scheme://host"),
+            ("get=https://a.example", "not an HTTP method"),
+            ("CONNECT=https://a.example", "CONNECT cannot be granted"),
+        ] {
+            let err = format!("{:#}", parse_net(spec).expect_err(spec));
+            assert!(err.contains(message) && err.contains(spec), "{err}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use airlock_host::LoadedTool;
 use airlock_identity::Verified;
 use airlock_policy::authz::{Decision, ToolIdentity};
-use airlock_policy::{GrantSet, Offer, Principal};
+use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
 use anyhow::anyhow;
 
 use crate::args::{self, IdentityArgs};
@@ -36,22 +36,35 @@ pub(crate) fn tool_identity(tool: &LoadedTool) -> ToolIdentity {
     }
 }
 
-/// Decides every capability `tool` requests for `principal`.
-pub(crate) fn decide(config: &Config, principal: &Principal, tool: &LoadedTool) -> Result<Decision, Failure> {
-    config
-        .authorizer
-        .decide(principal, &tool_identity(tool), &tool.info().capabilities)
-        .map_err(Failure::internal)
+/// What policy decides for a call: the tool's request plus the offered
+/// destinations (each must lie inside a requested one).
+pub(crate) fn request(tool: &LoadedTool, offered: &[NetGrant]) -> Result<CapabilityRequest, Failure> {
+    tool.info().capabilities.with_offered_hosts(&tool.info().name, offered).map_err(Failure::usage)
+}
+
+/// Decides every capability in `request` for `principal` calling `tool`.
+pub(crate) fn decide(
+    config: &Config,
+    principal: &Principal,
+    tool: &LoadedTool,
+    request: &CapabilityRequest,
+) -> Result<Decision, Failure> {
+    config.authorizer.decide(principal, &tool_identity(tool), request).map_err(Failure::internal)
 }
 
 /// The grants for a call, or a denial (exit 3) with the explanation when
 /// the principal may not invoke the tool at all.
-pub(crate) fn grants(decision: &Decision, tool: &LoadedTool, offer: &Offer) -> Result<GrantSet, Failure> {
+pub(crate) fn grants(
+    decision: &Decision,
+    tool: &LoadedTool,
+    request: &CapabilityRequest,
+    offer: &Offer,
+) -> Result<GrantSet, Failure> {
     if !decision.invoke_allowed() {
         return Err(Failure::new(
             exit::DENIED,
             anyhow!("policy denies invoking tool `{}`:\n{decision}", tool.info().name),
         ));
     }
-    decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)
+    decision.grants(request, offer).map_err(Failure::usage)
 }

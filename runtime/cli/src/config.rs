@@ -1,16 +1,17 @@
 //! The runtime configuration file (`airlock.toml`): the audience, trusted
-//! issuers, policy files and the replay cache. Unknown keys are errors, and
+//! issuers, policy files, the replay cache and network budgets. Unknown keys are errors, and
 //! a configuration with any error is never used in part.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
+use airlock_policy::NetLimits;
 use airlock_policy::authz::{Authorizer, PolicySource};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
-use crate::args::parse_duration;
+use crate::args::{parse_duration, parse_size};
 use crate::exit::{self, Failure};
 
 /// The file as written. Relative paths are relative to the file's directory.
@@ -31,6 +32,48 @@ struct ConfigFile {
     max_token_lifetime: Option<String>,
     /// Clock skew tolerated, such as `30s`. Default and maximum 60s.
     clock_skew: Option<String>,
+    /// Per-call budgets for outgoing HTTP.
+    #[serde(default)]
+    network: NetworkBudgets,
+}
+
+/// `[network]`: per-call budgets; each key is optional and defaults to
+/// [`NetLimits::default`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkBudgets {
+    /// Most requests per call, such as `32`.
+    max_requests: Option<u32>,
+    /// Most request-body bytes per call, such as `1MiB`.
+    max_request_bytes: Option<String>,
+    /// Most response-body bytes per call, such as `8MiB`.
+    max_response_bytes: Option<String>,
+    /// Longest connect (TCP + TLS), such as `5s`.
+    connect_timeout: Option<String>,
+    /// Longest wait for response headers and between body chunks, such as `30s`.
+    response_timeout: Option<String>,
+}
+
+impl NetworkBudgets {
+    fn limits(&self) -> anyhow::Result<NetLimits> {
+        let mut limits = NetLimits::default();
+        if let Some(n) = self.max_requests {
+            limits.requests = n;
+        }
+        if let Some(text) = &self.max_request_bytes {
+            limits.request_bytes = size("network.max_request_bytes", text)?;
+        }
+        if let Some(text) = &self.max_response_bytes {
+            limits.response_bytes = size("network.max_response_bytes", text)?;
+        }
+        if let Some(text) = &self.connect_timeout {
+            limits.connect_timeout = duration("network.connect_timeout", text)?;
+        }
+        if let Some(text) = &self.response_timeout {
+            limits.response_timeout = duration("network.response_timeout", text)?;
+        }
+        Ok(limits)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +89,8 @@ struct IssuerEntry {
 pub(crate) struct Config {
     pub(crate) verifier: Verifier,
     pub(crate) authorizer: Authorizer,
+    /// Budgets for outgoing HTTP, from `[network]`.
+    pub(crate) net_limits: NetLimits,
 }
 
 /// Where the configuration comes from: `--config`, else `AIRLOCK_CONFIG`
@@ -66,6 +111,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let authorizer = load_policies(base, &file.policies)?;
+    let net_limits = file.network.limits()?;
 
     let mut trust = TrustStore::new();
     for issuer in &file.issuers {
@@ -95,7 +141,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     };
     let replay = ReplayCache::open(&replay_path)?;
     let verifier = Verifier::new(trust, settings, replay)?;
-    Ok(Config { verifier, authorizer })
+    Ok(Config { verifier, authorizer, net_limits })
 }
 
 /// Reads and validates policy files (paths relative to `base`). Used by
@@ -116,6 +162,10 @@ pub(crate) fn load_policies(base: &Path, files: &[PathBuf]) -> anyhow::Result<Au
 
 fn duration(key: &str, text: &str) -> anyhow::Result<Duration> {
     parse_duration(text).map_err(|e| anyhow!("config `{key}`: {e}"))
+}
+
+fn size(key: &str, text: &str) -> anyhow::Result<u64> {
+    parse_size(text).map_err(|e| anyhow!("config `{key}`: {e}"))
 }
 
 fn default_replay_path() -> Option<PathBuf> {

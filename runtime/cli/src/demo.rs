@@ -12,7 +12,7 @@ use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
 };
 use airlock_policy::authz::{Authorizer, PolicySource};
-use airlock_policy::{Access, GuestPath, Limits, Offer, OfferedMount, resolve};
+use airlock_policy::{Access, GuestPath, Offer, OfferedMount, resolve};
 use anyhow::{Context, anyhow};
 use serde_json::{Map, Value, json};
 
@@ -103,7 +103,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
 
     let workspace = GuestPath::new("/workspace").map_err(Failure::internal)?;
     let mount = OfferedMount { host: project.clone(), guest: workspace, access: Access::ReadOnly };
-    let offer = Offer { mounts: vec![mount], env: vec![], limits: Limits::default() };
+    let offer = Offer { mounts: vec![mount], ..Offer::default() };
     let mut failures = Vec::new();
     let mint = |token: anyhow::Result<String>| token.map_err(Failure::internal);
 

@@ -39,7 +39,14 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let verified = config.verifier.inspect(&token).map_err(|e| Failure::new(exit::for_token(&e), e))?;
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
-    let decision = authorize::decide(&config, &verified.principal, &tool)?;
+    let offered = args
+        .net
+        .iter()
+        .map(|n| crate::args::parse_net(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
+    let request = authorize::request(&tool, &offered)?;
+    let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
     print!("{decision}");
     if decision.invoke_allowed() {
         Ok(())

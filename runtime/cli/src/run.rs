@@ -13,7 +13,7 @@ use crate::runtime;
 
 /// Printed to stderr whenever a call runs without an identity.
 pub(crate) const OVERRIDE_NOTICE: &str =
-    "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env flags";
+    "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env/--net flags";
 
 pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let input = args::read_input(&args.input).map_err(Failure::usage)?;
@@ -25,8 +25,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
     let env =
         args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+    let hosts =
+        args.net.iter().map(|n| args::parse_net(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
     let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
-    let offer = Offer { mounts, env, limits };
+    let mut offer = Offer { mounts, env, hosts, limits };
 
     if args.operator_override {
         eprintln!("{OVERRIDE_NOTICE}");
@@ -41,8 +43,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let verified = authorize::verify(&config, &token)?;
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
-    let decision = authorize::decide(&config, &verified.principal, &tool)?;
-    let grants = authorize::grants(&decision, &tool, &offer)?;
+    offer.limits.net = config.net_limits;
+    let request = authorize::request(&tool, &offer.hosts)?;
+    let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
+    let grants = authorize::grants(&decision, &tool, &request, &offer)?;
     if decision.denials().next().is_some() {
         eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
     }
@@ -60,7 +64,15 @@ fn report(
         print_captured(&outcome);
     }
     report_truncation(&outcome);
+    report_network(&outcome);
     finish(tool, outcome, decision)
+}
+
+/// Refused requests are notes on stderr even when the tool handled them.
+fn report_network(outcome: &CallOutcome) {
+    for refusal in &outcome.network.refusals {
+        eprintln!("note: tool network request refused: {refusal}");
+    }
 }
 
 /// Calls the tool and maps runtime failures to exit codes.

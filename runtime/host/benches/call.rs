@@ -46,7 +46,7 @@ fn grants_for(tool: &LoadedTool, mount: Option<&Path>, env: bool) -> GrantSet {
         } else {
             vec![]
         },
-        limits: Limits::default(),
+        ..Offer::default()
     };
     resolve(&tool.info().name, &tool.info().capabilities, &offer).expect("grants")
 }

@@ -1,12 +1,13 @@
 //! The one `bindgen!` site for the `airlock:tool` world.
 //!
 //! Exports are async (the host is async, so epoch deadlines can yield and a
-//! wall-clock timeout can drop a running call); the `log` import is sync.
+//! wall-clock timeout can drop a running call); the `log` and `network` imports are sync.
 
 wasmtime::component::bindgen!({
     world: "tool",
     path: "../../wit",
     with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi": wasmtime_wasi::p2::bindings,
     },
     exports: { default: async },

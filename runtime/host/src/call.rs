@@ -7,8 +7,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{Tool, ToolPre, wit};
+use crate::capability::net::NetworkReport;
 use crate::capability::{self, log::LogSink};
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LimitExceeded};
@@ -44,6 +46,8 @@ pub struct CallOutcome {
     pub logs: Vec<LogLine>,
     /// Log lines dropped past the cap.
     pub logs_dropped: u64,
+    /// Requests sent and refused, bytes moved.
+    pub network: NetworkReport,
     /// Wall-clock time of the call, including instantiation.
     pub elapsed: Duration,
 }
@@ -94,6 +98,7 @@ pub(crate) struct Leftovers {
     pub(crate) stderr: Captured,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: u64,
+    pub(crate) network: NetworkReport,
 }
 
 /// Runs `body` against a fresh instance built with `grants`.
@@ -111,12 +116,14 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(p) => p,
         Err(e) => return (Err(e), Leftovers::default()),
     };
-    let capability::Prepared { mut wasi, stdout, stderr } = prepared;
+    let capability::Prepared { mut wasi, stdout, stderr, egress } = prepared;
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
         log: LogSink::new(limits.log_lines),
+        http: WasiHttpCtx::new(),
+        egress,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -137,12 +144,14 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
     };
     let log = std::mem::take(&mut store.data_mut().log);
+    let network = store.data().egress.report();
     drop(store);
     let leftovers = Leftovers {
         stdout: stdout.take(),
         stderr: stderr.take(),
         logs: log.lines,
         logs_dropped: log.dropped,
+        network,
     };
     (result, leftovers)
 }
@@ -195,6 +204,7 @@ pub(crate) async fn invoke(
         stderr: leftovers.stderr,
         logs: leftovers.logs,
         logs_dropped: leftovers.logs_dropped,
+        network: leftovers.network,
         elapsed: started.elapsed(),
     })
 }

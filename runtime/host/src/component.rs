@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_policy::{
-    Access, CapabilityRequest, EnvRequest, GrantSet, GuestPath, HostRequest, Limits, MountRequest,
+    Access, CapabilityRequest, EnvRequest, GrantSet, GuestPath, HostRequest, Limits, Methods, MountRequest,
     SecretRequest, ToolInfo,
 };
 use sha2::{Digest, Sha256};
@@ -183,6 +183,18 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let hosts = caps
+        .hosts
+        .into_iter()
+        .map(|h| {
+            Ok(HostRequest {
+                destination: h.destination.parse().map_err(|e| format!("host request: {e}"))?,
+                methods: Methods::parse(&h.methods)
+                    .map_err(|e| format!("host request `{}`: {e}", h.destination))?,
+                reason: h.reason,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(ToolInfo {
         input_schema: schema("input", &raw.input_schema)?,
         output_schema: schema("output", &raw.output_schema)?,
@@ -191,11 +203,7 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
         description: raw.description,
         capabilities: CapabilityRequest {
             mounts,
-            hosts: caps
-                .hosts
-                .into_iter()
-                .map(|h| HostRequest { host: h.host, port: h.port, reason: h.reason })
-                .collect(),
+            hosts,
             secrets: caps
                 .secrets
                 .into_iter()

@@ -24,6 +24,7 @@ mod limiter;
 mod state;
 
 pub use call::{CallOutcome, Captured, LogLine, ToolError};
+pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CallError, LimitExceeded, LoadError, RuntimeError};

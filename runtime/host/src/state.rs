@@ -2,8 +2,11 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
+use crate::capability::net::Egress;
 use crate::limiter::MemoryLimiter;
 
 /// The data of one call's `Store`. Built fresh for every call from the
@@ -13,10 +16,24 @@ pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: LogSink,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) egress: Egress,
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+impl network::Host for HostState {
+    fn last_refusal(&mut self) -> Option<String> {
+        self.egress.last_refusal()
     }
 }

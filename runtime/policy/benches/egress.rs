@@ -5,10 +5,10 @@
 use std::hint::black_box;
 use std::net::IpAddr;
 
-use airlock_policy::{Destination, Scheme, check_address, check_request};
+use airlock_policy::{Methods, NetGrant, Outbound, Scheme, check_address, check_request};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn grants() -> Vec<Destination> {
+fn grants() -> Vec<NetGrant> {
     [
         "https://api.github.com",
         "https://uploads.github.com",
@@ -22,8 +22,12 @@ fn grants() -> Vec<Destination> {
         "http://127.0.0.0/8:8000-8100",
     ]
     .iter()
-    .map(|g| g.parse().expect("grant"))
+    .map(|g| NetGrant { destination: g.parse().expect("grant"), methods: Methods::standard() })
     .collect()
+}
+
+fn get(host: &str) -> Outbound<'_> {
+    Outbound { method: "GET", scheme: Scheme::Https, host, port: 443 }
 }
 
 fn bench_egress(c: &mut Criterion) {
@@ -33,25 +37,22 @@ fn bench_egress(c: &mut Criterion) {
     let mut group = c.benchmark_group("egress");
     group.bench_function("granted_name_public_address", |b| {
         b.iter(|| {
-            check_request(black_box(&grants), Scheme::Https, black_box("objects.githubusercontent.com"), 443)
-                .and_then(|()| {
-                    check_address(&grants, Scheme::Https, "objects.githubusercontent.com", 443, public)
-                })
+            let request = get(black_box("objects.githubusercontent.com"));
+            check_request(black_box(&grants), &request)
+                .and_then(|()| check_address(&grants, &request, public))
                 .expect("allowed")
         })
     });
     group.bench_function("name_resolving_to_loopback_refused", |b| {
         b.iter(|| {
-            check_request(black_box(&grants), Scheme::Https, black_box("pypi.org"), 443)
-                .and_then(|()| check_address(&grants, Scheme::Https, "pypi.org", 443, loopback))
+            let request = get(black_box("pypi.org"));
+            check_request(black_box(&grants), &request)
+                .and_then(|()| check_address(&grants, &request, loopback))
                 .expect_err("refused")
         })
     });
     group.bench_function("ungranted_host_refused", |b| {
-        b.iter(|| {
-            check_request(black_box(&grants), Scheme::Https, black_box("evil.example"), 443)
-                .expect_err("refused")
-        })
+        b.iter(|| check_request(black_box(&grants), &get(black_box("evil.example"))).expect_err("refused"))
     });
     group.finish();
 }

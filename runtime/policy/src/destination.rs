@@ -2,13 +2,15 @@
 //!
 //! A host is a DNS name (`api.github.com`), a wildcard for the names under
 //! a domain (`*.example.com`: `a.example.com`, `a.b.example.com`, not
-//! `example.com` itself), an IP address (`127.0.0.1`, `[::1]`) or a network
-//! (`10.0.0.0/8`, `[fd00::/8]`). Without a port, the scheme's default (80 or
-//! 443) is the only port.
+//! `example.com` itself), `*` for any DNS name, an IP address (`127.0.0.1`,
+//! `[::1]`) or a network (`10.0.0.0/8`, `[fd00::/8]`). Without a port, the
+//! scheme's default (80 or 443) is the only port. Name patterns (including
+//! `*`) never match an IP literal: addresses are reachable only through
+//! patterns written as addresses.
 //!
-//! A request is checked twice: its scheme, host and port before any DNS
-//! lookup ([`Destination::admits`]), and the address it resolved to before
-//! connecting ([`Destination::admits_address`]). Name patterns admit only
+//! A request is checked twice (see [`crate::check_request`]): its scheme,
+//! host and port before any DNS lookup ([`Destination::admits`]), and the
+//! address it resolved to before connecting ([`Destination::admits_address`]). Name patterns admit only
 //! public addresses; an internal address (loopback, private, link-local,
 //! metadata, ...) is reachable only through a grant that names it as an
 //! address or network.
@@ -54,6 +56,8 @@ pub enum HostPattern {
     Name(String),
     /// Any name strictly under this domain.
     Wildcard(String),
+    /// Any DNS name (`*`); never an IP literal.
+    AnyName,
     /// An address (prefix = full length) or a network.
     Network {
         /// The network address (host bits zero).
@@ -142,6 +146,9 @@ fn parse_host(host: &str) -> Result<HostPattern, String> {
         let prefix = if addr.is_ipv4() { 32 } else { 128 };
         return Ok(HostPattern::Network { addr, prefix });
     }
+    if host == "*" {
+        return Ok(HostPattern::AnyName);
+    }
     let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let (wildcard, domain) = match name.strip_prefix("*.") {
         Some(domain) => (true, domain.to_owned()),
@@ -198,6 +205,13 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
+/// Whether `name` is strictly under `domain` (ASCII case-insensitive).
+fn is_under(name: &str, domain: &str) -> bool {
+    name.len() > domain.len() + 1
+        && name.as_bytes()[name.len() - domain.len() - 1] == b'.'
+        && name[name.len() - domain.len()..].eq_ignore_ascii_case(domain)
+}
+
 /// An IPv4-mapped IPv6 address as IPv4, so `::ffff:10.0.0.1` meets
 /// `10.0.0.0/8` patterns.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -224,12 +238,37 @@ impl Destination {
         let host = host.strip_suffix('.').unwrap_or(host);
         match &self.host {
             HostPattern::Name(name) => host.eq_ignore_ascii_case(name),
-            HostPattern::Wildcard(domain) => {
-                host.len() > domain.len() + 1
-                    && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-                    && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
-            }
+            HostPattern::Wildcard(domain) => is_under(host, domain),
+            HostPattern::AnyName => true,
             HostPattern::Network { .. } => false,
+        }
+    }
+
+    /// Whether `other` lies inside `self`, as an offered destination must lie
+    /// inside a requested one: same scheme, port range within, host pattern
+    /// within (a name under a wildcard, a network inside a network). A
+    /// requested `*` covers every host pattern, addresses included: it means
+    /// "whatever the operator grants", and the grant is what is enforced.
+    pub fn covers(&self, other: &Destination) -> bool {
+        if self.scheme != other.scheme
+            || other.first_port < self.first_port
+            || other.last_port > self.last_port
+        {
+            return false;
+        }
+        match (&self.host, &other.host) {
+            // In a request, `*` is "whatever the operator grants": it covers
+            // address grants too. As a grant it still admits names only.
+            (HostPattern::AnyName, _) => true,
+            (HostPattern::Name(a), HostPattern::Name(b)) => a == b,
+            (HostPattern::Wildcard(domain), HostPattern::Name(name)) => is_under(name, domain),
+            (HostPattern::Wildcard(domain), HostPattern::Wildcard(sub)) => {
+                sub == domain || is_under(sub, domain)
+            }
+            (HostPattern::Network { addr, prefix }, HostPattern::Network { addr: other_addr, prefix: p }) => {
+                p >= prefix && addr.is_ipv4() == other_addr.is_ipv4() && mask(*other_addr, *prefix) == *addr
+            }
+            _ => false,
         }
     }
 
@@ -239,7 +278,9 @@ impl Destination {
     pub fn admits_address(&self, ip: IpAddr) -> bool {
         match self.host {
             HostPattern::Network { .. } => self.contains(ip),
-            HostPattern::Name(_) | HostPattern::Wildcard(_) => classify(ip) == AddressClass::Public,
+            HostPattern::Name(_) | HostPattern::Wildcard(_) | HostPattern::AnyName => {
+                classify(ip) == AddressClass::Public
+            }
         }
     }
 
@@ -254,17 +295,25 @@ impl Destination {
     }
 }
 
+impl fmt::Display for HostPattern {
+    /// As written in a destination: `api.github.com`, `*.example.com`, `*`,
+    /// `10.0.0.0/8`, `[::1]`, `[fd00::/8]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(name) => f.write_str(name),
+            Self::Wildcard(domain) => write!(f, "*.{domain}"),
+            Self::AnyName => f.write_str("*"),
+            Self::Network { addr: IpAddr::V4(a), prefix: 32 } => write!(f, "{a}"),
+            Self::Network { addr: IpAddr::V6(a), prefix: 128 } => write!(f, "[{a}]"),
+            Self::Network { addr: IpAddr::V4(a), prefix } => write!(f, "{a}/{prefix}"),
+            Self::Network { addr: IpAddr::V6(a), prefix } => write!(f, "[{a}/{prefix}]"),
+        }
+    }
+}
+
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.scheme)?;
-        match &self.host {
-            HostPattern::Name(name) => f.write_str(name)?,
-            HostPattern::Wildcard(domain) => write!(f, "*.{domain}")?,
-            HostPattern::Network { addr: IpAddr::V4(a), prefix: 32 } => write!(f, "{a}")?,
-            HostPattern::Network { addr: IpAddr::V6(a), prefix: 128 } => write!(f, "[{a}]")?,
-            HostPattern::Network { addr: IpAddr::V4(a), prefix } => write!(f, "{a}/{prefix}")?,
-            HostPattern::Network { addr: IpAddr::V6(a), prefix } => write!(f, "[{a}/{prefix}]")?,
-        }
+        write!(f, "{}://{}", self.scheme, self.host)?;
         match (self.first_port, self.last_port) {
             (p, q) if p == q && p == self.scheme.default_port() => Ok(()),
             (p, q) if p == q => write!(f, ":{p}"),
@@ -273,74 +322,17 @@ impl fmt::Display for Destination {
     }
 }
 
-/// Why a request may not leave the sandbox. The message names the
-/// destination and never suggests how to widen a grant.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EgressRefusal {
-    /// No grant covers the scheme, host and port.
-    #[error("destination not granted: {target}")]
-    NotGranted {
-        /// `scheme://host:port` as requested.
-        target: String,
-    },
-    /// The host is granted by name, but resolved to an internal address
-    /// that no grant names.
-    #[error("destination {target} resolved to {ip} ({class} address), which no grant names")]
-    InternalAddress {
-        /// `scheme://host:port` as requested.
-        target: String,
-        /// The resolved address.
-        ip: IpAddr,
-        /// Its class.
-        class: AddressClass,
-    },
-}
-
-fn target(scheme: Scheme, host: &str, port: u16) -> String {
-    format!("{scheme}://{host}:{port}")
-}
-
-/// Checks a request before DNS: some grant must admit its scheme, host and
-/// port.
-pub fn check_request(
-    grants: &[Destination],
-    scheme: Scheme,
-    host: &str,
-    port: u16,
-) -> Result<(), EgressRefusal> {
-    if grants.iter().any(|g| g.admits(scheme, host, port)) {
-        Ok(())
-    } else {
-        Err(EgressRefusal::NotGranted { target: target(scheme, host, port) })
+impl serde::Serialize for Destination {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
-/// Checks the address a request (that passed [`check_request`]) resolved
-/// to, before connecting. A public address is fine; an internal one
-/// (loopback, private, link-local, metadata, ...) needs a grant that names
-/// it as an address or network, for the same scheme and port. Connect to
-/// exactly this address, never to the result of a second lookup.
-pub fn check_address(
-    grants: &[Destination],
-    scheme: Scheme,
-    host: &str,
-    port: u16,
-    ip: IpAddr,
-) -> Result<(), EgressRefusal> {
-    let class = classify(ip);
-    let named = || {
-        grants.iter().any(|g| {
-            g.scheme == scheme
-                && (g.first_port..=g.last_port).contains(&port)
-                && matches!(g.host, HostPattern::Network { .. })
-                && g.admits_address(ip)
-        })
-    };
-    if class == AddressClass::Public || named() {
-        return Ok(());
+impl<'de> serde::Deserialize<'de> for Destination {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
-    Err(EgressRefusal::InternalAddress { target: target(scheme, host, port), ip, class })
 }
 
 #[cfg(test)]
@@ -365,6 +357,7 @@ mod tests {
             "http://10.0.0.0/8",
             "http://[::1]:8080",
             "http://[fd00::/8]:80-90",
+            "https://*",
         ] {
             assert_eq!(dest(text).to_string(), text);
         }
@@ -427,34 +420,28 @@ mod tests {
     }
 
     #[test]
-    fn names_resolving_inside_are_refused_unless_the_range_is_named() {
-        let grants = [dest("http://fixture.test:8080")];
-        check_request(&grants, Scheme::Http, "fixture.test", 8080).expect("granted by name");
-        let refused = check_address(&grants, Scheme::Http, "fixture.test", 8080, ip("127.0.0.1"));
-        assert_eq!(
-            refused.map_err(|e| e.to_string()),
-            Err("destination http://fixture.test:8080 resolved to 127.0.0.1 (loopback address), which no grant names".into())
-        );
-        for internal in ["10.0.0.5", "169.254.169.254", "fd00:ec2::254", "::ffff:127.0.0.1", "0.0.0.0"] {
-            assert!(
-                check_address(&grants, Scheme::Http, "fixture.test", 8080, ip(internal)).is_err(),
-                "{internal}"
-            );
-        }
-        assert!(check_address(&grants, Scheme::Http, "fixture.test", 8080, ip("93.184.216.34")).is_ok());
-
-        // Naming loopback explicitly (same scheme and port) lets the name
-        // resolve there; another port or scheme does not.
-        let with_loopback = [dest("http://fixture.test:8080"), dest("http://127.0.0.0/8:8080")];
-        assert!(check_address(&with_loopback, Scheme::Http, "fixture.test", 8080, ip("127.0.0.1")).is_ok());
-        let other_port = [dest("http://fixture.test:8080"), dest("http://127.0.0.0/8:9090")];
-        assert!(check_address(&other_port, Scheme::Http, "fixture.test", 8080, ip("127.0.0.1")).is_err());
-        assert!(check_address(&with_loopback, Scheme::Http, "fixture.test", 8080, ip("10.0.0.1")).is_err());
+    fn any_name_admits_names_only() {
+        let any = dest("https://*");
+        assert!(any.admits(Scheme::Https, "api.osv.dev", 443));
+        assert!(!any.admits(Scheme::Https, "10.0.0.5", 443), "an IP literal needs an address grant");
+        assert!(!any.admits(Scheme::Https, "[::1]", 443));
+        assert!(!any.admits(Scheme::Http, "api.osv.dev", 80), "scheme and port still apply");
+        assert!(!any.admits_address(ip("127.0.0.1")), "names reach public addresses only");
     }
 
     #[test]
-    fn refusal_names_the_destination() {
-        let err = check_request(&[], Scheme::Http, "10.0.0.5", 80).expect_err("nothing granted");
-        assert_eq!(err.to_string(), "destination not granted: http://10.0.0.5:80");
+    fn covers_is_containment() {
+        let covers = |a: &str, b: &str| dest(a).covers(&dest(b));
+        assert!(covers("https://*", "https://api.github.com"));
+        assert!(covers("https://*", "https://*.example.com"));
+        assert!(covers("https://*:1-65535", "https://10.0.0.1"), "a requested `*` covers address grants");
+        assert!(covers("https://*.example.com", "https://a.b.example.com"));
+        assert!(covers("https://*.example.com", "https://*.b.example.com"));
+        assert!(!covers("https://*.example.com", "https://example.com"));
+        assert!(!covers("https://*.example.com", "https://badexample.com"));
+        assert!(covers("http://10.0.0.0/8:1-65535", "http://10.1.0.0/16:8080"));
+        assert!(!covers("http://10.0.0.0/16", "http://10.0.0.0/8"));
+        assert!(!covers("http://127.0.0.1:1-65535", "https://127.0.0.1:443"), "scheme differs");
+        assert!(!covers("https://api.github.com", "https://api.github.com:8443"), "port outside");
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::{Access, CapabilityRequest, GuestPath, Limits};
+use crate::{Access, CapabilityRequest, Destination, GuestPath, HostRequest, Limits, Methods};
 
 /// What the operator is willing to hand to this call.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +14,9 @@ pub struct Offer {
     pub mounts: Vec<OfferedMount>,
     /// Environment variables offered, with their values.
     pub env: Vec<OfferedEnv>,
+    /// Network destinations offered. Each must lie inside a destination
+    /// the tool requested.
+    pub hosts: Vec<NetGrant>,
     /// Limits for the call.
     pub limits: Limits,
 }
@@ -45,7 +48,19 @@ pub struct OfferedEnv {
 pub struct GrantSet {
     mounts: Vec<MountGrant>,
     env: Vec<EnvGrant>,
+    hosts: Vec<NetGrant>,
     limits: Limits,
+}
+
+/// A network destination a call may reach, with the methods it may send.
+/// Name patterns reach public addresses only; an internal address needs a
+/// destination written as that address or network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetGrant {
+    /// Where.
+    pub destination: Destination,
+    /// Which HTTP methods.
+    pub methods: Methods,
 }
 
 /// A granted mount.
@@ -86,6 +101,31 @@ pub enum GrantError {
     /// The operator offered the same guest path twice.
     #[error("mount `{0}` is offered more than once")]
     DuplicateMount(GuestPath),
+    /// The operator offered a destination outside every one the tool
+    /// requested.
+    #[error("tool `{tool}` does not request destination `{destination}` (it requests: {requested})")]
+    HostNotRequested {
+        /// Tool name.
+        tool: String,
+        /// The offered destination.
+        destination: Destination,
+        /// The destinations the tool requests, comma-separated, or `none`.
+        requested: String,
+    },
+    /// The operator offered methods the tool never sends there.
+    #[error(
+        "tool `{tool}` does not request methods {offered} for `{destination}` (it requests: {requested})"
+    )]
+    MethodsNotRequested {
+        /// Tool name.
+        tool: String,
+        /// The offered destination.
+        destination: Destination,
+        /// The offered methods.
+        offered: Methods,
+        /// The methods the covering requests name.
+        requested: Methods,
+    },
     /// The operator offered an env var the tool did not request.
     #[error("tool `{tool}` does not request environment variable `{name}` (it requests: {requested})")]
     EnvNotRequested {
@@ -112,6 +152,11 @@ impl GrantSet {
     /// Granted environment variables.
     pub fn env(&self) -> &[EnvGrant] {
         &self.env
+    }
+
+    /// Granted network destinations.
+    pub fn hosts(&self) -> &[NetGrant] {
+        &self.hosts
     }
 
     /// Limits for the call.
@@ -164,11 +209,68 @@ pub fn resolve(tool: &str, request: &CapabilityRequest, offer: &Offer) -> Result
         }
         env.push(EnvGrant { name: offered.name.clone(), value: offered.value.clone() });
     }
-    Ok(GrantSet { mounts, env, limits: offer.limits })
+    let hosts = offered_hosts(tool, request, &offer.hosts)?;
+    Ok(GrantSet { mounts, env, hosts, limits: offer.limits })
 }
 
-fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let joined = items.collect::<Vec<_>>().join(", ");
+/// The offered destinations, each checked to lie inside a requested one,
+/// with methods narrowed to those the covering requests name. The same
+/// destination offered twice is granted once, with the union of methods.
+pub fn offered_hosts(
+    tool: &str,
+    request: &CapabilityRequest,
+    offered: &[NetGrant],
+) -> Result<Vec<NetGrant>, GrantError> {
+    let mut hosts: Vec<NetGrant> = Vec::with_capacity(offered.len());
+    for offer in offered {
+        let covering: Vec<&HostRequest> =
+            request.hosts.iter().filter(|r| r.destination.covers(&offer.destination)).collect();
+        let Some(requested) = covering.iter().map(|r| r.methods.clone()).reduce(|a, b| a.union(&b)) else {
+            return Err(GrantError::HostNotRequested {
+                tool: tool.to_owned(),
+                destination: offer.destination.clone(),
+                requested: list(request.hosts.iter().map(|h| h.destination.to_string())),
+            });
+        };
+        let Some(methods) = offer.methods.intersect(&requested) else {
+            return Err(GrantError::MethodsNotRequested {
+                tool: tool.to_owned(),
+                destination: offer.destination.clone(),
+                offered: offer.methods.clone(),
+                requested,
+            });
+        };
+        match hosts.iter_mut().find(|h| h.destination == offer.destination) {
+            Some(existing) => existing.methods = existing.methods.union(&methods),
+            None => hosts.push(NetGrant { destination: offer.destination.clone(), methods }),
+        }
+    }
+    Ok(hosts)
+}
+
+impl CapabilityRequest {
+    /// This request with the operator's offered destinations added as host
+    /// requests (each checked by [`offered_hosts`]), so that policy decides
+    /// every destination a call could be granted: the tool's own requests
+    /// and the narrower ones the operator names.
+    pub fn with_offered_hosts(&self, tool: &str, offered: &[NetGrant]) -> Result<Self, GrantError> {
+        let mut request = self.clone();
+        for grant in offered_hosts(tool, self, offered)? {
+            match request.hosts.iter_mut().find(|h| h.destination == grant.destination) {
+                Some(existing) => existing.methods = grant.methods,
+                None => request.hosts.push(HostRequest {
+                    destination: grant.destination,
+                    methods: grant.methods,
+                    reason: "offered by the operator".to_owned(),
+                }),
+            }
+        }
+        Ok(request)
+    }
+}
+
+fn list<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    let joined = items.map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join(", ");
     if joined.is_empty() { "none".to_owned() } else { joined }
 }
 

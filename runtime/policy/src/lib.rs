@@ -17,18 +17,23 @@
 mod address;
 pub mod authz;
 mod destination;
+mod egress;
 mod grant;
 mod limits;
+mod method;
 mod path;
 mod principal;
 mod request;
 
 pub use address::{AddressClass, classify};
-pub use destination::{
-    Destination, DestinationError, EgressRefusal, HostPattern, Scheme, check_address, check_request,
+pub use destination::{Destination, DestinationError, HostPattern, Scheme};
+pub use egress::{EgressRefusal, Outbound, check_address, check_request};
+pub use grant::{
+    EnvGrant, GrantError, GrantSet, MountGrant, NetGrant, Offer, OfferedEnv, OfferedMount, offered_hosts,
+    resolve,
 };
-pub use grant::{EnvGrant, GrantError, GrantSet, MountGrant, Offer, OfferedEnv, OfferedMount, resolve};
-pub use limits::{Limits, LimitsError};
+pub use limits::{Limits, LimitsError, NetLimits};
+pub use method::{MethodError, Methods, STANDARD_METHODS};
 pub use path::{GuestPath, GuestPathError};
 pub use principal::{KNOWN_CLAIMS, MAX_ACT_DEPTH, Principal, PrincipalError};
 pub use request::{

@@ -27,6 +27,45 @@ pub struct Limits {
     /// Log lines kept through `airlock:tool/log`. Default 1,000; later lines
     /// are counted and dropped.
     pub log_lines: u32,
+    /// Budgets for outgoing HTTP requests.
+    #[serde(default)]
+    pub net: NetLimits,
+}
+
+/// Budgets for one call's outgoing HTTP requests. They matter only when a
+/// destination is granted; the call's `timeout` bounds everything anyway.
+/// A guest may ask for shorter timeouts, never longer ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetLimits {
+    /// Most requests one call may send. Default 32. Refused requests count
+    /// too, so a tool cannot probe destinations without bound.
+    pub requests: u32,
+    /// Most request-body bytes one call may send, over all requests.
+    /// Default 1 MiB.
+    pub request_bytes: u64,
+    /// Most response-body bytes one call may receive, over all responses.
+    /// Default 8 MiB. Past it the body read fails.
+    pub response_bytes: u64,
+    /// Longest wait for a connection (TCP and TLS), in ms. Default 5 s.
+    #[serde(with = "millis")]
+    pub connect_timeout: Duration,
+    /// Longest wait for a response's headers, and between two chunks of
+    /// its body, in ms. Default 30 s.
+    #[serde(with = "millis")]
+    pub response_timeout: Duration,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        Self {
+            requests: 32,
+            request_bytes: 1 << 20,
+            response_bytes: 8 << 20,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -37,6 +76,7 @@ impl Default for Limits {
             output_bytes: 1 << 20,
             stdio_bytes: 64 << 10,
             log_lines: 1000,
+            net: NetLimits::default(),
         }
     }
 }

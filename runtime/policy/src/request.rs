@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::GuestPath;
+use crate::{Destination, GuestPath, Methods};
 
 /// How a mount may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct ToolInfo {
 pub struct CapabilityRequest {
     /// Directories the tool needs.
     pub mounts: Vec<MountRequest>,
-    /// Network destinations (not yet enforced: no network is ever granted).
+    /// Network destinations the tool may need (`net.connect`).
     pub hosts: Vec<HostRequest>,
     /// Secrets (not yet enforced: no secret is ever granted).
     pub secrets: Vec<SecretRequest>,
@@ -65,14 +65,18 @@ pub struct MountRequest {
     pub reason: String,
 }
 
-/// An outbound destination the tool needs.
+/// Outbound destinations the tool may need. A grant is at most this: the
+/// operator or policy may grant a narrower destination inside it (a name
+/// under a requested wildcard, say), never a wider one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostRequest {
-    /// Host name or IP literal.
-    pub host: String,
-    /// Port, or `None` for the scheme default.
-    pub port: Option<u16>,
+    /// `scheme://host[:port|:first-last]`; the host may be `*` (any DNS
+    /// name the operator grants) or `*.domain`.
+    pub destination: Destination,
+    /// HTTP methods the tool sends there.
+    #[serde(default)]
+    pub methods: Methods,
     /// Why, for operators.
     pub reason: String,
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use airlock_policy::authz::{Authorizer, Capability, PolicySource, ToolIdentity};
 use airlock_policy::{
-    Access, CapabilityRequest, EnvRequest, GuestPath, GuestPathError, HostRequest, MountRequest, Offer,
-    OfferedMount, Principal, SecretRequest,
+    Access, CapabilityRequest, EnvRequest, GrantError, GuestPath, GuestPathError, HostRequest, Methods,
+    MountRequest, NetGrant, Offer, OfferedMount, Principal, SecretRequest,
 };
 use serde_json::{Value, json};
 
@@ -54,12 +54,7 @@ fn mount(p: &str, access: Access) -> MountRequest {
 }
 
 /// Shorthand for a request: mounts, env names, secret names, hosts.
-fn request(
-    mounts: &[(&str, Access)],
-    env: &[&str],
-    secrets: &[&str],
-    hosts: &[(&str, u16)],
-) -> CapabilityRequest {
+fn request(mounts: &[(&str, Access)], env: &[&str], secrets: &[&str], hosts: &[&str]) -> CapabilityRequest {
     CapabilityRequest {
         mounts: mounts.iter().map(|(p, a)| mount(p, *a)).collect(),
         env: env.iter().map(|n| EnvRequest { name: (*n).to_owned(), reason: String::new() }).collect(),
@@ -69,7 +64,11 @@ fn request(
             .collect(),
         hosts: hosts
             .iter()
-            .map(|(h, p)| HostRequest { host: (*h).to_owned(), port: Some(*p), reason: String::new() })
+            .map(|d| HostRequest {
+                destination: d.parse().expect("destination"),
+                methods: Methods::standard(),
+                reason: String::new(),
+            })
             .collect(),
     }
 }
@@ -321,6 +320,100 @@ fn claims_are_readable_as_attributes_and_tags() {
     assert!(!a.decide(&no, &t, &empty).expect("decide").invoke_allowed());
 }
 
+// ---- network destinations ----
+
+fn host_request(destination: &str, methods: &[&str]) -> HostRequest {
+    HostRequest {
+        destination: destination.parse().expect("destination"),
+        methods: Methods::parse(methods).expect("methods"),
+        reason: String::new(),
+    }
+}
+
+fn net_grant(destination: &str, methods: &[&str]) -> NetGrant {
+    NetGrant {
+        destination: destination.parse().expect("destination"),
+        methods: Methods::parse(methods).expect("methods"),
+    }
+}
+
+#[test]
+fn methods_are_restricted_through_context() {
+    let a = authorizer(
+        r#"permit (principal, action == Action::"invoke", resource);
+permit (principal, action == Action::"net.connect", resource == Host::"https://api.github.com")
+  when { ["GET", "HEAD"].containsAll(context.methods) };"#,
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let read_only = CapabilityRequest {
+        hosts: vec![host_request("https://api.github.com", &["GET"])],
+        ..Default::default()
+    };
+    let any =
+        CapabilityRequest { hosts: vec![host_request("https://api.github.com", &[])], ..Default::default() };
+    let granted = a.decide(&p, &tool("t"), &read_only).expect("decide").grants(&read_only, &Offer::default());
+    assert_eq!(granted.expect("grants").hosts(), [net_grant("https://api.github.com", &["GET"])]);
+    let decision = a.decide(&p, &tool("t"), &any).expect("decide");
+    assert!(
+        decision.grants(&any, &Offer::default()).expect("grants").hosts().is_empty(),
+        "POST was asked for too"
+    );
+}
+
+#[test]
+fn host_attributes_match_as_written() {
+    let a = authorizer(
+        r#"permit (principal, action == Action::"invoke", resource);
+permit (principal, action == Action::"net.connect", resource)
+  when { resource.scheme == "https" && resource.host like "*.osv.dev" && resource.port_min == 443 };"#,
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = CapabilityRequest {
+        hosts: vec![
+            host_request("https://api.osv.dev", &[]),
+            host_request("http://api.osv.dev", &[]),
+            host_request("https://evil.dev", &[]),
+        ],
+        ..Default::default()
+    };
+    let grants = a.decide(&p, &tool("t"), &r).expect("decide").grants(&r, &Offer::default()).expect("grants");
+    let granted: Vec<String> = grants.hosts().iter().map(|h| h.destination.to_string()).collect();
+    assert_eq!(granted, ["https://api.osv.dev"]);
+}
+
+#[test]
+fn offered_destinations_must_lie_inside_the_request_and_are_decided_too() {
+    let a = authorizer(
+        r#"permit (principal, action == Action::"invoke", resource);
+permit (principal, action == Action::"net.connect", resource == Host::"https://api.osv.dev");"#,
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = CapabilityRequest { hosts: vec![host_request("https://*", &["POST"])], ..Default::default() };
+    let offer = Offer {
+        hosts: vec![net_grant("https://api.osv.dev", &[]), net_grant("https://evil.dev", &[])],
+        ..Offer::default()
+    };
+    let candidates = r.with_offered_hosts("t", &offer.hosts).expect("inside the request");
+    let grants =
+        a.decide(&p, &tool("t"), &candidates).expect("decide").grants(&candidates, &offer).expect("grants");
+    assert_eq!(
+        grants.hosts(),
+        [net_grant("https://api.osv.dev", &["POST"])],
+        "methods narrowed to the request"
+    );
+
+    let outside = [net_grant("http://10.0.0.5:80", &[])];
+    let err = r.with_offered_hosts("t", &outside).expect_err("not requested");
+    assert!(matches!(err, GrantError::HostNotRequested { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "tool `t` does not request destination `http://10.0.0.5` (it requests: https://*)"
+    );
+    let wrong_method = [net_grant("https://api.osv.dev", &["DELETE"])];
+    let err = r.with_offered_hosts("t", &wrong_method).expect_err("method not requested").to_string();
+    assert!(err.contains("DELETE") && err.contains("POST"), "{err}");
+}
+
 // ---- the shipped examples ----
 
 fn gha_claims(overrides: Value) -> Principal {
@@ -419,7 +512,8 @@ fn example_triage_agent() {
         }
         principal("spiffe://factory.example/agent/triage-bot/i-1", "https://id.factory.example", claims)
     };
-    let r = request(&[("/workspace", Access::ReadWrite)], &[], &["GITHUB_TOKEN"], &[("api.github.com", 443)]);
+    let r =
+        request(&[("/workspace", Access::ReadWrite)], &[], &["GITHUB_TOKEN"], &["https://api.github.com"]);
     let cases: Vec<TriageCase> = vec![
         (
             "reads, never writes, no network, no secrets",
@@ -429,7 +523,7 @@ fn example_triage_agent() {
                 ("invoke Tool::\"grep\"", true),
                 ("fs.read Path::\"/workspace\"", true),
                 ("fs.write Path::\"/workspace\"", false),
-                ("net.connect Host::\"api.github.com:443\"", false),
+                ("net.connect Host::\"https://api.github.com\"", false),
                 ("secret.use Secret::\"GITHUB_TOKEN\"", false),
             ]),
         ),
@@ -441,7 +535,7 @@ fn example_triage_agent() {
                 ("invoke Tool::\"grep\"", false),
                 ("fs.read Path::\"/workspace\"", false),
                 ("fs.write Path::\"/workspace\"", false),
-                ("net.connect Host::\"api.github.com:443\"", false),
+                ("net.connect Host::\"https://api.github.com\"", false),
                 ("secret.use Secret::\"GITHUB_TOKEN\"", false),
             ]),
         ),
@@ -453,7 +547,7 @@ fn example_triage_agent() {
                 ("invoke Tool::\"patch-deps\"", false),
                 ("fs.read Path::\"/workspace\"", true),
                 ("fs.write Path::\"/workspace\"", false),
-                ("net.connect Host::\"api.github.com:443\"", false),
+                ("net.connect Host::\"https://api.github.com\"", false),
                 ("secret.use Secret::\"GITHUB_TOKEN\"", false),
             ]),
         ),
@@ -465,7 +559,7 @@ fn example_triage_agent() {
                 ("invoke Tool::\"grep\"", false),
                 ("fs.read Path::\"/workspace\"", false),
                 ("fs.write Path::\"/workspace\"", false),
-                ("net.connect Host::\"api.github.com:443\"", false),
+                ("net.connect Host::\"https://api.github.com\"", false),
                 ("secret.use Secret::\"GITHUB_TOKEN\"", false),
             ]),
         ),

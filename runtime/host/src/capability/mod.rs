@@ -5,12 +5,13 @@
 //!   host state) from the grants, and nothing else;
 //! - anything not granted is left unconfigured, which in WASI means absent.
 //!
-//! The order is fixed in [`prepare`]: stdio, fs, env. Capabilities never
-//! read each other's state.
+//! The order is fixed in [`prepare`]: stdio, fs, env, net. Capabilities
+//! never read each other's state.
 
 pub mod env;
 pub mod fs;
 pub mod log;
+pub mod net;
 pub mod stdio;
 
 use airlock_policy::GrantSet;
@@ -23,6 +24,7 @@ pub(crate) struct Prepared {
     pub(crate) wasi: WasiCtxBuilder,
     pub(crate) stdout: stdio::CappedOutput,
     pub(crate) stderr: stdio::CappedOutput,
+    pub(crate) egress: net::Egress,
 }
 
 /// Builds a call's WASI context from its grants. Starts from nothing: no
@@ -35,5 +37,6 @@ pub(crate) fn prepare(grants: &GrantSet, blocking_file_io: bool) -> Result<Prepa
     let (stdout, stderr) = stdio::prepare(&mut wasi, grants.limits().stdio_bytes);
     fs::prepare(&mut wasi, grants.mounts())?;
     env::prepare(&mut wasi, grants.env());
-    Ok(Prepared { wasi, stdout, stderr })
+    let egress = net::prepare(grants.hosts(), grants.limits().net);
+    Ok(Prepared { wasi, stdout, stderr, egress })
 }

@@ -128,6 +128,7 @@ pub(crate) fn grants(
             })
             .collect(),
         env: env.iter().map(|(n, v)| OfferedEnv { name: (*n).into(), value: (*v).into() }).collect(),
+        hosts: Vec::new(),
         limits,
     };
     resolve(&tool.info().name, &tool.info().capabilities, &offer).expect("grants resolve")

@@ -7,9 +7,11 @@
 mod cache;
 mod fixture;
 mod fs;
+mod http_server;
 mod isolation;
 mod limits;
 mod load;
+mod net;
 mod output;
 mod sdk;
 mod tools;

@@ -6,7 +6,9 @@ use cedar_policy::{Decision as CedarDecision, Response};
 use serde::Serialize;
 
 use super::{Capability, PolicyOrigin, ToolIdentity, entities};
-use crate::{Access, CapabilityRequest, GrantError, GrantSet, MountRequest, Offer, resolve};
+use crate::{
+    Access, CapabilityRequest, GrantError, GrantSet, MountRequest, NetGrant, Offer, offered_hosts, resolve,
+};
 
 /// A policy that decided a verdict: a `permit` for an allow, a `forbid` for
 /// a denial by policy. A default denial has none.
@@ -141,6 +143,16 @@ impl Decision {
         bound.env.retain(|e| {
             permitted.env.iter().any(|p| p.name == e.name) || !request.env.iter().any(|r| r.name == e.name)
         });
+        // Offered destinations must lie inside the request (an error
+        // otherwise); the grant is exactly the permitted destinations, which
+        // include the offered ones when the request was built with
+        // `CapabilityRequest::with_offered_hosts`.
+        offered_hosts(&self.tool.name, request, &offer.hosts)?;
+        bound.hosts = permitted
+            .hosts
+            .iter()
+            .map(|h| NetGrant { destination: h.destination.clone(), methods: h.methods.clone() })
+            .collect();
         resolve(&self.tool.name, &permitted, &bound)
     }
 }

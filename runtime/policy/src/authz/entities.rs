@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use super::{AuthzError, Capability, ToolIdentity};
-use crate::{GuestPath, KNOWN_CLAIMS, Principal};
+use crate::{GuestPath, KNOWN_CLAIMS, Methods, Principal};
 
 /// The schema's entity types, parsed once.
 const TYPES: [&str; 6] = ["Agent", "Tool", "Path", "Host", "Secret", "EnvVar"];
@@ -35,7 +35,7 @@ pub(crate) fn resource_uid(capability: &Capability, tool: &ToolIdentity) -> Resu
     match capability {
         Capability::Invoke => tool_uid(tool),
         Capability::FsRead(path) | Capability::FsWrite(path) => uid("Path", path.as_str()),
-        Capability::NetConnect { host, port } => uid("Host", &format!("{host}:{port}")),
+        Capability::NetConnect { destination, .. } => uid("Host", &destination.to_string()),
         Capability::SecretUse(name) => uid("Secret", name),
         Capability::EnvRead(name) => uid("EnvVar", name),
     }
@@ -44,6 +44,16 @@ pub(crate) fn resource_uid(capability: &Capability, tool: &ToolIdentity) -> Resu
 /// The context of every action but `invoke`: the tool that asked.
 pub(crate) fn tool_context(tool: &ToolIdentity) -> Result<Context, AuthzError> {
     let pairs = [("tool".to_owned(), RestrictedExpression::new_entity_uid(tool_uid(tool)?))];
+    Context::from_pairs(pairs).map_err(|e| AuthzError::Input(e.to_string()))
+}
+
+/// The context of `net.connect`: the tool and the methods requested.
+pub(crate) fn net_context(tool: &ToolIdentity, methods: &Methods) -> Result<Context, AuthzError> {
+    let methods = methods.as_slice().iter().map(|m| RestrictedExpression::new_string(m.clone()));
+    let pairs = [
+        ("tool".to_owned(), RestrictedExpression::new_entity_uid(tool_uid(tool)?)),
+        ("methods".to_owned(), RestrictedExpression::new_set(methods)),
+    ];
     Context::from_pairs(pairs).map_err(|e| AuthzError::Input(e.to_string()))
 }
 
@@ -74,11 +84,13 @@ fn entity_list(
             Capability::FsRead(path) | Capability::FsWrite(path) => {
                 paths.extend(ancestors_and_self(path));
             }
-            Capability::NetConnect { host, port } => all.push(entity(
+            Capability::NetConnect { destination, .. } => all.push(entity(
                 resource_uid(capability, tool)?,
                 [
-                    ("host", RestrictedExpression::new_string(host.clone())),
-                    ("port", RestrictedExpression::new_long(i64::from(*port))),
+                    ("scheme", RestrictedExpression::new_string(destination.scheme.to_string())),
+                    ("host", RestrictedExpression::new_string(destination.host.to_string())),
+                    ("port_min", RestrictedExpression::new_long(i64::from(destination.first_port))),
+                    ("port_max", RestrictedExpression::new_long(i64::from(destination.last_port))),
                 ],
                 HashSet::new(),
             )?),
@@ -188,7 +200,10 @@ mod tests {
             Capability::Invoke,
             Capability::FsRead(path.clone()),
             Capability::FsWrite(path),
-            Capability::NetConnect { host: "example.com".into(), port: 443 },
+            Capability::NetConnect {
+                destination: "https://example.com".parse().expect("destination"),
+                methods: Methods::standard(),
+            },
             Capability::SecretUse("S".into()),
             Capability::EnvRead("E".into()),
         ];
@@ -200,6 +215,17 @@ mod tests {
             "agent, tool, three paths (/, /workspace, /workspace/src), host, secret, env var"
         );
         Entities::from_entities(all, Some(&schema)).expect("every entity conforms to the schema");
+        let net_context = net_context(&tool, &Methods::standard()).expect("context");
+        let action = cedar_policy::EntityUid::from_str(r#"Action::"net.connect""#).expect("action");
+        let resource = resource_uid(&capabilities[3], &tool).expect("resource");
+        cedar_policy::Request::new(
+            principal_uid(&principal).expect("uid"),
+            action,
+            resource,
+            net_context,
+            Some(&schema),
+        )
+        .expect("the net.connect context conforms to the schema");
     }
 
     #[test]

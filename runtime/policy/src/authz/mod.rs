@@ -20,7 +20,7 @@ use cedar_policy::{ActionConstraint, Context, Entities, EntityUid, PolicySet, Re
 pub use decision::{DecidingPolicy, Decision, Verdict};
 pub use source::{PolicyDiagnostic, PolicyErrors, PolicyOrigin, PolicySource};
 
-use crate::{Access, CapabilityRequest, GuestPath, HostRequest, Principal};
+use crate::{Access, CapabilityRequest, Destination, GuestPath, HostRequest, Methods, Principal};
 
 /// The policy schema that ships with airlock (Cedar schema syntax). Every
 /// policy is validated against it in strict mode.
@@ -36,21 +36,19 @@ pub enum Capability {
     FsRead(GuestPath),
     /// Mount a directory writable (`fs.write` on `Path`).
     FsWrite(GuestPath),
-    /// Connect to a destination (`net.connect` on `Host`).
+    /// Send requests to a destination (`net.connect` on `Host`, with the
+    /// methods in `context.methods`).
     NetConnect {
-        /// Host name or IP literal.
-        host: String,
-        /// Port.
-        port: u16,
+        /// The destination as requested.
+        destination: Destination,
+        /// The methods requested for it.
+        methods: Methods,
     },
     /// Have the host use a secret (`secret.use` on `Secret`).
     SecretUse(String),
     /// Read an environment variable (`env.read` on `EnvVar`).
     EnvRead(String),
 }
-
-/// Port assumed for a host request without one (HTTPS).
-pub const DEFAULT_PORT: u16 = 443;
 
 impl Capability {
     /// The Cedar action name.
@@ -65,10 +63,9 @@ impl Capability {
         }
     }
 
-    /// The `net.connect` check for a host request (port [`DEFAULT_PORT`]
-    /// when the tool names none).
+    /// The `net.connect` check for a host request.
     pub fn net_connect(host: &HostRequest) -> Self {
-        Self::NetConnect { host: host.host.clone(), port: host.port.unwrap_or(DEFAULT_PORT) }
+        Self::NetConnect { destination: host.destination.clone(), methods: host.methods.clone() }
     }
 
     /// Every check a request implies, `invoke` first.
@@ -171,8 +168,9 @@ impl Authorizer {
                 .get(capability.action())
                 .ok_or_else(|| AuthzError::Input(format!("unknown action `{}`", capability.action())))?;
             let resource = entities::resource_uid(&capability, tool)?;
-            let context = match capability {
+            let context = match &capability {
                 Capability::Invoke => Context::empty(),
+                Capability::NetConnect { methods, .. } => entities::net_context(tool, methods)?,
                 _ => tool_context.clone(),
             };
             // Requests are built to the schema by construction (see entities.rs

@@ -1,0 +1,219 @@
+//! Network grants: outgoing HTTP to granted destinations only.
+//!
+//! Tools reach the network through `wasi:http/outgoing-handler` and nothing
+//! else: `wasi:sockets` stays denied (no TCP, no UDP, no name lookup). Every
+//! request passes [`Egress::send_request`], which
+//!
+//! 1. charges the call's request budget (refused requests count too),
+//! 2. checks method, scheme, host and port against the grants, before DNS,
+//! 3. resolves the name once and checks each address (internal addresses
+//!    need a grant written as that address or network),
+//! 4. connects to a checked address with airlock's own connector (rustls,
+//!    webpki roots, no way to skip certificate checks),
+//! 5. clamps the guest's timeouts to the call's budgets and meters request
+//!    and response bodies against the byte budgets.
+//!
+//! Redirects are never followed by the host: a 3xx goes back to the guest,
+//! and a guest that follows it sends a new request, checked again. A refusal
+//! fails the request with `http-request-denied` (or
+//! `destination-ip-prohibited`), is readable through
+//! `airlock:tool/network.last-refusal`, and is recorded in the call's
+//! [`NetworkReport`]. Guests may not set `authorization`, `cookie` or the
+//! hop-by-hop headers wasmtime already forbids.
+
+mod body;
+mod connect;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use airlock_policy::{EgressRefusal, NetGrant, NetLimits, Outbound, Scheme, check_request};
+use http::header::{AUTHORIZATION, COOKIE, HeaderName};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+};
+
+use self::body::{ByteBudget, Direction, Metered};
+use self::connect::{Failure, Timeouts};
+
+/// What a call did on the network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkReport {
+    /// Requests the guest sent through `wasi:http`, refused ones included.
+    pub requests: u32,
+    /// Every refusal, in order: `destination not granted: ...`,
+    /// `request budget exhausted ...`, and so on.
+    pub refusals: Vec<String>,
+    /// Request-body bytes sent.
+    pub bytes_sent: u64,
+    /// Response-body bytes received.
+    pub bytes_received: u64,
+}
+
+/// The `wasi:http` hooks of one call: its grants, budgets and report.
+pub(crate) struct Egress {
+    grants: Arc<[NetGrant]>,
+    limits: NetLimits,
+    sent: ByteBudgets,
+    state: Arc<Mutex<State>>,
+}
+
+struct ByteBudgets {
+    request: Arc<ByteBudget>,
+    response: Arc<ByteBudget>,
+}
+
+#[derive(Default)]
+struct State {
+    requests: u32,
+    refusals: Vec<String>,
+}
+
+/// Builds the hooks for a call from its grants and budgets.
+pub(crate) fn prepare(grants: &[NetGrant], limits: NetLimits) -> Egress {
+    Egress {
+        grants: grants.into(),
+        limits,
+        sent: ByteBudgets {
+            request: ByteBudget::new(limits.request_bytes),
+            response: ByteBudget::new(limits.response_bytes),
+        },
+        state: Arc::default(),
+    }
+}
+
+impl Egress {
+    /// The call's network activity so far.
+    pub(crate) fn report(&self) -> NetworkReport {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        NetworkReport {
+            requests: state.requests,
+            refusals: state.refusals.clone(),
+            bytes_sent: self.sent.request.used(),
+            bytes_received: self.sent.response.used(),
+        }
+    }
+
+    /// The most recent refusal, for `airlock:tool/network.last-refusal`.
+    pub(crate) fn last_refusal(&self) -> Option<String> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).refusals.last().cloned()
+    }
+
+    fn refuse(state: &Mutex<State>, reason: String) {
+        tracing::info!(target: "airlock::net", %reason, "request refused");
+        state.lock().unwrap_or_else(PoisonError::into_inner).refusals.push(reason);
+    }
+
+    /// Charges one request to the budget; `Err` with the refusal when spent.
+    fn count_request(&self) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.requests >= self.limits.requests {
+            return Err(format!("request budget exhausted: {} requests per call", self.limits.requests));
+        }
+        state.requests += 1;
+        Ok(())
+    }
+
+    fn timeouts(&self, asked: Option<RequestOptions>) -> (Timeouts, Duration) {
+        let asked = asked.unwrap_or_default();
+        let clamp = |asked: Option<Duration>, limit: Duration| asked.map_or(limit, |d| d.min(limit));
+        let timeouts = Timeouts {
+            connect: clamp(asked.connect_timeout, self.limits.connect_timeout),
+            first_byte: clamp(asked.first_byte_timeout, self.limits.response_timeout),
+        };
+        (timeouts, clamp(asked.between_bytes_timeout, self.limits.response_timeout))
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for Egress {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        Arc::new(|name: &HeaderName| {
+            *name == AUTHORIZATION || *name == COOKIE || DEFAULT_FORBIDDEN_HEADERS.contains(name)
+        })
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        if let Err(reason) = self.count_request() {
+            Self::refuse(&self.state, reason);
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let grants = self.grants.clone();
+        let state = self.state.clone();
+        let (timeouts, idle) = self.timeouts(options);
+        let request_budget = self.sent.request.clone();
+        let response_budget = self.sent.response.clone();
+        Box::new(async move {
+            let result = send(&grants, request, timeouts, request_budget).await;
+            let (response, connection) = match result {
+                Ok(sent) => sent,
+                Err(Failure::Refused(refusal)) => {
+                    let code = match refusal {
+                        EgressRefusal::InternalAddress { .. } => Error::DestinationIpProhibited,
+                        _ => Error::HttpRequestDenied,
+                    };
+                    Self::refuse(&state, refusal.to_string());
+                    return Err(code);
+                }
+                Err(Failure::Network(e)) => return Err(e),
+            };
+            let response = response
+                .map(|incoming| Metered::new(incoming, response_budget, Direction::Response, Some(idle)))
+                .map(BodyExt::boxed_unsync);
+            Ok((response, Box::new(connection) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+        })
+    }
+}
+
+/// Checks, connects and sends one request.
+async fn send(
+    grants: &[NetGrant],
+    mut request: http::Request<WasiBody>,
+    timeouts: Timeouts,
+    request_budget: Arc<ByteBudget>,
+) -> Result<
+    (http::Response<hyper::body::Incoming>, impl Future<Output = Result<(), Error>> + Send + use<>),
+    Failure,
+> {
+    let uri = request.uri().clone();
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        _ => return Err(Error::HttpProtocolError.into()),
+    };
+    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
+    if authority.as_str().contains('@') {
+        return Err(Error::HttpRequestUriInvalid.into());
+    }
+    let outbound = Outbound {
+        method: request.method().as_str(),
+        scheme,
+        host: authority.host(),
+        port: authority.port_u16().unwrap_or(scheme.default_port()),
+    };
+    check_request(grants, &outbound).map_err(Failure::Refused)?;
+    let client = connect::connect(grants, &outbound, timeouts).await?;
+    // The request line carries only the path; the host is in `Host`.
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
+    let request =
+        request.map(|body| Metered::new(body, request_budget, Direction::Request, None).boxed_unsync());
+    Ok(connect::send(client, request, timeouts.first_byte).await?)
+}
