@@ -1,7 +1,8 @@
 //! `airlock demo`: the built-in tools on a scratch project, called by
 //! agents with verified tokens under the shipped example policies. Two
 //! agents get different grants, a third is refused, escapes out of the mount
-//! are denied, a replayed token is refused. Exits non-zero if any
+//! are denied, requests for the cloud metadata address are refused before
+//! any connection, a replayed token is refused. Exits non-zero if any
 //! expectation fails.
 
 use std::path::Path;
@@ -94,6 +95,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     let rt = runtime::runtime(&cache)?;
     let grep = load(&rt, airlock_tools::GREP).await?;
     let read_file = load(&rt, airlock_tools::READ_FILE).await?;
+    let http_fetch = load(&rt, airlock_tools::HTTP_FETCH).await?;
     println!("airlock demo: scratch project at {}", project.display());
     println!("  bound at /workspace; a secret sits next to it, outside. Policies:");
     for (name, _) in POLICIES {
@@ -156,13 +158,34 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         Outcome::Ran(_) => failures.push("a replayed token"),
     }
 
+    // The local-session policy grants alice's http-fetch any public HTTPS
+    // name (GET/HEAD); an address is reachable only through a grant that
+    // names it. Both requests are refused before any DNS lookup or connect.
+    for (n, url) in
+        [(8, "http://169.254.169.254/latest/meta-data/"), (9, "https://169.254.169.254/latest/meta-data/")]
+    {
+        let input = json!({ "url": url }).to_string();
+        println!("{n}. human:alice runs http-fetch {input}  (the cloud metadata address)");
+        match call(&ids, &http_fetch, &Offer::default(), &mint(ids.alice())?, &input).await? {
+            Outcome::Ran(Err(e @ ToolError::Denied(_))) => println!("   DENIED before any connection: {e}\n"),
+            Outcome::Ran(other) => {
+                println!("   NOT DENIED (this is a sandbox failure): {other:?}\n");
+                failures.push("a request for the metadata address");
+            }
+            Outcome::Refused(why) => {
+                println!("   unexpected refusal: {why}\n");
+                failures.push("a request for the metadata address");
+            }
+        }
+    }
+
     let etc = OfferedMount {
         host: "/etc".into(),
         guest: GuestPath::new("/etc").map_err(Failure::internal)?,
         access: Access::ReadOnly,
     };
     let greedy = Offer { mounts: vec![etc], ..offer.clone() };
-    println!("8. an operator binds /etc for read-file, which never asked for it");
+    println!("10. an operator binds /etc for read-file, which never asked for it");
     match resolve(&read_file.info().name, &read_file.info().capabilities, &greedy) {
         Ok(_) => failures.push("an unrequested mount"),
         Err(e) => println!("   REFUSED before the tool runs: {e}\n"),

@@ -21,22 +21,33 @@ use std::str::FromStr;
 
 use crate::address::{AddressClass, classify};
 
-/// `http` or `https`.
+/// What a destination is for: HTTP requests through `wasi:http`, or raw
+/// sockets through `wasi:sockets`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// Plain HTTP.
     Http,
     /// HTTP over TLS.
     Https,
+    /// Raw TCP connections (`wasi:sockets`); addresses and networks only.
+    Tcp,
+    /// UDP datagrams (`wasi:sockets`); addresses and networks only.
+    Udp,
 }
 
 impl Scheme {
-    /// The default port: 80 or 443.
-    pub fn default_port(self) -> u16 {
+    /// The default port: 80 or 443; `None` for sockets, which must name one.
+    pub fn default_port(self) -> Option<u16> {
         match self {
-            Self::Http => 80,
-            Self::Https => 443,
+            Self::Http => Some(80),
+            Self::Https => Some(443),
+            Self::Tcp | Self::Udp => None,
         }
+    }
+
+    /// True for `tcp` and `udp`.
+    pub fn is_socket(self) -> bool {
+        matches!(self, Self::Tcp | Self::Udp)
     }
 }
 
@@ -45,6 +56,8 @@ impl fmt::Display for Scheme {
         f.write_str(match self {
             Self::Http => "http",
             Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
         })
     }
 }
@@ -97,16 +110,24 @@ impl FromStr for Destination {
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
-            _ => return Err(bad("the scheme must be http or https")),
+            "tcp" => Scheme::Tcp,
+            "udp" => Scheme::Udp,
+            _ => return Err(bad("the scheme must be http, https, tcp or udp")),
         };
         if rest.contains(['@', '?', '#']) {
             return Err(bad("no user info, query or fragment: a destination is scheme://host[:port]"));
         }
         let (host, port) = split_host_port(rest).map_err(|r| bad(&r))?;
         let host = parse_host(host).map_err(|r| bad(&r))?;
-        let (first_port, last_port) = match port {
-            None => (scheme.default_port(), scheme.default_port()),
-            Some(port) => parse_ports(port).map_err(|r| bad(&r))?,
+        if scheme.is_socket() && !matches!(host, HostPattern::Network { .. }) {
+            return Err(bad("a socket destination names an address or network: tools get no name lookup"));
+        }
+        let (first_port, last_port) = match (port, scheme.default_port()) {
+            (Some(port), _) => parse_ports(port).map_err(|r| bad(&r))?,
+            (None, Some(default)) => (default, default),
+            (None, None) => {
+                return Err(bad("a socket destination needs a port or range: tcp://10.0.0.0/8:5432"));
+            }
         };
         Ok(Self { scheme, host, first_port, last_port })
     }
@@ -284,6 +305,14 @@ impl Destination {
         }
     }
 
+    /// Whether a socket of this destination's scheme may reach `addr`:
+    /// the address inside the network, the port inside the range.
+    pub fn admits_socket(&self, scheme: Scheme, addr: std::net::SocketAddr) -> bool {
+        scheme == self.scheme
+            && (self.first_port..=self.last_port).contains(&addr.port())
+            && self.contains(addr.ip())
+    }
+
     fn contains(&self, ip: IpAddr) -> bool {
         match self.host {
             HostPattern::Network { addr, prefix } => {
@@ -315,7 +344,7 @@ impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.scheme, self.host)?;
         match (self.first_port, self.last_port) {
-            (p, q) if p == q && p == self.scheme.default_port() => Ok(()),
+            (p, q) if p == q && Some(p) == self.scheme.default_port() => Ok(()),
             (p, q) if p == q => write!(f, ":{p}"),
             (p, q) => write!(f, ":{p}-{q}"),
         }
@@ -358,6 +387,8 @@ mod tests {
             "http://[::1]:8080",
             "http://[fd00::/8]:80-90",
             "https://*",
+            "tcp://10.0.0.0/8:5432",
+            "udp://[::1]:53",
         ] {
             assert_eq!(dest(text).to_string(), text);
         }
@@ -368,7 +399,9 @@ mod tests {
     fn bad_patterns_say_why() {
         for (text, reason) in [
             ("api.github.com", "expected scheme://host"),
-            ("ftp://x.example", "http or https"),
+            ("ftp://x.example", "http, https, tcp or udp"),
+            ("tcp://db.internal:5432", "no name lookup"),
+            ("tcp://10.0.0.1", "needs a port"),
             ("https://", "empty host"),
             ("https://a.example.com/path", "not an IP address"),
             ("https://user@a.example.com", "no user info"),

@@ -2,7 +2,7 @@
 //! call's network grants, before DNS and again on the resolved address?
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::{AddressClass, HostPattern, NetGrant, Scheme, classify};
 
@@ -103,6 +103,21 @@ pub fn check_address(grants: &[NetGrant], request: &Outbound<'_>, ip: IpAddr) ->
     Err(EgressRefusal::InternalAddress { target: request.to_string(), ip, class })
 }
 
+/// Checks a raw socket use (`tcp` connect, `udp` send or receive) against
+/// the socket grants: some grant of that scheme must contain the address
+/// and port.
+pub fn check_socket(grants: &[NetGrant], scheme: Scheme, addr: SocketAddr) -> Result<(), EgressRefusal> {
+    if grants.iter().any(|g| g.destination.admits_socket(scheme, addr)) {
+        Ok(())
+    } else {
+        let target = match addr {
+            SocketAddr::V4(a) => format!("{scheme}://{a}"),
+            SocketAddr::V6(a) => format!("{scheme}://[{}]:{}", a.ip(), a.port()),
+        };
+        Err(EgressRefusal::NotGranted { target })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +160,18 @@ mod tests {
         let other_port = [grant("http://fixture.test:8080", &[]), grant("http://127.0.0.0/8:9090", &[])];
         assert!(check_address(&other_port, &request, ip("127.0.0.1")).is_err());
         assert!(check_address(&with_loopback, &request, ip("10.0.0.1")).is_err());
+    }
+
+    #[test]
+    fn sockets_need_a_socket_grant_for_the_address_and_port() {
+        let addr = |text: &str| text.parse::<SocketAddr>().unwrap_or_else(|e| panic!("{text}: {e}"));
+        let grants = [grant("tcp://10.0.0.0/8:5432", &[]), grant("http://10.0.0.0/8:5432", &[])];
+        check_socket(&grants, Scheme::Tcp, addr("10.1.2.3:5432")).expect("granted");
+        let refused = check_socket(&grants, Scheme::Tcp, addr("10.1.2.3:22")).expect_err("port");
+        assert_eq!(refused.to_string(), "destination not granted: tcp://10.1.2.3:22");
+        assert!(check_socket(&grants, Scheme::Udp, addr("10.1.2.3:5432")).is_err(), "udp is not tcp");
+        assert!(check_socket(&grants[1..], Scheme::Tcp, addr("10.1.2.3:5432")).is_err(), "http is not tcp");
+        assert!(check_socket(&grants, Scheme::Tcp, addr("[::1]:5432")).is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod request;
 
 pub use address::{AddressClass, classify};
 pub use destination::{Destination, DestinationError, HostPattern, Scheme};
-pub use egress::{EgressRefusal, Outbound, check_address, check_request};
+pub use egress::{EgressRefusal, Outbound, check_address, check_request, check_socket};
 pub use grant::{
     EnvGrant, GrantError, GrantSet, MountGrant, NetGrant, Offer, OfferedEnv, OfferedMount, offered_hosts,
     resolve,

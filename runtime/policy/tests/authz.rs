@@ -500,6 +500,27 @@ fn example_github_actions_remediation() {
     for (name, p, t, r, expected) in cases {
         assert_eq!(outcomes(&a, &p, &tool(t), r), expected, "case: {name}");
     }
+
+    // osv-query may POST to the public OSV API; nothing else goes out.
+    let osv = CapabilityRequest {
+        hosts: vec![
+            host_request("https://api.osv.dev", &["POST"]),
+            host_request("https://*:1-65535", &["POST"]),
+        ],
+        ..CapabilityRequest::default()
+    };
+    let decision = a.decide(&gha_claims(json!({})), &tool("osv-query"), &osv).expect("decide");
+    let granted: Vec<String> =
+        decision.permitted(&osv).hosts.iter().map(|h| h.destination.to_string()).collect();
+    assert_eq!(granted, ["https://api.osv.dev"]);
+    for other in ["patch-deps", "grep"] {
+        let decision = a.decide(&gha_claims(json!({})), &tool(other), &osv).expect("decide");
+        assert!(decision.permitted(&osv).hosts.is_empty(), "{other} got the network");
+    }
+    let get =
+        CapabilityRequest { hosts: vec![host_request("https://api.osv.dev", &[])], ..Default::default() };
+    let decision = a.decide(&gha_claims(json!({})), &tool("osv-query"), &get).expect("decide");
+    assert!(decision.permitted(&get).hosts.is_empty(), "more than POST was granted");
 }
 
 #[test]
@@ -593,6 +614,20 @@ fn example_local_session() {
     );
     let agent = principal("agent:bot", "https://airlock.local", json!({}));
     assert!(outcomes(&a, &agent, &tool("grep"), &r).iter().all(|(_, allowed)| !allowed));
+
+    // The web: public HTTPS names for GET/HEAD only; never an address.
+    let web = CapabilityRequest {
+        hosts: vec![
+            host_request("https://*:1-65535", &["GET", "HEAD"]),
+            host_request("https://*", &["POST"]),
+            host_request("http://*:1-65535", &["GET"]),
+            host_request("https://10.0.0.0/8", &["GET"]),
+        ],
+        ..CapabilityRequest::default()
+    };
+    let granted = a.decide(&human, &tool("http-fetch"), &web).expect("decide").permitted(&web).hosts;
+    let granted: Vec<String> = granted.iter().map(|h| h.destination.to_string()).collect();
+    assert_eq!(granted, ["https://*:1-65535"]);
     let other_issuer = principal("human:alice", "https://elsewhere", json!({}));
     assert!(outcomes(&a, &other_issuer, &tool("grep"), &r).iter().all(|(_, allowed)| !allowed));
 }

@@ -241,6 +241,22 @@ fn explain_prints_every_capability_and_does_not_consume_the_token() {
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stdout.contains("deny   invoke"), "{}", r.stdout);
+
+    // Offered destinations are explained too.
+    let r = op.airlock(&[
+        "policy",
+        "explain",
+        "--config",
+        &config,
+        "--token",
+        &token,
+        "--tool",
+        airlock_tools::HTTP_FETCH_PATH,
+        "--net",
+        "GET=https://api.osv.dev",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("deny   net.connect  Host::\"https://api.osv.dev\""), "{}", r.stdout);
 }
 
 #[test]
@@ -288,6 +304,18 @@ fn a_bad_config_runs_nothing_and_says_why() {
         (
             format!("audience = \"a\"\npolicies = [\"policy.cedar\"]\nclock_skew = \"5m\"\n{issuer}"),
             "clock skew 300s exceeds the maximum of 60s",
+        ),
+        (
+            format!(
+                "audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}[network]\nmax_requests = 3\nretries = 2\n"
+            ),
+            "unknown field `retries`",
+        ),
+        (
+            format!(
+                "audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}[network]\nmax_response_bytes = \"lots\"\n"
+            ),
+            "config `network.max_response_bytes`: `lots` is not a size",
         ),
         (
             "audience = \"a\"

@@ -63,6 +63,29 @@ impl Project {
 }
 
 #[test]
+fn net_bindings_on_the_command_line() {
+    let p = Project::new();
+    let run = |tool: &str, net: &str, input: &str| {
+        p.run(&["run", "--operator-override", tool, "--net", net, "--input", input])
+    };
+    let r = run(airlock_tools::READ_FILE_PATH, "https://api.osv.dev", r#"{"path":"x"}"#);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("does not request destination `https://api.osv.dev`"), "{}", r.stderr);
+    let r = run(airlock_tools::HTTP_FETCH_PATH, "get=https://x.example", r#"{"url":"https://x.example"}"#);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad --net `get=https://x.example`") && r.stderr.contains("not an HTTP method")
+    );
+    // Granted one destination; asked for the metadata address: refused
+    // before any connection, exit 3, and noted.
+    let metadata = r#"{"url":"http://169.254.169.254/latest/meta-data/"}"#;
+    let r = run(airlock_tools::HTTP_FETCH_PATH, "https://api.osv.dev", metadata);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("destination not granted: http://169.254.169.254:80"), "{}", r.stderr);
+    assert!(r.stderr.contains("note: tool network request refused"), "{}", r.stderr);
+}
+
+#[test]
 fn grep_with_a_mount_prints_matches_and_exits_0() {
     let p = Project::new();
     let r = p.run(&[

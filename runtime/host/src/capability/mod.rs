@@ -37,6 +37,6 @@ pub(crate) fn prepare(grants: &GrantSet, blocking_file_io: bool) -> Result<Prepa
     let (stdout, stderr) = stdio::prepare(&mut wasi, grants.limits().stdio_bytes);
     fs::prepare(&mut wasi, grants.mounts())?;
     env::prepare(&mut wasi, grants.env());
-    let egress = net::prepare(grants.hosts(), grants.limits().net);
+    let egress = net::prepare(&mut wasi, grants.hosts(), grants.limits().net);
     Ok(Prepared { wasi, stdout, stderr, egress })
 }

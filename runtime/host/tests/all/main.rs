@@ -34,6 +34,7 @@ mod tests {
         limit_stdout_flood,
     };
     pub(crate) use crate::load::{bad_description, echo, not_a_tool, trap_in_describe, trap_in_invoke};
+    pub(crate) use crate::net::net_tcp_granted;
     pub(crate) use crate::output::log_lines;
 }
 

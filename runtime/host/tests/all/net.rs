@@ -2,11 +2,14 @@
 //! against a loopback fixture server. Every refusal also checks that the
 //! server saw no connection (or no extra request).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_host::{CallOutcome, LoadedTool, ToolError};
 use airlock_policy::{GrantSet, Limits, Methods, NetGrant, NetLimits, Offer, resolve};
 use serde_json::{Value, json};
+
+use airlock_test_artifacts as programs;
 
 use crate::fixture::{output, tool};
 use crate::http_server::HttpServer;
@@ -195,6 +198,32 @@ async fn a_stalling_server_hits_the_response_timeout() {
 }
 
 #[tokio::test]
+async fn https_certificates_are_always_verified() {
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    let private = rustls::pki_types::PrivatePkcs8KeyDer::from(key.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], private.into())
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen on loopback");
+    let port = listener.local_addr().expect("addr").port();
+    let handshake = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("the client connects");
+        acceptor.accept(tcp).await.is_ok()
+    });
+    let tool = http_fetch().await;
+    let origin = format!("https://127.0.0.1:{port}");
+    let grants = net(&tool, &[(&origin, &[])], Limits::default());
+    let outcome = fetch(&tool, &grants, json!({ "url": format!("{origin}/ok") })).await;
+    failed_with(&outcome, "TlsCertificateError");
+    assert!(!handshake.await.expect("server task"), "a handshake completed with an untrusted certificate");
+}
+
+#[tokio::test]
 async fn a_guest_cannot_set_credentials_headers() {
     let server = HttpServer::start();
     let tool = http_fetch().await;
@@ -227,6 +256,29 @@ async fn offering_a_destination_the_tool_does_not_request_is_an_error() {
     };
     let err = resolve("osv-query", &tool.info().capabilities, &offer).expect_err("GET is not requested");
     assert!(err.to_string().contains("does not request methods"), "{err}");
+}
+
+#[tokio::test]
+pub(crate) async fn net_tcp_granted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the granted connection");
+        let mut ping = [0; 4];
+        std::io::Read::read_exact(&mut stream, &mut ping).expect("ping");
+        std::io::Write::write_all(&mut stream, b"pong").expect("pong");
+        listener.set_nonblocking(true).expect("nonblocking");
+        listener.accept().is_ok()
+    });
+    let tool = tool(programs::NET_TCP_GRANTED).await;
+    let grants = net(&tool, &[(&format!("tcp://127.0.0.1:{port}"), &[])], Limits::default());
+    let outcome = fetch(&tool, &grants, json!({ "port": port })).await;
+    let out = output(&outcome);
+    assert_eq!(out["reply"], "pong", "{out}");
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(4), "{out}");
+    assert!(!server.join().expect("server thread"), "a second connection reached the listener");
+    let refused = format!("destination not granted: tcp://127.0.0.1:{}", port + 1);
+    assert!(outcome.network.refusals.contains(&refused), "{:?}", outcome.network);
 }
 
 #[tokio::test]

@@ -89,7 +89,6 @@ pub(crate) async fn connect(
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Connect)?;
     let stream: Box<dyn Stream> = match request.scheme {
-        airlock_policy::Scheme::Http => Box::new(tcp),
         airlock_policy::Scheme::Https => {
             let tls = TLS.as_ref().map_err(|e| Error::InternalError(Some(format!("TLS setup: {e}"))))?;
             let name = server_name(request.host)?;
@@ -100,6 +99,7 @@ pub(crate) async fn connect(
                 .map_err(tls_error)?;
             Box::new(stream)
         }
+        _ => Box::new(tcp),
     };
     let handshake = hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream));
     let client = tokio::time::timeout(timeouts.connect, handshake)

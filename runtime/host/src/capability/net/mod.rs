@@ -1,8 +1,9 @@
 //! Network grants: outgoing HTTP to granted destinations only.
 //!
-//! Tools reach the network through `wasi:http/outgoing-handler` and nothing
-//! else: `wasi:sockets` stays denied (no TCP, no UDP, no name lookup). Every
-//! request passes [`Egress::send_request`], which
+//! Tools reach the network through `wasi:http/outgoing-handler`; raw
+//! `wasi:sockets` stay denied unless a `tcp://` or `udp://` grant names an
+//! address range (see `socket`), and name lookup is never available. Every
+//! HTTP request passes [`Egress::send_request`], which
 //!
 //! 1. charges the call's request budget (refused requests count too),
 //! 2. checks method, scheme, host and port against the grants, before DNS,
@@ -23,6 +24,7 @@
 
 mod body;
 mod connect;
+mod socket;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +34,7 @@ use airlock_policy::{EgressRefusal, NetGrant, NetLimits, Outbound, Scheme, check
 use http::header::{AUTHORIZATION, COOKIE, HeaderName};
 use http_body_util::BodyExt;
 use serde::Serialize;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
@@ -44,9 +47,11 @@ use self::connect::{Failure, Timeouts};
 pub struct NetworkReport {
     /// Requests the guest sent through `wasi:http`, refused ones included.
     pub requests: u32,
-    /// Every refusal, in order: `destination not granted: ...`,
-    /// `request budget exhausted ...`, and so on.
+    /// Refusals, in order (the first 100): `destination not granted: ...`,
+    /// `request budget exhausted ...`, refused socket uses, and so on.
     pub refusals: Vec<String>,
+    /// Refusals past the first 100, counted only.
+    pub refusals_dropped: u64,
     /// Request-body bytes sent.
     pub bytes_sent: u64,
     /// Response-body bytes received.
@@ -66,22 +71,45 @@ struct ByteBudgets {
     response: Arc<ByteBudget>,
 }
 
+/// Most refusals kept in a call's report; later ones are counted.
+const MAX_REFUSALS: usize = 100;
+
 #[derive(Default)]
 struct State {
     requests: u32,
     refusals: Vec<String>,
+    refusals_dropped: u64,
+    last_refusal: Option<String>,
 }
 
-/// Builds the hooks for a call from its grants and budgets.
-pub(crate) fn prepare(grants: &[NetGrant], limits: NetLimits) -> Egress {
+impl State {
+    fn refuse(state: &Mutex<State>, reason: String) {
+        tracing::info!(target: "airlock::net", %reason, "refused");
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.last_refusal = Some(reason.clone());
+        if state.refusals.len() < MAX_REFUSALS {
+            state.refusals.push(reason);
+        } else {
+            state.refusals_dropped += 1;
+        }
+    }
+}
+
+/// Builds the `wasi:http` hooks for a call from its grants and budgets, and
+/// enables the sockets its socket grants name (none by default).
+pub(crate) fn prepare(wasi: &mut WasiCtxBuilder, grants: &[NetGrant], limits: NetLimits) -> Egress {
+    let http: Arc<[NetGrant]> =
+        grants.iter().filter(|g| !g.destination.scheme.is_socket()).cloned().collect();
+    let state = Arc::default();
+    socket::prepare(wasi, grants, &state);
     Egress {
-        grants: grants.into(),
+        grants: http,
         limits,
         sent: ByteBudgets {
             request: ByteBudget::new(limits.request_bytes),
             response: ByteBudget::new(limits.response_bytes),
         },
-        state: Arc::default(),
+        state,
     }
 }
 
@@ -92,6 +120,7 @@ impl Egress {
         NetworkReport {
             requests: state.requests,
             refusals: state.refusals.clone(),
+            refusals_dropped: state.refusals_dropped,
             bytes_sent: self.sent.request.used(),
             bytes_received: self.sent.response.used(),
         }
@@ -99,12 +128,7 @@ impl Egress {
 
     /// The most recent refusal, for `airlock:tool/network.last-refusal`.
     pub(crate) fn last_refusal(&self) -> Option<String> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).refusals.last().cloned()
-    }
-
-    fn refuse(state: &Mutex<State>, reason: String) {
-        tracing::info!(target: "airlock::net", %reason, "request refused");
-        state.lock().unwrap_or_else(PoisonError::into_inner).refusals.push(reason);
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).last_refusal.clone()
     }
 
     /// Charges one request to the budget; `Err` with the refusal when spent.
@@ -152,7 +176,7 @@ impl WasiHttpHooks for Egress {
     ) -> SendFuture {
         drop(fut);
         if let Err(reason) = self.count_request() {
-            Self::refuse(&self.state, reason);
+            State::refuse(&self.state, reason);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let grants = self.grants.clone();
@@ -169,7 +193,7 @@ impl WasiHttpHooks for Egress {
                         EgressRefusal::InternalAddress { .. } => Error::DestinationIpProhibited,
                         _ => Error::HttpRequestDenied,
                     };
-                    Self::refuse(&state, refusal.to_string());
+                    State::refuse(&state, refusal.to_string());
                     return Err(code);
                 }
                 Err(Failure::Network(e)) => return Err(e),
@@ -193,9 +217,9 @@ async fn send(
     Failure,
 > {
     let uri = request.uri().clone();
-    let scheme = match uri.scheme_str() {
-        Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
+    let (scheme, default_port) = match uri.scheme_str() {
+        Some("http") => (Scheme::Http, 80),
+        Some("https") => (Scheme::Https, 443),
         _ => return Err(Error::HttpProtocolError.into()),
     };
     let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
@@ -206,7 +230,7 @@ async fn send(
         method: request.method().as_str(),
         scheme,
         host: authority.host(),
-        port: authority.port_u16().unwrap_or(scheme.default_port()),
+        port: authority.port_u16().unwrap_or(default_port),
     };
     check_request(grants, &outbound).map_err(Failure::Refused)?;
     let client = connect::connect(grants, &outbound, timeouts).await?;
