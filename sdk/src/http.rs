@@ -138,16 +138,22 @@ impl Request {
             Some(request.body().map_err(|()| HttpError::Failed("cannot open the request body".into()))?)
         };
         let pending = outgoing_handler::handle(request, None).map_err(error)?;
-        if let Some(body) = body {
-            write_body(&body, &self.body)?;
-            OutgoingBody::finish(body, None).map_err(error)?;
-        }
+        // If the host refuses the request, writing the body fails too; the
+        // response then carries the reason, so it is read before reporting
+        // a write failure.
+        let written = match body {
+            Some(body) => {
+                write_body(&body, &self.body).and_then(|()| OutgoingBody::finish(body, None).map_err(error))
+            }
+            None => Ok(()),
+        };
         pending.subscribe().block();
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(error(code)),
             Some(Err(())) | None => return Err(HttpError::Failed("response already taken".into())),
         };
+        written?;
         let status = response.status();
         let headers = response
             .headers()

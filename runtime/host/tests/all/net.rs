@@ -180,8 +180,10 @@ async fn the_request_byte_budget_refuses_a_large_body() {
     let body = "y".repeat(5000);
     let outcome =
         fetch(&tool, &grants, json!({ "url": server.url("/ok"), "method": "POST", "body": body })).await;
-    assert!(outcome.result.is_err(), "a 5000-byte body passed a 1000-byte budget: {:?}", outcome.result);
-    assert!(outcome.network.bytes_sent <= 1000, "{:?}", outcome.network);
+    failed_with(&outcome, "HttpRequestBodySize(Some(1000))");
+    let refusal = "request body of 5000 bytes exceeds the budget of 1000 bytes";
+    assert!(outcome.network.refusals.iter().any(|r| r == refusal), "{:?}", outcome.network);
+    assert_eq!(server.connections(), 0, "a body over budget is refused before connecting");
 }
 
 #[tokio::test]

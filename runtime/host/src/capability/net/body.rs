@@ -42,6 +42,11 @@ impl ByteBudget {
     pub(crate) fn limit(&self) -> u64 {
         self.limit
     }
+
+    /// Bytes still available.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used())
+    }
 }
 
 /// Which way a body flows; decides the error a spent budget gives.

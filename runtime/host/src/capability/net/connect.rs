@@ -63,13 +63,20 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static 
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
 
 /// Resolves `request.host`, keeps the addresses [`check_address`] allows,
-/// and connects to the first of them that answers.
+/// connects to the first of them that answers, and completes the TLS and
+/// HTTP/1 handshakes, all within one `timeouts.connect`.
 pub(crate) async fn connect(
     grants: &[NetGrant],
     request: &Outbound<'_>,
     timeouts: Timeouts,
 ) -> Result<Handshake, Failure> {
-    let addresses = resolve(request, timeouts.connect).await?;
+    tokio::time::timeout(timeouts.connect, connect_inner(grants, request))
+        .await
+        .map_err(|_| Failure::Network(Error::ConnectionTimeout))?
+}
+
+async fn connect_inner(grants: &[NetGrant], request: &Outbound<'_>) -> Result<Handshake, Failure> {
+    let addresses = resolve(request).await?;
     let mut vetted = Vec::with_capacity(addresses.len());
     let mut refusal = None;
     for address in addresses {
@@ -84,42 +91,30 @@ pub(crate) async fn connect(
             None => Failure::Network(Error::DestinationNotFound),
         });
     }
-    let tcp = tokio::time::timeout(timeouts.connect, dial(&vetted))
-        .await
-        .map_err(|_| Error::ConnectionTimeout)?
-        .map_err(Error::Connect)?;
+    let tcp = dial(&vetted).await.map_err(Error::Connect)?;
     let stream: Box<dyn Stream> = match request.scheme {
         airlock_policy::Scheme::Https => {
             let tls = TLS.as_ref().map_err(|e| Error::InternalError(Some(format!("TLS setup: {e}"))))?;
             let name = server_name(request.host)?;
             let connector = tokio_rustls::TlsConnector::from(tls.clone());
-            let stream = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
-                .await
-                .map_err(|_| Error::ConnectionTimeout)?
-                .map_err(tls_error)?;
+            let stream = connector.connect(name, tcp).await.map_err(tls_error)?;
             Box::new(stream)
         }
         _ => Box::new(tcp),
     };
-    let handshake = hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream));
-    let client = tokio::time::timeout(timeouts.connect, handshake)
-        .await
-        .map_err(|_| Error::ConnectionTimeout)?
-        .map_err(Error::from)?;
-    Ok(client)
+    let client = hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)).await;
+    Ok(client.map_err(Error::from)?)
 }
 
 /// The addresses to try: the literal itself, or one DNS lookup.
-async fn resolve(request: &Outbound<'_>, timeout: Duration) -> Result<Vec<SocketAddr>, Failure> {
+async fn resolve(request: &Outbound<'_>) -> Result<Vec<SocketAddr>, Failure> {
     let literal = request.host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, request.port)]);
     }
-    let lookup = tokio::net::lookup_host((request.host, request.port));
-    match tokio::time::timeout(timeout, lookup).await {
-        Err(_) => Err(Error::DnsTimeout.into()),
-        Ok(Err(e)) => Err(Error::DnsError { rcode: Some(e.to_string()), info_code: None }.into()),
-        Ok(Ok(found)) => Ok(found.collect()),
+    match tokio::net::lookup_host((request.host, request.port)).await {
+        Err(e) => Err(Error::DnsError { rcode: Some(e.to_string()), info_code: None }.into()),
+        Ok(found) => Ok(found.collect()),
     }
 }
 
@@ -152,6 +147,16 @@ fn tls_error(e: std::io::Error) -> Error {
     if certificate { Error::TlsCertificateError } else { Error::Tls(e) }
 }
 
+/// A request body that failed (its byte budget, say) is reported as that
+/// failure, not as the protocol error hyper wraps it in.
+fn body_error(e: hyper::Error) -> Error {
+    use std::error::Error as _;
+    match e.source().and_then(|s| s.downcast_ref::<Error>()) {
+        Some(Error::HttpRequestBodySize(limit)) => Error::HttpRequestBodySize(*limit),
+        _ => Error::from(e),
+    }
+}
+
 /// Sends `request` on a fresh connection and waits for the response head,
 /// driving the connection meanwhile. Returns the response and the rest of
 /// the connection's work (reading the body), to be polled by the caller.
@@ -167,7 +172,7 @@ pub(crate) async fn send(
         tokio::time::timeout(first_byte, sender.send_request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
-            .map_err(Error::from)
+            .map_err(body_error)
     };
     let mut send = pin!(send);
     let mut connection = Some(connection);

@@ -179,6 +179,18 @@ impl WasiHttpHooks for Egress {
             State::refuse(&self.state, reason);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if let Some(length) = declared.filter(|n| *n > self.sent.request.remaining()) {
+            let limit = self.sent.request.limit();
+            State::refuse(
+                &self.state,
+                format!("request body of {length} bytes exceeds the budget of {limit} bytes"),
+            );
+            return Box::new(async move { Err(Error::HttpRequestBodySize(Some(limit))) });
+        }
         let grants = self.grants.clone();
         let state = self.state.clone();
         let (timeouts, idle) = self.timeouts(options);
