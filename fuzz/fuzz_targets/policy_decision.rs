@@ -32,7 +32,7 @@ struct Input {
     tool: String,
     mounts: Vec<(String, bool)>,
     hosts: Vec<(String, Vec<String>)>,
-    secrets: Vec<String>,
+    secrets: Vec<(String, bool)>,
     env: Vec<String>,
 }
 
@@ -62,7 +62,7 @@ fuzz_target!(|input: Input| {
         secrets: input
             .secrets
             .into_iter()
-            .map(|name| SecretRequest { name, reason: String::new() })
+            .map(|(name, reveal)| SecretRequest { name, reason: String::new(), reveal })
             .collect(),
         env: input.env.into_iter().map(|name| EnvRequest { name, reason: String::new() }).collect(),
     };
@@ -81,4 +81,10 @@ fuzz_target!(|input: Input| {
     assert!(permitted.env.iter().all(|e| request.env.contains(e)));
     assert!(permitted.secrets.iter().all(|s| request.secrets.contains(s)));
     assert!(permitted.hosts.iter().all(|h| request.hosts.contains(h)));
+    // A secret is bound only to permitted destinations, and revealed only
+    // if the tool asked.
+    for binding in decision.secret_bindings(&request) {
+        assert!(binding.destinations.iter().all(|d| permitted.hosts.iter().any(|h| &h.destination == d)));
+        assert!(!binding.reveal || request.secrets.iter().any(|s| s.name == binding.name && s.reveal));
+    }
 });

@@ -52,7 +52,7 @@ fn setup() -> Setup {
     let request = CapabilityRequest {
         mounts: vec![mount("/workspace", Access::ReadWrite), mount("/workspace/cache", Access::ReadOnly)],
         env: vec![EnvRequest { name: "LANG".into(), reason: String::new() }],
-        secrets: vec![SecretRequest { name: "GITHUB_TOKEN".into(), reason: String::new() }],
+        secrets: vec![SecretRequest { name: "GITHUB_TOKEN".into(), reason: String::new(), reveal: false }],
         hosts: vec![],
     };
     let tool = ToolIdentity {

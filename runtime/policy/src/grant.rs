@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::{Access, CapabilityRequest, Destination, GuestPath, HostRequest, Limits, Methods};
@@ -17,6 +18,8 @@ pub struct Offer {
     /// Network destinations offered. Each must lie inside a destination
     /// the tool requested.
     pub hosts: Vec<NetGrant>,
+    /// Secret values from the store, for secrets the tool requested.
+    pub secrets: Vec<OfferedSecret>,
     /// Limits for the call.
     pub limits: Limits,
 }
@@ -42,6 +45,51 @@ pub struct OfferedEnv {
     pub value: String,
 }
 
+/// A secret value the operator's store offers.
+#[derive(Clone, Debug)]
+pub struct OfferedSecret {
+    /// The name the tool requests it by.
+    pub name: String,
+    /// The value; never serialised, never shown by `Debug`.
+    pub value: SecretString,
+}
+
+/// A secret a call may have the host use: attached to requests to
+/// `destinations` only, and readable by the tool only if `reveal`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretGrant {
+    /// The name.
+    pub name: String,
+    /// Where the host may send it. A request anywhere else that carries it
+    /// is refused before it leaves.
+    pub destinations: Vec<Destination>,
+    /// Whether the tool may read the value (`secret.reveal`).
+    pub reveal: bool,
+    /// The value. Not serialised; `Debug` prints no value.
+    #[serde(skip)]
+    pub value: SecretString,
+}
+
+impl PartialEq for SecretGrant {
+    /// Grants compare by name, destinations and reveal, never by value.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.destinations == other.destinations && self.reveal == other.reveal
+    }
+}
+
+impl Eq for SecretGrant {}
+
+/// Where policy lets the host use one requested secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretBinding {
+    /// The secret's name.
+    pub name: String,
+    /// The permitted destinations (each also permitted by `net.connect`).
+    pub destinations: Vec<Destination>,
+    /// Whether `secret.reveal` is permitted.
+    pub reveal: bool,
+}
+
 /// The capabilities one call runs with. Built only by [`resolve`] (or
 /// [`GrantSet::none`]), so every grant in it was both requested and offered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -49,6 +97,7 @@ pub struct GrantSet {
     mounts: Vec<MountGrant>,
     env: Vec<EnvGrant>,
     hosts: Vec<NetGrant>,
+    secrets: Vec<SecretGrant>,
     limits: Limits,
 }
 
@@ -126,6 +175,16 @@ pub enum GrantError {
         /// The methods the covering requests name.
         requested: Methods,
     },
+    /// The operator offered a secret the tool did not request.
+    #[error("tool `{tool}` does not request secret `{name}` (it requests: {requested})")]
+    SecretNotRequested {
+        /// Tool name.
+        tool: String,
+        /// The offered name.
+        name: String,
+        /// The names the tool requests, comma-separated, or `none`.
+        requested: String,
+    },
     /// The operator offered an env var the tool did not request.
     #[error("tool `{tool}` does not request environment variable `{name}` (it requests: {requested})")]
     EnvNotRequested {
@@ -157,6 +216,24 @@ impl GrantSet {
     /// Granted network destinations.
     pub fn hosts(&self) -> &[NetGrant] {
         &self.hosts
+    }
+
+    /// Granted secrets.
+    pub fn secrets(&self) -> &[SecretGrant] {
+        &self.secrets
+    }
+
+    /// Narrows each secret grant to what policy decided: its permitted
+    /// destinations and reveal; secrets with neither are dropped.
+    pub(crate) fn bind_secrets(&mut self, bindings: &[SecretBinding]) {
+        self.secrets.retain_mut(|grant| match bindings.iter().find(|b| b.name == grant.name) {
+            Some(binding) => {
+                grant.destinations = binding.destinations.clone();
+                grant.reveal = binding.reveal;
+                !grant.destinations.is_empty() || grant.reveal
+            }
+            None => false,
+        });
     }
 
     /// Limits for the call.
@@ -210,7 +287,33 @@ pub fn resolve(tool: &str, request: &CapabilityRequest, offer: &Offer) -> Result
         env.push(EnvGrant { name: offered.name.clone(), value: offered.value.clone() });
     }
     let hosts = offered_hosts(tool, request, &offer.hosts)?;
-    Ok(GrantSet { mounts, env, hosts, limits: offer.limits })
+    let mut secrets: Vec<SecretGrant> = Vec::with_capacity(offer.secrets.len());
+    for offered in &offer.secrets {
+        if !request.secrets.iter().any(|r| r.name == offered.name) {
+            return Err(GrantError::SecretNotRequested {
+                tool: tool.to_owned(),
+                name: offered.name.clone(),
+                requested: list(request.secrets.iter().map(|s| s.name.as_str())),
+            });
+        }
+        if secrets.iter().any(|s| s.name == offered.name) {
+            continue;
+        }
+        // Without policy, a bound secret may go to every granted HTTP
+        // destination, and is never revealed.
+        let destinations = hosts
+            .iter()
+            .filter(|h| !h.destination.scheme.is_socket())
+            .map(|h| h.destination.clone())
+            .collect();
+        secrets.push(SecretGrant {
+            name: offered.name.clone(),
+            destinations,
+            reveal: false,
+            value: offered.value.clone(),
+        });
+    }
+    Ok(GrantSet { mounts, env, hosts, secrets, limits: offer.limits })
 }
 
 /// The offered destinations, each checked to lie inside a requested one,

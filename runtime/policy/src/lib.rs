@@ -29,8 +29,8 @@ pub use address::{AddressClass, classify};
 pub use destination::{Destination, DestinationError, HostPattern, Scheme};
 pub use egress::{EgressRefusal, Outbound, check_address, check_request, check_socket};
 pub use grant::{
-    EnvGrant, GrantError, GrantSet, MountGrant, NetGrant, Offer, OfferedEnv, OfferedMount, offered_hosts,
-    resolve,
+    EnvGrant, GrantError, GrantSet, MountGrant, NetGrant, Offer, OfferedEnv, OfferedMount, OfferedSecret,
+    SecretBinding, SecretGrant, offered_hosts, resolve,
 };
 pub use limits::{Limits, LimitsError, NetLimits};
 pub use method::{MethodError, Methods, STANDARD_METHODS};

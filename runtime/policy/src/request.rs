@@ -89,6 +89,10 @@ pub struct SecretRequest {
     pub name: String,
     /// Why, for operators.
     pub reason: String,
+    /// Whether the tool asks to read the value itself (`secret.reveal`),
+    /// for signing locally. Off unless asked for and explicitly permitted.
+    #[serde(default)]
+    pub reveal: bool,
 }
 
 /// An environment variable the tool wants to read.

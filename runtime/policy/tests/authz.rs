@@ -60,7 +60,7 @@ fn request(mounts: &[(&str, Access)], env: &[&str], secrets: &[&str], hosts: &[&
         env: env.iter().map(|n| EnvRequest { name: (*n).to_owned(), reason: String::new() }).collect(),
         secrets: secrets
             .iter()
-            .map(|n| SecretRequest { name: (*n).to_owned(), reason: String::new() })
+            .map(|n| SecretRequest { name: (*n).to_owned(), reason: String::new(), reveal: false })
             .collect(),
         hosts: hosts
             .iter()
@@ -414,6 +414,41 @@ permit (principal, action == Action::"net.connect", resource == Host::"https://a
     assert!(err.contains("DELETE") && err.contains("POST"), "{err}");
 }
 
+// ---- secrets ----
+
+fn secret_request(name: &str, reveal: bool) -> SecretRequest {
+    SecretRequest { name: name.to_owned(), reason: String::new(), reveal }
+}
+
+#[test]
+fn a_secret_is_bound_to_the_destinations_policy_names() {
+    let a = authorizer(
+        r#"permit (principal, action in [Action::"invoke", Action::"net.connect"], resource);
+@id("token-to-github")
+permit (principal, action == Action::"secret.use", resource == Secret::"GITHUB_TOKEN")
+  when { context.destination == Host::"https://api.github.com" && principal has repository && principal.repository == "acme/app" };"#,
+    );
+    let r = CapabilityRequest {
+        hosts: vec![host_request("https://api.github.com", &[]), host_request("https://evil.example", &[])],
+        secrets: vec![secret_request("GITHUB_TOKEN", true), secret_request("NPM_TOKEN", false)],
+        ..CapabilityRequest::default()
+    };
+    let app = principal("agent", "https://i", json!({"repository": "acme/app"}));
+    let decision = a.decide(&app, &tool("t"), &r).expect("decide");
+    let bindings = decision.secret_bindings(&r);
+    assert_eq!(bindings[0].destinations, ["https://api.github.com".parse().expect("destination")]);
+    assert!(!bindings[0].reveal, "reveal needs its own permit");
+    assert!(bindings[1].destinations.is_empty());
+    let names: Vec<String> = decision.permitted(&r).secrets.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["GITHUB_TOKEN"]);
+    assert!(decision.to_string().contains("allow  secret.use"), "{decision}");
+    assert!(decision.to_string().contains("Secret::\"GITHUB_TOKEN\" for https://evil.example"), "{decision}");
+
+    let other = principal("agent", "https://i", json!({"repository": "acme/other"}));
+    let decision = a.decide(&other, &tool("t"), &r).expect("decide");
+    assert!(decision.permitted(&r).secrets.is_empty(), "another repository gets no secret");
+}
+
 // ---- the shipped examples ----
 
 fn gha_claims(overrides: Value) -> Principal {
@@ -545,7 +580,7 @@ fn example_triage_agent() {
                 ("fs.read Path::\"/workspace\"", true),
                 ("fs.write Path::\"/workspace\"", false),
                 ("net.connect Host::\"https://api.github.com\"", false),
-                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\" for https://api.github.com", false),
             ]),
         ),
         (
@@ -557,7 +592,7 @@ fn example_triage_agent() {
                 ("fs.read Path::\"/workspace\"", false),
                 ("fs.write Path::\"/workspace\"", false),
                 ("net.connect Host::\"https://api.github.com\"", false),
-                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\" for https://api.github.com", false),
             ]),
         ),
         (
@@ -569,7 +604,7 @@ fn example_triage_agent() {
                 ("fs.read Path::\"/workspace\"", true),
                 ("fs.write Path::\"/workspace\"", false),
                 ("net.connect Host::\"https://api.github.com\"", false),
-                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\" for https://api.github.com", false),
             ]),
         ),
         (
@@ -581,7 +616,7 @@ fn example_triage_agent() {
                 ("fs.read Path::\"/workspace\"", false),
                 ("fs.write Path::\"/workspace\"", false),
                 ("net.connect Host::\"https://api.github.com\"", false),
-                ("secret.use Secret::\"GITHUB_TOKEN\"", false),
+                ("secret.use Secret::\"GITHUB_TOKEN\" for https://api.github.com", false),
             ]),
         ),
     ];

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{Capability, PolicyOrigin, ToolIdentity, entities};
 use crate::{
-    Access, CapabilityRequest, GrantError, GrantSet, MountRequest, NetGrant, Offer, offered_hosts, resolve,
+    Access, CapabilityRequest, GrantError, GrantSet, MountRequest, NetGrant, Offer, SecretBinding,
+    offered_hosts, resolve,
 };
 
 /// A policy that decided a verdict: a `permit` for an allow, a `forbid` for
@@ -60,7 +61,12 @@ impl Verdict {
 
     /// The Cedar resource, e.g. `Path::"/workspace"`.
     pub fn resource(&self, tool: &ToolIdentity) -> String {
-        entities::resource_uid(&self.capability, tool).map(|uid| uid.to_string()).unwrap_or_default()
+        let uid =
+            entities::resource_uid(&self.capability, tool).map(|uid| uid.to_string()).unwrap_or_default();
+        match &self.capability {
+            Capability::SecretUse { destination, .. } => format!("{uid} for {destination}"),
+            _ => uid,
+        }
     }
 }
 
@@ -124,9 +130,44 @@ impl Decision {
             })
             .collect();
         let hosts = self.kept(&request.hosts, Capability::net_connect);
-        let secrets = self.kept(&request.secrets, |s| Capability::SecretUse(s.name.clone()));
+        let bindings = self.secret_bindings(request);
+        let secrets = request
+            .secrets
+            .iter()
+            .filter(|s| bindings.iter().any(|b| b.name == s.name && (b.reveal || !b.destinations.is_empty())))
+            .cloned()
+            .collect();
         let env = self.kept(&request.env, |e| Capability::EnvRead(e.name.clone()));
         CapabilityRequest { mounts, hosts, secrets, env }
+    }
+
+    /// Where each requested secret may be used: destinations whose
+    /// `secret.use` and `net.connect` are both permitted, and whether
+    /// `secret.reveal` is. Nothing if `invoke` is denied.
+    pub fn secret_bindings(&self, request: &CapabilityRequest) -> Vec<SecretBinding> {
+        if !self.invoke_allowed() {
+            return Vec::new();
+        }
+        request
+            .secrets
+            .iter()
+            .map(|secret| SecretBinding {
+                name: secret.name.clone(),
+                destinations: request
+                    .hosts
+                    .iter()
+                    .filter(|h| {
+                        self.allows(&Capability::net_connect(h))
+                            && self.allows(&Capability::SecretUse {
+                                name: secret.name.clone(),
+                                destination: h.destination.clone(),
+                            })
+                    })
+                    .map(|h| h.destination.clone())
+                    .collect(),
+                reveal: secret.reveal && self.allows(&Capability::SecretReveal(secret.name.clone())),
+            })
+            .collect()
     }
 
     /// The grants for a call: the permitted part of `request`, bound to the
@@ -153,7 +194,13 @@ impl Decision {
             .iter()
             .map(|h| NetGrant { destination: h.destination.clone(), methods: h.methods.clone() })
             .collect();
-        resolve(&self.tool.name, &permitted, &bound)
+        bound.secrets.retain(|s| {
+            permitted.secrets.iter().any(|p| p.name == s.name)
+                || !request.secrets.iter().any(|r| r.name == s.name)
+        });
+        let mut grants = resolve(&self.tool.name, &permitted, &bound)?;
+        grants.bind_secrets(&self.secret_bindings(request));
+        Ok(grants)
     }
 }
 

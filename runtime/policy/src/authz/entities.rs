@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use super::{AuthzError, Capability, ToolIdentity};
-use crate::{GuestPath, KNOWN_CLAIMS, Methods, Principal};
+use crate::{Destination, GuestPath, KNOWN_CLAIMS, Methods, Principal};
 
 /// The schema's entity types, parsed once.
 const TYPES: [&str; 6] = ["Agent", "Tool", "Path", "Host", "Secret", "EnvVar"];
@@ -36,7 +36,7 @@ pub(crate) fn resource_uid(capability: &Capability, tool: &ToolIdentity) -> Resu
         Capability::Invoke => tool_uid(tool),
         Capability::FsRead(path) | Capability::FsWrite(path) => uid("Path", path.as_str()),
         Capability::NetConnect { destination, .. } => uid("Host", &destination.to_string()),
-        Capability::SecretUse(name) => uid("Secret", name),
+        Capability::SecretUse { name, .. } | Capability::SecretReveal(name) => uid("Secret", name),
         Capability::EnvRead(name) => uid("EnvVar", name),
     }
 }
@@ -53,6 +53,19 @@ pub(crate) fn net_context(tool: &ToolIdentity, methods: &Methods) -> Result<Cont
     let pairs = [
         ("tool".to_owned(), RestrictedExpression::new_entity_uid(tool_uid(tool)?)),
         ("methods".to_owned(), RestrictedExpression::new_set(methods)),
+    ];
+    Context::from_pairs(pairs).map_err(|e| AuthzError::Input(e.to_string()))
+}
+
+/// The context of `secret.use`: the tool and the destination (a `Host`
+/// entity of the same call, from its `net.connect` check).
+pub(crate) fn secret_context(tool: &ToolIdentity, destination: &Destination) -> Result<Context, AuthzError> {
+    let pairs = [
+        ("tool".to_owned(), RestrictedExpression::new_entity_uid(tool_uid(tool)?)),
+        (
+            "destination".to_owned(),
+            RestrictedExpression::new_entity_uid(uid("Host", &destination.to_string())?),
+        ),
     ];
     Context::from_pairs(pairs).map_err(|e| AuthzError::Input(e.to_string()))
 }
@@ -78,7 +91,15 @@ fn entity_list(
 ) -> Result<Vec<Entity>, AuthzError> {
     let mut all = vec![agent(principal)?, tool_entity(tool)?];
     let mut paths = BTreeSet::new();
+    // One entity per resource: a secret checked for several destinations,
+    // or a destination requested twice, is one entity.
+    let mut seen = HashSet::new();
     for capability in capabilities {
+        if !matches!(capability, Capability::Invoke | Capability::FsRead(_) | Capability::FsWrite(_))
+            && !seen.insert(resource_uid(capability, tool)?)
+        {
+            continue;
+        }
         match capability {
             Capability::Invoke => {}
             Capability::FsRead(path) | Capability::FsWrite(path) => {
@@ -94,7 +115,9 @@ fn entity_list(
                 ],
                 HashSet::new(),
             )?),
-            Capability::SecretUse(name) | Capability::EnvRead(name) => all.push(entity(
+            Capability::SecretUse { name, .. }
+            | Capability::SecretReveal(name)
+            | Capability::EnvRead(name) => all.push(entity(
                 resource_uid(capability, tool)?,
                 [("name", RestrictedExpression::new_string(name.clone()))],
                 HashSet::new(),
@@ -204,7 +227,11 @@ mod tests {
                 destination: "https://example.com".parse().expect("destination"),
                 methods: Methods::standard(),
             },
-            Capability::SecretUse("S".into()),
+            Capability::SecretUse {
+                name: "S".into(),
+                destination: "https://example.com".parse().expect("destination"),
+            },
+            Capability::SecretReveal("S".into()),
             Capability::EnvRead("E".into()),
         ];
         let (schema, _) = cedar_policy::Schema::from_cedarschema_str(super::super::SCHEMA).expect("schema");

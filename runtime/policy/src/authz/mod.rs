@@ -44,8 +44,16 @@ pub enum Capability {
         /// The methods requested for it.
         methods: Methods,
     },
-    /// Have the host use a secret (`secret.use` on `Secret`).
-    SecretUse(String),
+    /// Have the host use a secret towards a destination (`secret.use` on
+    /// `Secret`, with the destination's `Host` in `context.destination`).
+    SecretUse {
+        /// The secret's name.
+        name: String,
+        /// Where the host may send it.
+        destination: Destination,
+    },
+    /// Hand a secret's value to the tool (`secret.reveal` on `Secret`).
+    SecretReveal(String),
     /// Read an environment variable (`env.read` on `EnvVar`).
     EnvRead(String),
 }
@@ -58,7 +66,8 @@ impl Capability {
             Self::FsRead(_) => "fs.read",
             Self::FsWrite(_) => "fs.write",
             Self::NetConnect { .. } => "net.connect",
-            Self::SecretUse(_) => "secret.use",
+            Self::SecretUse { .. } => "secret.use",
+            Self::SecretReveal(_) => "secret.reveal",
             Self::EnvRead(_) => "env.read",
         }
     }
@@ -78,7 +87,17 @@ impl Capability {
             }
         }
         all.extend(request.hosts.iter().map(Self::net_connect));
-        all.extend(request.secrets.iter().map(|s| Self::SecretUse(s.name.clone())));
+        for secret in &request.secrets {
+            all.extend(
+                request.hosts.iter().filter(|h| !h.destination.scheme.is_socket()).map(|h| Self::SecretUse {
+                    name: secret.name.clone(),
+                    destination: h.destination.clone(),
+                }),
+            );
+            if secret.reveal {
+                all.push(Self::SecretReveal(secret.name.clone()));
+            }
+        }
         all.extend(request.env.iter().map(|e| Self::EnvRead(e.name.clone())));
         all
     }
@@ -171,6 +190,7 @@ impl Authorizer {
             let context = match &capability {
                 Capability::Invoke => Context::empty(),
                 Capability::NetConnect { methods, .. } => entities::net_context(tool, methods)?,
+                Capability::SecretUse { destination, .. } => entities::secret_context(tool, destination)?,
                 _ => tool_context.clone(),
             };
             // Requests are built to the schema by construction (see entities.rs
@@ -198,7 +218,8 @@ fn action_uid(name: &str) -> Result<EntityUid, String> {
 }
 
 /// Every action a [`Capability`] can name.
-const ACTIONS: [&str; 6] = ["invoke", "fs.read", "fs.write", "net.connect", "secret.use", "env.read"];
+const ACTIONS: [&str; 7] =
+    ["invoke", "fs.read", "fs.write", "net.connect", "secret.use", "secret.reveal", "env.read"];
 
 fn shard_by_action(set: &PolicySet) -> Result<HashMap<&'static str, (EntityUid, PolicySet)>, String> {
     let leaves = ACTIONS.iter().map(|a| action_uid(a)).collect::<Result<Vec<_>, _>>()?;
