@@ -24,7 +24,7 @@ pub enum Access {
 pub struct Capabilities {
     pub(crate) mounts: Vec<(String, Access, String)>,
     pub(crate) hosts: Vec<(String, Vec<String>, String)>,
-    pub(crate) secrets: Vec<(String, String)>,
+    pub(crate) secrets: Vec<(String, String, bool)>,
     pub(crate) env: Vec<(String, String)>,
 }
 
@@ -58,7 +58,16 @@ impl Capabilities {
 
     /// Requests a secret the host uses on the tool's behalf.
     pub fn secret(mut self, name: &str, reason: &str) -> Self {
-        self.secrets.push((name.to_owned(), reason.to_owned()));
+        self.secrets.push((name.to_owned(), reason.to_owned(), false));
+        self
+    }
+
+    /// Requests a secret whose value the tool reads itself (to sign
+    /// locally, say). Needs an explicit `secret.reveal` grant, and the value
+    /// then lives in tool memory: prefer [`Capabilities::secret`] and
+    /// `airlock_sdk::http::Request::bearer`.
+    pub fn secret_reveal(mut self, name: &str, reason: &str) -> Self {
+        self.secrets.push((name.to_owned(), reason.to_owned(), true));
         self
     }
 

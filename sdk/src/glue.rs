@@ -34,7 +34,7 @@ pub fn describe<T: Tool>() -> wit::ToolInfo {
             secrets: caps
                 .secrets
                 .into_iter()
-                .map(|(name, reason)| wit::SecretRequest { name, reason })
+                .map(|(name, reason, reveal)| wit::SecretRequest { name, reason, reveal })
                 .collect(),
             env: caps.env.into_iter().map(|(name, reason)| wit::EnvRequest { name, reason }).collect(),
         },

@@ -18,15 +18,17 @@ use std::fmt;
 
 use crate::ToolError;
 use crate::bindings::airlock::tool::network;
+use crate::bindings::airlock::tool::secrets::{self, SecretError};
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
+use crate::secrets::Secret;
 
 /// An outgoing request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+#[derive(Debug)]
+pub struct Request<'s> {
     /// Method, uppercase.
     pub method: String,
     /// `http://` or `https://` URL.
@@ -35,6 +37,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body (empty for none).
     pub body: Vec<u8>,
+    /// Secrets the host attaches: (secret, header, template).
+    secrets: Vec<(&'s Secret, String, String)>,
 }
 
 /// A response, its body read up to a bound.
@@ -92,7 +96,7 @@ impl From<HttpError> for ToolError {
 /// Largest chunk `blocking-write-and-flush` accepts.
 const WRITE_CHUNK: usize = 4096;
 
-impl Request {
+impl<'s> Request<'s> {
     /// A `GET` for `url`.
     pub fn get(url: &str) -> Self {
         Self::new("GET", url)
@@ -105,12 +109,33 @@ impl Request {
 
     /// Any method.
     pub fn new(method: &str, url: &str) -> Self {
-        Self { method: method.to_owned(), url: url.to_owned(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            secrets: Vec::new(),
+        }
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Has the host send `authorization: Bearer <secret>`. The host checks
+    /// that the secret is bound to this request's destination when it is
+    /// sent; the tool never sees the value.
+    pub fn bearer(mut self, secret: &'s Secret) -> Self {
+        self.secrets.push((secret, "authorization".to_owned(), "Bearer {secret}".to_owned()));
+        self
+    }
+
+    /// Has the host send header `name` with `template`, `{secret}` standing
+    /// for the value (such as `("x-api-key", "{secret}")`).
+    pub fn secret_header(mut self, secret: &'s Secret, name: &str, template: &str) -> Self {
+        self.secrets.push((secret, name.to_owned(), template.to_owned()));
         self
     }
 
@@ -132,6 +157,17 @@ impl Request {
         request.set_scheme(Some(&scheme)).map_err(|()| invalid("scheme"))?;
         request.set_authority(Some(authority)).map_err(|()| invalid("authority"))?;
         request.set_path_with_query(Some(&path)).map_err(|()| invalid("path"))?;
+        for (secret, header, template) in &self.secrets {
+            let attached = if header == "authorization" && template == "Bearer {secret}" {
+                secrets::attach_bearer(&request, &secret.handle)
+            } else {
+                secrets::attach_header(&request, &secret.handle, header, template)
+            };
+            attached.map_err(|e| match e {
+                SecretError::Denied(m) => HttpError::Denied(m),
+                SecretError::Invalid(m) => HttpError::Invalid(m),
+            })?;
+        }
         let body = if self.body.is_empty() {
             None
         } else {

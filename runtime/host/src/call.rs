@@ -1,5 +1,6 @@
 //! One call: fresh store, fresh instance, grants applied, limits enforced.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use airlock_policy::GrantSet;
@@ -15,6 +16,7 @@ use crate::capability::{self, log::LogSink};
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LimitExceeded};
 use crate::limiter::MemoryLimiter;
+use crate::redact::Redactor;
 use crate::state::HostState;
 
 /// Why a tool said no. Mirrors the WIT `tool-error`.
@@ -48,6 +50,11 @@ pub struct CallOutcome {
     pub logs_dropped: u64,
     /// Requests sent and refused, bytes moved.
     pub network: NetworkReport,
+    /// Secret values (in any encoding redaction knows) replaced in the
+    /// result, errors, stdout, stderr, logs and refusals, counted per
+    /// secret name. Every granted secret has an entry, zero when nothing
+    /// was found.
+    pub redactions: BTreeMap<String, u64>,
     /// Wall-clock time of the call, including instantiation.
     pub elapsed: Duration,
 }
@@ -116,7 +123,7 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(p) => p,
         Err(e) => return (Err(e), Leftovers::default()),
     };
-    let capability::Prepared { mut wasi, stdout, stderr, egress } = prepared;
+    let capability::Prepared { mut wasi, stdout, stderr, egress, vault } = prepared;
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -124,6 +131,7 @@ pub(crate) async fn with_fresh_instance<R>(
         log: LogSink::new(limits.log_lines),
         http: WasiHttpCtx::new(),
         egress,
+        vault,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -170,7 +178,8 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_poli
     }
 }
 
-/// Calls `invoke(input)` in a fresh instance.
+/// Calls `invoke(input)` in a fresh instance. Everything it returns is
+/// redacted for the call's secrets.
 pub(crate) async fn invoke(
     pre: &ToolPre<HostState>,
     grants: &GrantSet,
@@ -178,11 +187,18 @@ pub(crate) async fn invoke(
     input: &str,
 ) -> Result<CallOutcome, CallError> {
     let started = Instant::now();
+    let mut redactor = Redactor::new(grants.secrets());
     let (result, leftovers) =
         with_fresh_instance(pre, grants, settings, async |tool, store| tool.call_invoke(store, input).await)
             .await;
+    let mut scrub = |text: String| match redactor.as_mut() {
+        Some(r) => r.text(&text),
+        None => text,
+    };
     let result = match result {
-        Err(CallError::Trap(trap)) => return Err(CallError::Trap(with_stderr_tail(trap, &leftovers.stderr))),
+        Err(CallError::Trap(trap)) => {
+            return Err(CallError::Trap(scrub(with_stderr_tail(trap, &leftovers.stderr))));
+        }
         Err(other) => return Err(other),
         Ok(value) => value,
     };
@@ -192,19 +208,40 @@ pub(crate) async fn invoke(
             if output.len() as u64 > limit {
                 return Err(LimitExceeded::Output { limit, actual: output.len() as u64 }.into());
             }
-            Ok(output)
+            Ok(scrub(output))
         }
-        Err(wit::ToolError::InvalidInput(m)) => Err(ToolError::InvalidInput(m)),
-        Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(m)),
-        Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(m)),
+        Err(wit::ToolError::InvalidInput(m)) => Err(ToolError::InvalidInput(scrub(m))),
+        Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(scrub(m))),
+        Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
+    };
+    let Leftovers { mut stdout, mut stderr, mut logs, logs_dropped, mut network } = leftovers;
+    let redactions = match redactor.as_mut() {
+        Some(r) => {
+            for captured in [&mut stdout, &mut stderr] {
+                captured.bytes = Bytes::from(r.bytes(&captured.bytes));
+            }
+            for line in &mut logs {
+                line.message = r.text(&line.message);
+                for (key, value) in &mut line.fields {
+                    *key = r.text(key);
+                    *value = r.text(value);
+                }
+            }
+            for refusal in &mut network.refusals {
+                *refusal = r.text(refusal);
+            }
+            std::mem::take(&mut r.counts)
+        }
+        None => BTreeMap::new(),
     };
     Ok(CallOutcome {
         result,
-        stdout: leftovers.stdout,
-        stderr: leftovers.stderr,
-        logs: leftovers.logs,
-        logs_dropped: leftovers.logs_dropped,
-        network: leftovers.network,
+        stdout,
+        stderr,
+        logs,
+        logs_dropped,
+        network,
+        redactions,
         elapsed: started.elapsed(),
     })
 }

@@ -207,7 +207,7 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
             secrets: caps
                 .secrets
                 .into_iter()
-                .map(|s| SecretRequest { name: s.name, reason: s.reason })
+                .map(|s| SecretRequest { name: s.name, reason: s.reason, reveal: s.reveal })
                 .collect(),
             env: caps.env.into_iter().map(|e| EnvRequest { name: e.name, reason: e.reason }).collect(),
         },

@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::artifact::ArtifactCache;
-use crate::bindings::airlock::tool::{log, network};
+use crate::bindings::airlock::tool::{log, network, secrets};
 use crate::error::RuntimeError;
 use crate::state::HostState;
 
@@ -82,6 +82,8 @@ impl Runtime {
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         network::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        secrets::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let cache = ArtifactCache::open(config.cache_dir.clone(), &engine)?;
         let ticker = Arc::new(

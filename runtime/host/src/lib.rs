@@ -21,6 +21,7 @@ mod component;
 mod engine;
 mod error;
 mod limiter;
+mod redact;
 mod state;
 
 pub use call::{CallOutcome, Captured, LogLine, ToolError};
@@ -28,3 +29,4 @@ pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CallError, LimitExceeded, LoadError, RuntimeError};
+pub use redact::Redactor;

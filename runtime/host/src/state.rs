@@ -7,6 +7,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
+use crate::capability::secret::Vault;
 use crate::limiter::MemoryLimiter;
 
 /// The data of one call's `Store`. Built fresh for every call from the
@@ -18,6 +19,7 @@ pub(crate) struct HostState {
     pub(crate) log: LogSink,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,
+    pub(crate) vault: Vault,
 }
 
 impl WasiView for HostState {

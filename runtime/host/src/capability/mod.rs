@@ -5,13 +5,16 @@
 //!   host state) from the grants, and nothing else;
 //! - anything not granted is left unconfigured, which in WASI means absent.
 //!
-//! The order is fixed in [`prepare`]: stdio, fs, env, net. Capabilities
-//! never read each other's state.
+//! The order is fixed in [`prepare`]: stdio, fs, env, secret, net.
+//! Capabilities never read each other's state, with one exception by
+//! design: `net` holds the call's secret vault, because attaching a secret
+//! to a request is checked and done where the request leaves.
 
 pub mod env;
 pub mod fs;
 pub mod log;
 pub mod net;
+pub mod secret;
 pub mod stdio;
 
 use airlock_policy::GrantSet;
@@ -25,6 +28,7 @@ pub(crate) struct Prepared {
     pub(crate) stdout: stdio::CappedOutput,
     pub(crate) stderr: stdio::CappedOutput,
     pub(crate) egress: net::Egress,
+    pub(crate) vault: secret::Vault,
 }
 
 /// Builds a call's WASI context from its grants. Starts from nothing: no
@@ -37,6 +41,7 @@ pub(crate) fn prepare(grants: &GrantSet, blocking_file_io: bool) -> Result<Prepa
     let (stdout, stderr) = stdio::prepare(&mut wasi, grants.limits().stdio_bytes);
     fs::prepare(&mut wasi, grants.mounts())?;
     env::prepare(&mut wasi, grants.env());
-    let egress = net::prepare(&mut wasi, grants.hosts(), grants.limits().net);
-    Ok(Prepared { wasi, stdout, stderr, egress })
+    let vault = secret::prepare(grants.secrets());
+    let egress = net::prepare(&mut wasi, grants.hosts(), grants.limits().net, vault.clone());
+    Ok(Prepared { wasi, stdout, stderr, egress, vault })
 }

@@ -128,8 +128,8 @@ pub(crate) fn grants(
             })
             .collect(),
         env: env.iter().map(|(n, v)| OfferedEnv { name: (*n).into(), value: (*v).into() }).collect(),
-        hosts: Vec::new(),
         limits,
+        ..Offer::default()
     };
     resolve(&tool.info().name, &tool.info().capabilities, &offer).expect("grants resolve")
 }

@@ -5,7 +5,8 @@
 //!
 //! Routes: `/ok` (200 "hello"), `/redirect?to=URL` (302), `/loop` (302 to
 //! itself), `/big` (200, 1 MiB), `/stall` (never answers), `/echo-headers`
-//! (200, the request headers), `POST /v1/querybatch` (an OSV batch answer:
+//! (200, the request headers), `/echo-encoded` (200, the bearer token in
+//! base64, base64url, hex, HEX and %-encoding), `POST /v1/querybatch` (an OSV batch answer:
 //! any package named `vulnerable-*` has advisory `GHSA-test-<name>`).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -155,6 +156,20 @@ fn route(
         (_, "/echo-headers") => {
             let text: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             (200, String::new(), text.join("\n").into_bytes())
+        }
+        (_, "/echo-encoded") => {
+            use base64::Engine;
+            let auth = headers.iter().find(|(k, _)| k == "authorization").map_or("", |(_, v)| v.as_str());
+            let token = auth.strip_prefix("Bearer ").unwrap_or(auth).as_bytes();
+            let percent: String = token.iter().map(|b| format!("%{b:02X}")).collect();
+            let forms = [
+                base64::engine::general_purpose::STANDARD.encode(token),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+                hex::encode(token),
+                hex::encode_upper(token),
+                percent,
+            ];
+            (200, String::new(), forms.join("\n").into_bytes())
         }
         ("POST", "/v1/querybatch") => (200, "content-type: application/json\r\n".into(), osv_batch(body)),
         _ => (404, String::new(), b"not found".to_vec()),

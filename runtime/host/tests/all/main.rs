@@ -14,6 +14,7 @@ mod load;
 mod net;
 mod output;
 mod sdk;
+mod secrets;
 mod tools;
 
 macro_rules! assert_test_exists {
@@ -36,6 +37,7 @@ mod tests {
     pub(crate) use crate::load::{bad_description, echo, not_a_tool, trap_in_describe, trap_in_invoke};
     pub(crate) use crate::net::net_tcp_granted;
     pub(crate) use crate::output::log_lines;
+    pub(crate) use crate::secrets::{secret_bearer, secret_snoop};
 }
 
 airlock_test_artifacts::foreach_program!(assert_test_exists);

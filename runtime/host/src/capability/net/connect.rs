@@ -36,6 +36,9 @@ pub(crate) enum Failure {
     /// Policy refused it: the guest sees `http-request-denied` or
     /// `destination-ip-prohibited`, and the refusal is recorded.
     Refused(EgressRefusal),
+    /// A secret attached to it is not bound to its destination: the guest
+    /// sees `http-request-denied`, and the reason is recorded.
+    Denied(String),
     /// The network failed; the guest sees the matching error code.
     Network(Error),
 }

@@ -41,6 +41,7 @@ use wasmtime_wasi_http::{
 
 use self::body::{ByteBudget, Direction, Metered};
 use self::connect::{Failure, Timeouts};
+use super::secret::{TAG_HEADER, Vault};
 
 /// What a call did on the network.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -61,6 +62,7 @@ pub struct NetworkReport {
 /// The `wasi:http` hooks of one call: its grants, budgets and report.
 pub(crate) struct Egress {
     grants: Arc<[NetGrant]>,
+    vault: Vault,
     limits: NetLimits,
     sent: ByteBudgets,
     state: Arc<Mutex<State>>,
@@ -97,13 +99,19 @@ impl State {
 
 /// Builds the `wasi:http` hooks for a call from its grants and budgets, and
 /// enables the sockets its socket grants name (none by default).
-pub(crate) fn prepare(wasi: &mut WasiCtxBuilder, grants: &[NetGrant], limits: NetLimits) -> Egress {
+pub(crate) fn prepare(
+    wasi: &mut WasiCtxBuilder,
+    grants: &[NetGrant],
+    limits: NetLimits,
+    vault: Vault,
+) -> Egress {
     let http: Arc<[NetGrant]> =
         grants.iter().filter(|g| !g.destination.scheme.is_socket()).cloned().collect();
     let state = Arc::default();
     socket::prepare(wasi, grants, &state);
     Egress {
         grants: http,
+        vault,
         limits,
         sent: ByteBudgets {
             request: ByteBudget::new(limits.request_bytes),
@@ -164,7 +172,10 @@ type SendFuture = Box<
 impl WasiHttpHooks for Egress {
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         Arc::new(|name: &HeaderName| {
-            *name == AUTHORIZATION || *name == COOKIE || DEFAULT_FORBIDDEN_HEADERS.contains(name)
+            *name == AUTHORIZATION
+                || *name == COOKIE
+                || *name == TAG_HEADER
+                || DEFAULT_FORBIDDEN_HEADERS.contains(name)
         })
     }
 
@@ -192,14 +203,19 @@ impl WasiHttpHooks for Egress {
             return Box::new(async move { Err(Error::HttpRequestBodySize(Some(limit))) });
         }
         let grants = self.grants.clone();
+        let vault = self.vault.clone();
         let state = self.state.clone();
         let (timeouts, idle) = self.timeouts(options);
         let request_budget = self.sent.request.clone();
         let response_budget = self.sent.response.clone();
         Box::new(async move {
-            let result = send(&grants, request, timeouts, request_budget).await;
+            let result = send(&grants, &vault, request, timeouts, request_budget).await;
             let (response, connection) = match result {
                 Ok(sent) => sent,
+                Err(Failure::Denied(reason)) => {
+                    State::refuse(&state, reason);
+                    return Err(Error::HttpRequestDenied);
+                }
                 Err(Failure::Refused(refusal)) => {
                     let code = match refusal {
                         EgressRefusal::InternalAddress { .. } => Error::DestinationIpProhibited,
@@ -221,6 +237,7 @@ impl WasiHttpHooks for Egress {
 /// Checks, connects and sends one request.
 async fn send(
     grants: &[NetGrant],
+    vault: &Vault,
     mut request: http::Request<WasiBody>,
     timeouts: Timeouts,
     request_budget: Arc<ByteBudget>,
@@ -238,13 +255,15 @@ async fn send(
     if authority.as_str().contains('@') {
         return Err(Error::HttpRequestUriInvalid.into());
     }
+    let method = request.method().clone();
     let outbound = Outbound {
-        method: request.method().as_str(),
+        method: method.as_str(),
         scheme,
         host: authority.host(),
         port: authority.port_u16().unwrap_or(default_port),
     };
     check_request(grants, &outbound).map_err(Failure::Refused)?;
+    vault.inject(request.headers_mut(), &outbound).map_err(Failure::Denied)?;
     let client = connect::connect(grants, &outbound, timeouts).await?;
     // The request line carries only the path; the host is in `Host`.
     let path = uri.path_and_query().map_or("/", |p| p.as_str());

@@ -1,0 +1,198 @@
+//! Secrets: the tool holds a handle, the host attaches the value only to
+//! requests to destinations policy binds it to, and every output is
+//! redacted.
+
+use airlock_host::{CallOutcome, LoadedTool, ToolError};
+use airlock_policy::authz::{Authorizer, PolicySource, ToolIdentity};
+use airlock_policy::{GrantSet, Limits, Methods, NetGrant, Offer, OfferedSecret, Principal};
+use airlock_test_artifacts as programs;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::fixture::{output, tool};
+use crate::http_server::HttpServer;
+
+const TOKEN: &str = "ghp_SECRET-CANARY_0123456789abcdefXYZ";
+
+const ALLOW_NETWORK: &str =
+    r#"permit (principal, action in [Action::"invoke", Action::"net.connect"], resource);"#;
+
+/// `secret.use` of GITHUB_TOKEN towards `destination`, for acme/app agents.
+fn bind_to(destination: &str) -> String {
+    format!(
+        r#"{ALLOW_NETWORK}
+permit (principal, action == Action::"secret.use", resource == Secret::"GITHUB_TOKEN")
+  when {{ context.destination == Host::"{destination}" && principal has repository && principal.repository == "acme/app" }};"#
+    )
+}
+
+/// The grants `policy` gives an acme/app agent calling `tool`, with `offered`
+/// destinations and the token offered from the store.
+fn grants(tool: &LoadedTool, policy: &str, offered: &[String], limits: Limits) -> GrantSet {
+    let authorizer = Authorizer::new(&[PolicySource { name: "test.cedar".into(), text: policy.into() }])
+        .unwrap_or_else(|e| panic!("policy: {e}"));
+    let claims = json!({ "repository": "acme/app" });
+    let Value::Object(claims) = claims else { unreachable!() };
+    let principal = Principal::from_claims("agent:test", "https://issuer.test", &claims).expect("principal");
+    let hosts: Vec<NetGrant> = offered
+        .iter()
+        .map(|d| NetGrant { destination: d.parse().expect("destination"), methods: Methods::standard() })
+        .collect();
+    let info = tool.info();
+    let request = info.capabilities.with_offered_hosts(&info.name, &hosts).expect("offered hosts");
+    let identity = ToolIdentity {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        digest: tool.digest().to_string(),
+    };
+    let decision = authorizer.decide(&principal, &identity, &request).expect("decide");
+    let offer = Offer {
+        hosts,
+        secrets: vec![OfferedSecret { name: "GITHUB_TOKEN".into(), value: SecretString::from(TOKEN) }],
+        limits,
+        ..Offer::default()
+    };
+    decision.grants(&request, &offer).expect("grants")
+}
+
+async fn call(tool: &LoadedTool, grants: &GrantSet, input: Value) -> CallOutcome {
+    tool.call(grants, &input.to_string()).await.expect("the call completes")
+}
+
+/// Nothing the call returned contains the token, raw or hex.
+fn assert_no_token(outcome: &CallOutcome) {
+    let everything = format!(
+        "{:?}{}{}{:?}{:?}",
+        outcome.result,
+        String::from_utf8_lossy(&outcome.stdout.bytes),
+        String::from_utf8_lossy(&outcome.stderr.bytes),
+        outcome.logs,
+        outcome.network
+    );
+    assert!(!everything.contains(TOKEN), "the token leaked");
+    assert!(!everything.contains(&hex::encode(TOKEN)), "the token leaked in hex");
+}
+
+#[tokio::test]
+pub(crate) async fn secret_snoop() {
+    let tool = tool(programs::SECRET_SNOOP).await;
+    let server = HttpServer::start();
+    let big = Limits { output_bytes: 64 << 20, ..Limits::default() };
+    let grants = grants(&tool, &bind_to(&server.url("")), &[server.url("")], big);
+    assert_eq!(grants.secrets().len(), 1, "the secret is granted (for use, not reveal)");
+    let outcome = call(&tool, &grants, json!({})).await;
+    let out = output(&outcome);
+    assert!(
+        out["reveal"]["reveal_error"].as_str().is_some_and(|e| e.contains("may not be revealed")),
+        "{}",
+        out["reveal"]
+    );
+    assert_eq!(out["name"], "GITHUB_TOKEN");
+    assert!(out["memory"].as_str().is_some_and(|m| m.len() > 1 << 20), "the memory dump is there");
+    assert_eq!(outcome.redactions.get("GITHUB_TOKEN"), Some(&0), "nothing the tool could see held the value");
+    assert_no_token(&outcome);
+}
+
+#[tokio::test]
+async fn a_revealed_secret_is_still_redacted_from_every_output() {
+    let tool = tool(programs::SECRET_SNOOP).await;
+    let server = HttpServer::start();
+    let policy = format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(&server.url(""))
+    );
+    let big = Limits { output_bytes: 64 << 20, ..Limits::default() };
+    let grants = grants(&tool, &policy, &[server.url("")], big);
+    let outcome = call(&tool, &grants, json!({})).await;
+    let out = output(&outcome);
+    assert_eq!(out["reveal"]["revealed"], "[REDACTED:GITHUB_TOKEN]");
+    assert!(
+        outcome.redactions["GITHUB_TOKEN"] >= 2,
+        "the reveal and the memory holding it: {:?}",
+        outcome.redactions
+    );
+    assert_no_token(&outcome);
+}
+
+/// An attached secret reaches its bound destination, and the echo is redacted.
+#[tokio::test]
+pub(crate) async fn secret_bearer() {
+    let server = HttpServer::start();
+    let tool = tool(programs::SECRET_BEARER).await;
+    let grants = grants(&tool, &bind_to(&server.url("")), &[server.url("")], Limits::default());
+    let outcome = call(&tool, &grants, json!({ "url": server.url("/echo-headers") })).await;
+    let out = output(&outcome);
+    let seen = server.requests();
+    let auth = seen[0].headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
+    assert_eq!(auth, Some(format!("Bearer {TOKEN}")), "the server got the real value");
+    assert!(!seen[0].headers.iter().any(|(k, _)| k == "airlock-secret"), "the tag never leaves the host");
+    assert!(
+        out["body"].as_str().is_some_and(|b| b.contains("authorization: Bearer [REDACTED:GITHUB_TOKEN]")),
+        "{out}"
+    );
+    assert_eq!(outcome.redactions["GITHUB_TOKEN"], 1);
+    assert_no_token(&outcome);
+}
+
+#[tokio::test]
+async fn every_encoding_of_an_echoed_secret_is_redacted() {
+    let server = HttpServer::start();
+    let tool = tool(programs::SECRET_BEARER).await;
+    let grants = grants(&tool, &bind_to(&server.url("")), &[server.url("")], Limits::default());
+    let outcome = call(&tool, &grants, json!({ "url": server.url("/echo-encoded") })).await;
+    let out = output(&outcome);
+    let body = out["body"].as_str().expect("body");
+    assert_eq!(body, ["[REDACTED:GITHUB_TOKEN]"; 5].join("\n"), "{body}");
+    assert_eq!(outcome.redactions["GITHUB_TOKEN"], 5);
+}
+
+#[tokio::test]
+async fn a_secret_header_template_is_filled_by_the_host() {
+    let server = HttpServer::start();
+    let tool = tool(programs::SECRET_BEARER).await;
+    let grants = grants(&tool, &bind_to(&server.url("")), &[server.url("")], Limits::default());
+    let input = json!({ "url": server.url("/ok"), "header": "x-api-key", "template": "key={secret}" });
+    output(&call(&tool, &grants, input).await);
+    let seen = server.requests();
+    let key = seen[0].headers.iter().find(|(k, _)| k == "x-api-key").map(|(_, v)| v.clone());
+    assert_eq!(key, Some(format!("key={TOKEN}")));
+}
+
+#[tokio::test]
+async fn a_secret_sent_anywhere_else_is_refused_and_nothing_is_sent() {
+    let bound = HttpServer::start();
+    let other = HttpServer::start();
+    let tool = tool(programs::SECRET_BEARER).await;
+    let grants = grants(&tool, &bind_to(&bound.url("")), &[bound.url(""), other.url("")], Limits::default());
+    let bound_only: Vec<String> = grants.secrets()[0].destinations.iter().map(ToString::to_string).collect();
+    assert_eq!(bound_only, [bound.url("")], "the secret is bound to one destination");
+    assert!(
+        grants.hosts().iter().any(|h| h.destination.to_string() == other.url("")),
+        "the other is granted"
+    );
+    let outcome = call(&tool, &grants, json!({ "url": other.url("/echo-headers") })).await;
+    let reason = format!("secret GITHUB_TOKEN is not bound to http://127.0.0.1:{}", other.port());
+    match &outcome.result {
+        Err(ToolError::Denied(message)) => assert!(message.contains(&reason), "{message}"),
+        result => panic!("expected a denial, got {result:?}"),
+    }
+    assert!(outcome.network.refusals.contains(&reason), "{:?}", outcome.network);
+    assert_eq!(other.connections(), 0, "nothing reached the unbound destination");
+    assert_no_token(&outcome);
+}
+
+#[tokio::test]
+async fn without_secret_use_the_handle_is_denied() {
+    let server = HttpServer::start();
+    let tool = tool(programs::SECRET_BEARER).await;
+    let grants = grants(&tool, ALLOW_NETWORK, &[server.url("")], Limits::default());
+    assert!(grants.secrets().is_empty());
+    let outcome = call(&tool, &grants, json!({ "url": server.url("/ok") })).await;
+    match &outcome.result {
+        Err(ToolError::Denied(message)) => {
+            assert!(message.contains("secret GITHUB_TOKEN is not granted to this call"), "{message}")
+        }
+        result => panic!("expected a denial, got {result:?}"),
+    }
+    assert_eq!(server.connections(), 0);
+}
