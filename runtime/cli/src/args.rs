@@ -32,6 +32,45 @@ pub(crate) enum Command {
     /// Operator policy: validate policy files, explain decisions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The secret store: values the host attaches to tools' requests and
+    /// never hands to tools.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Create a store: a fresh key (DIR/key.txt, 0600) and an empty
+    /// encrypted file (DIR/secrets.age). Never overwrites a key.
+    Init(StoreArgs),
+    /// Set a secret. The value is read from stdin (or --from-file), never
+    /// from the command line; one trailing newline is dropped.
+    Set {
+        /// The name tools request it by, such as GITHUB_TOKEN.
+        name: String,
+        /// Read the value from this file instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List names, sizes and update times; never values.
+    List(StoreArgs),
+    /// Remove a secret.
+    Rm {
+        /// The secret's name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The store directory [default: $XDG_CONFIG_HOME/airlock/secrets or
+    /// ~/.config/airlock/secrets].
+    #[arg(long = "store", env = "AIRLOCK_SECRETS", value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +207,14 @@ pub(crate) struct RunArgs {
     /// are decided without this flag.
     #[arg(long = "net", value_name = "[METHODS=]DESTINATION")]
     pub(crate) net: Vec<String>,
+    /// With --operator-override: bind a secret the tool requests, from the
+    /// store (--store or AIRLOCK_SECRETS), to every --net destination. With
+    /// a token, requested secrets come from the config's store and policy
+    /// decides where each may go (`secret.use`).
+    #[arg(long = "secret", value_name = "NAME", requires = "operator_override")]
+    pub(crate) secrets: Vec<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     /// Wall-clock limit for the call, such as 500ms, 2s or 1m.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,

@@ -35,6 +35,9 @@ struct ConfigFile {
     /// Per-call budgets for outgoing HTTP.
     #[serde(default)]
     network: NetworkBudgets,
+    /// The secret store directory (from `airlock secret init`). Without
+    /// one, no secret is ever offered.
+    secrets: Option<PathBuf>,
 }
 
 /// `[network]`: per-call budgets; each key is optional and defaults to
@@ -91,6 +94,8 @@ pub(crate) struct Config {
     pub(crate) authorizer: Authorizer,
     /// Budgets for outgoing HTTP, from `[network]`.
     pub(crate) net_limits: NetLimits,
+    /// The secret store directory, if any.
+    pub(crate) secrets: Option<PathBuf>,
 }
 
 /// Where the configuration comes from: `--config`, else `AIRLOCK_CONFIG`
@@ -141,7 +146,8 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     };
     let replay = ReplayCache::open(&replay_path)?;
     let verifier = Verifier::new(trust, settings, replay)?;
-    Ok(Config { verifier, authorizer, net_limits })
+    let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
+    Ok(Config { verifier, authorizer, net_limits, secrets })
 }
 
 /// Reads and validates policy files (paths relative to `base`). Used by

@@ -13,6 +13,7 @@ mod inspect;
 mod policy;
 mod run;
 mod runtime;
+mod secret;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             args::Command::Demo(a) => demo::demo(a).await,
             args::Command::Identity(c) => identity::identity(c),
             args::Command::Policy(c) => policy::policy(c).await,
+            args::Command::Secret(c) => secret::secret(c),
         }
     });
     match result {

@@ -10,10 +10,10 @@ use crate::args::{self, RunArgs};
 use crate::authorize;
 use crate::exit::{self, Failure};
 use crate::runtime;
+use crate::secret;
 
 /// Printed to stderr whenever a call runs without an identity.
-pub(crate) const OVERRIDE_NOTICE: &str =
-    "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env/--net flags";
+pub(crate) const OVERRIDE_NOTICE: &str = "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env/--net/--secret flags";
 
 pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let input = args::read_input(&args.input).map_err(Failure::usage)?;
@@ -28,12 +28,13 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let hosts =
         args.net.iter().map(|n| args::parse_net(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
     let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
-    let mut offer = Offer { mounts, env, hosts, limits };
+    let mut offer = Offer { mounts, env, hosts, limits, ..Offer::default() };
 
     if args.operator_override {
         eprintln!("{OVERRIDE_NOTICE}");
         let rt = runtime::runtime(&args.cache)?;
         let tool = runtime::load(&rt, &args.tool).await?;
+        offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
         let outcome = call(&tool, &grants, &input).await?;
         return report(&args, &tool, outcome, None);
@@ -44,6 +45,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
     offer.limits.net = config.net_limits;
+    offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
     let request = authorize::request(&tool, &offer.hosts)?;
     let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
