@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use airlock_policy::{Outbound, SecretGrant};
 use http::{HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
+use secrecy::zeroize::Zeroizing;
 use wasmtime::component::Resource;
 use wasmtime_wasi_http::p2::types::HostOutgoingRequest;
 use wasmtime_wasi_http::{FieldMap, WasiHttpHooks};
@@ -24,6 +25,10 @@ use crate::state::HostState;
 
 /// The header that tags a request with attachments. Forbidden to guests.
 pub(crate) const TAG_HEADER: HeaderName = HeaderName::from_static("airlock-secret");
+
+/// Most attachments one call may make: each is host memory, so a tool
+/// attaching in a loop is stopped here.
+const MAX_ATTACHMENTS: usize = 256;
 
 /// What a guest's `secret` resource stands for.
 #[derive(Debug)]
@@ -87,7 +92,7 @@ impl Vault {
             if !grant.destinations.iter().any(|d| d.admits(request.scheme, request.host, request.port)) {
                 return Err(format!("secret {} is not bound to {request}", attachment.secret));
             }
-            let text = attachment.template.replace("{secret}", grant.value.expose_secret());
+            let text = Zeroizing::new(attachment.template.replace("{secret}", grant.value.expose_secret()));
             let mut value = HeaderValue::from_str(&text).map_err(|_| {
                 format!("secret {} does not fit in header {}", attachment.secret, attachment.header)
             })?;
@@ -134,6 +139,9 @@ impl HostState {
             let mut inner = self.vault.lock();
             if !inner.grants.iter().any(|g| g.name == name && !g.destinations.is_empty()) {
                 return Err(denied(format!("secret {name} is not granted for use in requests")));
+            }
+            if inner.attachments.len() >= MAX_ATTACHMENTS {
+                return Err(denied(format!("more than {MAX_ATTACHMENTS} secret attachments in one call")));
             }
             inner.attachments.push(Attachment { secret: name, header, template: template.to_owned() });
             inner.attachments.len() - 1
