@@ -36,6 +36,51 @@ pub(crate) enum Command {
     /// never hands to tools.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Serve tools to agents over MCP (stdio or streamable HTTP). Each call
+    /// gets the grants policy derives from the calling agent's identity.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Speak MCP on stdin/stdout; the identity is the token in --token-file.
+    #[arg(long, conflicts_with = "http", required_unless_present = "http")]
+    pub(crate) stdio: bool,
+    /// Serve streamable HTTP on this loopback address, such as
+    /// 127.0.0.1:8080 (the endpoint is /mcp). Every request must carry
+    /// `Authorization: Bearer <JWT>`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http: Option<std::net::SocketAddr>,
+    /// With --stdio: the file holding the agent's token. Re-read when it
+    /// changes, so it can be rotated while the server runs.
+    #[arg(long, env = "AIRLOCK_TOKEN_FILE", value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// A tool component (.wasm) or a directory of them; repeatable.
+    /// Default: the config's `tools`.
+    #[arg(long = "tools", value_name = "PATH")]
+    pub(crate) tools: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Bind a host directory to a guest path tools request:
+    /// HOST:GUEST[:ro|rw]. Offered to every tool that requests GUEST;
+    /// policy decides per caller.
+    #[arg(long = "mount", short = 'm', value_name = "HOST:GUEST[:ro|rw]")]
+    pub(crate) mounts: Vec<String>,
+    /// Bind an environment variable tools request: NAME or NAME=VALUE.
+    /// Policy decides per caller (`env.read`).
+    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
+    pub(crate) env: Vec<String>,
+    /// Wall-clock limit for each call, such as 500ms, 2s or 1m.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Memory limit for each call, such as 64MiB or 1GiB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub(crate) memory: u64,
+    /// Most calls running at once; more fail with "at capacity".
+    #[arg(long, value_name = "N", default_value = "64")]
+    pub(crate) max_calls: u32,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! The runtime configuration file (`airlock.toml`): the audience, trusted
-//! issuers, policy files, the replay cache and network budgets. Unknown keys are errors, and
+//! issuers, policy files, the replay cache, network budgets, the secret
+//! store and the tools `airlock serve` offers. Unknown keys are errors, and
 //! a configuration with any error is never used in part.
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ struct ConfigFile {
     /// The secret store directory (from `airlock secret init`). Without
     /// one, no secret is ever offered.
     secrets: Option<PathBuf>,
+    /// Tool components (`.wasm` files, or directories of them) that
+    /// `airlock serve` offers when no `--tools` is given.
+    #[serde(default)]
+    tools: Vec<PathBuf>,
 }
 
 /// `[network]`: per-call budgets; each key is optional and defaults to
@@ -96,6 +101,8 @@ pub(crate) struct Config {
     pub(crate) net_limits: NetLimits,
     /// The secret store directory, if any.
     pub(crate) secrets: Option<PathBuf>,
+    /// Tools `airlock serve` offers by default (resolved paths).
+    pub(crate) tools: Vec<PathBuf>,
 }
 
 /// Where the configuration comes from: `--config`, else `AIRLOCK_CONFIG`
@@ -147,7 +154,8 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let replay = ReplayCache::open(&replay_path)?;
     let verifier = Verifier::new(trust, settings, replay)?;
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
-    Ok(Config { verifier, authorizer, net_limits, secrets })
+    let tools = file.tools.iter().map(|t| base.join(t)).collect();
+    Ok(Config { verifier, authorizer, net_limits, secrets, tools })
 }
 
 /// Reads and validates policy files (paths relative to `base`). Used by

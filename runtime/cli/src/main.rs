@@ -14,6 +14,7 @@ mod policy;
 mod run;
 mod runtime;
 mod secret;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,7 +22,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // The MCP server runs calls side by side; one-shot commands need one thread.
+    let mut builder = match cli.command {
+        args::Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let tokio = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
             args::Command::Identity(c) => identity::identity(c),
             args::Command::Policy(c) => policy::policy(c).await,
             args::Command::Secret(c) => secret::secret(c),
+            args::Command::Serve(a) => serve::serve(a).await,
         }
     });
     match result {

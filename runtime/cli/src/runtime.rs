@@ -16,7 +16,7 @@ pub(crate) fn runtime(cache: &CacheArgs) -> Result<Runtime, Failure> {
         .map_err(Failure::internal)
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;

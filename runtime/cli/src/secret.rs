@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use airlock_host::LoadedTool;
-use airlock_policy::OfferedSecret;
+use airlock_policy::{OfferedSecret, SecretRequest};
 use airlock_secrets::{AgeFileStore, SecretStore, SecretString, StoreError};
 use anyhow::{Context, anyhow};
 use secrecy::zeroize::Zeroizing;
@@ -105,19 +105,31 @@ pub(crate) fn offered_by_config(
         eprintln!("note: tool `{}` requests secrets, but the config names no secret store", tool.info().name);
         return Ok(Vec::new());
     };
-    let store = open(dir).map_err(|e| Failure::new(exit::CONFIG, e))?;
-    let mut offered = Vec::new();
-    for request in requested {
-        match store.get(&request.name).map_err(|e| Failure::new(exit::CONFIG, e))? {
-            Some(value) => offered.push(OfferedSecret { name: request.name.clone(), value }),
-            None => eprintln!(
-                "note: tool `{}` requests secret `{}`, which the store does not hold",
-                tool.info().name,
-                request.name
-            ),
-        }
+    let (offered, missing) = from_store(requested, dir).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    for name in missing {
+        eprintln!(
+            "note: tool `{}` requests secret `{name}`, which the store does not hold",
+            tool.info().name
+        );
     }
     Ok(offered)
+}
+
+/// The requested secrets the store in `dir` holds, and the names it lacks.
+pub(crate) fn from_store(
+    requested: &[SecretRequest],
+    dir: &Path,
+) -> Result<(Vec<OfferedSecret>, Vec<String>), StoreError> {
+    let store = open(dir)?;
+    let mut offered = Vec::new();
+    let mut missing = Vec::new();
+    for request in requested {
+        match store.get(&request.name)? {
+            Some(value) => offered.push(OfferedSecret { name: request.name.clone(), value }),
+            None => missing.push(request.name.clone()),
+        }
+    }
+    Ok((offered, missing))
 }
 
 /// With `--operator-override`: exactly the `--secret` names, from the store.

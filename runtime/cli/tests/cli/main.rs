@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use airlock_test_artifacts as programs;
 
 mod identity;
+mod mcp;
 mod secrets;
 
 struct Run {

@@ -1,0 +1,168 @@
+//! `airlock serve`: the MCP server. Loads the tools, then serves them over
+//! stdio (identity from a token file) or loopback HTTP (a bearer token per
+//! request). Policy decides every call for the identity that makes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
+use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, OfferSource, TokenFile};
+use airlock_policy::{Limits, Offer, OfferedEnv, OfferedMount};
+use anyhow::anyhow;
+
+use crate::args::{self, ServeArgs};
+use crate::config;
+use crate::exit::{self, Failure};
+use crate::secret;
+
+pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    init_logging();
+    if args.stdio && args.token_file.is_none() {
+        return Err(Failure::usage(anyhow!(
+            "--stdio needs --token-file FILE (or AIRLOCK_TOKEN_FILE): the agent's identity is fixed at launch"
+        )));
+    }
+    if let Some(address) = args.http
+        && !address.ip().is_loopback()
+    {
+        return Err(Failure::usage(airlock_mcp::ServeError::NotLoopback(address)));
+    }
+    let mounts = args
+        .mounts
+        .iter()
+        .map(|m| args::parse_mount(m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
+    let env =
+        args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+    let config = config::load(args.config.config.as_deref())?;
+    let verifier = Arc::new(config.verifier);
+    let limits = Limits {
+        timeout: args.timeout,
+        memory_bytes: args.memory,
+        net: config.net_limits,
+        ..Limits::default()
+    };
+    let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
+    let gate = Gate::new(config.authorizer, offers);
+
+    // Identity first: a bad token should fail before minutes of compiling.
+    let token_file = match (&args.token_file, args.stdio) {
+        (Some(path), true) => Some(TokenFile::open(path, verifier.clone()).map_err(|e| {
+            let code = e.token_error().map_or(exit::USAGE, exit::for_token);
+            Failure::new(code, e)
+        })?),
+        _ => None,
+    };
+
+    let tools = if args.tools.is_empty() { config.tools } else { args.tools.clone() };
+    if tools.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "no tools to serve: pass --tools PATH or set `tools` in the config"
+        )));
+    }
+    let runtime = runtime(&args)?;
+    let catalog = Catalog::load(&runtime, &tools, report_progress).await.map_err(Failure::usage)?;
+    eprintln!("airlock: {} tool(s) ready", catalog.len());
+
+    match (token_file, args.http) {
+        (Some(token_file), _) => {
+            let server = AirlockServer::for_stdio(catalog, gate, token_file);
+            airlock_mcp::stdio::serve(server, tokio::io::stdin(), tokio::io::stdout())
+                .await
+                .map_err(Failure::internal)
+        }
+        (None, Some(address)) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| Failure::usage(anyhow!("cannot listen on {address}: {e}")))?;
+            let bound = listener.local_addr().map_err(Failure::internal)?;
+            eprintln!("airlock: serving MCP on http://{bound}{}", airlock_mcp::http::MCP_PATH);
+            let server = AirlockServer::for_http(catalog, gate);
+            let tokens = Arc::new(BearerTokens::new(verifier));
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            airlock_mcp::http::serve(listener, server, tokens, shutdown).await.map_err(Failure::internal)
+        }
+        (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
+    }
+}
+
+fn runtime(args: &ServeArgs) -> Result<Runtime, Failure> {
+    let cache_dir = if args.cache.no_cache {
+        None
+    } else {
+        args.cache.cache_dir.clone().or_else(crate::runtime::default_cache_dir)
+    };
+    Runtime::new(RuntimeConfig {
+        max_concurrent_calls: args.max_calls,
+        cache_dir,
+        ..RuntimeConfig::default()
+    })
+    .map_err(Failure::internal)
+}
+
+/// One line per component on stderr (never stdout: with --stdio that is
+/// the MCP transport).
+fn report_progress(event: LoadEvent<'_>) {
+    match event {
+        LoadEvent::Loaded { path, tool, cached, elapsed } => eprintln!(
+            "airlock: loaded {} {} from {} in {} ms{}",
+            tool.name,
+            tool.version,
+            path.display(),
+            elapsed.as_millis(),
+            if cached { " (cached)" } else { "" }
+        ),
+        LoadEvent::Skipped(error) => eprintln!("airlock: skipped {error}"),
+    }
+}
+
+/// The server's log: `tracing` events to stderr; airlock's at INFO, the
+/// MCP library's only when they are warnings.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = Targets::new().with_target("rmcp", LevelFilter::WARN).with_default(LevelFilter::INFO);
+    let layer =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+}
+
+/// What `airlock serve` binds to a call: the --mount and --env flags for
+/// the tools that request those paths and names, the secrets a tool
+/// requests from the config's store, and the per-call limits.
+struct ServeOffer {
+    mounts: Vec<OfferedMount>,
+    env: Vec<OfferedEnv>,
+    limits: Limits,
+    secrets: Option<PathBuf>,
+}
+
+impl OfferSource for ServeOffer {
+    fn offer(&self, tool: &LoadedTool) -> Result<Offer, String> {
+        let requested = &tool.info().capabilities;
+        let mounts = self
+            .mounts
+            .iter()
+            .filter(|m| requested.mounts.iter().any(|r| r.guest_path == m.guest))
+            .cloned()
+            .collect();
+        let env =
+            self.env.iter().filter(|e| requested.env.iter().any(|r| r.name == e.name)).cloned().collect();
+        let secrets = match &self.secrets {
+            Some(dir) if !requested.secrets.is_empty() => {
+                let (offered, missing) =
+                    secret::from_store(&requested.secrets, dir).map_err(|e| e.to_string())?;
+                for name in missing {
+                    tracing::warn!(tool = %tool.info().name, secret = %name, "requested secret not in the store");
+                }
+                offered
+            }
+            _ => Vec::new(),
+        };
+        Ok(Offer { mounts, env, hosts: Vec::new(), secrets, limits: self.limits })
+    }
+}

@@ -1,0 +1,590 @@
+//! `airlock serve`, end to end, driven as real MCP clients drive it: the
+//! official Rust SDK's client over stdio and streamable HTTP, raw HTTP for
+//! the authentication edge, and the MCP Inspector CLI (a client nobody here
+//! wrote) when it is installed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airlock_identity::{LocalKey, MintRequest};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde_json::{Map, Value, json};
+
+use super::programs;
+
+const AUDIENCE: &str = "https://airlock.test/mcp";
+const ISSUER: &str = "https://issuer.airlock.test";
+const CANARY: &str = "MCP-CANARY-9d41";
+
+/// alice may do everything; the bot may invoke three tools and read
+/// nothing; strangers get nothing.
+const POLICY: &str = r#"
+@id("alice-everything")
+permit (principal, action, resource) when { principal.sub == "human:alice" };
+
+@id("bot-three-tools")
+permit (principal, action == Action::"invoke", resource)
+when { principal.sub == "agent:bot" && ["echo", "read-file", "limit-stdout-flood"].contains(resource.name) };
+"#;
+
+type Client = RunningService<RoleClient, ()>;
+
+/// An operator's server setup in a temporary directory.
+struct Setup {
+    dir: tempfile::TempDir,
+    key: LocalKey,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = LocalKey::generate().expect("key");
+        let path = |rel: &str| dir.path().join(rel);
+        std::fs::write(path("issuer.jwks.json"), key.jwks().to_string()).expect("jwks");
+        std::fs::write(path("policy.cedar"), POLICY).expect("policy");
+        std::fs::write(
+            path("airlock.toml"),
+            format!(
+                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
+            ),
+        )
+        .expect("config");
+        std::fs::create_dir_all(path("tools")).expect("mkdir");
+        for (file, name) in [
+            (programs::ECHO, "echo.wasm"),
+            (airlock_tools::READ_FILE_PATH, "read-file.wasm"),
+            (programs::LIMIT_INFINITE_LOOP, "loop.wasm"),
+            (programs::LIMIT_STDOUT_FLOOD, "flood.wasm"),
+            (programs::NOT_A_TOOL, "not-a-tool.wasm"),
+        ] {
+            std::fs::copy(file, path("tools").join(name)).expect("copy tool");
+        }
+        std::fs::create_dir_all(path("ws")).expect("mkdir");
+        std::fs::write(path("ws/notes.txt"), format!("{CANARY}\n")).expect("write");
+        Self { dir, key }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn token(&self, sub: &str) -> String {
+        self.token_for(sub, ISSUER)
+    }
+
+    fn token_for(&self, sub: &str, issuer: &str) -> String {
+        let request = MintRequest {
+            issuer: issuer.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            subject: sub.to_owned(),
+            ttl: Duration::from_secs(600),
+            claims: Map::new(),
+        };
+        self.key.mint(&request).expect("mint")
+    }
+
+    fn write_token(&self, file: &str, sub: &str) -> PathBuf {
+        let path = self.path(file);
+        // Rotation as an agent host does it: write aside, rename over.
+        let aside = self.path(&format!("{file}.new"));
+        std::fs::write(&aside, self.token(sub)).expect("token");
+        std::fs::rename(&aside, &path).expect("rename");
+        path
+    }
+
+    /// `airlock serve` with the config, the workspace mount and `extra`.
+    fn command(&self, extra: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(self.path("airlock.toml"))
+            .arg("--mount")
+            .arg(format!("{}:/workspace", self.path("ws").display()))
+            .args(extra)
+            .env("XDG_CACHE_HOME", shared_cache())
+            .env_remove("HOME")
+            .env_remove("AIRLOCK_TOKEN_FILE")
+            .env_remove("AIRLOCK_CONFIG");
+        command
+    }
+
+    async fn stdio(&self, token_file: &Path) -> Client {
+        let mut command = self.command(&["--stdio", "--token-file"]);
+        command.arg(token_file);
+        let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(command))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn airlock serve --stdio");
+        ().serve(transport).await.expect("MCP session over stdio")
+    }
+
+    fn http(&self, extra: &[&str]) -> HttpServer {
+        let mut command = self.command(&["--http", "127.0.0.1:0"]);
+        command.args(extra).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn airlock serve --http");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("airlock: serving MCP on ") {
+                    let _ = url_tx.send(url.to_owned());
+                }
+                lines.lock().expect("log").push(line);
+            }
+        });
+        let url = url_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+            panic!("the server never said where it listens: {:?}", log.lock().expect("log"))
+        });
+        HttpServer { child, url, log }
+    }
+}
+
+/// Compiled artifacts shared by every test's server: each tool compiles once.
+fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache")
+}
+
+struct HttpServer {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    async fn client(&self, token: &str) -> Client {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str()).auth_header(token);
+        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        ().serve(transport).await.expect("MCP session over HTTP")
+    }
+
+    fn metadata_url(&self) -> String {
+        self.url.replace("/mcp", "/.well-known/oauth-protected-resource")
+    }
+
+    /// Waits up to `within` for a log line containing `needle`.
+    fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.log.lock().expect("log").iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn call(name: &str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+    CallToolRequestParams::new(name.to_owned()).with_arguments(arguments)
+}
+
+fn text(result: &CallToolResult) -> String {
+    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}
+
+async fn names(client: &Client) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.into_owned()).collect()
+}
+
+/// The words a refusal must never contain: no hint at how to get more.
+fn assert_no_hints(message: &str) {
+    for word in ["policy", "permit", "grant", "cedar", "alice", "--"] {
+        assert!(!message.to_lowercase().contains(word), "refusal hints at `{word}`: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_lists_only_what_the_identity_may_invoke_and_calls_return_structured_content() {
+    let setup = Setup::new();
+    let bot = setup.stdio(&setup.write_token("bot.jwt", "agent:bot")).await;
+    assert_eq!(names(&bot).await, ["echo", "limit-stdout-flood", "read-file"]);
+
+    let listed = bot.list_all_tools().await.expect("tools/list");
+    let read_file = listed.iter().find(|t| t.name == "read-file").expect("read-file listed");
+    assert_eq!(read_file.input_schema.get("type"), Some(&json!("object")));
+    assert!(read_file.input_schema["properties"].get("path").is_some(), "{:?}", read_file.input_schema);
+    assert!(read_file.description.as_deref().is_some_and(|d| !d.is_empty()));
+
+    let echoed = bot.call_tool(call("echo", json!({"msg": "hi", "n": [1, 2]}))).await.expect("call");
+    assert_eq!(echoed.is_error, Some(false));
+    assert_eq!(echoed.structured_content, Some(json!({"msg": "hi", "n": [1, 2]})));
+
+    // Not invocable and not existing read the same.
+    let hidden = bot.call_tool(call("limit-infinite-loop", json!({}))).await.expect("call");
+    let unknown = bot.call_tool(call("no-such-tool", json!({}))).await.expect("call");
+    assert_eq!(hidden.is_error, Some(true));
+    assert_eq!(text(&hidden), "tool `limit-infinite-loop` is not available to this identity");
+    assert_eq!(text(&unknown), "tool `no-such-tool` is not available to this identity");
+    assert_no_hints(&text(&hidden));
+    bot.cancel().await.expect("close");
+
+    let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
+    assert_eq!(names(&alice).await, ["echo", "limit-infinite-loop", "limit-stdout-flood", "read-file"]);
+    let read = alice.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
+    assert_eq!(read.is_error, Some(false), "{}", text(&read));
+    assert!(text(&read).contains(CANARY));
+    alice.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_refuses_bad_arguments_reports_tool_errors_and_denials() {
+    let setup = Setup::new();
+    let bot = setup.stdio(&setup.write_token("bot.jwt", "agent:bot")).await;
+
+    // Checked by the server against the schema before any instance exists
+    // (the tool's own check would say "input does not match the schema").
+    let invalid = bot.call_tool(call("read-file", json!({"path": 5, "max_bytes": 0}))).await.expect("call");
+    assert_eq!(invalid.is_error, Some(true));
+    let message = text(&invalid);
+    assert!(message.starts_with("invalid arguments for `read-file`: "), "{message}");
+    assert!(message.contains("at `/path`") && message.contains("at `/max_bytes`"), "{message}");
+    let missing = bot.call_tool(call("read-file", json!({}))).await.expect("call");
+    assert!(text(&missing).contains("\"path\" is a required property"), "{}", text(&missing));
+
+    // The policy gives the bot no fs.read: the workspace is not there.
+    let denied = bot.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
+    assert_eq!(denied.is_error, Some(true));
+    assert!(!text(&denied).contains(CANARY));
+    assert!(denied.structured_content.is_none());
+    assert_no_hints(&text(&denied));
+
+    // A tool that floods stdout: the transport stays clean and usable.
+    let flood = bot.call_tool(call("limit-stdout-flood", json!({}))).await.expect("call");
+    assert_eq!(flood.is_error, Some(false), "{}", text(&flood));
+    assert_eq!(
+        flood.structured_content.as_ref().map(|v| v["stdout_bytes"].clone()),
+        Some(json!(100_007_947))
+    );
+    let after = bot.call_tool(call("echo", json!({"still": "alive"}))).await.expect("call after the flood");
+    assert_eq!(after.structured_content, Some(json!({"still": "alive"})));
+    bot.cancel().await.expect("close");
+
+    let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
+    let failed = alice.call_tool(call("read-file", json!({"path": "missing.txt"}))).await.expect("call");
+    assert_eq!(failed.is_error, Some(true));
+    assert!(text(&failed).contains("missing.txt"), "{}", text(&failed));
+    alice.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_identity_follows_the_rotated_token_file_and_never_falls_back() {
+    let setup = Setup::new();
+    let file = setup.write_token("agent.jwt", "agent:bot");
+    let client = setup.stdio(&file).await;
+    assert_eq!(names(&client).await.len(), 3);
+
+    // Rotated to alice's token: the next request is alice's.
+    setup.write_token("agent.jwt", "human:alice");
+    assert_eq!(names(&client).await.len(), 4);
+
+    // Touching the file (same token) changes nothing and is no replay.
+    let text_now = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, &text_now).expect("rewrite");
+    assert_eq!(names(&client).await.len(), 4);
+
+    // Rotated to a token from an untrusted issuer: refused, no fallback.
+    std::fs::write(&file, setup.token_for("human:alice", "https://evil.example")).expect("write");
+    let refused = client.call_tool(call("echo", json!({}))).await.expect("call");
+    assert_eq!(refused.is_error, Some(true));
+    assert!(text(&refused).contains("identity refused") && text(&refused).contains("not trusted"));
+    assert!(client.list_all_tools().await.is_err(), "tools/list must fail without an identity");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_requires_a_valid_bearer_token_on_every_request() {
+    let setup = Setup::new();
+    let server = setup.http(&[]);
+    let http = reqwest::Client::new();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let post = |token: Option<String>| {
+        let mut request = http
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(list);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send()
+    };
+
+    let missing = post(None).await.expect("request");
+    assert_eq!(missing.status(), 401);
+    let challenge = missing.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert_eq!(challenge, format!("Bearer resource_metadata=\"{}\"", server.metadata_url()));
+
+    let metadata: Value =
+        http.get(server.metadata_url()).send().await.expect("get").json().await.expect("json");
+    assert_eq!(metadata["resource"], AUDIENCE);
+    assert_eq!(metadata["authorization_servers"], json!([ISSUER]));
+    assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let expired = setup
+        .key
+        .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "human:alice", "iat": now - 900,
+                      "nbf": now - 900, "exp": now - 300, "jti": "expired-1"}))
+        .expect("sign");
+    for (token, why) in [
+        (expired, "token expired"),
+        ("not-a-jwt".to_owned(), "malformed token"),
+        (setup.token_for("human:alice", "https://evil.example"), "is not trusted"),
+    ] {
+        let refused = post(Some(token)).await.expect("request");
+        assert_eq!(refused.status(), 401, "{why}");
+        let challenge = refused.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+        assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains(why), "{challenge}");
+        let body: Value = refused.json().await.expect("json body");
+        assert!(body["error_description"].as_str().is_some_and(|d| d.contains(why)), "{body}");
+    }
+
+    // A valid token works for many requests (a bearer token for its lifetime).
+    let token = setup.token("agent:bot");
+    for _ in 0..3 {
+        let ok = post(Some(token.clone())).await.expect("request");
+        assert_eq!(ok.status(), 200);
+        let body: Value = ok.json().await.expect("json");
+        assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(3), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_agents_calling_at_once_get_their_own_grants() {
+    let setup = Setup::new();
+    let server = setup.http(&[]);
+    let alice = server.client(&setup.token("human:alice")).await;
+    let bot = server.client(&setup.token("agent:bot")).await;
+    assert_eq!(names(&alice).await.len(), 4);
+    assert_eq!(names(&bot).await.len(), 3);
+
+    let read = json!({"path": "notes.txt"});
+    let mut alice_calls = Vec::new();
+    let mut bot_calls = Vec::new();
+    for _ in 0..4 {
+        alice_calls.push(alice.call_tool(call("read-file", read.clone())));
+        bot_calls.push(bot.call_tool(call("read-file", read.clone())));
+    }
+    let (alice_results, bot_results) =
+        tokio::join!(futures_join_all(alice_calls), futures_join_all(bot_calls));
+    for result in alice_results {
+        let result = result.expect("alice call");
+        assert_eq!(result.is_error, Some(false), "{}", text(&result));
+        assert!(text(&result).contains(CANARY));
+    }
+    for result in bot_results {
+        let result = result.expect("bot call");
+        assert_eq!(result.is_error, Some(true));
+        assert!(!text(&result).contains(CANARY), "the bot's grants leaked: {}", text(&result));
+    }
+    alice.cancel().await.expect("close");
+    bot.cancel().await.expect("close");
+}
+
+/// Awaits every future, concurrently (they are polled together).
+async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => {
+                        *result = Some(output);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.extend(results.into_iter().flatten());
+    outputs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline() {
+    let setup = Setup::new();
+    let server = setup.http(&["--timeout", "4s"]);
+    let alice = Arc::new(server.client(&setup.token("human:alice")).await);
+    let started = Instant::now();
+    let runaway = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call_tool(call("limit-infinite-loop", json!({}))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..3 {
+        let echoed = alice.call_tool(call("echo", json!({"n": n}))).await.expect("echo");
+        assert_eq!(echoed.structured_content, Some(json!({"n": n})));
+    }
+    assert!(!runaway.is_finished(), "echo calls finished while the runaway still runs");
+    let stopped = runaway.await.expect("join").expect("call");
+    assert_eq!(stopped.is_error, Some(true));
+    assert!(text(&stopped).contains("stopped: timeout after 4s"), "{}", text(&stopped));
+    assert!(started.elapsed() >= Duration::from_secs(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_a_client_that_disconnects_cancels_its_call() {
+    let setup = Setup::new();
+    let server = setup.http(&["--timeout", "60s"]);
+    let token = setup.token("human:alice");
+    let url = server.url.clone();
+    let request = tokio::spawn(async move {
+        let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"limit-infinite-loop","arguments":{}}}"#;
+        reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    request.abort();
+    assert!(
+        server.wait_for_log("call cancelled by the client", Duration::from_secs(10)),
+        "the call kept running after the client left: {:?}",
+        server.log.lock().expect("log")
+    );
+}
+
+#[test]
+fn serve_reports_skipped_tools_and_refuses_unsafe_or_incomplete_setups() {
+    let setup = Setup::new();
+    let run = |extra: &[&str]| setup.command(extra).stdin(Stdio::null()).output().expect("run");
+
+    let token = setup.write_token("bot.jwt", "agent:bot");
+    let token = token.display().to_string();
+    // stdin closed at once: loads, reports, serves nothing, exits.
+    let served = run(&["--stdio", "--token-file", &token]);
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(stderr.contains("airlock: loaded echo 0.0.0"), "{stderr}");
+    assert!(stderr.contains("airlock: skipped") && stderr.contains("not-a-tool.wasm"), "{stderr}");
+    assert!(stderr.contains("airlock: 4 tool(s) ready"), "{stderr}");
+    assert!(served.stdout.is_empty(), "nothing but MCP may reach stdout");
+
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["--http", "0.0.0.0:0"], 2, "refusing to serve MCP over plain HTTP on 0.0.0.0:0"),
+        (vec!["--stdio"], 2, "--stdio needs --token-file"),
+        (vec!["--stdio", "--token-file", "/nonexistent/token"], 2, "cannot read the token file"),
+        (vec!["--stdio", "--token-file", &token], 16, "token already used"),
+        (
+            vec!["--http", "127.0.0.1:0", "--tools", "/nonexistent/tools"],
+            2,
+            "cannot read `/nonexistent/tools`",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let only_bad = setup.path("tools/not-a-tool.wasm").display().to_string();
+    let out = run(&["--http", "127.0.0.1:0", "--tools", &only_bad]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tool loaded"));
+}
+
+/// The official MCP Inspector CLI (`@modelcontextprotocol/inspector`):
+/// from `AIRLOCK_MCP_INSPECTOR` (set by `.ci/run`), else through `npx`.
+fn inspector() -> Option<Vec<String>> {
+    if let Ok(path) = std::env::var("AIRLOCK_MCP_INSPECTOR") {
+        return Some(vec![path]);
+    }
+    let npx = std::process::Command::new("npx").arg("--version").output();
+    if npx.is_ok_and(|o| o.status.success()) {
+        return Some(["npx", "--yes", "@modelcontextprotocol/inspector@2.12.0"].map(str::to_owned).to_vec());
+    }
+    eprintln!("skipped: neither AIRLOCK_MCP_INSPECTOR nor npx is available");
+    None
+}
+
+fn run_inspector(inspector: &[String], args: &[String]) -> Value {
+    let out = std::process::Command::new(&inspector[0])
+        .args(&inspector[1..])
+        .arg("--cli")
+        .args(args)
+        .env("XDG_CACHE_HOME", shared_cache())
+        .output()
+        .expect("run the inspector");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!("inspector output is not JSON: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn the_mcp_inspector_lists_and_calls_over_stdio_and_http() {
+    let Some(inspector) = inspector() else { return };
+    let setup = Setup::new();
+    let config = setup.path("airlock.toml").display().to_string();
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let stdio = |token: &Path, method: &[&str]| {
+        let mut args = strings(&["-e", &format!("AIRLOCK_CONFIG={config}")]);
+        args.extend(strings(&["-e", &format!("AIRLOCK_TOKEN_FILE={}", token.display())]));
+        args.extend(strings(method));
+        args.extend(strings(&["--", env!("CARGO_BIN_EXE_airlock"), "serve", "--stdio"]));
+        run_inspector(&inspector, &args)
+    };
+    let listed = stdio(&setup.write_token("bot.jwt", "agent:bot"), &["--method", "tools/list"]);
+    let names: Vec<&str> =
+        listed["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["echo", "limit-stdout-flood", "read-file"], "{listed}");
+
+    let called = stdio(
+        &setup.write_token("bot.jwt", "agent:bot"),
+        &["--method", "tools/call", "--tool-name", "echo", "--tool-arg", "greeting=hello"],
+    );
+    assert_eq!(called["structuredContent"], json!({"greeting": "hello"}), "{called}");
+
+    let server = setup.http(&[]);
+    let header = format!("Authorization: Bearer {}", setup.token("human:alice"));
+    let listed = run_inspector(
+        &inspector,
+        &strings(&[
+            "--transport",
+            "http",
+            "--server-url",
+            &server.url,
+            "--header",
+            &header,
+            "--method",
+            "tools/list",
+        ]),
+    );
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(4), "{listed}");
+    let refused = std::process::Command::new(&inspector[0])
+        .args(&inspector[1..])
+        .args(["--cli", "--transport", "http", "--server-url", &server.url, "--method", "tools/list"])
+        .output()
+        .expect("run the inspector");
+    assert!(!refused.status.success(), "the inspector got in without a token");
+}

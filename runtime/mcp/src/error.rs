@@ -1,0 +1,99 @@
+//! Errors of the MCP server: loading the catalog, establishing who calls,
+//! serving.
+
+use std::path::PathBuf;
+
+use airlock_identity::TokenError;
+
+/// Why a tool was skipped, or why the catalog could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// A path named as a tool or tools directory cannot be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The component could not be loaded (not a tool, wrong world, trapped
+    /// in `describe`, ...).
+    #[error("`{path}`: {source}")]
+    Load {
+        /// The component file.
+        path: PathBuf,
+        /// Why.
+        source: airlock_host::LoadError,
+    },
+    /// The tool's input schema cannot serve MCP clients.
+    #[error("`{path}`: tool `{tool}` has an unusable input schema: {reason}")]
+    Schema {
+        /// The component file.
+        path: PathBuf,
+        /// The tool's name.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+    /// Two components describe themselves with the same name.
+    #[error("`{path}`: a tool named `{tool}` is already loaded from `{first}`")]
+    Duplicate {
+        /// The component skipped.
+        path: PathBuf,
+        /// The name both claim.
+        tool: String,
+        /// The component loaded first.
+        first: PathBuf,
+    },
+    /// Nothing could be served.
+    #[error("no tool loaded (looked in: {0})")]
+    Empty(String),
+}
+
+/// Why the caller's identity could not be established.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The token file cannot be read.
+    #[error("cannot read the token file `{path}`: {source}")]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token was refused.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The stdio token expired and the file holds no newer one.
+    #[error("the identity token in `{0}` has expired; write a fresh token to the file")]
+    Expired(PathBuf),
+}
+
+impl IdentityError {
+    /// The token error behind this one, if any (for exit codes).
+    pub fn token_error(&self) -> Option<&TokenError> {
+        match self {
+            Self::Token(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why the server stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding or serving the socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP address is not loopback.
+    #[error(
+        "refusing to serve MCP over plain HTTP on {0}: bearer tokens would cross the network in clear text; bind a loopback address and put a TLS-terminating proxy in front"
+    )]
+    NotLoopback(std::net::SocketAddr),
+    /// The MCP session failed.
+    #[error("MCP session: {0}")]
+    Session(String),
+}

@@ -1,0 +1,264 @@
+//! The MCP request handler: `tools/list` filtered by the caller's identity,
+//! `tools/call` validated, authorised and run in a fresh sandbox.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use airlock_host::{CallError, CallOutcome, ToolError};
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::Value;
+
+use crate::caller::Caller;
+use crate::catalog::{Catalog, CatalogTool};
+use crate::gate::Gate;
+use crate::identity::TokenFile;
+
+/// The MCP protocol revisions served: the latest `rmcp` supports and the
+/// one before it (the last with the `initialize` handshake).
+pub const PROTOCOL_VERSIONS: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28];
+
+/// What an agent is told when a tool is unknown or not permitted to it:
+/// the same words for both, so the answer does not reveal which tools
+/// exist for others, and nothing about how to obtain more authority.
+fn not_available(name: &str) -> String {
+    format!("tool `{name}` is not available to this identity")
+}
+
+/// The server: one per process, cheap to clone into each session.
+#[derive(Clone)]
+pub struct AirlockServer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    catalog: Catalog,
+    gate: Gate,
+    identity: IdentitySource,
+    in_flight: AtomicUsize,
+}
+
+/// Where the caller of a request comes from.
+enum IdentitySource {
+    /// The bearer-token middleware put an `Arc<Caller>` in the HTTP
+    /// request's extensions.
+    HttpBearer,
+    /// Fixed at launch for the whole stdio session.
+    TokenFile(TokenFile),
+}
+
+impl AirlockServer {
+    /// A server for HTTP: each request's caller comes from its bearer
+    /// token (see [`crate::http`]).
+    pub fn for_http(catalog: Catalog, gate: Gate) -> Self {
+        Self::new(catalog, gate, IdentitySource::HttpBearer)
+    }
+
+    /// A server for stdio: every request is made by the identity in
+    /// `token_file`.
+    pub fn for_stdio(catalog: Catalog, gate: Gate, token_file: TokenFile) -> Self {
+        Self::new(catalog, gate, IdentitySource::TokenFile(token_file))
+    }
+
+    fn new(catalog: Catalog, gate: Gate, identity: IdentitySource) -> Self {
+        Self { shared: Arc::new(Shared { catalog, gate, identity, in_flight: AtomicUsize::new(0) }) }
+    }
+
+    /// Calls running right now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The tools loaded.
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Caller>, String> {
+        match &self.shared.identity {
+            IdentitySource::HttpBearer => context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Arc<Caller>>())
+                .cloned()
+                .ok_or_else(|| "the request carries no verified identity".to_owned()),
+            IdentitySource::TokenFile(file) => file.caller().map_err(|e| {
+                tracing::warn!(error = %e, "stdio identity refused");
+                format!("identity refused: {e}")
+            }),
+        }
+    }
+
+    /// The tools `caller` may invoke.
+    fn visible_to(&self, caller: &Caller) -> Vec<rmcp::model::Tool> {
+        self.shared
+            .catalog
+            .iter()
+            .filter(|tool| match self.shared.gate.authorize(caller, tool) {
+                Ok(authorized) => authorized.decision.invoke_allowed(),
+                Err(error) => {
+                    tracing::error!(tool = %tool.identity.name, %error, "policy evaluation failed; tool hidden");
+                    false
+                }
+            })
+            .map(|tool| tool.listing().clone())
+            .collect()
+    }
+
+    async fn call(
+        &self,
+        caller: &Caller,
+        params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let name = params.name.as_ref();
+        let sub = &caller.principal().sub();
+        let Some(tool) = self.shared.catalog.get(name) else {
+            tracing::info!(%sub, tool = %name, "call refused: no such tool");
+            return failure(not_available(name));
+        };
+        let authorized = match self.shared.gate.authorize(caller, tool) {
+            Ok(authorized) => authorized,
+            Err(error) => {
+                tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
+                return failure(format!("the call to `{name}` could not be authorised"));
+            }
+        };
+        if !authorized.decision.invoke_allowed() {
+            tracing::info!(%sub, tool = %name, decision = %authorized.decision, "call denied by policy");
+            return failure(not_available(name));
+        }
+        let arguments = Value::Object(params.arguments.unwrap_or_default());
+        if let Err(problems) = tool.validate(&arguments) {
+            return failure(format!("invalid arguments for `{name}`: {problems}"));
+        }
+        let grants = match self.shared.gate.grants(&authorized, tool) {
+            Ok(grants) => grants,
+            Err(error) => {
+                tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
+                return failure(format!("the call to `{name}` could not be prepared"));
+            }
+        };
+        let input = arguments.to_string();
+        let _running = InFlight::enter(&self.shared.in_flight);
+        tokio::select! {
+            outcome = tool.tool.call(&grants, &input) => answer(tool, sub, outcome),
+            () = context.ct.cancelled() => {
+                // Dropping the call future drops its store: the instance is gone.
+                tracing::info!(%sub, tool = %name, "call cancelled by the client");
+                failure(format!("the call to `{name}` was cancelled"))
+            }
+        }
+    }
+}
+
+/// Counts a running call for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A result with `isError: true` and one text block.
+fn failure(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// The MCP result for a finished (or ended) call. Guest stdout, stderr and
+/// logs stay on the server: they are counted in the server log, never sent
+/// on the transport.
+fn answer(tool: &CatalogTool, sub: &str, outcome: Result<CallOutcome, CallError>) -> CallToolResult {
+    let name = &tool.identity.name;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(CallError::Limit(limit)) => {
+            tracing::info!(%sub, tool = %name, %limit, "call stopped at a limit");
+            return failure(format!("the call to `{name}` was stopped: {limit}"));
+        }
+        Err(CallError::Trap(trap)) => {
+            tracing::info!(%sub, tool = %name, %trap, "tool trapped");
+            return failure(format!("tool `{name}` crashed: {trap}"));
+        }
+        Err(CallError::Busy(reason)) => {
+            tracing::warn!(%sub, tool = %name, %reason, "runtime busy");
+            return failure("the server is at capacity; retry later".to_owned());
+        }
+        Err(error) => {
+            tracing::error!(%sub, tool = %name, %error, "call could not start");
+            return failure(format!("the call to `{name}` could not be started"));
+        }
+    };
+    for refusal in &outcome.network.refusals {
+        tracing::info!(%sub, tool = %name, %refusal, "tool network request refused");
+    }
+    tracing::info!(
+        %sub,
+        tool = %name,
+        elapsed_ms = outcome.elapsed.as_millis() as u64,
+        stdout_bytes = outcome.stdout.bytes.len(),
+        stderr_bytes = outcome.stderr.bytes.len(),
+        log_lines = outcome.logs.len(),
+        ok = outcome.result.is_ok(),
+        "call finished"
+    );
+    match outcome.result {
+        Ok(output) => match serde_json::from_str::<Value>(&output) {
+            Ok(value @ Value::Object(_)) => CallToolResult::structured(value),
+            _ => CallToolResult::success(vec![ContentBlock::text(output)]),
+        },
+        Err(ToolError::Denied(reason)) => failure(format!("denied: {reason}")),
+        Err(error) => failure(format!("tool `{name}` failed: {error}")),
+    }
+}
+
+impl ServerHandler for AirlockServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("airlock", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "airlock runs each tool call in a fresh WebAssembly sandbox. The tools listed are the ones \
+                 your identity may invoke; what each call may touch is decided by the operator's policy.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = self.caller(&context).map_err(|e| McpError::invalid_request(e, None))?;
+        // The list depends on who asks: only that client may cache it.
+        Ok(ListToolsResult::with_all_items(self.visible_to(&caller)).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let result = match self.caller(&context) {
+            Ok(caller) => self.call(&caller, request, &context).await,
+            Err(error) => failure(error),
+        };
+        Ok(result.into())
+    }
+}

@@ -1,0 +1,139 @@
+//! Streamable HTTP: the MCP endpoint at `/mcp` behind bearer-token
+//! authentication, and the RFC 9728 protected-resource metadata.
+//!
+//! Every request to `/mcp` must carry `Authorization: Bearer <JWT>`; the
+//! token is verified (see [`BearerTokens`]) before the MCP layer sees the
+//! request, and the verified caller travels with the request. A missing or
+//! refused token gets `401` with `WWW-Authenticate: Bearer
+//! resource_metadata="…"`. Requests are served statelessly: no session
+//! outlives a request, so no identity can leak from one to the next, and a
+//! client that disconnects cancels its call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode, header};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::error::ServeError;
+use crate::handler::AirlockServer;
+use crate::identity::BearerTokens;
+
+/// Where the MCP endpoint is mounted.
+pub const MCP_PATH: &str = "/mcp";
+/// Where the protected-resource metadata is served (RFC 9728 §3).
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// Serves `server` on `listener` until `shutdown` completes. Refuses a
+/// listener that is not on a loopback address: tokens travel in clear text.
+pub async fn serve(
+    listener: TcpListener,
+    server: AirlockServer,
+    tokens: Arc<BearerTokens>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let address = listener.local_addr()?;
+    if !address.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(address));
+    }
+    axum::serve(listener, router(server, tokens, address)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// The routes: `/mcp` (authenticated) and the metadata documents.
+pub fn router(server: AirlockServer, tokens: Arc<BearerTokens>, address: SocketAddr) -> Router {
+    let metadata = Arc::new(metadata_document(&tokens));
+    let auth = Arc::new(Auth { tokens, metadata_url: format!("http://{address}{METADATA_PATH}") });
+    let config =
+        StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let metadata_route = get(move || {
+        let metadata = metadata.clone();
+        async move { axum::Json((*metadata).clone()) }
+    });
+    Router::new()
+        .nest_service(MCP_PATH, mcp)
+        .route_layer(middleware::from_fn_with_state(auth, authenticate))
+        .route(METADATA_PATH, metadata_route.clone())
+        .route(&format!("{METADATA_PATH}{MCP_PATH}"), metadata_route)
+}
+
+/// RFC 9728 metadata: this resource (the runtime audience tokens must
+/// carry), the issuers it trusts, and that tokens go in the header only.
+fn metadata_document(tokens: &BearerTokens) -> serde_json::Value {
+    let verifier = tokens.verifier();
+    json!({
+        "resource": verifier.settings().audience,
+        "authorization_servers": verifier.trust().issuers(),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "airlock MCP server",
+    })
+}
+
+struct Auth {
+    tokens: Arc<BearerTokens>,
+    metadata_url: String,
+}
+
+/// Verifies the bearer token and attaches the caller to the request.
+async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
+    let token = match bearer_token(request.headers()) {
+        Ok(token) => token,
+        Err(problem) => return unauthorized(&auth.metadata_url, None, problem),
+    };
+    match auth.tokens.caller(token) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(error) => {
+            tracing::info!(%error, "HTTP request refused: bad bearer token");
+            unauthorized(&auth.metadata_url, Some("invalid_token"), &error.to_string())
+        }
+    }
+}
+
+/// The token in the one `Authorization: Bearer` header.
+fn bearer_token(headers: &http::HeaderMap) -> Result<&str, &'static str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or("missing bearer token")?;
+    if values.next().is_some() {
+        return Err("more than one Authorization header");
+    }
+    let value = value.to_str().map_err(|_| "the Authorization header is not text")?;
+    let (scheme, token) = value.split_once(' ').ok_or("the Authorization header is not `Bearer <token>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err("the Authorization header is not `Bearer <token>`");
+    }
+    Ok(token.trim())
+}
+
+/// `401` with the RFC 6750 / RFC 9728 challenge and a JSON body saying why.
+fn unauthorized(metadata_url: &str, error: Option<&str>, description: &str) -> Response {
+    let description: String = description
+        .chars()
+        .map(|c| if c == '"' || c == '\\' || !c.is_ascii() || c.is_ascii_control() { '\'' } else { c })
+        .collect();
+    let mut challenge = format!("Bearer resource_metadata=\"{metadata_url}\"");
+    if let Some(error) = error {
+        challenge.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
+    }
+    let body = json!({ "error": error.unwrap_or("unauthorized"), "error_description": description });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}

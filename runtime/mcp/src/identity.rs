@@ -1,0 +1,176 @@
+//! Establishing who calls: a bearer token per HTTP request, or a token file
+//! fixed at launch for stdio.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use airlock_identity::{TokenError, Verifier};
+use sha2::{Digest, Sha256};
+
+use crate::caller::Caller;
+use crate::error::IdentityError;
+
+/// Most distinct live tokens remembered at once. Past it, expired entries
+/// are dropped first, then the ones closest to expiry.
+const MAX_REMEMBERED_TOKENS: usize = 65_536;
+
+/// Verifies the bearer token of each HTTP request.
+///
+/// A token is verified in full the first time it is presented (signature,
+/// issuer, audience, lifetime; its `jti` is recorded as used), and the
+/// result is remembered under the token's SHA-256 until the token expires:
+/// within its lifetime a token is a bearer credential for this server, as
+/// OAuth access tokens are. A different token reusing a recorded `jti` is
+/// refused as a replay. Tokens are never stored, only their hashes.
+pub struct BearerTokens {
+    verifier: Arc<Verifier>,
+    known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
+}
+
+impl BearerTokens {
+    /// Bearer verification with `verifier`.
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        Self { verifier, known: Mutex::default() }
+    }
+
+    /// The verifier (for the audience and the trusted issuers).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The caller `token` identifies, or why it is refused.
+    pub fn caller(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
+        let key = token_hash(token);
+        let skew = self.verifier.settings().clock_skew.as_secs();
+        {
+            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(caller) = known.get(&key) {
+                if !caller.expired(skew) {
+                    return Ok(caller.clone());
+                }
+                known.remove(&key);
+                return Err(TokenError::Expired);
+            }
+        }
+        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= MAX_REMEMBERED_TOKENS {
+            make_room(&mut known, skew);
+        }
+        known.insert(key, caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Drops expired entries; if that frees nothing, the tenth closest to expiry.
+fn make_room(known: &mut HashMap<[u8; 32], Arc<Caller>>, skew: u64) {
+    known.retain(|_, caller| !caller.expired(skew));
+    if known.len() < MAX_REMEMBERED_TOKENS {
+        return;
+    }
+    let mut expiries: Vec<u64> = known.values().map(|c| c.expires_at()).collect();
+    let cut = expiries.len() / 10;
+    let (_, threshold, _) = expiries.select_nth_unstable(cut);
+    let threshold = *threshold;
+    known.retain(|_, caller| caller.expires_at() > threshold);
+}
+
+/// The stdio identity: a token file read at launch and re-read when it
+/// changes (rotation by rename or in-place write), so a long session
+/// outlives its short-lived tokens. The client never names the identity.
+///
+/// A rotated token that fails verification is an error for every call
+/// until the file holds a good one: there is no fallback to the old token.
+pub struct TokenFile {
+    path: PathBuf,
+    verifier: Arc<Verifier>,
+    current: Mutex<Option<Loaded>>,
+}
+
+/// The verified token the file held when last read.
+struct Loaded {
+    stamp: FileStamp,
+    token_hash: [u8; 32],
+    caller: Arc<Caller>,
+}
+
+/// What tells a rewritten file apart: inode, length, modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl TokenFile {
+    /// Reads and verifies the token in `path` now, so a bad token fails the
+    /// launch instead of the first call.
+    pub fn open(path: &Path, verifier: Arc<Verifier>) -> Result<Self, IdentityError> {
+        let file = Self { path: path.to_owned(), verifier, current: Mutex::new(None) };
+        file.caller()?;
+        Ok(file)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The caller the file currently names.
+    pub fn caller(&self) -> Result<Arc<Caller>, IdentityError> {
+        let stamp = self.stamp()?;
+        let skew = self.verifier.settings().clock_skew.as_secs();
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(loaded) = current.as_mut()
+            && loaded.stamp != stamp
+        {
+            // Touched or rewritten: the same token keeps its caller (it was
+            // verified, and verifying again would be refused as a replay).
+            let text = self.read()?;
+            if token_hash(text.trim()) != loaded.token_hash {
+                *current = None;
+            } else {
+                loaded.stamp = stamp;
+            }
+        }
+        if let Some(loaded) = current.as_ref() {
+            if loaded.caller.expired(skew) {
+                return Err(IdentityError::Expired(self.path.clone()));
+            }
+            return Ok(loaded.caller.clone());
+        }
+        let text = self.read()?;
+        let token = text.trim();
+        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
+        tracing::info!(file = %self.path.display(), sub = %caller.principal().sub(), "stdio identity token loaded");
+        *current = Some(Loaded { stamp, token_hash: token_hash(token), caller: caller.clone() });
+        Ok(caller)
+    }
+
+    fn read(&self) -> Result<String, IdentityError> {
+        std::fs::read_to_string(&self.path)
+            .map_err(|source| IdentityError::TokenFile { path: self.path.clone(), source })
+    }
+
+    fn stamp(&self) -> Result<FileStamp, IdentityError> {
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|source| IdentityError::TokenFile { path: self.path.clone(), source })?;
+        Ok(FileStamp { inode: inode(&meta), len: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
