@@ -215,3 +215,24 @@ fn object_schema(schema: &Value) -> Option<Map<String, Value>> {
     let object = schema.as_object()?;
     (object.get("type") == Some(&Value::String("object".to_owned()))).then(|| object.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn argument_schemas_always_describe_an_object() {
+        let object = |v: Value| Value::Object(arguments_schema(&v).expect("usable"));
+        assert_eq!(object(json!(true)), json!({"type": "object"}));
+        assert_eq!(object(json!({"required": ["a"]})), json!({"type": "object", "required": ["a"]}));
+        let typed = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(object(typed.clone()), typed);
+        for unusable in
+            [json!(false), json!({"type": "string"}), json!({"type": ["object", "null"]}), json!(3)]
+        {
+            assert!(arguments_schema(&unusable).is_none(), "{unusable}");
+        }
+    }
+}

@@ -148,7 +148,10 @@ impl AirlockServer {
         let input = arguments.to_string();
         let _running = InFlight::enter(&self.shared.in_flight);
         tokio::select! {
-            outcome = tool.tool.call(&grants, &input) => answer(tool, sub, outcome),
+            outcome = tool.tool.call(&grants, &input) => {
+                let withheld = authorized.decision.denials().next().is_some();
+                answer(tool, sub, outcome, withheld)
+            }
             () = context.ct.cancelled() => {
                 // Dropping the call future drops its store: the instance is gone.
                 tracing::info!(%sub, tool = %name, "call cancelled by the client");
@@ -179,10 +182,20 @@ fn failure(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
+/// Added to a failed call's message when policy withheld part of what the
+/// tool requested: it explains a missing directory or host without saying
+/// which rule withheld it or how to get it.
+const WITHHELD_NOTE: &str = " (part of what the tool requested is not granted to this identity)";
+
 /// The MCP result for a finished (or ended) call. Guest stdout, stderr and
 /// logs stay on the server: they are counted in the server log, never sent
 /// on the transport.
-fn answer(tool: &CatalogTool, sub: &str, outcome: Result<CallOutcome, CallError>) -> CallToolResult {
+fn answer(
+    tool: &CatalogTool,
+    sub: &str,
+    outcome: Result<CallOutcome, CallError>,
+    withheld: bool,
+) -> CallToolResult {
     let name = &tool.identity.name;
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -221,8 +234,11 @@ fn answer(tool: &CatalogTool, sub: &str, outcome: Result<CallOutcome, CallError>
             Ok(value @ Value::Object(_)) => CallToolResult::structured(value),
             _ => CallToolResult::success(vec![ContentBlock::text(output)]),
         },
-        Err(ToolError::Denied(reason)) => failure(format!("denied: {reason}")),
-        Err(error) => failure(format!("tool `{name}` failed: {error}")),
+        Err(error @ ToolError::Denied(_)) => failure(format!("tool `{name}`: {error}")),
+        Err(error) => {
+            let note = if withheld { WITHHELD_NOTE } else { "" };
+            failure(format!("tool `{name}`: {error}{note}"))
+        }
     }
 }
 

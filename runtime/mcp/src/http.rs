@@ -137,3 +137,42 @@ fn unauthorized(metadata_url: &str, error: Option<&str>, description: &str) -> R
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for value in values {
+            map.append(header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn only_one_well_formed_bearer_header_is_accepted() {
+        assert_eq!(bearer_token(&headers(&["Bearer abc.def.ghi"])), Ok("abc.def.ghi"));
+        assert_eq!(bearer_token(&headers(&["bearer  abc "])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&[])), Err("missing bearer token"));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"])),
+            Err("more than one Authorization header")
+        );
+        for bad in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "abc"] {
+            assert!(bearer_token(&headers(&[bad])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_challenge_names_the_metadata_and_stays_a_valid_header() {
+        let response =
+            unauthorized("http://127.0.0.1:1/m", Some("invalid_token"), "bad \"quote\" \\ é\nnewline");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().expect("ascii");
+        assert_eq!(
+            challenge,
+            "Bearer resource_metadata=\"http://127.0.0.1:1/m\", error=\"invalid_token\", error_description=\"bad 'quote' ' ''newline\""
+        );
+    }
+}

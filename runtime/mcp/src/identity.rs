@@ -174,3 +174,66 @@ fn inode(meta: &std::fs::Metadata) -> u64 {
 fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use airlock_identity::{JwksKeys, LocalKey, ReplayCache, TrustStore, VerifierSettings};
+    use serde_json::json;
+
+    use super::*;
+
+    const ISSUER: &str = "https://issuer.test";
+    const AUDIENCE: &str = "https://airlock.test/mcp";
+
+    fn verifier(key: &LocalKey) -> Arc<Verifier> {
+        let mut trust = TrustStore::new();
+        trust
+            .add(ISSUER, Box::new(JwksKeys::from_json(ISSUER, &key.jwks().to_string()).expect("jwks")))
+            .expect("add");
+        Arc::new(
+            Verifier::new(trust, VerifierSettings::new(AUDIENCE), ReplayCache::in_memory())
+                .expect("verifier"),
+        )
+    }
+
+    fn token(key: &LocalKey, sub: &str, jti: &str) -> String {
+        let now = crate::caller::unix_now();
+        key.sign(
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300, "jti": jti}),
+        )
+        .expect("sign")
+    }
+
+    #[test]
+    fn a_bearer_token_is_reusable_but_its_jti_is_not() {
+        let key = LocalKey::generate().expect("key");
+        let tokens = BearerTokens::new(verifier(&key));
+        let first = token(&key, "agent:a", "jti-1");
+        let caller = tokens.caller(&first).expect("first use");
+        let again = tokens.caller(&first).expect("same token again");
+        assert!(Arc::ptr_eq(&caller, &again), "the verified caller (and its decisions) is reused");
+        let forged = token(&key, "agent:b", "jti-1");
+        assert!(matches!(tokens.caller(&forged), Err(TokenError::Replayed(_))));
+        assert!(matches!(tokens.caller("garbage"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_token_file_follows_rotation_and_survives_a_touch() {
+        let key = LocalKey::generate().expect("key");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, token(&key, "agent:a", "a")).expect("write");
+        let file = TokenFile::open(&path, verifier(&key)).expect("open");
+        assert_eq!(file.caller().expect("caller").principal().sub(), "agent:a");
+        let same = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, format!("{same}\n")).expect("touch");
+        assert_eq!(file.caller().expect("same token").principal().sub(), "agent:a");
+        std::fs::write(&path, token(&key, "agent:b", "b")).expect("rotate");
+        assert_eq!(file.caller().expect("rotated").principal().sub(), "agent:b");
+        std::fs::write(&path, "not a token").expect("break");
+        assert!(matches!(file.caller(), Err(IdentityError::Token(TokenError::Malformed(_)))));
+        std::fs::remove_file(&path).expect("remove");
+        let error = file.caller().expect_err("no file");
+        assert!(error.to_string().starts_with("cannot read the token file"), "{error}");
+    }
+}

@@ -63,6 +63,7 @@ impl Setup {
             (programs::LIMIT_INFINITE_LOOP, "loop.wasm"),
             (programs::LIMIT_STDOUT_FLOOD, "flood.wasm"),
             (programs::NOT_A_TOOL, "not-a-tool.wasm"),
+            (airlock_tools::HTTP_FETCH_PATH, "http-fetch.wasm"),
         ] {
             std::fs::copy(file, path("tools").join(name)).expect("copy tool");
         }
@@ -205,9 +206,10 @@ async fn names(client: &Client) -> Vec<String> {
     tools.into_iter().map(|t| t.name.into_owned()).collect()
 }
 
-/// The words a refusal must never contain: no hint at how to get more.
+/// What a refusal must never contain: which rules decided, who else may,
+/// or how to obtain more (flags, config, policy).
 fn assert_no_hints(message: &str) {
-    for word in ["policy", "permit", "grant", "cedar", "alice", "--"] {
+    for word in ["policy", "permit", "cedar", "alice", "--", "config", "operator", ".toml"] {
         assert!(!message.to_lowercase().contains(word), "refusal hints at `{word}`: {message}");
     }
 }
@@ -238,7 +240,10 @@ async fn stdio_lists_only_what_the_identity_may_invoke_and_calls_return_structur
     bot.cancel().await.expect("close");
 
     let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
-    assert_eq!(names(&alice).await, ["echo", "limit-infinite-loop", "limit-stdout-flood", "read-file"]);
+    assert_eq!(
+        names(&alice).await,
+        ["echo", "http-fetch", "limit-infinite-loop", "limit-stdout-flood", "read-file"]
+    );
     let read = alice.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
     assert_eq!(read.is_error, Some(false), "{}", text(&read));
     assert!(text(&read).contains(CANARY));
@@ -260,12 +265,18 @@ async fn stdio_refuses_bad_arguments_reports_tool_errors_and_denials() {
     let missing = bot.call_tool(call("read-file", json!({}))).await.expect("call");
     assert!(text(&missing).contains("\"path\" is a required property"), "{}", text(&missing));
 
-    // The policy gives the bot no fs.read: the workspace is not there.
-    let denied = bot.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
-    assert_eq!(denied.is_error, Some(true));
-    assert!(!text(&denied).contains(CANARY));
-    assert!(denied.structured_content.is_none());
-    assert_no_hints(&text(&denied));
+    // The policy gives the bot no fs.read: the workspace is not there, and
+    // the agent learns that something was withheld, not what or by whom.
+    let withheld = bot.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
+    assert_eq!(withheld.is_error, Some(true));
+    assert!(!text(&withheld).contains(CANARY));
+    assert!(withheld.structured_content.is_none());
+    assert!(
+        text(&withheld).starts_with("tool `read-file`: failed: open /workspace/notes.txt"),
+        "{}",
+        text(&withheld)
+    );
+    assert!(text(&withheld).ends_with("(part of what the tool requested is not granted to this identity)"));
 
     // A tool that floods stdout: the transport stays clean and usable.
     let flood = bot.call_tool(call("limit-stdout-flood", json!({}))).await.expect("call");
@@ -281,7 +292,19 @@ async fn stdio_refuses_bad_arguments_reports_tool_errors_and_denials() {
     let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
     let failed = alice.call_tool(call("read-file", json!({"path": "missing.txt"}))).await.expect("call");
     assert_eq!(failed.is_error, Some(true));
-    assert!(text(&failed).contains("missing.txt"), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("missing.txt") && !text(&failed).contains("not granted"),
+        "{}",
+        text(&failed)
+    );
+
+    // Denied inside the call: the metadata address, refused before connecting.
+    let url = "http://169.254.169.254/latest/meta-data/";
+    let denied = alice.call_tool(call("http-fetch", json!({"url": url}))).await.expect("call");
+    assert_eq!(denied.is_error, Some(true));
+    assert!(text(&denied).starts_with("tool `http-fetch`: denied: "), "{}", text(&denied));
+    assert!(text(&denied).contains("169.254.169.254"), "{}", text(&denied));
+    assert_no_hints(&text(&denied));
     alice.cancel().await.expect("close");
 }
 
@@ -294,12 +317,12 @@ async fn stdio_identity_follows_the_rotated_token_file_and_never_falls_back() {
 
     // Rotated to alice's token: the next request is alice's.
     setup.write_token("agent.jwt", "human:alice");
-    assert_eq!(names(&client).await.len(), 4);
+    assert_eq!(names(&client).await.len(), 5);
 
     // Touching the file (same token) changes nothing and is no replay.
     let text_now = std::fs::read_to_string(&file).expect("read");
     std::fs::write(&file, &text_now).expect("rewrite");
-    assert_eq!(names(&client).await.len(), 4);
+    assert_eq!(names(&client).await.len(), 5);
 
     // Rotated to a token from an untrusted issuer: refused, no fallback.
     std::fs::write(&file, setup.token_for("human:alice", "https://evil.example")).expect("write");
@@ -375,56 +398,32 @@ async fn http_agents_calling_at_once_get_their_own_grants() {
     let server = setup.http(&[]);
     let alice = server.client(&setup.token("human:alice")).await;
     let bot = server.client(&setup.token("agent:bot")).await;
-    assert_eq!(names(&alice).await.len(), 4);
+    assert_eq!(names(&alice).await.len(), 5);
     assert_eq!(names(&bot).await.len(), 3);
 
-    let read = json!({"path": "notes.txt"});
-    let mut alice_calls = Vec::new();
-    let mut bot_calls = Vec::new();
-    for _ in 0..4 {
-        alice_calls.push(alice.call_tool(call("read-file", read.clone())));
-        bot_calls.push(bot.call_tool(call("read-file", read.clone())));
+    // Eight calls in flight at once, interleaved between the two agents.
+    let (alice, bot) = (Arc::new(alice), Arc::new(bot));
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let (who, client) = if n % 2 == 0 { ("alice", alice.clone()) } else { ("bot", bot.clone()) };
+        calls.spawn(
+            async move { (who, client.call_tool(call("read-file", json!({"path": "notes.txt"}))).await) },
+        );
     }
-    let (alice_results, bot_results) =
-        tokio::join!(futures_join_all(alice_calls), futures_join_all(bot_calls));
-    for result in alice_results {
-        let result = result.expect("alice call");
-        assert_eq!(result.is_error, Some(false), "{}", text(&result));
-        assert!(text(&result).contains(CANARY));
-    }
-    for result in bot_results {
-        let result = result.expect("bot call");
-        assert_eq!(result.is_error, Some(true));
-        assert!(!text(&result).contains(CANARY), "the bot's grants leaked: {}", text(&result));
-    }
-    alice.cancel().await.expect("close");
-    bot.cancel().await.expect("close");
-}
-
-/// Awaits every future, concurrently (they are polled together).
-async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(output) => {
-                        *result = Some(output);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => done = false,
-                }
-            }
+    let mut seen = 0;
+    while let Some(joined) = calls.join_next().await {
+        let (who, result) = joined.expect("join");
+        let result = result.expect("call");
+        if who == "alice" {
+            assert_eq!(result.is_error, Some(false), "{}", text(&result));
+            assert!(text(&result).contains(CANARY));
+        } else {
+            assert_eq!(result.is_error, Some(true));
+            assert!(!text(&result).contains(CANARY), "the bot's grants leaked: {}", text(&result));
         }
-        if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    outputs.extend(results.into_iter().flatten());
-    outputs
+        seen += 1;
+    }
+    assert_eq!(seen, 8);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -488,7 +487,7 @@ fn serve_reports_skipped_tools_and_refuses_unsafe_or_incomplete_setups() {
     let stderr = String::from_utf8_lossy(&served.stderr);
     assert!(stderr.contains("airlock: loaded echo 0.0.0"), "{stderr}");
     assert!(stderr.contains("airlock: skipped") && stderr.contains("not-a-tool.wasm"), "{stderr}");
-    assert!(stderr.contains("airlock: 4 tool(s) ready"), "{stderr}");
+    assert!(stderr.contains("airlock: 5 tool(s) ready"), "{stderr}");
     assert!(served.stdout.is_empty(), "nothing but MCP may reach stdout");
 
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
@@ -580,7 +579,7 @@ fn the_mcp_inspector_lists_and_calls_over_stdio_and_http() {
             "tools/list",
         ]),
     );
-    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(4), "{listed}");
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(5), "{listed}");
     let refused = std::process::Command::new(&inspector[0])
         .args(&inspector[1..])
         .args(["--cli", "--transport", "http", "--server-url", &server.url, "--method", "tools/list"])
