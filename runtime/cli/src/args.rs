@@ -285,6 +285,16 @@ pub(crate) fn parse_net(spec: &str) -> anyhow::Result<NetGrant> {
     Ok(NetGrant { destination, methods })
 }
 
+/// Parses every `--mount` and `--env` flag.
+pub(crate) fn parse_bindings(
+    mounts: &[String],
+    env: &[String],
+) -> anyhow::Result<(Vec<OfferedMount>, Vec<OfferedEnv>)> {
+    let mounts = mounts.iter().map(|m| parse_mount(m)).collect::<Result<_, _>>()?;
+    let env = env.iter().map(|e| parse_env(e)).collect::<Result<_, _>>()?;
+    Ok((mounts, env))
+}
+
 /// Parses `HOST:GUEST[:ro|rw]`. The host directory must exist; it is
 /// canonicalised so the grant names the real directory.
 pub(crate) fn parse_mount(spec: &str) -> anyhow::Result<OfferedMount> {

@@ -17,14 +17,7 @@ pub(crate) const OVERRIDE_NOTICE: &str = "airlock: OPERATOR OVERRIDE: no identit
 
 pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let input = args::read_input(&args.input).map_err(Failure::usage)?;
-    let mounts = args
-        .mounts
-        .iter()
-        .map(|m| args::parse_mount(m))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::usage)?;
-    let env =
-        args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+    let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let hosts =
         args.net.iter().map(|n| args::parse_net(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
     let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
