@@ -27,14 +27,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     {
         return Err(Failure::usage(airlock_mcp::ServeError::NotLoopback(address)));
     }
-    let mounts = args
-        .mounts
-        .iter()
-        .map(|m| args::parse_mount(m))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::usage)?;
-    let env =
-        args.env.iter().map(|e| args::parse_env(e)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+    let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
     let verifier = Arc::new(config.verifier);
     let limits = Limits {
