@@ -39,6 +39,58 @@ pub(crate) enum Command {
     /// Serve tools to agents over MCP (stdio or streamable HTTP). Each call
     /// gets the grants policy derives from the calling agent's identity.
     Serve(ServeArgs),
+    /// The audit log: check its chain, show recent records, search it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check every record and the chain between them; exits 8 naming the
+    /// first bad sequence number if anything was edited, deleted, inserted
+    /// or reordered.
+    Verify(LogArgs),
+    /// Print the last records, one line each.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value = "20")]
+        lines: usize,
+        /// Print the records as JSON lines instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Print the records matching every given filter.
+    Query {
+        /// The caller's `sub`.
+        #[arg(long)]
+        sub: Option<String>,
+        /// The tool's name.
+        #[arg(long)]
+        tool: Option<String>,
+        /// ok, refused, invalid_input, denied, tool_error, limit, trap,
+        /// cancelled or internal.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Records at or after this time: RFC 3339 (`2026-11-29T05:00:00Z`,
+        /// or a prefix such as `2026-11-29`) or an age (`90s`, `15m`, `2h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the records as JSON lines instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// The audit log directory [default: AIRLOCK_AUDIT_LOG, else
+    /// $XDG_STATE_HOME/airlock/audit or ~/.local/state/airlock/audit].
+    #[arg(long = "log", env = "AIRLOCK_AUDIT_LOG", value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -333,7 +385,7 @@ pub(crate) fn parse_env(spec: &str) -> anyhow::Result<OfferedEnv> {
     Ok(OfferedEnv { name: name.to_owned(), value })
 }
 
-/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+/// Parses `500ms`, `2s`, `1m`, `1h` or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration (use 500ms, 2s or 1m)");
     let (number, unit) = split_number(text);
@@ -342,6 +394,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
         _ => return Err(bad()),
     };
     if d.is_zero() {

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_audit::Durability;
 use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::NetLimits;
 use airlock_policy::authz::{Authorizer, PolicySource};
@@ -43,6 +44,22 @@ struct ConfigFile {
     /// `airlock serve` offers when no `--tools` is given.
     #[serde(default)]
     tools: Vec<PathBuf>,
+    /// `[audit]`: where and how every call is recorded.
+    #[serde(default)]
+    audit: AuditFile,
+}
+
+/// `[audit]`; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    /// The log directory. Default: `AIRLOCK_AUDIT_LOG`, else
+    /// `$XDG_STATE_HOME/airlock/audit` (or `~/.local/state/airlock/audit`).
+    dir: Option<PathBuf>,
+    /// `fsync` (every record, the default) or `group`.
+    durability: Option<String>,
+    /// With `group`: records per `fdatasync` (default 64).
+    group_size: Option<u32>,
 }
 
 /// `[network]`: per-call budgets; each key is optional and defaults to
@@ -103,6 +120,22 @@ pub(crate) struct Config {
     pub(crate) secrets: Option<PathBuf>,
     /// Tools `airlock serve` offers by default (resolved paths).
     pub(crate) tools: Vec<PathBuf>,
+    /// Where and how calls are recorded.
+    pub(crate) audit: AuditSettings,
+}
+
+/// The audit log's place and durability.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditSettings {
+    /// The directory, if the config names one (else the default applies).
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) durability: Durability,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { dir: None, durability: Durability::EveryRecord }
+    }
 }
 
 /// Where the configuration comes from: `--config`, else `AIRLOCK_CONFIG`
@@ -155,7 +188,25 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let verifier = Verifier::new(trust, settings, replay)?;
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
     let tools = file.tools.iter().map(|t| base.join(t)).collect();
-    Ok(Config { verifier, authorizer, net_limits, secrets, tools })
+    let audit = audit_settings(base, &file.audit)?;
+    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit })
+}
+
+fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings> {
+    let durability = match (file.durability.as_deref(), file.group_size) {
+        (None | Some("fsync"), None) => Durability::EveryRecord,
+        (Some("group"), size) => match size.unwrap_or(64) {
+            0 => anyhow::bail!("config `audit.group_size`: must be at least 1"),
+            n => Durability::Group(n),
+        },
+        (None | Some("fsync"), Some(_)) => {
+            anyhow::bail!("config `audit.group_size` needs `durability = \"group\"`")
+        }
+        (Some(other), _) => {
+            anyhow::bail!("config `audit.durability`: `{other}` is not `fsync` or `group`")
+        }
+    };
+    Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability })
 }
 
 /// Reads and validates policy files (paths relative to `base`). Used by

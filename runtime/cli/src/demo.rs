@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use airlock_audit::{CallEvent, Durability, Ending, FileLog, Outcome as AuditOutcome};
 use airlock_host::{LoadedTool, Runtime, ToolError};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -19,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::args::CacheArgs;
 use crate::exit::Failure;
+use crate::run::Audited;
 use crate::runtime;
 
 const SECRET: &str = "AWS_SECRET_ACCESS_KEY=demo-not-a-real-secret";
@@ -36,10 +38,12 @@ struct Identities {
     factory: LocalKey,
     verifier: Verifier,
     authorizer: Authorizer,
+    /// The demo's audit log, in the scratch directory.
+    log: FileLog,
 }
 
 impl Identities {
-    fn new() -> anyhow::Result<Self> {
+    fn new(audit_dir: &Path) -> anyhow::Result<Self> {
         let local = LocalKey::generate()?;
         let factory = LocalKey::generate()?;
         let mut trust = TrustStore::new();
@@ -52,7 +56,8 @@ impl Identities {
             .map(|(name, text)| PolicySource { name: (*name).into(), text: (*text).into() })
             .collect();
         let authorizer = Authorizer::new(&sources).map_err(|e| anyhow!("{e}"))?;
-        Ok(Self { local, factory, verifier, authorizer })
+        let log = FileLog::open(audit_dir, Durability::EveryRecord)?;
+        Ok(Self { local, factory, verifier, authorizer, log })
     }
 
     fn mint(&self, key: &LocalKey, issuer: &str, sub: &str, claims: Value) -> anyhow::Result<String> {
@@ -91,7 +96,8 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::internal)?;
     let project = scratch.path().join("project");
     make_project(scratch.path(), &project).map_err(Failure::internal)?;
-    let ids = Identities::new().map_err(Failure::internal)?;
+    let audit_dir = scratch.path().join("audit");
+    let ids = Identities::new(&audit_dir).map_err(Failure::internal)?;
     let rt = runtime::runtime(&cache)?;
     let grep = load(&rt, airlock_tools::GREP).await?;
     let read_file = load(&rt, airlock_tools::READ_FILE).await?;
@@ -191,6 +197,18 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         Err(e) => println!("   REFUSED before the tool runs: {e}\n"),
     }
 
+    let log = std::fs::read(ids.log.path()).map_err(Failure::internal)?;
+    match airlock_audit::verify(&log) {
+        Ok(summary) => println!(
+            "Audit: every call above is a record in the demo's log ({} records, chain verified).\n",
+            summary.records
+        ),
+        Err(e) => {
+            println!("Audit: the log does not verify: {e}\n");
+            failures.push("the audit chain");
+        }
+    }
+
     if failures.is_empty() {
         println!("All expectations held: grants followed identity, every escape was denied.");
         Ok(())
@@ -240,11 +258,21 @@ async fn call(
         .authorizer
         .decide(&verified.principal, &identity, &tool.info().capabilities)
         .map_err(Failure::internal)?;
+    let audited = Audited { log: &ids.log, principal: Some(&verified.principal), decision: Some(&decision) };
     if !decision.invoke_allowed() {
+        let event = CallEvent::new(
+            "cli",
+            Some(&verified.principal),
+            &identity,
+            Some(&decision),
+            input,
+            Ending::before_start(AuditOutcome::Refused, "policy denies invoking the tool"),
+        );
+        crate::audit::record(&ids.log, event)?;
         return Ok(Outcome::Refused(decision.to_string()));
     }
     let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
-    let outcome = crate::run::call(tool, &grants, input).await?;
+    let outcome = crate::run::call(tool, &grants, input, audited).await?;
     Ok(Outcome::Ran(
         outcome
             .result

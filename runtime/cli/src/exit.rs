@@ -21,6 +21,9 @@ pub(crate) const INVALID_TOOL: u8 = 5;
 pub(crate) const INTERNAL: u8 = 6;
 /// The runtime configuration or a policy file is invalid (nothing ran).
 pub(crate) const CONFIG: u8 = 7;
+/// `audit verify`: the log's chain is broken (edited, deleted, inserted,
+/// reordered or torn records).
+pub(crate) const AUDIT_BROKEN: u8 = 8;
 
 /// The token is not a well-formed JWT, or a required claim is missing or
 /// of the wrong type.

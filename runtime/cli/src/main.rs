@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod audit;
 mod authorize;
 mod config;
 mod demo;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             args::Command::Policy(c) => policy::policy(c).await,
             args::Command::Secret(c) => secret::secret(c),
             args::Command::Serve(a) => serve::serve(a).await,
+            args::Command::Audit(c) => audit::audit(c),
         }
     });
     match result {

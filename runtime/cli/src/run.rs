@@ -1,13 +1,18 @@
 //! `airlock run`: one call, with grants derived from the caller's token by
 //! policy, or (marked) exactly the command-line grants.
 
+use std::time::Instant;
+
+use airlock_audit::{AuditSink, CallEvent, Ending, Outcome};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
-use airlock_policy::{GrantSet, Limits, Offer, resolve};
+use airlock_policy::{GrantSet, Limits, Offer, Principal, resolve};
 use anyhow::anyhow;
 
 use crate::args::{self, RunArgs};
+use crate::audit;
 use crate::authorize;
+use crate::config::AuditSettings;
 use crate::exit::{self, Failure};
 use crate::runtime;
 use crate::secret;
@@ -25,15 +30,18 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 
     if args.operator_override {
         eprintln!("{OVERRIDE_NOTICE}");
+        let log = audit::open_for_calls(&AuditSettings::default())?;
         let rt = runtime::runtime(&args.cache)?;
         let tool = runtime::load(&rt, &args.tool).await?;
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
-        let outcome = call(&tool, &grants, &input).await?;
+        let audited = Audited { log: &log, principal: None, decision: None };
+        let outcome = call(&tool, &grants, &input, audited).await?;
         return report(&args, &tool, outcome, None);
     }
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
+    let log = audit::open_for_calls(&config.audit)?;
     let verified = authorize::verify(&config, &token)?;
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
@@ -41,12 +49,36 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
     let request = authorize::request(&tool, &offer.hosts)?;
     let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
+    let audited = Audited { log: &log, principal: Some(&verified.principal), decision: Some(&decision) };
+    if !decision.invoke_allowed() {
+        audited.record(
+            &tool,
+            &input,
+            Ending::before_start(Outcome::Refused, "policy denies invoking the tool"),
+        )?;
+    }
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
     if decision.denials().next().is_some() {
         eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
     }
-    let outcome = call(&tool, &grants, &input).await?;
+    let outcome = call(&tool, &grants, &input, audited).await?;
     report(&args, &tool, outcome, Some(&decision))
+}
+
+/// Where and as whom a call is recorded.
+#[derive(Clone, Copy)]
+pub(crate) struct Audited<'a> {
+    pub(crate) log: &'a dyn AuditSink,
+    pub(crate) principal: Option<&'a Principal>,
+    pub(crate) decision: Option<&'a Decision>,
+}
+
+impl Audited<'_> {
+    fn record(&self, tool: &LoadedTool, input: &str, ending: Ending) -> Result<(), Failure> {
+        let identity = authorize::tool_identity(tool);
+        let event = CallEvent::new("cli", self.principal, &identity, self.decision, input, ending);
+        audit::record(self.log, event)
+    }
 }
 
 fn report(
@@ -70,9 +102,18 @@ fn report_network(outcome: &CallOutcome) {
     }
 }
 
-/// Calls the tool and maps runtime failures to exit codes.
-pub(crate) async fn call(tool: &LoadedTool, grants: &GrantSet, input: &str) -> Result<CallOutcome, Failure> {
-    tool.call(grants, input).await.map_err(|e| {
+/// Calls the tool, records the call, and maps runtime failures to exit
+/// codes. A call whose record cannot be written fails.
+pub(crate) async fn call(
+    tool: &LoadedTool,
+    grants: &GrantSet,
+    input: &str,
+    audited: Audited<'_>,
+) -> Result<CallOutcome, Failure> {
+    let started = Instant::now();
+    let result = tool.call(grants, input).await;
+    audited.record(tool, input, airlock_host::audit::ending(&result, started.elapsed()))?;
+    result.map_err(|e| {
         let code = match &e {
             CallError::Limit(_) => exit::LIMIT,
             CallError::Trap(_) => exit::TOOL_ERROR,

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use airlock_audit::AuditSink;
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, OfferSource, TokenFile};
 use airlock_policy::{Limits, Offer, OfferedEnv, OfferedMount};
@@ -29,6 +30,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
+    let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
     let verifier = Arc::new(config.verifier);
     let limits = Limits {
         timeout: args.timeout,
@@ -60,7 +62,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
 
     match (token_file, args.http) {
         (Some(token_file), _) => {
-            let server = AirlockServer::for_stdio(catalog, gate, token_file);
+            let server = AirlockServer::for_stdio(catalog, gate, token_file, audit);
             airlock_mcp::stdio::serve(server, tokio::io::stdin(), tokio::io::stdout())
                 .await
                 .map_err(Failure::internal)
@@ -71,7 +73,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(anyhow!("cannot listen on {address}: {e}")))?;
             let bound = listener.local_addr().map_err(Failure::internal)?;
             eprintln!("airlock: serving MCP on http://{bound}{}", airlock_mcp::http::MCP_PATH);
-            let server = AirlockServer::for_http(catalog, gate);
+            let server = AirlockServer::for_http(catalog, gate, audit);
             let tokens = Arc::new(BearerTokens::new(verifier));
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;

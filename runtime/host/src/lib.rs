@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 mod artifact;
+pub mod audit;
 mod bindings;
 mod call;
 pub mod capability;

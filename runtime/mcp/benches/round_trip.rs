@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airlock_audit::{AuditError, AuditSink, Event, Receipt};
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -38,6 +39,17 @@ const ISSUER: &str = "https://issuer.airlock.bench";
 const HTTP_CLIENTS: usize = 16;
 
 type Client = RunningService<RoleClient, ()>;
+
+/// Records nothing: the round trips below measure the server path; the
+/// audit append is measured on its own (`cargo bench -p airlock-audit`)
+/// and added per durability mode in docs/performance.md.
+struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn append(&self, _: Event) -> Result<Receipt, AuditError> {
+        Ok(Receipt { seq: 0, hash: String::new() })
+    }
+}
 
 struct NoOffer;
 
@@ -101,7 +113,7 @@ async fn stdio_client(fixture: &Fixture) -> Client {
     let token_path = fixture.dir.path().join("agent.jwt");
     std::fs::write(&token_path, fixture.token("agent:stdio")).expect("token");
     let token_file = TokenFile::open(&token_path, fixture.verifier.clone()).expect("token file");
-    let server = AirlockServer::for_stdio(catalog, gate, token_file);
+    let server = AirlockServer::for_stdio(catalog, gate, token_file, Arc::new(NoAudit));
     // Two OS pipes, as between an agent and `airlock serve --stdio`; the
     // server has its own runtime and thread, as it would in its own process.
     let (client_to_server_read, client_to_server_write) = std::io::pipe().expect("pipe");
@@ -157,7 +169,7 @@ fn http(c: &mut Criterion) {
     let fixture = Fixture::new();
     let clients: Vec<Arc<Client>> = rt.block_on(async {
         let (catalog, gate) = fixture.parts().await;
-        let server = AirlockServer::for_http(catalog, gate);
+        let server = AirlockServer::for_http(catalog, gate, Arc::new(NoAudit));
         let tokens = Arc::new(BearerTokens::new(fixture.verifier.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));

@@ -28,7 +28,7 @@ pub struct Gate {
 
 /// The decision for one caller and tool, and the request it answered.
 pub(crate) struct Authorized {
-    pub(crate) decision: Decision,
+    pub(crate) decision: Arc<Decision>,
     request: CapabilityRequest,
 }
 
@@ -54,7 +54,7 @@ impl Gate {
             .authorizer
             .decide(caller.principal(), &tool.identity, &request)
             .map_err(|e| e.to_string())?;
-        let authorized = Arc::new(Authorized { decision, request });
+        let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
         caller.remember(&tool.identity.name, authorized.clone());
         Ok(authorized)
     }

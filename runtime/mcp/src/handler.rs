@@ -5,7 +5,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Instant;
+
+use airlock_audit::{AuditSink, CallEvent, Ending, Event, Outcome};
 use airlock_host::{CallError, CallOutcome, ToolError};
+use airlock_policy::authz::Decision;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
@@ -41,6 +45,7 @@ struct Shared {
     catalog: Catalog,
     gate: Gate,
     identity: IdentitySource,
+    audit: Arc<dyn AuditSink>,
     in_flight: AtomicUsize,
 }
 
@@ -55,19 +60,19 @@ enum IdentitySource {
 
 impl AirlockServer {
     /// A server for HTTP: each request's caller comes from its bearer
-    /// token (see [`crate::http`]).
-    pub fn for_http(catalog: Catalog, gate: Gate) -> Self {
-        Self::new(catalog, gate, IdentitySource::HttpBearer)
+    /// token (see [`crate::http`]). Every call is recorded in `audit`.
+    pub fn for_http(catalog: Catalog, gate: Gate, audit: Arc<dyn AuditSink>) -> Self {
+        Self::new(catalog, gate, IdentitySource::HttpBearer, audit)
     }
 
     /// A server for stdio: every request is made by the identity in
-    /// `token_file`.
-    pub fn for_stdio(catalog: Catalog, gate: Gate, token_file: TokenFile) -> Self {
-        Self::new(catalog, gate, IdentitySource::TokenFile(token_file))
+    /// `token_file`. Every call is recorded in `audit`.
+    pub fn for_stdio(catalog: Catalog, gate: Gate, token_file: TokenFile, audit: Arc<dyn AuditSink>) -> Self {
+        Self::new(catalog, gate, IdentitySource::TokenFile(token_file), audit)
     }
 
-    fn new(catalog: Catalog, gate: Gate, identity: IdentitySource) -> Self {
-        Self { shared: Arc::new(Shared { catalog, gate, identity, in_flight: AtomicUsize::new(0) }) }
+    fn new(catalog: Catalog, gate: Gate, identity: IdentitySource, audit: Arc<dyn AuditSink>) -> Self {
+        Self { shared: Arc::new(Shared { catalog, gate, identity, audit, in_flight: AtomicUsize::new(0) }) }
     }
 
     /// Calls running right now.
@@ -111,52 +116,106 @@ impl AirlockServer {
             .collect()
     }
 
+    /// Runs one call and records it, whatever its outcome. A call whose
+    /// record cannot be written is reported to the agent as failed.
     async fn call(
         &self,
         caller: &Caller,
         params: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let name = params.name.as_ref();
-        let sub = &caller.principal().sub();
-        let Some(tool) = self.shared.catalog.get(name) else {
-            tracing::info!(%sub, tool = %name, "call refused: no such tool");
-            return failure(not_available(name));
+        let name = params.name.to_string();
+        let arguments = Value::Object(params.arguments.unwrap_or_default());
+        let Some(tool) = self.shared.catalog.get(&name) else {
+            tracing::info!(sub = %caller.principal().sub(), tool = %name, "call refused: no such tool");
+            return failure(not_available(&name));
         };
+        let (result, decision, ending) = self.run(caller, tool, &arguments, context).await;
+        let input = arguments.to_string();
+        let event = CallEvent::new(
+            self.transport(),
+            Some(caller.principal()),
+            &tool.identity,
+            decision.as_deref(),
+            &input,
+            ending,
+        );
+        match self.shared.audit.append(Event::Call(Box::new(event))) {
+            Ok(_) => result,
+            Err(error) => {
+                tracing::error!(%error, tool = %name, "cannot write the audit record");
+                failure(format!("the call to `{name}` could not be recorded in the audit log"))
+            }
+        }
+    }
+
+    /// Authorises, validates and runs a call: the agent's result, the
+    /// decision (if one was taken) and the audit ending.
+    async fn run(
+        &self,
+        caller: &Caller,
+        tool: &CatalogTool,
+        arguments: &Value,
+        context: &RequestContext<RoleServer>,
+    ) -> (CallToolResult, Option<Arc<Decision>>, Ending) {
+        let name = &tool.identity.name;
+        let sub = caller.principal().sub();
         let authorized = match self.shared.gate.authorize(caller, tool) {
             Ok(authorized) => authorized,
             Err(error) => {
                 tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
-                return failure(format!("the call to `{name}` could not be authorised"));
+                let message = format!("the call to `{name}` could not be authorised");
+                return (failure(message.clone()), None, Ending::before_start(Outcome::Internal, &message));
             }
         };
+        let decision = Some(authorized.decision.clone());
         if !authorized.decision.invoke_allowed() {
             tracing::info!(%sub, tool = %name, decision = %authorized.decision, "call denied by policy");
-            return failure(not_available(name));
+            let ending = Ending::before_start(Outcome::Refused, "policy denies invoking the tool");
+            return (failure(not_available(name)), decision, ending);
         }
-        let arguments = Value::Object(params.arguments.unwrap_or_default());
-        if let Err(problems) = tool.validate(&arguments) {
-            return failure(format!("invalid arguments for `{name}`: {problems}"));
+        if let Err(problems) = tool.validate(arguments) {
+            let message = format!("invalid arguments for `{name}`: {problems}");
+            return (
+                failure(message.clone()),
+                decision,
+                Ending::before_start(Outcome::InvalidInput, &message),
+            );
         }
         let grants = match self.shared.gate.grants(&authorized, tool) {
             Ok(grants) => grants,
             Err(error) => {
                 tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
-                return failure(format!("the call to `{name}` could not be prepared"));
+                let ending = Ending::before_start(Outcome::Internal, &error);
+                return (failure(format!("the call to `{name}` could not be prepared")), decision, ending);
             }
         };
         let input = arguments.to_string();
         let _running = InFlight::enter(&self.shared.in_flight);
+        let started = Instant::now();
         tokio::select! {
             outcome = tool.tool.call(&grants, &input) => {
+                let ending = airlock_host::audit::ending(&outcome, started.elapsed());
                 let withheld = authorized.decision.denials().next().is_some();
-                answer(tool, sub, outcome, withheld)
+                (answer(tool, sub, outcome, withheld), decision, ending)
             }
             () = context.ct.cancelled() => {
                 // Dropping the call future drops its store: the instance is gone.
                 tracing::info!(%sub, tool = %name, "call cancelled by the client");
-                failure(format!("the call to `{name}` was cancelled"))
+                let message = format!("the call to `{name}` was cancelled");
+                let ending = Ending {
+                    duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+                    ..Ending::before_start(Outcome::Cancelled, &message)
+                };
+                (failure(message), decision, ending)
             }
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self.shared.identity {
+            IdentitySource::HttpBearer => "mcp-http",
+            IdentitySource::TokenFile(_) => "mcp-stdio",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use airlock_test_artifacts as programs;
 
+mod audit;
 mod identity;
 mod mcp;
 mod secrets;
@@ -25,6 +26,7 @@ fn airlock_with_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("XDG_CACHE_HOME", cache)
+        .env("AIRLOCK_AUDIT_LOG", cache.join("audit"))
         .env_remove("HOME")
         .env_remove("AIRLOCK_TOKEN")
         .env_remove("AIRLOCK_CONFIG")

@@ -37,13 +37,13 @@ when { principal.sub == "agent:bot" && ["echo", "read-file", "limit-stdout-flood
 type Client = RunningService<RoleClient, ()>;
 
 /// An operator's server setup in a temporary directory.
-struct Setup {
+pub(super) struct Setup {
     dir: tempfile::TempDir,
     key: LocalKey,
 }
 
 impl Setup {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = LocalKey::generate().expect("key");
         let path = |rel: &str| dir.path().join(rel);
@@ -52,7 +52,7 @@ impl Setup {
         std::fs::write(
             path("airlock.toml"),
             format!(
-                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
+                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[audit]\ndir = \"audit\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
             ),
         )
         .expect("config");
@@ -72,11 +72,29 @@ impl Setup {
         Self { dir, key }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    fn token(&self, sub: &str) -> String {
+    /// `(transport, outcome, tool)` of every call in the audit log.
+    pub(super) fn audited_calls(&self) -> Vec<(String, String, String)> {
+        let log = std::fs::read_to_string(self.path("audit/audit.jsonl")).unwrap_or_default();
+        log.lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("audit record"))
+            .filter(|record| record["event"]["kind"] == "call")
+            .map(|record| {
+                let event = &record["event"];
+                let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
+                (
+                    field("transport"),
+                    field("outcome"),
+                    event["tool"]["name"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub(super) fn token(&self, sub: &str) -> String {
         self.token_for(sub, ISSUER)
     }
 
@@ -151,7 +169,7 @@ impl Setup {
 }
 
 /// Compiled artifacts shared by every test's server: each tool compiles once.
-fn shared_cache() -> PathBuf {
+pub(super) fn shared_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache")
 }
 
@@ -288,6 +306,18 @@ async fn stdio_refuses_bad_arguments_reports_tool_errors_and_denials() {
     let after = bot.call_tool(call("echo", json!({"still": "alive"}))).await.expect("call after the flood");
     assert_eq!(after.structured_content, Some(json!({"still": "alive"})));
     bot.cancel().await.expect("close");
+    let outcomes: Vec<String> =
+        setup.audited_calls().into_iter().map(|(t, o, tool)| format!("{t} {o} {tool}")).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "mcp-stdio invalid_input read-file",
+            "mcp-stdio invalid_input read-file",
+            "mcp-stdio tool_error read-file",
+            "mcp-stdio ok limit-stdout-flood",
+            "mcp-stdio ok echo",
+        ]
+    );
 
     let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
     let failed = alice.call_tool(call("read-file", json!({"path": "missing.txt"}))).await.expect("call");
@@ -472,6 +502,14 @@ async fn http_a_client_that_disconnects_cancels_its_call() {
         server.wait_for_log("call cancelled by the client", Duration::from_secs(10)),
         "the call kept running after the client left: {:?}",
         server.log.lock().expect("log")
+    );
+    let start = Instant::now();
+    while setup.audited_calls().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        setup.audited_calls(),
+        [("mcp-http".into(), "cancelled".into(), "limit-infinite-loop".into())]
     );
 }
 

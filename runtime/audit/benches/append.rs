@@ -1,0 +1,86 @@
+//! Audit append cost per durability mode, for a typical call record (a
+//! principal with claims, five capability verdicts, a refusal, hashes):
+//! canonical encoding, SHA-256, the lock, the tail read, the write and, per
+//! mode, the `fdatasync`.
+#![allow(missing_docs, reason = "criterion macros generate undocumented items")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use airlock_audit::{
+    AuditSink, CallEvent, CapabilityRecord, Durability, Effects, Event, FileLog, Outcome, PrincipalRecord,
+    ToolRecord, input_sha256,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn event(n: u64) -> Event {
+    let capability = |action: &str, resource: &str| CapabilityRecord {
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+        allowed: true,
+        policies: vec!["ci-remediation".to_owned()],
+    };
+    Event::Call(Box::new(CallEvent {
+        transport: "mcp-http".to_owned(),
+        principal: Some(PrincipalRecord {
+            sub: "repo:acme/app:ref:refs/heads/main".to_owned(),
+            iss: "https://token.actions.githubusercontent.com".to_owned(),
+            claims: BTreeMap::from([
+                ("repository".to_owned(), "acme/app".into()),
+                ("workflow".to_owned(), "remediate".into()),
+                ("ref".to_owned(), "refs/heads/main".into()),
+            ]),
+            act: Vec::new(),
+        }),
+        tool: ToolRecord {
+            name: "osv-query".to_owned(),
+            version: "0.1.0".to_owned(),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+        },
+        input_sha256: input_sha256(&format!("{{\"packages\":[{n}]}}")),
+        capabilities: vec![
+            capability("invoke", "Tool::\"osv-query\""),
+            capability("fs.read", "Path::\"/workspace\""),
+            capability("net.connect", "Host::\"https://api.osv.dev\""),
+            capability("secret.use", "Secret::\"OSV_TOKEN\" for https://api.osv.dev"),
+            capability("env.read", "EnvVar::\"LANG\""),
+        ],
+        effects: Effects {
+            requests: 1,
+            bytes_sent: 512,
+            bytes_received: 8192,
+            refusals: vec!["destination not granted: http://10.0.0.5:80".to_owned()],
+            ..Effects::default()
+        },
+        outcome: Outcome::Ok,
+        error: None,
+        output_sha256: Some(input_sha256("{}")),
+        duration_ms: 42,
+    }))
+}
+
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    group.throughput(Throughput::Elements(1));
+    for (name, durability) in
+        [("fsync_every_record", Durability::EveryRecord), ("group_commit_64", Durability::Group(64))]
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = FileLog::open(dir.path(), durability).expect("open");
+        let mut n = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                log.append(event(n)).expect("append")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = append
+}
+criterion_main!(benches);

@@ -1,0 +1,197 @@
+//! What the log records: one [`Record`] per line, wrapping an [`Event`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The record format written by this version.
+pub const SCHEMA: &str = "airlock.audit/v1";
+
+/// `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Longest free-text field kept (error messages, refusal reasons), in
+/// bytes; longer text is cut at a character boundary and marked.
+pub const MAX_TEXT: usize = 2048;
+
+/// Most in-call refusals kept per event (the rest are counted).
+pub const MAX_REFUSALS: usize = 32;
+
+/// One line of the log: the event plus its place in the chain.
+///
+/// `hash` is the SHA-256 of the record's RFC 8785 canonical JSON without
+/// the `hash` key; `prev` is the previous record's `hash`. The line itself
+/// is the canonical JSON of the whole record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// 1 for the first record, then +1 per record, no gaps.
+    pub seq: u64,
+    /// When it was written: RFC 3339, UTC, milliseconds.
+    pub time: String,
+    /// The previous record's `hash` ([`GENESIS`] for the first).
+    pub prev: String,
+    /// What happened.
+    pub event: Event,
+    /// This record's hash (lowercase hex).
+    pub hash: String,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// A tool call, whatever its outcome.
+    Call(Box<CallEvent>),
+    /// On opening, a torn tail (a write cut short by a crash) was cut off.
+    Recovered {
+        /// Bytes removed after the last complete record.
+        truncated_bytes: u64,
+    },
+}
+
+/// One tool call: who, what, with which authority, and how it ended.
+/// Inputs and outputs are recorded as hashes; secret values and tokens
+/// never appear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallEvent {
+    /// How the call arrived: `cli`, `mcp-stdio`, `mcp-http`.
+    pub transport: String,
+    /// The verified caller, or `None` for an operator override (no token).
+    pub principal: Option<PrincipalRecord>,
+    /// The tool called.
+    pub tool: ToolRecord,
+    /// SHA-256 of the input's canonical JSON (RFC 8785), or of its bytes
+    /// when it is not JSON.
+    pub input_sha256: String,
+    /// Every capability decided, with the policies that decided it (empty
+    /// for an operator override, which has no policy).
+    pub capabilities: Vec<CapabilityRecord>,
+    /// What the call did on the network, and what was refused inside it.
+    pub effects: Effects,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The error or refusal message, when it did not end `ok`.
+    pub error: Option<String>,
+    /// SHA-256 of the output, when there was one.
+    pub output_sha256: Option<String>,
+    /// Wall-clock time of the call, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The verified caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalRecord {
+    /// `sub`.
+    pub sub: String,
+    /// `iss`.
+    pub iss: String,
+    /// The scalar claims policy saw (never the token itself).
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// The delegation chain (`act`), outermost first.
+    pub act: Vec<String>,
+}
+
+/// The tool called.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRecord {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// `sha256:` digest of the component.
+    pub digest: String,
+}
+
+/// One capability and its decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityRecord {
+    /// The Cedar action: `invoke`, `fs.read`, `net.connect`, ...
+    pub action: String,
+    /// The resource, as in explanations: `Path::"/workspace"`.
+    pub resource: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// The policies that decided (empty: default deny).
+    pub policies: Vec<String>,
+}
+
+/// What a call did beyond its result.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effects {
+    /// HTTP requests sent.
+    pub requests: u32,
+    /// Request-body bytes sent.
+    pub bytes_sent: u64,
+    /// Response-body bytes received.
+    pub bytes_received: u64,
+    /// Requests and socket uses refused inside the call (first
+    /// [`MAX_REFUSALS`]).
+    pub refusals: Vec<String>,
+    /// Refusals not listed.
+    pub refusals_dropped: u64,
+    /// Secret values redacted from outputs, by secret name (never values).
+    pub redactions: BTreeMap<String, u64>,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The tool returned output.
+    Ok,
+    /// Policy refused the call before anything ran (`invoke` denied, or the
+    /// tool is unknown to the caller).
+    Refused,
+    /// The arguments did not match the tool's input schema; nothing ran.
+    InvalidInput,
+    /// The tool ran and returned its `denied` error (it was refused
+    /// something it tried).
+    Denied,
+    /// The tool ran and returned an error.
+    ToolError,
+    /// A limit ended the call (timeout, memory, stack, output).
+    Limit,
+    /// The tool trapped.
+    Trap,
+    /// The client went away and the call was cancelled.
+    Cancelled,
+    /// The runtime could not start or finish the call.
+    Internal,
+}
+
+impl Outcome {
+    /// The name used in the log and by `audit query --outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Refused => "refused",
+            Self::InvalidInput => "invalid_input",
+            Self::Denied => "denied",
+            Self::ToolError => "tool_error",
+            Self::Limit => "limit",
+            Self::Trap => "trap",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// `text`, cut to [`MAX_TEXT`] bytes at a character boundary.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes cut]", &text[..end], text.len() - end)
+}

@@ -1,0 +1,265 @@
+//! The embedded sink: an append-only file of canonical records in a
+//! private directory, shared safely by every airlock process on the host.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use crate::chain::{check_line, seal};
+use crate::error::AuditError;
+use crate::event::{Event, GENESIS, Record};
+use crate::sink::{AuditSink, Receipt};
+
+/// The log file inside the directory.
+pub const LOG_FILE: &str = "audit.jsonl";
+const LOCK_FILE: &str = "audit.lock";
+/// A record is never longer than this (free text is bounded); the tail
+/// read on append looks no further back.
+const MAX_RECORD: u64 = 256 * 1024;
+
+/// When appended records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fdatasync` after every record: a crash of the machine loses no
+    /// acknowledged record. The default.
+    EveryRecord,
+    /// `fdatasync` after every `n`th record of this process (and when the
+    /// log is dropped): a machine crash loses at most `n - 1` acknowledged
+    /// records. A crash of airlock alone loses none: written records are in
+    /// the kernel's page cache.
+    Group(u32),
+}
+
+/// The log in a directory: `audit.jsonl` (0600) and a lock file, in a
+/// directory created 0700. Every append takes an exclusive lock, reads the
+/// chain head from the file's tail, and writes one line, so several
+/// processes append to one chain.
+pub struct FileLog {
+    path: PathBuf,
+    lock_path: PathBuf,
+    durability: Durability,
+    state: Mutex<State>,
+}
+
+/// The open file and what this handle last knew of the chain head.
+struct State {
+    file: File,
+    lock: File,
+    /// The file length when `head` was read or written; if the file has
+    /// another length now, another writer appended and the tail is re-read.
+    known_len: u64,
+    head: (u64, String),
+    unsynced: u32,
+}
+
+impl FileLog {
+    /// Opens (creating) the log in `dir`. A tail torn by a crash is cut
+    /// off and the cut recorded as a [`Event::Recovered`] record. Refuses a
+    /// directory that group or others can write, and a log whose last
+    /// complete record does not verify.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self, AuditError> {
+        let io =
+            |path: &Path, e: std::io::Error| AuditError::Io { path: path.to_owned(), reason: e.to_string() };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io(dir, e))?;
+        let mode = std::fs::metadata(dir).map_err(|e| io(dir, e))?.permissions().mode();
+        if mode & 0o022 != 0 {
+            return Err(AuditError::Io {
+                path: dir.to_owned(),
+                reason: format!(
+                    "the directory is writable by group or others (mode {:o}): anyone who can replace the log can rewrite history",
+                    mode & 0o777
+                ),
+            });
+        }
+        let path = dir.join(LOG_FILE);
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = open_lock(&lock_path)?;
+        let file = open_log(&path)?;
+        let state = State { file, lock, known_len: u64::MAX, head: (0, GENESIS.to_owned()), unsynced: 0 };
+        let log = Self { path, lock_path, durability, state: Mutex::new(state) };
+        {
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.lock.lock().map_err(|e| io(&log.lock_path, e))?;
+            let result = log.recover(&mut state);
+            let _ = state.lock.unlock();
+            result?;
+        }
+        Ok(log)
+    }
+
+    /// Cuts a torn tail (recording the cut) and reads the chain head.
+    fn recover(&self, state: &mut State) -> Result<(), AuditError> {
+        let len = self.len(&state.file)?;
+        let torn = self.torn_tail(&mut state.file, len)?;
+        if torn > 0 {
+            state.file.set_len(len - torn).map_err(|e| self.io_at(&self.path, e))?;
+            state.file.sync_data().map_err(|e| self.io_at(&self.path, e))?;
+            self.append_locked(state, Event::Recovered { truncated_bytes: torn })?;
+        } else {
+            self.refresh_head(state)?;
+        }
+        Ok(())
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn len(&self, file: &File) -> Result<u64, AuditError> {
+        Ok(file.metadata().map_err(|e| self.io_at(&self.path, e))?.len())
+    }
+
+    fn io_at(&self, path: &Path, e: std::io::Error) -> AuditError {
+        AuditError::Io { path: path.to_owned(), reason: e.to_string() }
+    }
+
+    /// Bytes after the last newline: a record whose write was cut short.
+    fn torn_tail(&self, file: &mut File, len: u64) -> Result<u64, AuditError> {
+        match self.read_back(file, len, len, |chunk| chunk.iter().rposition(|&b| b == b'\n'))? {
+            Some(newline) => Ok(len - newline - 1),
+            // No record was ever completed.
+            None if len <= MAX_RECORD + 1 => Ok(len),
+            None => Err(AuditError::Io {
+                path: self.path.clone(),
+                reason: format!(
+                    "no record ends in the last {MAX_RECORD} bytes: not a torn write; run `airlock audit verify`"
+                ),
+            }),
+        }
+    }
+
+    /// Scans backwards from `end` in small chunks (never more than
+    /// `MAX_RECORD` bytes) for the offset `find` reports in a chunk.
+    fn read_back(
+        &self,
+        file: &mut File,
+        end: u64,
+        len: u64,
+        find: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Result<Option<u64>, AuditError> {
+        const CHUNK: u64 = 4096;
+        let floor = len.saturating_sub(MAX_RECORD + 1);
+        let mut stop = end;
+        let mut buf = vec![0u8; CHUNK as usize];
+        while stop > floor {
+            let start = stop.saturating_sub(CHUNK).max(floor);
+            let chunk = &mut buf[..(stop - start) as usize];
+            file.seek(SeekFrom::Start(start)).map_err(|e| self.io_at(&self.path, e))?;
+            file.read_exact(chunk).map_err(|e| self.io_at(&self.path, e))?;
+            if let Some(at) = find(chunk) {
+                return Ok(Some(start + at as u64));
+            }
+            stop = start;
+        }
+        Ok(None)
+    }
+
+    /// Reads the last record (the file ends with a newline) and checks it is
+    /// a record of this log; remembers its sequence number and hash.
+    fn refresh_head(&self, state: &mut State) -> Result<(), AuditError> {
+        let len = self.len(&state.file)?;
+        if len == 0 {
+            state.head = (0, GENESIS.to_owned());
+            state.known_len = 0;
+            return Ok(());
+        }
+        let body_end = len - 1;
+        let start =
+            match self.read_back(&mut state.file, body_end, len, |c| c.iter().rposition(|&b| b == b'\n'))? {
+                Some(newline) => newline + 1,
+                None if len <= MAX_RECORD + 1 => 0,
+                None => {
+                    return Err(AuditError::Io {
+                        path: self.path.clone(),
+                        reason: "the last record is too long".into(),
+                    });
+                }
+            };
+        let mut line = vec![0u8; (body_end - start) as usize];
+        state.file.seek(SeekFrom::Start(start)).map_err(|e| self.io_at(&self.path, e))?;
+        state.file.read_exact(&mut line).map_err(|e| self.io_at(&self.path, e))?;
+        let corrupt = |source| AuditError::Corrupt { path: self.path.clone(), source };
+        let last: Record = serde_json::from_slice(&line).map_err(|e| {
+            corrupt(crate::ChainError { seq: 0, reason: format!("the last record does not parse: {e}") })
+        })?;
+        // The last record must be intact in itself (its own hash); its
+        // place in the chain is `audit verify`'s job.
+        let previous = (last.seq > 1).then(|| (last.seq - 1, last.prev.as_str()));
+        check_line(&line, previous).map_err(corrupt)?;
+        state.head = (last.seq, last.hash);
+        state.known_len = len;
+        Ok(())
+    }
+
+    fn append_locked(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
+        if self.len(&state.file)? != state.known_len {
+            self.refresh_head(state)?;
+        }
+        let (seq, prev) = &state.head;
+        let (record, line) = seal(*seq, prev, event)?;
+        state.file.write_all(&line).map_err(|e| self.io_at(&self.path, e))?;
+        state.known_len += line.len() as u64;
+        state.unsynced += 1;
+        let every = match self.durability {
+            Durability::EveryRecord => 1,
+            Durability::Group(n) => n.max(1),
+        };
+        if state.unsynced >= every {
+            state.file.sync_data().map_err(|e| self.io_at(&self.path, e))?;
+            state.unsynced = 0;
+        }
+        state.head = (record.seq, record.hash.clone());
+        Ok(Receipt { seq: record.seq, hash: record.hash })
+    }
+
+    /// Forces unsynced records to disk.
+    pub fn sync(&self) -> Result<(), AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.file.sync_data().map_err(|e| self.io_at(&self.path, e))?;
+        state.unsynced = 0;
+        Ok(())
+    }
+}
+
+impl AuditSink for FileLog {
+    fn append(&self, event: Event) -> Result<Receipt, AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.lock.lock().map_err(|e| self.io_at(&self.lock_path, e))?;
+        let result = self.append_locked(&mut state, event);
+        let _ = state.lock.unlock();
+        result
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if state.unsynced > 0 {
+            let _ = state.file.sync_data();
+        }
+    }
+}
+
+fn open_lock(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AuditError::Io { path: path.to_owned(), reason: e.to_string() })
+}
+
+fn open_log(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AuditError::Io { path: path.to_owned(), reason: e.to_string() })
+}

@@ -1,0 +1,33 @@
+//! airlock's audit trail: every call produces one record, whatever its
+//! outcome, in a log that shows afterwards if anything was edited,
+//! deleted, inserted or reordered.
+//!
+//! Each record is RFC 8785 canonical JSON on one line, carrying its
+//! sequence number, the previous record's hash (`prev`) and its own
+//! SHA-256 (`hash`, over the record without it). [`verify`] replays the
+//! chain and names the first bad sequence number. Records hold hashes of
+//! inputs and outputs, secret *names* and policy ids, never secret values or
+//! tokens.
+//!
+//! The sink is a trait ([`AuditSink`]); the embedded default is
+//! [`FileLog`], a file in a private directory shared by every airlock
+//! process through a lock, with a documented [`Durability`] and recovery
+//! of a torn tail after a crash.
+#![forbid(unsafe_code)]
+
+mod chain;
+mod error;
+mod event;
+mod file;
+mod record;
+mod sink;
+
+pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, verify};
+pub use error::{AuditError, ChainError};
+pub use event::{
+    CallEvent, CapabilityRecord, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome, PrincipalRecord,
+    Record, SCHEMA, ToolRecord, bounded,
+};
+pub use file::{Durability, FileLog, LOG_FILE};
+pub use record::{Ending, input_sha256, sha256_hex};
+pub use sink::{AuditSink, Receipt};

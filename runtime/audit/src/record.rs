@@ -1,0 +1,117 @@
+//! Building call events from what the runtime already has: the principal,
+//! the policy decision, hashes of input and output.
+
+use airlock_policy::Principal;
+use airlock_policy::authz::{Decision, ToolIdentity};
+use sha2::{Digest, Sha256};
+
+use crate::event::{CallEvent, CapabilityRecord, Effects, Outcome, PrincipalRecord, ToolRecord, bounded};
+
+impl PrincipalRecord {
+    /// The caller as the log shows it: sub, iss, the scalar claims policy
+    /// saw, and the `act` chain.
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            sub: principal.sub().to_owned(),
+            iss: principal.iss().to_owned(),
+            claims: principal.claims().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect(),
+            act: principal.act().to_vec(),
+        }
+    }
+}
+
+impl ToolRecord {
+    /// The tool as policy saw it.
+    pub fn of(tool: &ToolIdentity) -> Self {
+        Self { name: tool.name.clone(), version: tool.version.clone(), digest: tool.digest.clone() }
+    }
+}
+
+impl CapabilityRecord {
+    /// Every verdict of `decision`, with the ids of the deciding policies.
+    pub fn of(decision: &Decision) -> Vec<Self> {
+        decision
+            .verdicts()
+            .iter()
+            .map(|verdict| Self {
+                action: verdict.capability.action().to_owned(),
+                resource: verdict.resource(decision.tool()),
+                allowed: verdict.allowed,
+                policies: verdict.policies.iter().map(|p| p.id.clone()).collect(),
+            })
+            .collect()
+    }
+}
+
+/// SHA-256 of `input`'s RFC 8785 canonical form, so the same arguments
+/// hash the same however they were spaced or ordered; of its bytes when it
+/// is not JSON.
+pub fn input_sha256(input: &str) -> String {
+    let canonical =
+        serde_json::from_str::<serde_json::Value>(input).ok().and_then(|v| serde_jcs::to_vec(&v).ok());
+    match canonical {
+        Some(bytes) => sha256_hex(&bytes),
+        None => sha256_hex(input.as_bytes()),
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// How a call ended, as the log records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ending {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The message, when it did not end `ok`.
+    pub error: Option<String>,
+    /// SHA-256 of the output, when there was one.
+    pub output_sha256: Option<String>,
+    /// Network use and refusals, redactions.
+    pub effects: Effects,
+    /// Wall-clock time of the call, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl Ending {
+    /// A call that ended before anything ran: refused by policy, invalid
+    /// arguments, could not be prepared.
+    pub fn before_start(outcome: Outcome, error: &str) -> Self {
+        Self {
+            outcome,
+            error: Some(bounded(error)),
+            output_sha256: None,
+            effects: Effects::default(),
+            duration_ms: 0,
+        }
+    }
+}
+
+impl CallEvent {
+    /// The event for a call of `tool` by `principal` (`None`: an operator
+    /// override) with `input`, decided by `decision` (`None`: no policy),
+    /// ended as `ending`.
+    pub fn new(
+        transport: &str,
+        principal: Option<&Principal>,
+        tool: &ToolIdentity,
+        decision: Option<&Decision>,
+        input: &str,
+        ending: Ending,
+    ) -> Self {
+        Self {
+            transport: transport.to_owned(),
+            principal: principal.map(PrincipalRecord::of),
+            tool: ToolRecord::of(tool),
+            input_sha256: input_sha256(input),
+            capabilities: decision.map(CapabilityRecord::of).unwrap_or_default(),
+            effects: ending.effects,
+            outcome: ending.outcome,
+            error: ending.error,
+            output_sha256: ending.output_sha256,
+            duration_ms: ending.duration_ms,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Where events go. The embedded default is [`crate::FileLog`]; a shared
+//! store (a database, a log service) implements the same trait.
+
+use crate::error::AuditError;
+use crate::event::Event;
+
+/// Where a written record sits in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (the new chain head).
+    pub hash: String,
+}
+
+/// An append-only, chained event log. `append` returns only once the record
+/// is written (and as durable as the sink promises); an error means the
+/// record was not written, and callers must not run an unaudited call.
+pub trait AuditSink: Send + Sync {
+    /// Appends `event` as the next record.
+    fn append(&self, event: Event) -> Result<Receipt, AuditError>;
+}

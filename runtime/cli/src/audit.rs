@@ -1,0 +1,159 @@
+//! `airlock audit`, and opening the log every call is recorded in.
+
+use std::path::{Path, PathBuf};
+
+use airlock_audit::{AuditSink, CallEvent, Event, FileLog, LOG_FILE, Record};
+use anyhow::{Context, anyhow};
+
+use crate::args::{AuditCommand, LogArgs, parse_duration};
+use crate::config::AuditSettings;
+use crate::exit::{self, Failure};
+
+pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
+    match command {
+        AuditCommand::Verify(log) => {
+            let (path, bytes) = read_log(&log)?;
+            match airlock_audit::verify(&bytes) {
+                Ok(summary) => {
+                    println!(
+                        "{}: {} records, chain intact, head {}",
+                        path.display(),
+                        summary.records,
+                        summary.head
+                    );
+                    Ok(())
+                }
+                Err(error) => Err(Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {error}", path.display()))),
+            }
+        }
+        AuditCommand::Tail { lines, json, log } => {
+            let records = records(&log)?;
+            let skip = records.len().saturating_sub(lines);
+            print_records(&records[skip..], json);
+            Ok(())
+        }
+        AuditCommand::Query { sub, tool, outcome, since, json, log } => {
+            let since = since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
+            let records = records(&log)?;
+            let matching: Vec<Record> = records
+                .into_iter()
+                .filter(|r| since.as_ref().is_none_or(|s| r.time.as_str() >= s.as_str()))
+                .filter(|r| match &r.event {
+                    Event::Call(call) => {
+                        sub.as_ref().is_none_or(|s| call.principal.as_ref().is_some_and(|p| &p.sub == s))
+                            && tool.as_ref().is_none_or(|t| &call.tool.name == t)
+                            && outcome.as_ref().is_none_or(|o| call.outcome.as_str() == o)
+                    }
+                    Event::Recovered { .. } => sub.is_none() && tool.is_none() && outcome.is_none(),
+                })
+                .collect();
+            print_records(&matching, json);
+            Ok(())
+        }
+    }
+}
+
+/// Opens the log calls are recorded in: the config's `[audit] dir`, else
+/// the default. If it cannot be opened, nothing runs.
+pub(crate) fn open_for_calls(settings: &AuditSettings) -> Result<FileLog, Failure> {
+    let dir = match &settings.dir {
+        Some(dir) => dir.clone(),
+        None => default_dir()?,
+    };
+    FileLog::open(&dir, settings.durability)
+        .map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}; nothing was run")))
+}
+
+/// Appends a call's event; a call that cannot be recorded is an error.
+pub(crate) fn record(log: &dyn AuditSink, event: CallEvent) -> Result<(), Failure> {
+    log.append(Event::Call(Box::new(event))).map(|_| ()).map_err(|e| Failure::new(exit::INTERNAL, e))
+}
+
+/// `AIRLOCK_AUDIT_LOG`, else `$XDG_STATE_HOME/airlock/audit`, else
+/// `~/.local/state/airlock/audit`.
+pub(crate) fn default_dir() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os("AIRLOCK_AUDIT_LOG") {
+        return Ok(PathBuf::from(dir));
+    }
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .map(|base| base.join("airlock/audit"))
+        .ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no audit log location: set [audit] dir in the config, AIRLOCK_AUDIT_LOG, XDG_STATE_HOME or HOME"
+            ))
+        })
+}
+
+fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
+    let dir = match &log.dir {
+        Some(dir) => dir.clone(),
+        None => default_dir()?,
+    };
+    let path = dir.join(LOG_FILE);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("no audit log at `{}`", path.display()))
+        .map_err(Failure::usage)?;
+    Ok((path, bytes))
+}
+
+/// Every record that parses (use `verify` to check them).
+fn records(log: &LogArgs) -> Result<Vec<Record>, Failure> {
+    let (path, bytes) = read_log(log)?;
+    parse_records(&path, &bytes).map_err(Failure::usage)
+}
+
+fn parse_records(path: &Path, bytes: &[u8]) -> anyhow::Result<Vec<Record>> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            serde_json::from_slice(line)
+                .with_context(|| format!("{} line {}: not an audit record", path.display(), n + 1))
+        })
+        .collect()
+}
+
+fn print_records(records: &[Record], json: bool) {
+    for record in records {
+        if json {
+            println!("{}", serde_json::to_string(record).unwrap_or_default());
+            continue;
+        }
+        match &record.event {
+            Event::Call(call) => {
+                let who = call.principal.as_ref().map_or("(operator override)", |p| p.sub.as_str());
+                // One line per record, whatever the message holds.
+                let error = call.error.as_deref().map(|e| format!("  {}", e.escape_debug())).unwrap_or_default();
+                println!(
+                    "{:>6}  {}  {:<13}  {}  {} {}  {} ms{error}",
+                    record.seq,
+                    record.time,
+                    call.outcome.as_str(),
+                    who,
+                    call.tool.name,
+                    call.tool.version,
+                    call.duration_ms
+                );
+            }
+            Event::Recovered { truncated_bytes } => println!(
+                "{:>6}  {}  recovered      torn tail of {truncated_bytes} bytes cut after a crash",
+                record.seq, record.time
+            ),
+        }
+    }
+}
+
+/// `--since`: an RFC 3339 time (or prefix), or an age such as `15m`.
+fn since_time(text: &str) -> anyhow::Result<String> {
+    if text.as_bytes().first().is_some_and(u8::is_ascii_digit) && text.contains('-') {
+        return Ok(text.to_owned());
+    }
+    let age = parse_duration(text)
+        .map_err(|e| anyhow!("--since: {e}, or an RFC 3339 time such as 2026-11-29T05:00:00Z"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let at = now.saturating_sub(age);
+    Ok(airlock_audit::rfc3339(at.as_secs(), at.subsec_millis()))
+}

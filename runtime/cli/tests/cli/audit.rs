@@ -1,0 +1,147 @@
+//! `airlock audit`: every call through the binary is recorded whatever its
+//! outcome, no token or secret reaches the log, `verify` catches an edit
+//! and names the record, `tail` and `query` find what operators ask for.
+
+use serde_json::Value;
+
+use super::mcp::{Setup, shared_cache};
+use super::programs;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn airlock(setup: &Setup, args: &[&str]) -> Out {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .env("XDG_CACHE_HOME", shared_cache())
+        .env("AIRLOCK_CONFIG", setup.path("airlock.toml"))
+        .env("AIRLOCK_AUDIT_LOG", setup.path("audit"))
+        .env_remove("HOME")
+        .env_remove("AIRLOCK_TOKEN")
+        .output()
+        .expect("run airlock");
+    Out {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn every_run_is_recorded_and_the_log_answers_operators() {
+    let setup = Setup::new();
+    let ws = format!("{}:/workspace", setup.path("ws").display());
+    // (caller, tool and arguments, expected exit code); a fresh token per run.
+    let runs: Vec<(Option<&str>, Vec<&str>, i32)> = vec![
+        (Some("human:alice"), vec![programs::ECHO, "--input", r#"{"a":1}"#], 0),
+        (None, vec![programs::ECHO, "--input", r#"{"b":2}"#], 0),
+        (Some("human:alice"), vec![programs::LIMIT_INFINITE_LOOP, "--input", "{}", "--timeout", "200ms"], 4),
+        (
+            Some("human:alice"),
+            vec![airlock_tools::READ_FILE_PATH, "--input", r#"{"path":"nope.txt"}"#, "--mount", &ws],
+            1,
+        ),
+        (Some("human:alice"), vec![programs::TRAP_IN_INVOKE, "--input", "{}"], 1),
+        (Some("agent:stranger"), vec![programs::ECHO, "--input", "{}"], 3),
+    ];
+    let mut tokens = Vec::new();
+    for (caller, rest, code) in &runs {
+        let mut args = vec!["run".to_owned()];
+        match caller {
+            Some(sub) => {
+                let token = setup.token(sub);
+                args.extend(["--token".to_owned(), token.clone()]);
+                tokens.push(token);
+            }
+            None => args.push("--operator-override".to_owned()),
+        }
+        args.extend(rest.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = airlock(&setup, &args);
+        assert_eq!(out.code, *code, "{rest:?}: {}", out.stderr);
+    }
+
+    let verified = airlock(&setup, &["audit", "verify"]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(verified.stdout.contains(": 6 records, chain intact, head "), "{}", verified.stdout);
+
+    let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).expect("log");
+    for token in &tokens {
+        assert!(!log.contains(token.as_str()), "a token reached the audit log");
+    }
+    let records: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("record")).collect();
+    let outcomes: Vec<&str> = records.iter().filter_map(|r| r["event"]["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["ok", "ok", "limit", "tool_error", "trap", "refused"]);
+    assert_eq!(records[1]["event"]["principal"], Value::Null, "the override run has no principal");
+    assert_eq!(records[0]["event"]["principal"]["sub"], "human:alice");
+    assert_eq!(records[0]["event"]["capabilities"][0]["action"], "invoke");
+    assert_eq!(records[0]["event"]["capabilities"][0]["policies"][0], "alice-everything");
+    assert_eq!(records[5]["event"]["capabilities"][0]["allowed"], false);
+    assert!(records[2]["event"]["error"].as_str().is_some_and(|e| e.contains("timeout after 200ms")));
+    assert!(records[2]["event"]["duration_ms"].as_u64().is_some_and(|d| d >= 200));
+    assert_eq!(records[0]["event"]["input_sha256"].as_str().map(str::len), Some(64));
+
+    let refused = airlock(&setup, &["audit", "query", "--outcome", "refused"]);
+    assert_eq!(refused.stdout.lines().count(), 1, "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("refused") && refused.stdout.contains("agent:stranger  echo 0.0.0"),
+        "{}",
+        refused.stdout
+    );
+    let alices = airlock(&setup, &["audit", "query", "--sub", "human:alice", "--since", "1h"]);
+    assert_eq!(alices.stdout.lines().count(), 4, "{}", alices.stdout);
+    let by_tool = airlock(&setup, &["audit", "query", "--tool", "read-file", "--json"]);
+    let line: Value = serde_json::from_str(by_tool.stdout.trim()).expect("one JSON record");
+    assert_eq!(line["seq"], 4);
+    let future = airlock(&setup, &["audit", "query", "--since", "2999-01-01"]);
+    assert!(future.stdout.is_empty(), "{}", future.stdout);
+    let bad = airlock(&setup, &["audit", "query", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--since") && bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
+    let tail = airlock(&setup, &["audit", "tail", "-n", "2"]);
+    let tail: Vec<&str> = tail.stdout.lines().collect();
+    assert_eq!(tail.len(), 2);
+    assert!(tail[0].trim_start().starts_with("5 ") && tail[1].trim_start().starts_with("6 "), "{tail:?}");
+
+    // Rewrite history: the limit becomes a success.
+    let edited = log.replacen("\"outcome\":\"limit\"", "\"outcome\":\"ok\"", 1);
+    std::fs::write(setup.path("audit/audit.jsonl"), edited).expect("write");
+    let broken = airlock(&setup, &["audit", "verify"]);
+    assert_eq!(broken.code, 8, "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("audit log broken at record 3: record 3 was altered"),
+        "{}",
+        broken.stderr
+    );
+    // And the next call refuses to extend a log whose tail does not verify? No:
+    // the tail (record 6) is intact, so calls go on; `verify` is what finds it.
+    let missing = airlock(&setup, &["audit", "verify", "--log", "/nonexistent/audit"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no audit log at `/nonexistent/audit/audit.jsonl`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_bad_audit_setting_is_a_config_error() {
+    let setup = Setup::new();
+    let config = std::fs::read_to_string(setup.path("airlock.toml")).expect("config");
+    for (setting, message) in [
+        ("durability = \"sometimes\"", "`sometimes` is not `fsync` or `group`"),
+        ("group_size = 8", "`audit.group_size` needs `durability = \"group\"`"),
+        ("colour = \"red\"", "unknown field `colour`"),
+    ] {
+        let changed =
+            config.replace("[audit]\ndir = \"audit\"\n", &format!("[audit]\ndir = \"audit\"\n{setting}\n"));
+        std::fs::write(setup.path("airlock.toml"), changed).expect("config");
+        let token = setup.token("human:alice");
+        let out = airlock(&setup, &["run", "--token", &token, programs::ECHO, "--input", "{}"]);
+        assert_eq!(out.code, 7, "{setting}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{setting}: {}", out.stderr);
+    }
+}

@@ -1,0 +1,42 @@
+//! How a call's result reads in the audit log.
+
+use std::time::Duration;
+
+use airlock_audit::{Effects, Ending, MAX_REFUSALS, Outcome, bounded, sha256_hex};
+
+use crate::call::{CallOutcome, ToolError};
+use crate::error::CallError;
+
+/// The audit ending of a call that took `elapsed` (as the caller measured
+/// it): its outcome and message, the output's hash, what it did on the
+/// network and what was redacted (names and counts).
+pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> Ending {
+    let duration_ms = elapsed.as_millis().try_into().unwrap_or(u64::MAX);
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let kind = match error {
+                CallError::Limit(_) => Outcome::Limit,
+                CallError::Trap(_) => Outcome::Trap,
+                _ => Outcome::Internal,
+            };
+            return Ending { duration_ms, ..Ending::before_start(kind, &error.to_string()) };
+        }
+    };
+    let (kind, error, output) = match &outcome.result {
+        Ok(output) => (Outcome::Ok, None, Some(sha256_hex(output.as_bytes()))),
+        Err(e @ ToolError::Denied(_)) => (Outcome::Denied, Some(bounded(&e.to_string())), None),
+        Err(e) => (Outcome::ToolError, Some(bounded(&e.to_string())), None),
+    };
+    let network = &outcome.network;
+    let listed = network.refusals.len().min(MAX_REFUSALS);
+    let effects = Effects {
+        requests: network.requests,
+        bytes_sent: network.bytes_sent,
+        bytes_received: network.bytes_received,
+        refusals: network.refusals[..listed].iter().map(|r| bounded(r)).collect(),
+        refusals_dropped: network.refusals_dropped + (network.refusals.len() - listed) as u64,
+        redactions: outcome.redactions.clone(),
+    };
+    Ending { outcome: kind, error, output_sha256: output, effects, duration_ms }
+}
