@@ -126,7 +126,8 @@ fn print_records(records: &[Record], json: bool) {
             Event::Call(call) => {
                 let who = call.principal.as_ref().map_or("(operator override)", |p| p.sub.as_str());
                 // One line per record, whatever the message holds.
-                let error = call.error.as_deref().map(|e| format!("  {}", e.escape_debug())).unwrap_or_default();
+                let error =
+                    call.error.as_deref().map(|e| format!("  {}", e.escape_debug())).unwrap_or_default();
                 println!(
                     "{:>6}  {}  {:<13}  {}  {} {}  {} ms{error}",
                     record.seq,

@@ -625,3 +625,44 @@ fn the_mcp_inspector_lists_and_calls_over_stdio_and_http() {
         .expect("run the inspector");
     assert!(!refused.status.success(), "the inspector got in without a token");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_speaks_the_latest_protocol_revision_and_the_one_before() {
+    let setup = Setup::new();
+    let server = setup.http(&[]);
+    let token = setup.token("agent:bot");
+    let http = reqwest::Client::new();
+    let post = |version: Option<&str>, method: &str, body: String| {
+        let mut request = http
+            .post(&server.url)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-method", method);
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        async move { request.body(body).send().await.expect("request").json::<Value>().await.expect("json") }
+    };
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let discover =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{{"_meta":{meta}}}}}"#);
+    let discovered = post(Some("2026-07-28"), "server/discover", discover).await;
+    assert_eq!(
+        discovered["result"]["supportedVersions"],
+        json!(["2025-11-25", "2026-07-28"]),
+        "{discovered}"
+    );
+    assert_eq!(discovered["result"]["cacheScope"], "private");
+
+    let initialize = |version: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+        )
+    };
+    for (asked, answered) in [("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")] {
+        let result = post(None, "initialize", initialize(asked)).await;
+        assert_eq!(result["result"]["protocolVersion"], answered, "{asked}: {result}");
+        assert_eq!(result["result"]["serverInfo"]["name"], "airlock");
+    }
+}
