@@ -4,12 +4,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
 use std::time::Instant;
 
 use airlock_audit::{AuditSink, CallEvent, Ending, Event, Outcome};
 use airlock_host::{CallError, CallOutcome, ToolError};
-use airlock_policy::authz::Decision;
+use airlock_policy::authz::{Decision, ToolIdentity};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
@@ -126,24 +125,39 @@ impl AirlockServer {
     ) -> CallToolResult {
         let name = params.name.to_string();
         let arguments = Value::Object(params.arguments.unwrap_or_default());
-        let Some(tool) = self.shared.catalog.get(&name) else {
-            tracing::info!(sub = %caller.principal().sub(), tool = %name, "call refused: no such tool");
-            return failure(not_available(&name));
-        };
-        let (result, decision, ending) = self.run(caller, tool, &arguments, context).await;
         let input = arguments.to_string();
+        let (result, identity, decision, ending) = match self.shared.catalog.get(&name) {
+            Some(tool) => {
+                let (result, decision, ending) = self.run(caller, tool, &arguments, context).await;
+                (result, tool.identity.clone(), decision, ending)
+            }
+            None => {
+                tracing::info!(sub = %caller.principal().sub(), tool = %name, "call refused: no such tool");
+                let unknown =
+                    ToolIdentity { name: name.clone(), version: String::new(), digest: String::new() };
+                let ending = Ending::before_start(Outcome::Refused, "no such tool");
+                (failure(not_available(&name)), unknown, None, ending)
+            }
+        };
         let event = CallEvent::new(
             self.transport(),
             Some(caller.principal()),
-            &tool.identity,
+            &identity,
             decision.as_deref(),
             &input,
             ending,
         );
-        match self.shared.audit.append(Event::Call(Box::new(event))) {
-            Ok(_) => result,
-            Err(error) => {
+        // An fsync can take a millisecond: keep it off the async workers.
+        let audit = self.shared.audit.clone();
+        let written = tokio::task::spawn_blocking(move || audit.append(Event::Call(Box::new(event)))).await;
+        match written {
+            Ok(Ok(_)) => result,
+            Ok(Err(error)) => {
                 tracing::error!(%error, tool = %name, "cannot write the audit record");
+                failure(format!("the call to `{name}` could not be recorded in the audit log"))
+            }
+            Err(error) => {
+                tracing::error!(%error, tool = %name, "the audit writer failed");
                 failure(format!("the call to `{name}` could not be recorded in the audit log"))
             }
         }

@@ -256,6 +256,12 @@ async fn stdio_lists_only_what_the_identity_may_invoke_and_calls_return_structur
     assert_eq!(text(&unknown), "tool `no-such-tool` is not available to this identity");
     assert_no_hints(&text(&hidden));
     bot.cancel().await.expect("close");
+    let calls: Vec<String> =
+        setup.audited_calls().into_iter().map(|(t, o, tool)| format!("{t} {o} {tool}")).collect();
+    assert_eq!(
+        calls,
+        ["mcp-stdio ok echo", "mcp-stdio refused limit-infinite-loop", "mcp-stdio refused no-such-tool"]
+    );
 
     let alice = setup.stdio(&setup.write_token("alice.jwt", "human:alice")).await;
     assert_eq!(
