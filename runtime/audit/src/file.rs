@@ -82,30 +82,32 @@ impl FileLog {
         {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.lock.lock().map_err(|e| io(&log.lock_path, e))?;
-            let result = log.recover(&mut state);
+            let result = log.sync_head(&mut state);
             let _ = state.lock.unlock();
             result?;
         }
         Ok(log)
     }
 
-    /// Cuts a torn tail (recording the cut) and reads the chain head.
-    fn recover(&self, state: &mut State) -> Result<(), AuditError> {
+    /// Brings this handle's view of the chain head up to date: unchanged
+    /// if the file is as this handle left it; otherwise a torn tail (a
+    /// writer killed mid-append, here or in another process) is cut off and
+    /// the cut recorded, and the head is read from the file.
+    fn sync_head(&self, state: &mut State) -> Result<(), AuditError> {
         let len = self.len(&state.file)?;
+        if len == state.known_len {
+            return Ok(());
+        }
         let torn = self.torn_tail(&mut state.file, len)?;
         if torn > 0 {
             state.file.set_len(len - torn).map_err(|e| self.io_at(&self.path, e))?;
             state.file.sync_data().map_err(|e| self.io_at(&self.path, e))?;
-            self.append_locked(state, Event::Recovered { truncated_bytes: torn })?;
+            self.refresh_head(state)?;
+            self.write_record(state, Event::Recovered { truncated_bytes: torn })?;
         } else {
             self.refresh_head(state)?;
         }
         Ok(())
-    }
-
-    /// The log file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn len(&self, file: &File) -> Result<u64, AuditError> {
@@ -195,9 +197,12 @@ impl FileLog {
     }
 
     fn append_locked(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
-        if self.len(&state.file)? != state.known_len {
-            self.refresh_head(state)?;
-        }
+        self.sync_head(state)?;
+        self.write_record(state, event)
+    }
+
+    /// Seals `event` after the known head and writes it in one `write`.
+    fn write_record(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
         let (seq, prev) = &state.head;
         let (record, line) = seal(*seq, prev, event)?;
         state.file.write_all(&line).map_err(|e| self.io_at(&self.path, e))?;

@@ -254,3 +254,18 @@ fn sigkill_mid_append_never_breaks_the_verified_prefix() {
     assert!(records > 25, "the writer wrote almost nothing: {records}");
     eprintln!("{records} records over 25 kills, {recovered} torn tails recovered");
 }
+
+#[test]
+fn a_writer_that_finds_a_torn_tail_left_by_another_cuts_it_first() {
+    let dir = filled();
+    let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("open");
+    // Another process dies mid-append after this handle opened the log.
+    let mut bytes = read(dir.path());
+    bytes.extend_from_slice(b"{\"event\":{\"kind\":\"ca");
+    std::fs::write(dir.path().join(LOG_FILE), &bytes).expect("write");
+    let receipt = log.append(call(42, Outcome::Ok)).expect("append past the torn tail");
+    assert_eq!(receipt.seq, 11, "the cut is record 10, this call record 11");
+    let summary = verify(&read(dir.path())).expect("verifies");
+    assert_eq!(summary.records, 11);
+    assert!(lines(dir.path())[9].contains("\"kind\":\"recovered\""));
+}
