@@ -110,6 +110,11 @@ impl FileLog {
         Ok(())
     }
 
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn len(&self, file: &File) -> Result<u64, AuditError> {
         Ok(file.metadata().map_err(|e| self.io_at(&self.path, e))?.len())
     }

@@ -387,7 +387,7 @@ pub(crate) fn parse_env(spec: &str) -> anyhow::Result<OfferedEnv> {
 
 /// Parses `500ms`, `2s`, `1m`, `1h` or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (use 500ms, 2s or 1m)");
+    let bad = || format!("`{text}` is not a duration (use 500ms, 2s, 1m or 1h)");
     let (number, unit) = split_number(text);
     let n: u64 = number.parse().map_err(|_| bad())?;
     let d = match unit {
@@ -478,7 +478,8 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("2h").is_err());
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("2d").is_err());
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
