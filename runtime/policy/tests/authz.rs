@@ -666,3 +666,78 @@ fn example_local_session() {
     let other_issuer = principal("human:alice", "https://elsewhere", json!({}));
     assert!(outcomes(&a, &other_issuer, &tool("grep"), &r).iter().all(|(_, allowed)| !allowed));
 }
+
+// ---- approval markers ----
+
+#[test]
+fn a_capability_allowed_only_by_approval_permits_needs_approval() {
+    let a = authorizer(
+        "@id(\"run\") permit (principal, action == Action::\"invoke\", resource);\n\
+         @id(\"read\") permit (principal, action == Action::\"fs.read\", resource in Path::\"/workspace\");\n\
+         @id(\"ci-writes\") @approval(\"human\")\n\
+         permit (principal, action == Action::\"fs.write\", resource in Path::\"/workspace/.github\");",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let r = request(
+        &[("/workspace/.github", Access::ReadWrite), ("/workspace/src", Access::ReadOnly)],
+        &[],
+        &[],
+        &[],
+    );
+    let decision = a.decide(&p, &tool("t"), &r).expect("decide");
+    let gated: Vec<String> = decision
+        .needing_approval()
+        .map(|v| format!("{} {}", v.capability.action(), v.resource(&tool("t"))))
+        .collect();
+    assert_eq!(gated, ["fs.write Path::\"/workspace/.github\""]);
+    let text = decision.to_string();
+    assert!(text.contains("permitted with a human's approval by ci-writes"), "{text}");
+    assert!(text.contains("permitted by read"), "{text}");
+}
+
+#[test]
+fn an_unmarked_permit_for_the_same_capability_lifts_the_approval() {
+    let a = authorizer(
+        "@id(\"run-approved\") @approval permit (principal, action == Action::\"invoke\", resource);\n\
+         @id(\"run-grep\") permit (principal, action == Action::\"invoke\", resource) when { resource.name == \"grep\" };",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let none = CapabilityRequest::default();
+    let grep = a.decide(&p, &tool("grep"), &none).expect("decide");
+    assert_eq!(grep.needing_approval().count(), 0, "{grep}");
+    let push = a.decide(&p, &tool("push"), &none).expect("decide");
+    assert_eq!(
+        push.needing_approval().map(|v| v.capability.clone()).collect::<Vec<_>>(),
+        [Capability::Invoke]
+    );
+}
+
+#[test]
+fn a_forbid_wins_over_an_approval_permit_and_nothing_needs_approval() {
+    let a = authorizer(
+        "@approval permit (principal, action == Action::\"invoke\", resource);\n\
+         @id(\"never\") forbid (principal, action == Action::\"invoke\", resource);",
+    );
+    let p = principal("agent", "https://i", json!({}));
+    let decision = a.decide(&p, &tool("t"), &CapabilityRequest::default()).expect("decide");
+    assert!(!decision.invoke_allowed());
+    assert_eq!(decision.needing_approval().count(), 0, "a denied call is refused, not sent for approval");
+}
+
+#[test]
+fn approval_markers_are_checked_when_loading() {
+    let on_forbid = Authorizer::new(&[source("p.cedar", "@approval forbid (principal, action, resource);")])
+        .expect_err("approval on forbid");
+    assert!(on_forbid.to_string().starts_with("p.cedar:1:1: `@approval` on a `forbid`"), "{on_forbid}");
+    let class = Authorizer::new(&[source(
+        "p.cedar",
+        "permit (principal, action, resource);\n@approval(\"robot\")\npermit (principal, action, resource);",
+    )])
+    .expect_err("unknown class");
+    assert!(
+        class
+            .to_string()
+            .starts_with("p.cedar:2:1: `@approval(\"robot\")`: the only approver class is `human`"),
+        "{class}"
+    );
+}

@@ -33,6 +33,10 @@ pub struct Verdict {
     /// Policies that failed to evaluate for this request (they are skipped,
     /// as Cedar specifies).
     pub errors: Vec<String>,
+    /// Allowed, but only by `permit`s marked `@approval`: the call runs only
+    /// with a human's approval. A capability that any unmarked `permit`
+    /// also allows needs none.
+    pub needs_approval: bool,
 }
 
 impl Verdict {
@@ -51,11 +55,16 @@ impl Verdict {
             })
             .collect();
         policies.sort_by(|a, b| a.id.cmp(&b.id));
+        let allowed = response.decision() == CedarDecision::Allow;
+        let needs_approval = allowed
+            && !policies.is_empty()
+            && policies.iter().all(|p| origin(&p.id).is_some_and(|o| o.requires_approval));
         Self {
             capability,
-            allowed: response.decision() == CedarDecision::Allow,
+            allowed,
             policies,
             errors: response.diagnostics().errors().map(ToString::to_string).collect(),
+            needs_approval,
         }
     }
 
@@ -96,6 +105,19 @@ impl Decision {
     /// The verdicts that denied something.
     pub fn denials(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().filter(|v| !v.allowed)
+    }
+
+    /// The allowed capabilities that need a human's approval before the
+    /// call may run (allowed only by `@approval` permits). Nothing when
+    /// `invoke` is denied: such a call never runs at all.
+    pub fn needing_approval(&self) -> impl Iterator<Item = &Verdict> {
+        let invoke = self.invoke_allowed();
+        self.verdicts.iter().filter(move |v| invoke && v.needs_approval)
+    }
+
+    /// The principal's `sub`.
+    pub fn principal(&self) -> &str {
+        &self.principal
     }
 
     /// The tool the decision is about.
@@ -227,6 +249,9 @@ impl fmt::Display for Decision {
                 })
                 .collect();
             match (verdict.allowed, ids.is_empty()) {
+                (true, _) if verdict.needs_approval => {
+                    write!(f, "  permitted with a human's approval by {}", ids.join(", "))?
+                }
                 (true, _) => write!(f, "  permitted by {}", ids.join(", "))?,
                 (false, false) => write!(f, "  forbidden by {}", ids.join(", "))?,
                 (false, true) => write!(f, "  no policy permits it (default deny)")?,

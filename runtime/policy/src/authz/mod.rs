@@ -18,7 +18,7 @@ use std::str::FromStr;
 use cedar_policy::{ActionConstraint, Context, Entities, EntityUid, PolicySet, Request, Schema};
 
 pub use decision::{DecidingPolicy, Decision, Verdict};
-pub use source::{PolicyDiagnostic, PolicyErrors, PolicyOrigin, PolicySource};
+pub use source::{APPROVAL_ANNOTATION, PolicyDiagnostic, PolicyErrors, PolicyOrigin, PolicySource};
 
 use crate::{Access, CapabilityRequest, Destination, GuestPath, HostRequest, Methods, Principal};
 

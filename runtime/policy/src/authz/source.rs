@@ -61,7 +61,13 @@ pub struct PolicyOrigin {
     /// 1-based line of the policy's first token (its first annotation or
     /// its `permit`/`forbid`).
     pub line: usize,
+    /// Whether the policy is a `permit` annotated `@approval`: what it
+    /// allows runs only with a human's approval.
+    pub requires_approval: bool,
 }
+
+/// The annotation that marks a `permit` as allowing only with approval.
+pub const APPROVAL_ANNOTATION: &str = "approval";
 
 /// Validated policies with stable ids: the `@id("...")` annotation when the
 /// policy has one, otherwise `<file>:<line>`.
@@ -89,9 +95,20 @@ pub(crate) fn load(schema: &Schema, sources: &[PolicySource]) -> Result<LoadedPo
                 ));
                 continue;
             }
+            let requires_approval = match approval_marker(&policy) {
+                Ok(marked) => marked,
+                Err(message) => {
+                    errors.push(at(source, offset, message));
+                    continue;
+                }
+            };
             origins.insert(
                 id.clone(),
-                PolicyOrigin { file: source.name.clone(), line: line_col(&source.text, offset).0 },
+                PolicyOrigin {
+                    file: source.name.clone(),
+                    line: line_col(&source.text, offset).0,
+                    requires_approval,
+                },
             );
             offsets.insert(id, offset);
             if let Err(e) = file_set.add(policy.clone()) {
@@ -109,6 +126,22 @@ pub(crate) fn load(schema: &Schema, sources: &[PolicySource]) -> Result<LoadedPo
         }
     }
     if errors.is_empty() { Ok(LoadedPolicies { set, origins }) } else { Err(PolicyErrors(errors)) }
+}
+
+/// Whether `policy` carries a valid `@approval` marker. Only `permit`s can
+/// carry one, and the only approver class is `human` (also the meaning of a
+/// bare `@approval`).
+fn approval_marker(policy: &Policy) -> Result<bool, String> {
+    let Some(class) = policy.annotation(APPROVAL_ANNOTATION) else { return Ok(false) };
+    if policy.effect() == cedar_policy::Effect::Forbid {
+        return Err(
+            "`@approval` on a `forbid`: only a `permit` can require approval (a forbid always denies)".into(),
+        );
+    }
+    match class {
+        "" | "human" => Ok(true),
+        other => Err(format!("`@approval(\"{other}\")`: the only approver class is `human`")),
+    }
 }
 
 fn describe_origin(origin: &PolicyOrigin) -> String {
