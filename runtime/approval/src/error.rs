@@ -104,6 +104,11 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// No store directory is configured.
+    #[error(
+        "no approval store: set `[approvals] dir` in the config (or AIRLOCK_APPROVALS, XDG_STATE_HOME or HOME)"
+    )]
+    NotConfigured,
     /// A query failed.
     #[error("approval store: {0}")]
     Sql(String),

@@ -18,10 +18,12 @@
 
 mod approvers;
 mod error;
+mod gate;
 mod request;
 mod store;
 
 pub use approvers::{Approvers, HumanRule, MAX_APPROVAL_LIFETIME, MAX_BREAK_GLASS};
 pub use error::{ApprovalError, StoreError};
+pub use gate::{ApprovalGate, Clearance, MCP_META_KEY};
 pub use request::{CallRequest, GrantLine, Requester, ToolLine};
 pub use store::{ApprovalStore, Authority, BreakGlass, DB_FILE, Filed, Granted, State, format_ms};

@@ -151,7 +151,8 @@ impl ApprovalStore {
     /// Opens (creating if needed) the store in `dir`. The directory is
     /// created `0700`; one writable by group or others is refused, since
     /// whoever can write the database can approve anything. The database
-    /// is `0600`, synced on every commit.
+    /// is `0600`, in WAL mode with `synchronous = FULL`: every commit is
+    /// synced before it returns (one `fsync` of the log).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let fail = |reason: String| StoreError::Open { path: dir.to_owned(), reason };
         create_private_dir(dir).map_err(fail)?;
@@ -160,7 +161,7 @@ impl ApprovalStore {
         let connection = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
         connection
             .busy_timeout(Duration::from_secs(10))
-            .and_then(|()| connection.execute_batch("PRAGMA synchronous = FULL;"))
+            .and_then(|()| connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"))
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|e| fail(format!("not an airlock approval database: {e}")))?;
         Ok(Self { connection: Mutex::new(connection), dir: dir.to_owned() })

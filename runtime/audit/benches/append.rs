@@ -56,6 +56,7 @@ fn event(n: u64) -> Event {
         error: None,
         output_sha256: Some(input_sha256("{}")),
         duration_ms: 42,
+        approval: None,
     }))
 }
 

@@ -50,6 +50,92 @@ pub enum Event {
         /// Bytes removed after the last complete record.
         truncated_bytes: u64,
     },
+    /// A human approved a request (`airlock approve ID`).
+    Approval(Box<ApprovalEvent>),
+    /// A break-glass window was opened (`airlock approve --break-glass`).
+    /// Always `severity: high`.
+    BreakGlass(Box<BreakGlassEvent>),
+}
+
+/// A human's approval of one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalEvent {
+    /// The request id (`apr-…`).
+    pub request_id: String,
+    /// The hash of the canonical request the approval is bound to.
+    pub request_hash: String,
+    /// The requesting agent's `sub`.
+    pub requester: String,
+    /// The tool's name.
+    pub tool: String,
+    /// The capabilities that needed the approval, as `action resource`.
+    pub gated: Vec<String>,
+    /// Who approved.
+    pub approver: ApproverRecord,
+    /// Why, as the approver wrote it.
+    pub reason: Option<String>,
+    /// Usable until (RFC 3339).
+    pub expires: String,
+}
+
+/// A break-glass window: one agent's calls run without per-request
+/// approval until it closes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassEvent {
+    /// The window id (`brk-…`).
+    pub window_id: String,
+    /// The agent `sub` it lets through.
+    pub agent: String,
+    /// Who opened it.
+    pub opener: ApproverRecord,
+    /// Why (always given).
+    pub reason: String,
+    /// Open until (RFC 3339).
+    pub expires: String,
+    /// Always `high`.
+    pub severity: String,
+}
+
+/// A human principal acting on approvals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverRecord {
+    /// `sub`.
+    pub sub: String,
+    /// `iss`.
+    pub iss: String,
+}
+
+/// How a call that needed approval was handled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallApproval {
+    /// `required`, `approved` or `break_glass`.
+    pub status: ApprovalStatus,
+    /// The request id (`apr-…`), or the break-glass window id (`brk-…`).
+    pub id: String,
+    /// The hash of the canonical request.
+    pub request_hash: String,
+    /// The capabilities that needed approval, as `action resource`.
+    pub gated: Vec<String>,
+    /// Who approved, or opened the window.
+    pub approver: Option<String>,
+    /// Their reason.
+    pub reason: Option<String>,
+}
+
+/// What happened to a call that needed approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Filed for a human; the call did not run.
+    Required,
+    /// It ran on a human's approval of this request, now used up.
+    Approved,
+    /// It ran inside a break-glass window (flagged: review it).
+    BreakGlass,
 }
 
 /// One tool call: who, what, with which authority, and how it ended.
@@ -80,6 +166,10 @@ pub struct CallEvent {
     pub output_sha256: Option<String>,
     /// Wall-clock time of the call, in milliseconds.
     pub duration_ms: u64,
+    /// Set when the call needed a human's approval: whether it was filed
+    /// or ran, and on whose authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<CallApproval>,
 }
 
 /// The verified caller.
@@ -165,6 +255,9 @@ pub enum Outcome {
     Cancelled,
     /// The runtime could not start or finish the call.
     Internal,
+    /// Policy allows the call only with a human's approval, which it did
+    /// not have: a request was filed and nothing ran.
+    ApprovalRequired,
 }
 
 impl Outcome {
@@ -180,6 +273,7 @@ impl Outcome {
             Self::Trap => "trap",
             Self::Cancelled => "cancelled",
             Self::Internal => "internal",
+            Self::ApprovalRequired => "approval_required",
         }
     }
 }

@@ -25,8 +25,9 @@ mod sink;
 pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, verify};
 pub use error::{AuditError, ChainError};
 pub use event::{
-    CallEvent, CapabilityRecord, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome, PrincipalRecord,
-    Record, SCHEMA, ToolRecord, bounded,
+    ApprovalEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval, CallEvent,
+    CapabilityRecord, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome, PrincipalRecord, Record,
+    SCHEMA, ToolRecord, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};

@@ -5,7 +5,9 @@ use airlock_policy::Principal;
 use airlock_policy::authz::{Decision, ToolIdentity};
 use sha2::{Digest, Sha256};
 
-use crate::event::{CallEvent, CapabilityRecord, Effects, Outcome, PrincipalRecord, ToolRecord, bounded};
+use crate::event::{
+    CallApproval, CallEvent, CapabilityRecord, Effects, Outcome, PrincipalRecord, ToolRecord, bounded,
+};
 
 impl PrincipalRecord {
     /// The caller as the log shows it: sub, iss, the scalar claims policy
@@ -112,6 +114,13 @@ impl CallEvent {
             error: ending.error,
             output_sha256: ending.output_sha256,
             duration_ms: ending.duration_ms,
+            approval: None,
         }
+    }
+
+    /// The same event, marked with how its approval was handled.
+    pub fn with_approval(mut self, approval: Option<CallApproval>) -> Self {
+        self.approval = approval;
+        self
     }
 }

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use airlock_audit::{
-    AuditSink, CallEvent, CapabilityRecord, Durability, Effects, Event, FileLog, LOG_FILE, Outcome,
-    PrincipalRecord, Record, ToolRecord, input_sha256, verify,
+    ApprovalEvent, ApprovalStatus, ApproverRecord, AuditSink, BreakGlassEvent, CallApproval, CallEvent,
+    CapabilityRecord, Durability, Effects, Event, FileLog, LOG_FILE, Outcome, PrincipalRecord, Record,
+    ToolRecord, input_sha256, verify,
 };
 
 fn call(n: u64, outcome: Outcome) -> Event {
@@ -43,10 +44,18 @@ fn call(n: u64, outcome: Outcome) -> Event {
         error: (outcome != Outcome::Ok).then(|| format!("{} happened", outcome.as_str())),
         output_sha256: (outcome == Outcome::Ok).then(|| input_sha256("{}")),
         duration_ms: n,
+        approval: (outcome == Outcome::ApprovalRequired).then(|| CallApproval {
+            status: ApprovalStatus::Required,
+            id: "apr-abc".to_owned(),
+            request_hash: input_sha256("request"),
+            gated: vec!["invoke Tool::\"grep\"".to_owned()],
+            approver: None,
+            reason: None,
+        }),
     }))
 }
 
-const OUTCOMES: [Outcome; 9] = [
+const OUTCOMES: [Outcome; 10] = [
     Outcome::Ok,
     Outcome::Refused,
     Outcome::InvalidInput,
@@ -56,7 +65,11 @@ const OUTCOMES: [Outcome; 9] = [
     Outcome::Trap,
     Outcome::Cancelled,
     Outcome::Internal,
+    Outcome::ApprovalRequired,
 ];
+
+/// Records in [`filled`]'s log.
+const FILLED: u64 = OUTCOMES.len() as u64;
 
 fn read(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join(LOG_FILE)).expect("read log")
@@ -86,7 +99,7 @@ fn filled() -> tempfile::TempDir {
 fn every_outcome_is_recorded_canonically_and_the_chain_verifies() {
     let dir = filled();
     let summary = verify(&read(dir.path())).expect("verifies");
-    assert_eq!(summary.records, 9);
+    assert_eq!(summary.records, OUTCOMES.len() as u64);
     let records: Vec<Record> =
         lines(dir.path()).iter().map(|l| serde_json::from_str(l).expect("record")).collect();
     for (record, outcome) in records.iter().zip(OUTCOMES) {
@@ -94,7 +107,7 @@ fn every_outcome_is_recorded_canonically_and_the_chain_verifies() {
         assert_eq!(event.outcome, outcome);
         assert!(record.time.ends_with('Z') && record.time.len() == 24, "{}", record.time);
     }
-    assert_eq!(records[8].hash, summary.head);
+    assert_eq!(records[OUTCOMES.len() - 1].hash, summary.head);
     assert_eq!(records[1].prev, records[0].hash);
     // Canonical (RFC 8785): keys sorted, no insignificant whitespace.
     let first = &lines(dir.path())[0];
@@ -103,6 +116,41 @@ fn every_outcome_is_recorded_canonically_and_the_chain_verifies() {
         "{first}"
     );
     assert!(first.ends_with(&format!(",\"time\":\"{}\"}}", records[0].time)), "{first}");
+}
+
+#[test]
+fn approval_and_break_glass_events_are_recorded_and_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("open");
+    let carol = ApproverRecord { sub: "human:carol".to_owned(), iss: "https://login.test".to_owned() };
+    let events = [
+        Event::Approval(Box::new(ApprovalEvent {
+            request_id: "apr-abc".to_owned(),
+            request_hash: input_sha256("request"),
+            requester: "agent:bot".to_owned(),
+            tool: "push".to_owned(),
+            gated: vec!["invoke Tool::\"push\"".to_owned()],
+            approver: carol.clone(),
+            reason: Some("ENG-1".to_owned()),
+            expires: "2026-11-29T08:00:00.000Z".to_owned(),
+        })),
+        Event::BreakGlass(Box::new(BreakGlassEvent {
+            window_id: "brk-abc".to_owned(),
+            agent: "agent:bot".to_owned(),
+            opener: carol,
+            reason: "INC-7".to_owned(),
+            expires: "2026-11-29T08:00:00.000Z".to_owned(),
+            severity: "high".to_owned(),
+        })),
+    ];
+    for event in &events {
+        log.append(event.clone()).expect("append");
+    }
+    assert_eq!(verify(&read(dir.path())).expect("verifies").records, 2);
+    let records: Vec<Record> =
+        lines(dir.path()).iter().map(|l| serde_json::from_str(l).expect("record")).collect();
+    assert_eq!(records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), events);
+    assert!(lines(dir.path())[1].contains("\"kind\":\"break_glass\""), "{}", lines(dir.path())[1]);
 }
 
 #[test]
@@ -155,7 +203,10 @@ fn verify_names_the_first_bad_record_for_each_kind_of_tampering() {
     let mut torn = read(dir.path());
     torn.extend_from_slice(b"{\"event\":{\"kind\":\"ca");
     let error = verify(&torn).expect_err("torn");
-    assert_eq!((error.seq, error.reason.as_str()), (10, "the last record is incomplete (torn write)"));
+    assert_eq!(
+        (error.seq, error.reason.as_str()),
+        (FILLED + 1, "the last record is incomplete (torn write)")
+    );
 }
 
 #[test]
@@ -167,11 +218,11 @@ fn a_torn_tail_is_cut_on_open_and_the_cut_recorded() {
     std::fs::write(dir.path().join(LOG_FILE), &bytes).expect("write");
     let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("reopen");
     let after = lines(dir.path());
-    assert_eq!(after.len(), 10);
-    let recovered: Record = serde_json::from_str(&after[9]).expect("record");
+    assert_eq!(after.len() as u64, FILLED + 1);
+    let recovered: Record = serde_json::from_str(&after[OUTCOMES.len()]).expect("record");
     assert_eq!(recovered.event, Event::Recovered { truncated_bytes: torn.len() as u64 });
     log.append(call(99, Outcome::Ok)).expect("append after recovery");
-    assert_eq!(verify(&read(dir.path())).expect("verifies").records, 11);
+    assert_eq!(verify(&read(dir.path())).expect("verifies").records, FILLED + 2);
 }
 
 #[test]
@@ -186,7 +237,7 @@ fn a_shared_directory_or_a_corrupt_tail_is_refused() {
     let filled = filled();
     let mut lines = lines(filled.path());
     let last = lines.len() - 1;
-    lines[last] = lines[last].replace("\"duration_ms\":8", "\"duration_ms\":9");
+    lines[last] = lines[last].replace(&format!("\"duration_ms\":{}", FILLED - 1), "\"duration_ms\":1000");
     write_lines(filled.path(), &lines);
     let error = FileLog::open(filled.path(), Durability::EveryRecord).err().expect("refused");
     assert!(error.to_string().contains("altered") && error.to_string().contains("audit verify"), "{error}");
@@ -264,8 +315,8 @@ fn a_writer_that_finds_a_torn_tail_left_by_another_cuts_it_first() {
     bytes.extend_from_slice(b"{\"event\":{\"kind\":\"ca");
     std::fs::write(dir.path().join(LOG_FILE), &bytes).expect("write");
     let receipt = log.append(call(42, Outcome::Ok)).expect("append past the torn tail");
-    assert_eq!(receipt.seq, 11, "the cut is record 10, this call record 11");
+    assert_eq!(receipt.seq, FILLED + 2, "the cut is the record after the filled ones, then this call");
     let summary = verify(&read(dir.path())).expect("verifies");
-    assert_eq!(summary.records, 11);
-    assert!(lines(dir.path())[9].contains("\"kind\":\"recovered\""));
+    assert_eq!(summary.records, FILLED + 2);
+    assert!(lines(dir.path())[OUTCOMES.len()].contains("\"kind\":\"recovered\""));
 }

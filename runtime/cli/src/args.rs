@@ -42,6 +42,40 @@ pub(crate) enum Command {
     /// The audit log: check its chain, show recent records, search it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Approve a call that policy allows only with a human's approval (as
+    /// a human, with your own token); list the requests waiting; or open a
+    /// break-glass window.
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The request id (`apr-…`) from the call's `approval required` answer.
+    #[arg(
+        value_name = "REQUEST_ID",
+        required_unless_present_any = ["list", "break_glass"],
+        conflicts_with_all = ["list", "break_glass"]
+    )]
+    pub(crate) request: Option<String>,
+    /// Why: recorded in the audit log. Required with --break-glass.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// List the requests waiting for a human, then exit.
+    #[arg(long, conflicts_with_all = ["break_glass", "reason"])]
+    pub(crate) list: bool,
+    /// Open a break-glass window: the agent's calls that need approval run
+    /// without one, each flagged in the audit log, until the window
+    /// closes. Only for principals named in `approvals.break_glass`.
+    #[arg(long, requires_all = ["agent", "reason"])]
+    pub(crate) break_glass: bool,
+    /// With --break-glass: the agent `sub` whose calls it lets through.
+    #[arg(long, requires = "break_glass", value_name = "SUB")]
+    pub(crate) agent: Option<String>,
+    /// With --break-glass: how long the window stays open (at most 1h).
+    #[arg(long = "for", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    #[command(flatten)]
+    pub(crate) identity: IdentityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +352,11 @@ pub(crate) struct RunArgs {
     /// Memory limit for the call, such as 64MiB or 1GiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub(crate) memory: u64,
+    /// Re-submit a call that needed a human's approval, with the request id
+    /// (`apr-…`) a human approved. Used once; the call must be the one
+    /// approved (same tool, input, grants and caller).
+    #[arg(long, value_name = "REQUEST_ID", conflicts_with = "operator_override")]
+    pub(crate) approval: Option<String>,
     /// Also print what the tool wrote to stdout/stderr and logged (to stderr).
     #[arg(long)]
     pub(crate) show_output: bool,

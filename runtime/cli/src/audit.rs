@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_audit::{AuditSink, CallEvent, Event, FileLog, LOG_FILE, Record};
+use airlock_audit::{ApprovalStatus, AuditSink, CallEvent, Event, FileLog, LOG_FILE, Record};
 use anyhow::{Context, anyhow};
 
 use crate::args::{AuditCommand, LogArgs, parse_duration};
@@ -43,6 +43,16 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                         sub.as_ref().is_none_or(|s| call.principal.as_ref().is_some_and(|p| &p.sub == s))
                             && tool.as_ref().is_none_or(|t| &call.tool.name == t)
                             && outcome.as_ref().is_none_or(|o| call.outcome.as_str() == o)
+                    }
+                    Event::Approval(approval) => {
+                        sub.as_ref().is_none_or(|s| &approval.requester == s || &approval.approver.sub == s)
+                            && tool.as_ref().is_none_or(|t| &approval.tool == t)
+                            && outcome.is_none()
+                    }
+                    Event::BreakGlass(window) => {
+                        sub.as_ref().is_none_or(|s| &window.agent == s || &window.opener.sub == s)
+                            && tool.is_none()
+                            && outcome.is_none()
                     }
                     Event::Recovered { .. } => sub.is_none() && tool.is_none() && outcome.is_none(),
                 })
@@ -128,8 +138,16 @@ fn print_records(records: &[Record], json: bool) {
                 // One line per record, whatever the message holds.
                 let error =
                     call.error.as_deref().map(|e| format!("  {}", e.escape_debug())).unwrap_or_default();
+                let approval = call
+                    .approval
+                    .as_ref()
+                    .map(|a| match &a.approver {
+                        Some(by) => format!("  [{} {} by {by}]", a.id, status_name(a.status)),
+                        None => format!("  [{} {}]", a.id, status_name(a.status)),
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "{:>6}  {}  {:<13}  {}  {} {}  {} ms{error}",
+                    "{:>6}  {}  {:<13}  {}  {} {}  {} ms{approval}{error}",
                     record.seq,
                     record.time,
                     call.outcome.as_str(),
@@ -139,11 +157,40 @@ fn print_records(records: &[Record], json: bool) {
                     call.duration_ms
                 );
             }
+            Event::Approval(a) => println!(
+                "{:>6}  {}  approval       {} approved {} ({} for {}) until {}{}",
+                record.seq,
+                record.time,
+                a.approver.sub,
+                a.request_id,
+                a.tool,
+                a.requester,
+                a.expires,
+                a.reason.as_deref().map(|r| format!("  reason: {}", r.escape_debug())).unwrap_or_default()
+            ),
+            Event::BreakGlass(w) => println!(
+                "{:>6}  {}  BREAK-GLASS    {} opened {} for {} until {}  reason: {}",
+                record.seq,
+                record.time,
+                w.opener.sub,
+                w.window_id,
+                w.agent,
+                w.expires,
+                w.reason.escape_debug()
+            ),
             Event::Recovered { truncated_bytes } => println!(
                 "{:>6}  {}  recovered      torn tail of {truncated_bytes} bytes cut after a crash",
                 record.seq, record.time
             ),
         }
+    }
+}
+
+fn status_name(status: ApprovalStatus) -> &'static str {
+    match status {
+        ApprovalStatus::Required => "filed for approval",
+        ApprovalStatus::Approved => "approved",
+        ApprovalStatus::BreakGlass => "BREAK-GLASS",
     }
 }
 

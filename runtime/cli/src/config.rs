@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_approval::{ApprovalGate, Approvers, HumanRule};
 use airlock_audit::Durability;
 use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::NetLimits;
@@ -47,6 +48,39 @@ struct ConfigFile {
     /// `[audit]`: where and how every call is recorded.
     #[serde(default)]
     audit: AuditFile,
+    /// `[approvals]`: who may approve calls that policy marks `@approval`.
+    #[serde(default)]
+    approvals: ApprovalsFile,
+}
+
+/// `[approvals]`; every key optional. Without `[[approvals.human]]` nobody
+/// can approve: calls that need approval are filed and wait.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsFile {
+    /// The store directory. Default: `AIRLOCK_APPROVALS`, else
+    /// `$XDG_STATE_HOME/airlock/approvals` (or `~/.local/state/airlock/approvals`).
+    dir: Option<PathBuf>,
+    /// How long an approval stays usable once granted, such as `15m`
+    /// (the default; at most 1h).
+    expiry: Option<String>,
+    /// How long a filed request waits for a human, such as `24h` (the default).
+    request_expiry: Option<String>,
+    /// `sub`s that may open break-glass windows (they must be human too).
+    #[serde(default)]
+    break_glass: Vec<String>,
+    /// Who counts as a human approver.
+    #[serde(default)]
+    human: Vec<HumanEntry>,
+}
+
+/// `[[approvals.human]]`: tokens from `iss` whose `sub` starts with
+/// `sub_prefix` (and that are not delegated) are humans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HumanEntry {
+    iss: String,
+    sub_prefix: String,
 }
 
 /// `[audit]`; every key optional.
@@ -122,6 +156,8 @@ pub(crate) struct Config {
     pub(crate) tools: Vec<PathBuf>,
     /// Where and how calls are recorded.
     pub(crate) audit: AuditSettings,
+    /// Who may approve gated calls, and the store of requests.
+    pub(crate) approvals: ApprovalGate,
 }
 
 /// The audit log's place and durability.
@@ -189,7 +225,46 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
     let tools = file.tools.iter().map(|t| base.join(t)).collect();
     let audit = audit_settings(base, &file.audit)?;
-    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit })
+    let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
+    let approvals = approval_gate(base, &file.approvals, &trusted)?;
+    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit, approvals })
+}
+
+fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {
+    let mut humans = Vec::with_capacity(file.human.len());
+    for (i, entry) in file.human.iter().enumerate() {
+        if !trusted.contains(&entry.iss) {
+            anyhow::bail!(
+                "config `approvals.human[{i}].iss`: `{}` is not a trusted [[issuer]], so no approver token from it can verify",
+                entry.iss
+            );
+        }
+        if entry.sub_prefix.is_empty() {
+            anyhow::bail!(
+                "config `approvals.human[{i}].sub_prefix` is empty: that would make every identity of `{}`, agents included, a human approver",
+                entry.iss
+            );
+        }
+        humans.push(HumanRule { iss: entry.iss.clone(), sub_prefix: entry.sub_prefix.clone() });
+    }
+    if let Some((i, _)) = file.break_glass.iter().enumerate().find(|(_, sub)| sub.trim().is_empty()) {
+        anyhow::bail!("config `approvals.break_glass[{i}]` is empty");
+    }
+    let mut approvers = Approvers::new(humans, file.break_glass.clone());
+    if let Some(text) = &file.expiry {
+        let lifetime = duration("approvals.expiry", text)?;
+        approvers = approvers
+            .with_approval_lifetime(lifetime)
+            .map_err(|e| anyhow!("config `approvals.expiry`: {e}"))?;
+    }
+    if let Some(text) = &file.request_expiry {
+        approvers = approvers.with_request_lifetime(duration("approvals.request_expiry", text)?);
+    }
+    let dir = match &file.dir {
+        Some(dir) => Some(base.join(dir)),
+        None => default_state_path(Some("AIRLOCK_APPROVALS"), "approvals"),
+    };
+    Ok(ApprovalGate::new(dir, approvers))
 }
 
 fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings> {
@@ -234,8 +309,17 @@ fn size(key: &str, text: &str) -> anyhow::Result<u64> {
 }
 
 fn default_replay_path() -> Option<PathBuf> {
+    default_state_path(None, "replay")
+}
+
+/// `$VAR` (when given and set), else `$XDG_STATE_HOME/airlock/NAME`, else
+/// `~/.local/state/airlock/NAME`.
+fn default_state_path(var: Option<&str>, name: &str) -> Option<PathBuf> {
+    if let Some(path) = var.and_then(std::env::var_os) {
+        return Some(PathBuf::from(path));
+    }
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
-    Some(base.join("airlock/replay"))
+    Some(base.join("airlock").join(name))
 }

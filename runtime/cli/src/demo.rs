@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use airlock_audit::{CallEvent, Durability, Ending, FileLog, Outcome as AuditOutcome};
+use airlock_audit::{Durability, Ending, FileLog, Outcome as AuditOutcome};
 use airlock_host::{LoadedTool, Runtime, ToolError};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -258,17 +258,15 @@ async fn call(
         .authorizer
         .decide(&verified.principal, &identity, &tool.info().capabilities)
         .map_err(Failure::internal)?;
-    let audited = Audited { log: &ids.log, principal: Some(&verified.principal), decision: Some(&decision) };
+    let audited = Audited {
+        log: &ids.log,
+        principal: Some(&verified.principal),
+        decision: Some(&decision),
+        approval: None,
+    };
     if !decision.invoke_allowed() {
-        let event = CallEvent::new(
-            "cli",
-            Some(&verified.principal),
-            &identity,
-            Some(&decision),
-            input,
-            Ending::before_start(AuditOutcome::Refused, "policy denies invoking the tool"),
-        );
-        crate::audit::record(&ids.log, event)?;
+        let ending = Ending::before_start(AuditOutcome::Refused, "policy denies invoking the tool");
+        audited.record(tool, input, ending)?;
         return Ok(Outcome::Refused(decision.to_string()));
     }
     let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;

@@ -24,6 +24,9 @@ pub(crate) const CONFIG: u8 = 7;
 /// `audit verify`: the log's chain is broken (edited, deleted, inserted,
 /// reordered or torn records).
 pub(crate) const AUDIT_BROKEN: u8 = 8;
+/// Policy allows the call only with a human's approval: it was filed
+/// (request id on stdout as JSON) and nothing ran.
+pub(crate) const APPROVAL_REQUIRED: u8 = 9;
 
 /// The token is not a well-formed JWT, or a required claim is missing or
 /// of the wrong type.

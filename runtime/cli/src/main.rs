@@ -3,6 +3,7 @@
 //! exit code (see `exit.rs` and the README).
 #![forbid(unsafe_code)]
 
+mod approve;
 mod args;
 mod audit;
 mod authorize;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             args::Command::Secret(c) => secret::secret(c),
             args::Command::Serve(a) => serve::serve(a).await,
             args::Command::Audit(c) => audit::audit(c),
+            args::Command::Approve(a) => approve::approve(a),
         }
     });
     match result {

@@ -3,12 +3,13 @@
 
 use std::time::Instant;
 
-use airlock_audit::{AuditSink, CallEvent, Ending, Outcome};
+use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Outcome};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
 use airlock_policy::{GrantSet, Limits, Offer, Principal, resolve};
 use anyhow::anyhow;
 
+use crate::approve;
 use crate::args::{self, RunArgs};
 use crate::audit;
 use crate::authorize;
@@ -35,7 +36,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         let tool = runtime::load(&rt, &args.tool).await?;
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
-        let audited = Audited { log: &log, principal: None, decision: None };
+        let audited = Audited { log: &log, principal: None, decision: None, approval: None };
         let outcome = call(&tool, &grants, &input, audited).await?;
         return report(&args, &tool, outcome, None);
     }
@@ -49,7 +50,12 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
     let request = authorize::request(&tool, &offer.hosts)?;
     let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
-    let audited = Audited { log: &log, principal: Some(&verified.principal), decision: Some(&decision) };
+    let mut audited = Audited {
+        log: &log,
+        principal: Some(&verified.principal),
+        decision: Some(&decision),
+        approval: None,
+    };
     if !decision.invoke_allowed() {
         audited.record(
             &tool,
@@ -58,6 +64,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         )?;
     }
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
+    let clearance =
+        approve::clear(&config, &verified.principal, &decision, &input, args.approval.as_deref())?;
+    let approval = clearance.audit_record();
+    audited.approval = approval.as_ref();
+    if let Some(message) = clearance.message("`--approval ID` added to the same command") {
+        audited.record(&tool, &input, Ending::before_start(Outcome::ApprovalRequired, &message))?;
+        return Err(approve::required(&clearance, message));
+    }
     if decision.denials().next().is_some() {
         eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
     }
@@ -71,12 +85,16 @@ pub(crate) struct Audited<'a> {
     pub(crate) log: &'a dyn AuditSink,
     pub(crate) principal: Option<&'a Principal>,
     pub(crate) decision: Option<&'a Decision>,
+    /// How the call's approval was handled, when it needed one.
+    pub(crate) approval: Option<&'a CallApproval>,
 }
 
 impl Audited<'_> {
-    fn record(&self, tool: &LoadedTool, input: &str, ending: Ending) -> Result<(), Failure> {
+    /// Appends the call's event; a call that cannot be recorded fails.
+    pub(crate) fn record(&self, tool: &LoadedTool, input: &str, ending: Ending) -> Result<(), Failure> {
         let identity = authorize::tool_identity(tool);
-        let event = CallEvent::new("cli", self.principal, &identity, self.decision, input, ending);
+        let event = CallEvent::new("cli", self.principal, &identity, self.decision, input, ending)
+            .with_approval(self.approval.cloned());
         audit::record(self.log, event)
     }
 }

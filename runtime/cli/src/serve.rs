@@ -39,7 +39,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         ..Limits::default()
     };
     let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
-    let gate = Gate::new(config.authorizer, offers);
+    let gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);
 
     // Identity first: a bad token should fail before minutes of compiling.
     let token_file = match (&args.token_file, args.stdio) {

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use std::time::SystemTime;
+
+use airlock_approval::{ApprovalGate, Approvers, Clearance};
 use airlock_host::LoadedTool;
 use airlock_policy::authz::{Authorizer, Decision};
-use airlock_policy::{CapabilityRequest, GrantSet, Offer};
+use airlock_policy::{CapabilityRequest, GrantSet, Offer, Principal};
 
 use crate::caller::Caller;
 use crate::catalog::CatalogTool;
@@ -24,6 +27,7 @@ pub trait OfferSource: Send + Sync + 'static {
 pub struct Gate {
     authorizer: Authorizer,
     offers: Box<dyn OfferSource>,
+    approvals: ApprovalGate,
 }
 
 /// The decision for one caller and tool, and the request it answered.
@@ -33,9 +37,18 @@ pub(crate) struct Authorized {
 }
 
 impl Gate {
-    /// A gate deciding with `authorizer` and binding `offers`.
+    /// A gate deciding with `authorizer` and binding `offers`. With no
+    /// approval settings ([`Gate::with_approvals`]), a call that policy
+    /// allows only with approval is filed nowhere and fails.
     pub fn new(authorizer: Authorizer, offers: impl OfferSource) -> Self {
-        Self { authorizer, offers: Box::new(offers) }
+        let approvals = ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new()));
+        Self { authorizer, offers: Box::new(offers), approvals }
+    }
+
+    /// The same gate, checking calls marked `@approval` against `approvals`.
+    pub fn with_approvals(mut self, approvals: ApprovalGate) -> Self {
+        self.approvals = approvals;
+        self
     }
 
     /// The decision for `caller` and `tool`, taken on first use and then
@@ -57,6 +70,22 @@ impl Gate {
         let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
         caller.remember(&tool.identity.name, authorized.clone());
         Ok(authorized)
+    }
+
+    /// Whether a call `principal` makes, with `input`, may run now (see
+    /// [`ApprovalGate::clear`]). Touches the approval store (SQLite) only
+    /// when the decision needs approval: run it off the async workers.
+    pub(crate) fn clear(
+        &self,
+        principal: &Principal,
+        decision: &Decision,
+        input: &str,
+        presented: Option<&str>,
+    ) -> Result<Clearance, String> {
+        let input_sha256 = airlock_audit::input_sha256(input);
+        self.approvals
+            .clear(principal, decision, &input_sha256, presented, SystemTime::now())
+            .map_err(|e| e.to_string())
     }
 
     /// The grants for one call: the permitted part of the request bound to

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use airlock_audit::{AuditSink, CallEvent, Ending, Event, Outcome};
+use airlock_approval::{Clearance, MCP_META_KEY};
+use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome};
 use airlock_host::{CallError, CallOutcome, ToolError};
 use airlock_policy::authz::{Decision, ToolIdentity};
 use rmcp::model::{
@@ -124,21 +125,22 @@ impl AirlockServer {
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
         let name = params.name.to_string();
+        let presented = approval_id(&params, context);
         let arguments = Value::Object(params.arguments.unwrap_or_default());
         let input = arguments.to_string();
-        let (result, identity, decision, ending) = match self.shared.catalog.get(&name) {
+        let (ran, identity) = match self.shared.catalog.get(&name) {
             Some(tool) => {
-                let (result, decision, ending) = self.run(caller, tool, &arguments, context).await;
-                (result, tool.identity.clone(), decision, ending)
+                (self.run(caller, tool, &arguments, &input, presented, context).await, tool.identity.clone())
             }
             None => {
                 tracing::info!(sub = %caller.principal().sub(), tool = %name, "call refused: no such tool");
                 let unknown =
                     ToolIdentity { name: name.clone(), version: String::new(), digest: String::new() };
                 let ending = Ending::before_start(Outcome::Refused, "no such tool");
-                (failure(not_available(&name)), unknown, None, ending)
+                (Ran::before(failure(not_available(&name)), None, ending), unknown)
             }
         };
+        let Ran { result, decision, ending, approval } = ran;
         let event = CallEvent::new(
             self.transport(),
             Some(caller.principal()),
@@ -146,7 +148,8 @@ impl AirlockServer {
             decision.as_deref(),
             &input,
             ending,
-        );
+        )
+        .with_approval(approval);
         // An fsync can take a millisecond: keep it off the async workers.
         let audit = self.shared.audit.clone();
         let written = tokio::task::spawn_blocking(move || audit.append(Event::Call(Box::new(event)))).await;
@@ -163,15 +166,16 @@ impl AirlockServer {
         }
     }
 
-    /// Authorises, validates and runs a call: the agent's result, the
-    /// decision (if one was taken) and the audit ending.
+    /// Authorises, validates, clears (approval) and runs a call.
     async fn run(
         &self,
         caller: &Caller,
         tool: &CatalogTool,
         arguments: &Value,
+        input: &str,
+        presented: Option<String>,
         context: &RequestContext<RoleServer>,
-    ) -> (CallToolResult, Option<Arc<Decision>>, Ending) {
+    ) -> Ran {
         let name = &tool.identity.name;
         let sub = caller.principal().sub();
         let authorized = match self.shared.gate.authorize(caller, tool) {
@@ -179,18 +183,22 @@ impl AirlockServer {
             Err(error) => {
                 tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
                 let message = format!("the call to `{name}` could not be authorised");
-                return (failure(message.clone()), None, Ending::before_start(Outcome::Internal, &message));
+                return Ran::before(
+                    failure(message.clone()),
+                    None,
+                    Ending::before_start(Outcome::Internal, &message),
+                );
             }
         };
         let decision = Some(authorized.decision.clone());
         if !authorized.decision.invoke_allowed() {
             tracing::info!(%sub, tool = %name, decision = %authorized.decision, "call denied by policy");
             let ending = Ending::before_start(Outcome::Refused, "policy denies invoking the tool");
-            return (failure(not_available(name)), decision, ending);
+            return Ran::before(failure(not_available(name)), decision, ending);
         }
         if let Err(problems) = tool.validate(arguments) {
             let message = format!("invalid arguments for `{name}`: {problems}");
-            return (
+            return Ran::before(
                 failure(message.clone()),
                 decision,
                 Ending::before_start(Outcome::InvalidInput, &message),
@@ -201,17 +209,48 @@ impl AirlockServer {
             Err(error) => {
                 tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
                 let ending = Ending::before_start(Outcome::Internal, &error);
-                return (failure(format!("the call to `{name}` could not be prepared")), decision, ending);
+                return Ran::before(
+                    failure(format!("the call to `{name}` could not be prepared")),
+                    decision,
+                    ending,
+                );
             }
         };
-        let input = arguments.to_string();
+        let clearance = match self.clear(caller, &authorized.decision, input, presented).await {
+            Ok(clearance) => clearance,
+            Err(error) => {
+                tracing::error!(%sub, tool = %name, %error, "cannot check the call's approval");
+                let message = format!("the call to `{name}` needs approval, which could not be checked");
+                return Ran::before(
+                    failure(message.clone()),
+                    decision,
+                    Ending::before_start(Outcome::Internal, &message),
+                );
+            }
+        };
+        let approval = clearance.audit_record();
+        let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
+        if let Some(message) = clearance.message(&resubmit) {
+            tracing::info!(%sub, tool = %name, "call filed for approval");
+            let ending = Ending::before_start(Outcome::ApprovalRequired, &message);
+            let mut result = failure(message);
+            if let Some(record) = &approval {
+                result.structured_content = Some(serde_json::json!({
+                    "approval_required": { "request_id": record.id, "request_hash": record.request_hash }
+                }));
+            }
+            return Ran { result, decision, ending, approval };
+        }
+        if let Clearance::Cleared { authority, .. } = &clearance {
+            tracing::warn!(%sub, tool = %name, ?authority, "call runs on an approval");
+        }
         let _running = InFlight::enter(&self.shared.in_flight);
         let started = Instant::now();
         tokio::select! {
-            outcome = tool.tool.call(&grants, &input) => {
+            outcome = tool.tool.call(&grants, input) => {
                 let ending = airlock_host::audit::ending(&outcome, started.elapsed());
                 let withheld = authorized.decision.denials().next().is_some();
-                (answer(tool, sub, outcome, withheld), decision, ending)
+                Ran { result: answer(tool, sub, outcome, withheld), decision, ending, approval }
             }
             () = context.ct.cancelled() => {
                 // Dropping the call future drops its store: the instance is gone.
@@ -221,9 +260,29 @@ impl AirlockServer {
                     duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
                     ..Ending::before_start(Outcome::Cancelled, &message)
                 };
-                (failure(message), decision, ending)
+                Ran { result: failure(message), decision, ending, approval }
             }
         }
+    }
+
+    /// The approval check, on the blocking pool when it touches the store.
+    async fn clear(
+        &self,
+        caller: &Caller,
+        decision: &Arc<Decision>,
+        input: &str,
+        presented: Option<String>,
+    ) -> Result<Clearance, String> {
+        if decision.needing_approval().next().is_none() {
+            return Ok(Clearance::NotNeeded);
+        }
+        let (shared, principal, decision, input) =
+            (self.shared.clone(), caller.principal().clone(), decision.clone(), input.to_owned());
+        tokio::task::spawn_blocking(move || {
+            shared.gate.clear(&principal, &decision, &input, presented.as_deref())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     fn transport(&self) -> &'static str {
@@ -232,6 +291,33 @@ impl AirlockServer {
             IdentitySource::TokenFile(_) => "mcp-stdio",
         }
     }
+}
+
+/// How a call went: the agent's result, the decision (if one was taken),
+/// the audit ending and, when it needed approval, how that was handled.
+struct Ran {
+    result: CallToolResult,
+    decision: Option<Arc<Decision>>,
+    ending: Ending,
+    approval: Option<CallApproval>,
+}
+
+impl Ran {
+    /// A call that ended before any approval check or run.
+    fn before(result: CallToolResult, decision: Option<Arc<Decision>>, ending: Ending) -> Self {
+        Self { result, decision, ending, approval: None }
+    }
+}
+
+/// The approval id a re-submitted call carries in `_meta`, if any.
+fn approval_id(params: &CallToolRequestParams, context: &RequestContext<RoleServer>) -> Option<String> {
+    params
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.get(MCP_META_KEY))
+        .or_else(|| context.meta.get(MCP_META_KEY))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Counts a running call for as long as it lives.

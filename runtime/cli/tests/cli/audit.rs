@@ -7,13 +7,13 @@ use serde_json::Value;
 use super::mcp::{Setup, shared_cache};
 use super::programs;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(super) struct Out {
+    pub(super) code: i32,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
-fn airlock(setup: &Setup, args: &[&str]) -> Out {
+pub(super) fn airlock(setup: &Setup, args: &[&str]) -> Out {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("XDG_CACHE_HOME", shared_cache())

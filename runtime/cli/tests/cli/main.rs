@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use airlock_test_artifacts as programs;
 
+mod approval;
 mod audit;
 mod identity;
 mod mcp;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use super::programs;
 
 const AUDIENCE: &str = "https://airlock.test/mcp";
-const ISSUER: &str = "https://issuer.airlock.test";
+pub(super) const ISSUER: &str = "https://issuer.airlock.test";
 const CANARY: &str = "MCP-CANARY-9d41";
 
 /// alice may do everything; the bot may invoke three tools and read
@@ -34,7 +34,7 @@ permit (principal, action == Action::"invoke", resource)
 when { principal.sub == "agent:bot" && ["echo", "read-file", "limit-stdout-flood"].contains(resource.name) };
 "#;
 
-type Client = RunningService<RoleClient, ()>;
+pub(super) type Client = RunningService<RoleClient, ()>;
 
 /// An operator's server setup in a temporary directory.
 pub(super) struct Setup {
@@ -44,15 +44,21 @@ pub(super) struct Setup {
 
 impl Setup {
     pub(super) fn new() -> Self {
+        Self::with(POLICY, "")
+    }
+
+    /// A setup with `policy` and `extra` appended to the config (TOML
+    /// tables after `[audit]` and `[[issuer]]`).
+    pub(super) fn with(policy: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = LocalKey::generate().expect("key");
         let path = |rel: &str| dir.path().join(rel);
         std::fs::write(path("issuer.jwks.json"), key.jwks().to_string()).expect("jwks");
-        std::fs::write(path("policy.cedar"), POLICY).expect("policy");
+        std::fs::write(path("policy.cedar"), policy).expect("policy");
         std::fs::write(
             path("airlock.toml"),
             format!(
-                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[audit]\ndir = \"audit\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
+                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[audit]\ndir = \"audit\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n{extra}"
             ),
         )
         .expect("config");
@@ -99,21 +105,36 @@ impl Setup {
     }
 
     fn token_for(&self, sub: &str, issuer: &str) -> String {
+        self.mint(sub, issuer, Map::new())
+    }
+
+    /// A token for `sub` from the trusted issuer with extra `claims`.
+    pub(super) fn token_with(&self, sub: &str, claims: Value) -> String {
+        let Value::Object(claims) = claims else { panic!("claims must be an object") };
+        self.mint(sub, ISSUER, claims)
+    }
+
+    fn mint(&self, sub: &str, issuer: &str, claims: Map<String, Value>) -> String {
         let request = MintRequest {
             issuer: issuer.to_owned(),
             audience: AUDIENCE.to_owned(),
             subject: sub.to_owned(),
             ttl: Duration::from_secs(600),
-            claims: Map::new(),
+            claims,
         };
         self.key.mint(&request).expect("mint")
     }
 
-    fn write_token(&self, file: &str, sub: &str) -> PathBuf {
+    pub(super) fn write_token(&self, file: &str, sub: &str) -> PathBuf {
+        self.write_token_text(file, &self.token(sub))
+    }
+
+    /// Writes `token` to `file` as an agent host rotates it.
+    pub(super) fn write_token_text(&self, file: &str, token: &str) -> PathBuf {
         let path = self.path(file);
         // Rotation as an agent host does it: write aside, rename over.
         let aside = self.path(&format!("{file}.new"));
-        std::fs::write(&aside, self.token(sub)).expect("token");
+        std::fs::write(&aside, token).expect("token");
         std::fs::rename(&aside, &path).expect("rename");
         path
     }
@@ -135,7 +156,7 @@ impl Setup {
         command
     }
 
-    async fn stdio(&self, token_file: &Path) -> Client {
+    pub(super) async fn stdio(&self, token_file: &Path) -> Client {
         let mut command = self.command(&["--stdio", "--token-file"]);
         command.arg(token_file);
         let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(command))

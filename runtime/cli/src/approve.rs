@@ -1,0 +1,197 @@
+//! `airlock approve`, and the approval check `airlock run` makes before a
+//! call that policy marks `@approval`.
+
+use std::time::SystemTime;
+
+use airlock_approval::{ApprovalError, Authority, Clearance, format_ms};
+use airlock_audit::{ApprovalEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
+use airlock_policy::Principal;
+use airlock_policy::authz::Decision;
+use anyhow::anyhow;
+use serde_json::json;
+
+use crate::args::ApproveArgs;
+use crate::audit;
+use crate::authorize;
+use crate::config::{self, Config};
+use crate::exit::{self, Failure};
+
+pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
+    if args.list {
+        let config = config::load(args.identity.config.config.as_deref())?;
+        return list(&config);
+    }
+    let (config, token) = authorize::config_and_token(&args.identity)?;
+    let log = audit::open_for_calls(&config.audit)?;
+    let verified = authorize::verify(&config, &token)?;
+    let approver = &verified.principal;
+    match (&args.request, &args.agent) {
+        (Some(id), _) => grant(&config, &log, approver, id, args.reason.as_deref()),
+        (None, Some(agent)) => {
+            let reason = args.reason.as_deref().unwrap_or_default();
+            break_glass(&config, &log, approver, agent, reason, args.duration)
+        }
+        (None, None) => {
+            Err(Failure::usage(anyhow!("name a REQUEST_ID, --list, or --break-glass --agent SUB")))
+        }
+    }
+}
+
+/// Approves one request.
+fn grant(
+    config: &Config,
+    log: &dyn AuditSink,
+    approver: &Principal,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<(), Failure> {
+    let approvers = config.approvals.approvers();
+    approvers.check_human(approver).map_err(refused)?;
+    let store = config.approvals.store().map_err(Failure::internal)?;
+    let filed = store
+        .approve(id, approver, reason, SystemTime::now(), approvers.approval_lifetime())
+        .map_err(refused)?;
+    let Some(granted) = &filed.approval else {
+        return Err(Failure::internal(anyhow!("request `{id}` is not marked approved after approving it")));
+    };
+    let event = ApprovalEvent {
+        request_id: filed.id.clone(),
+        request_hash: filed.hash.clone(),
+        requester: filed.request.requester.sub.clone(),
+        tool: filed.request.tool.name.clone(),
+        gated: filed.request.gated().collect(),
+        approver: ApproverRecord { sub: approver.sub().to_owned(), iss: approver.iss().to_owned() },
+        reason: reason.map(str::to_owned),
+        expires: format_ms(granted.until_ms),
+    };
+    log.append(Event::Approval(Box::new(event))).map_err(|e| Failure::new(exit::INTERNAL, e))?;
+    let tool = &filed.request.tool;
+    println!(
+        "approved {} ({}): `{}` calling {} {} ({})",
+        filed.id, filed.hash, filed.request.requester.sub, tool.name, tool.version, tool.digest
+    );
+    for gated in filed.request.gated() {
+        println!("  {gated}");
+    }
+    println!("usable once, for exactly this call, until {}", format_ms(granted.until_ms));
+    Ok(())
+}
+
+/// Opens a break-glass window for `agent`.
+fn break_glass(
+    config: &Config,
+    log: &dyn AuditSink,
+    opener: &Principal,
+    agent: &str,
+    reason: &str,
+    duration: std::time::Duration,
+) -> Result<(), Failure> {
+    config.approvals.approvers().check_break_glass(opener).map_err(refused)?;
+    let store = config.approvals.store().map_err(Failure::internal)?;
+    let window =
+        store.open_break_glass(opener, agent, reason, SystemTime::now(), duration).map_err(refused)?;
+    let event = BreakGlassEvent {
+        window_id: window.id.clone(),
+        agent: window.agent.clone(),
+        opener: ApproverRecord { sub: window.opener.clone(), iss: window.opener_iss.clone() },
+        reason: window.reason.clone(),
+        expires: format_ms(window.until_ms),
+        severity: "high".to_owned(),
+    };
+    log.append(Event::BreakGlass(Box::new(event))).map_err(|e| Failure::new(exit::INTERNAL, e))?;
+    println!(
+        "BREAK-GLASS window {} open until {}: calls by `{agent}` that need approval run without one, each flagged in the audit log",
+        window.id,
+        format_ms(window.until_ms)
+    );
+    Ok(())
+}
+
+fn list(config: &Config) -> Result<(), Failure> {
+    let store = config.approvals.store().map_err(Failure::internal)?;
+    let pending = store.pending(SystemTime::now()).map_err(Failure::internal)?;
+    if pending.is_empty() {
+        println!("no requests are waiting for approval");
+    }
+    for filed in pending {
+        let tool = &filed.request.tool;
+        println!(
+            "{}  {}  `{}` calling {} {}  waiting until {}",
+            filed.id,
+            format_ms(filed.filed_ms),
+            filed.request.requester.sub,
+            tool.name,
+            tool.version,
+            format_ms(filed.pending_until_ms)
+        );
+        for gated in filed.request.gated() {
+            println!("    {gated}");
+        }
+    }
+    Ok(())
+}
+
+/// The exit code for a refused approval step: 3 when the approver may not
+/// approve it, 2 when the request cannot be approved (unknown, expired,
+/// approved already), 6 when the store failed.
+fn refused(error: ApprovalError) -> Failure {
+    let code = match &error {
+        ApprovalError::NotHuman { .. }
+        | ApprovalError::SelfApproval { .. }
+        | ApprovalError::NotBreakGlass(_) => exit::DENIED,
+        ApprovalError::Store(_) => exit::INTERNAL,
+        _ => exit::USAGE,
+    };
+    Failure::new(code, error)
+}
+
+/// Whether a call `airlock run` is about to make may run: see
+/// [`airlock_approval::ApprovalGate::clear`]. Notes on stderr say on whose
+/// authority a gated call runs.
+pub(crate) fn clear(
+    config: &Config,
+    principal: &Principal,
+    decision: &Decision,
+    input: &str,
+    presented: Option<&str>,
+) -> Result<Clearance, Failure> {
+    let input_sha256 = airlock_audit::input_sha256(input);
+    let clearance = config
+        .approvals
+        .clear(principal, decision, &input_sha256, presented, SystemTime::now())
+        .map_err(Failure::internal)?;
+    match &clearance {
+        Clearance::NotNeeded if presented.is_some() => {
+            eprintln!("note: nothing in this call needs approval; --approval was not used");
+        }
+        Clearance::Cleared { authority, .. } => match authority.as_ref() {
+            Authority::Approval { id, granted, .. } => {
+                eprintln!("note: running on approval {id} by `{}` (now used up)", granted.approver);
+            }
+            Authority::BreakGlass(window) => eprintln!(
+                "airlock: BREAK-GLASS: running without approval under window {} opened by `{}` ({}) until {}",
+                window.id,
+                window.opener,
+                window.reason,
+                format_ms(window.until_ms)
+            ),
+        },
+        _ => {}
+    }
+    Ok(clearance)
+}
+
+/// For a filed call: the JSON line for scripts (stdout) and the failure.
+pub(crate) fn required(clearance: &Clearance, message: String) -> Failure {
+    if let Clearance::Filed { filed, .. } = clearance {
+        let line = json!({
+            "approval_required": {
+                "request_id": filed.id,
+                "request_hash": filed.hash,
+                "waiting_until": format_ms(filed.pending_until_ms),
+            }
+        });
+        println!("{line}");
+    }
+    Failure::new(exit::APPROVAL_REQUIRED, anyhow!(message))
+}
