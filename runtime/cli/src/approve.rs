@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use airlock_approval::{ApprovalError, Authority, Clearance, format_ms};
+use airlock_approval::{ApprovalError, ApprovalGate, Authority, Clearance, format_ms};
 use airlock_audit::{ApprovalEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
 use airlock_policy::Principal;
 use airlock_policy::authz::Decision;
@@ -26,7 +26,7 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
     let verified = authorize::verify(&config, &token)?;
     let approver = &verified.principal;
     match (&args.request, &args.agent) {
-        (Some(id), _) => grant(&config, &log, approver, id, args.reason.as_deref()),
+        (Some(id), _) => grant(&config.approvals, &log, approver, id, args.reason.as_deref()),
         (None, Some(agent)) => {
             let reason = args.reason.as_deref().unwrap_or_default();
             break_glass(&config, &log, approver, agent, reason, args.duration)
@@ -37,17 +37,18 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
     }
 }
 
-/// Approves one request.
-fn grant(
-    config: &Config,
+/// Approves one request as `approver` (who must be human and unrelated to
+/// the requester), records the approval and prints what was approved.
+pub(crate) fn grant(
+    gate: &ApprovalGate,
     log: &dyn AuditSink,
     approver: &Principal,
     id: &str,
     reason: Option<&str>,
 ) -> Result<(), Failure> {
-    let approvers = config.approvals.approvers();
+    let approvers = gate.approvers();
     approvers.check_human(approver).map_err(refused)?;
-    let store = config.approvals.store().map_err(Failure::internal)?;
+    let store = gate.store().map_err(Failure::internal)?;
     let filed = store
         .approve(id, approver, reason, SystemTime::now(), approvers.approval_lifetime())
         .map_err(refused)?;
@@ -145,19 +146,18 @@ fn refused(error: ApprovalError) -> Failure {
     Failure::new(code, error)
 }
 
-/// Whether a call `airlock run` is about to make may run: see
+/// Whether a call `airlock run` (or the demo) is about to make may run: see
 /// [`airlock_approval::ApprovalGate::clear`]. Notes on stderr say on whose
 /// authority a gated call runs.
 pub(crate) fn clear(
-    config: &Config,
+    gate: &ApprovalGate,
     principal: &Principal,
     decision: &Decision,
     input: &str,
     presented: Option<&str>,
 ) -> Result<Clearance, Failure> {
     let input_sha256 = airlock_audit::input_sha256(input);
-    let clearance = config
-        .approvals
+    let clearance = gate
         .clear(principal, decision, &input_sha256, presented, SystemTime::now())
         .map_err(Failure::internal)?;
     match &clearance {

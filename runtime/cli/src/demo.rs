@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use airlock_approval::{ApprovalGate, Approvers, HumanRule};
 use airlock_audit::{Durability, Ending, FileLog, Outcome as AuditOutcome};
 use airlock_host::{LoadedTool, Runtime, ToolError};
 use airlock_identity::{
@@ -27,9 +28,10 @@ const SECRET: &str = "AWS_SECRET_ACCESS_KEY=demo-not-a-real-secret";
 const AUDIENCE: &str = "https://airlock.local/runtime";
 const LOCAL_ISSUER: &str = "https://airlock.local";
 const FACTORY_ISSUER: &str = "https://id.factory.example";
-const POLICIES: [(&str, &str); 2] = [
+const POLICIES: [(&str, &str); 3] = [
     ("examples/policies/local-session.cedar", include_str!("../../../examples/policies/local-session.cedar")),
     ("examples/policies/triage-agent.cedar", include_str!("../../../examples/policies/triage-agent.cedar")),
+    ("examples/policies/fixer-agent.cedar", include_str!("../../../examples/policies/fixer-agent.cedar")),
 ];
 
 /// The demo's identity service: two issuers with fresh keys, one verifier.
@@ -40,10 +42,13 @@ struct Identities {
     authorizer: Authorizer,
     /// The demo's audit log, in the scratch directory.
     log: FileLog,
+    /// Approvals: humans are the local issuer's `human:*`; the store is in
+    /// the scratch directory.
+    approvals: ApprovalGate,
 }
 
 impl Identities {
-    fn new(audit_dir: &Path) -> anyhow::Result<Self> {
+    fn new(scratch: &Path) -> anyhow::Result<Self> {
         let local = LocalKey::generate()?;
         let factory = LocalKey::generate()?;
         let mut trust = TrustStore::new();
@@ -56,8 +61,11 @@ impl Identities {
             .map(|(name, text)| PolicySource { name: (*name).into(), text: (*text).into() })
             .collect();
         let authorizer = Authorizer::new(&sources).map_err(|e| anyhow!("{e}"))?;
-        let log = FileLog::open(audit_dir, Durability::EveryRecord)?;
-        Ok(Self { local, factory, verifier, authorizer, log })
+        let log = FileLog::open(&scratch.join("audit"), Durability::EveryRecord)?;
+        let humans = vec![HumanRule { iss: LOCAL_ISSUER.into(), sub_prefix: "human:".into() }];
+        let approvals =
+            ApprovalGate::new(Some(scratch.join("approvals")), Approvers::new(humans, Vec::new()));
+        Ok(Self { local, factory, verifier, authorizer, log, approvals })
     }
 
     fn mint(&self, key: &LocalKey, issuer: &str, sub: &str, claims: Value) -> anyhow::Result<String> {
@@ -76,7 +84,16 @@ impl Identities {
     }
 
     fn alice(&self) -> anyhow::Result<String> {
-        self.mint(&self.local, LOCAL_ISSUER, "human:alice", json!({}))
+        self.human("human:alice")
+    }
+
+    fn human(&self, sub: &str) -> anyhow::Result<String> {
+        self.mint(&self.local, LOCAL_ISSUER, sub, json!({}))
+    }
+
+    fn fixer(&self) -> anyhow::Result<String> {
+        let claims = json!({"agent_class": "fixer", "owner": "human:alice"});
+        self.mint(&self.factory, FACTORY_ISSUER, "spiffe://factory.example/agent/fixer/i-1", claims)
     }
 
     fn triage_bot(&self, env: &str) -> anyhow::Result<String> {
@@ -89,6 +106,11 @@ impl Identities {
 enum Outcome {
     Ran(Result<String, ToolError>),
     Refused(String),
+    /// Policy allows it only with a human's approval: filed, not run.
+    Filed {
+        id: String,
+        message: String,
+    },
 }
 
 pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
@@ -96,8 +118,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::internal)?;
     let project = scratch.path().join("project");
     make_project(scratch.path(), &project).map_err(Failure::internal)?;
-    let audit_dir = scratch.path().join("audit");
-    let ids = Identities::new(&audit_dir).map_err(Failure::internal)?;
+    let ids = Identities::new(scratch.path()).map_err(Failure::internal)?;
     let rt = runtime::runtime(&cache)?;
     let grep = load(&rt, airlock_tools::GREP).await?;
     let read_file = load(&rt, airlock_tools::READ_FILE).await?;
@@ -134,7 +155,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     println!("3. the same triage bot with a staging identity runs the same grep");
     match call(&ids, &grep, &offer, &mint(ids.triage_bot("staging"))?, &search).await? {
         Outcome::Refused(why) => println!("   DENIED by policy before the tool runs:\n{}", indent(&why)),
-        Outcome::Ran(_) => failures.push("a staging identity was allowed"),
+        Outcome::Ran(_) | Outcome::Filed { .. } => failures.push("a staging identity was allowed"),
     }
 
     let host_path = scratch.path().join("outside/credentials.txt").display().to_string();
@@ -151,7 +172,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
                 println!("   ALLOWED (this is a sandbox failure): {output}\n");
                 failures.push(how);
             }
-            Outcome::Refused(why) => {
+            Outcome::Refused(why) | Outcome::Filed { message: why, .. } => {
                 println!("   unexpected refusal: {why}\n");
                 failures.push(how);
             }
@@ -161,7 +182,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     println!("7. the triage bot's token from step 2 is presented again");
     match call(&ids, &grep, &offer, &prod, &search).await? {
         Outcome::Refused(why) => println!("   REFUSED: {why}\n"),
-        Outcome::Ran(_) => failures.push("a replayed token"),
+        Outcome::Ran(_) | Outcome::Filed { .. } => failures.push("a replayed token"),
     }
 
     // The local-session policy grants alice's http-fetch any public HTTPS
@@ -178,7 +199,7 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
                 println!("   NOT DENIED (this is a sandbox failure): {other:?}\n");
                 failures.push("a request for the metadata address");
             }
-            Outcome::Refused(why) => {
+            Outcome::Refused(why) | Outcome::Filed { message: why, .. } => {
                 println!("   unexpected refusal: {why}\n");
                 failures.push("a request for the metadata address");
             }
@@ -197,6 +218,8 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
         Err(e) => println!("   REFUSED before the tool runs: {e}\n"),
     }
 
+    approval_steps(&ids, &read_file, &offer, &mut failures).await?;
+
     let log = std::fs::read(ids.log.path()).map_err(Failure::internal)?;
     match airlock_audit::verify(&log) {
         Ok(summary) => println!(
@@ -210,11 +233,70 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     }
 
     if failures.is_empty() {
-        println!("All expectations held: grants followed identity, every escape was denied.");
+        println!(
+            "All expectations held: grants followed identity, every escape was denied, the gated call ran once on a human's approval."
+        );
         Ok(())
     } else {
         Err(Failure::internal(anyhow!("demo expectations failed: {}", failures.join(", "))))
     }
+}
+
+/// Steps 11–15: a call policy allows only with a human's approval.
+async fn approval_steps(
+    ids: &Identities,
+    read_file: &LoadedTool,
+    offer: &Offer,
+    failures: &mut Vec<&'static str>,
+) -> Result<(), Failure> {
+    let mint = |token: anyhow::Result<String>| token.map_err(Failure::internal);
+    let input = json!({ "path": "README.md" }).to_string();
+    println!(
+        "11. the fixer bot (owner human:alice) runs read-file {input}  (its policy: only with a human's approval)"
+    );
+    let id = match call_approved(ids, read_file, offer, &mint(ids.fixer())?, &input, None).await? {
+        Outcome::Filed { id, message } => {
+            println!("   APPROVAL REQUIRED, nothing ran:\n{}", indent(&message));
+            id
+        }
+        _ => {
+            failures.push("a gated call was not filed for approval");
+            return Ok(());
+        }
+    };
+    println!("12. human:alice, the bot's owner, tries to approve {id}");
+    match approve_as(ids, &mint(ids.alice())?, &id) {
+        Err(failure) => println!("   REFUSED: {:#}\n", failure.error),
+        Ok(()) => failures.push("the owner approved its own agent's request"),
+    }
+    println!("13. human:bob approves {id}");
+    if let Err(failure) = approve_as(ids, &mint(ids.human("human:bob"))?, &id) {
+        println!("   unexpected refusal: {:#}\n", failure.error);
+        failures.push("bob's approval");
+        return Ok(());
+    }
+    println!();
+    println!("14. the fixer bot sends the same call again with the approval id");
+    expect_allowed(
+        call_approved(ids, read_file, offer, &mint(ids.fixer())?, &input, Some(&id)).await?,
+        failures,
+        "the approved call",
+    );
+    println!("15. ... and once more with the same approval id");
+    match call_approved(ids, read_file, offer, &mint(ids.fixer())?, &input, Some(&id)).await? {
+        Outcome::Filed { message, .. } => {
+            let first = message.lines().next().unwrap_or_default().to_owned();
+            println!("   REFUSED, filed anew: {first}\n");
+        }
+        _ => failures.push("an approval was used twice"),
+    }
+    Ok(())
+}
+
+/// `airlock approve ID` as the holder of `token`.
+fn approve_as(ids: &Identities, token: &str, id: &str) -> Result<(), Failure> {
+    let verified = ids.verifier.verify(token).map_err(|e| Failure::new(crate::exit::for_token(&e), e))?;
+    crate::approve::grant(&ids.approvals, &ids.log, &verified.principal, id, Some("demo"))
 }
 
 fn expect_allowed(outcome: Outcome, failures: &mut Vec<&'static str>, what: &'static str) {
@@ -224,7 +306,7 @@ fn expect_allowed(outcome: Outcome, failures: &mut Vec<&'static str>, what: &'st
             println!("   unexpected failure: {e}\n");
             failures.push(what);
         }
-        Outcome::Refused(why) => {
+        Outcome::Refused(why) | Outcome::Filed { message: why, .. } => {
             println!("   unexpected refusal: {why}\n");
             failures.push(what);
         }
@@ -249,6 +331,18 @@ async fn call(
     token: &str,
     input: &str,
 ) -> Result<Outcome, Failure> {
+    call_approved(ids, tool, offer, token, input, None).await
+}
+
+/// [`call`], re-submitted with an approval id when one is `presented`.
+async fn call_approved(
+    ids: &Identities,
+    tool: &LoadedTool,
+    offer: &Offer,
+    token: &str,
+    input: &str,
+    presented: Option<&str>,
+) -> Result<Outcome, Failure> {
     let verified = match ids.verifier.verify(token) {
         Ok(v) => v,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
@@ -258,7 +352,7 @@ async fn call(
         .authorizer
         .decide(&verified.principal, &identity, &tool.info().capabilities)
         .map_err(Failure::internal)?;
-    let audited = Audited {
+    let mut audited = Audited {
         log: &ids.log,
         principal: Some(&verified.principal),
         decision: Some(&decision),
@@ -268,6 +362,13 @@ async fn call(
         let ending = Ending::before_start(AuditOutcome::Refused, "policy denies invoking the tool");
         audited.record(tool, input, ending)?;
         return Ok(Outcome::Refused(decision.to_string()));
+    }
+    let clearance = crate::approve::clear(&ids.approvals, &verified.principal, &decision, input, presented)?;
+    let approval = clearance.audit_record();
+    audited.approval = approval.as_ref();
+    if let (Some(message), Some(record)) = (clearance.message("the approval id"), &approval) {
+        audited.record(tool, input, Ending::before_start(AuditOutcome::ApprovalRequired, &message))?;
+        return Ok(Outcome::Filed { id: record.id.clone(), message });
     }
     let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
     let outcome = crate::run::call(tool, &grants, input, audited).await?;

@@ -741,3 +741,59 @@ fn approval_markers_are_checked_when_loading() {
         "{class}"
     );
 }
+
+#[test]
+fn example_fixer_agent() {
+    let a = example("fixer-agent.cedar");
+    let fixer = principal(
+        "spiffe://factory.example/agent/fixer/i-1",
+        "https://id.factory.example",
+        json!({"agent_class": "fixer", "owner": "human:alice"}),
+    );
+    let r = request(&[("/workspace", Access::ReadWrite)], &[], &[], &[]);
+    // (tool, every verdict, the ones that need approval)
+    let cases: Vec<(&str, Outcomes, Vec<&str>)> = vec![
+        (
+            "grep",
+            expect(&[
+                ("invoke Tool::\"grep\"", true),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", true),
+            ]),
+            vec!["fs.write"],
+        ),
+        (
+            "read-file",
+            expect(&[
+                ("invoke Tool::\"read-file\"", true),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", true),
+            ]),
+            vec!["invoke", "fs.write"],
+        ),
+        (
+            "http-fetch",
+            expect(&[
+                ("invoke Tool::\"http-fetch\"", false),
+                ("fs.read Path::\"/workspace\"", true),
+                ("fs.write Path::\"/workspace\"", true),
+            ]),
+            vec![],
+        ),
+    ];
+    for (name, expected, gated) in cases {
+        assert_eq!(outcomes(&a, &fixer, &tool(name), &r), expected, "tool {name}");
+        let decision = a.decide(&fixer, &tool(name), &r).expect("decide");
+        let needing: Vec<&str> = decision.needing_approval().map(|v| v.capability.action()).collect();
+        assert_eq!(needing, gated, "tool {name}");
+    }
+    let read_only = request(&[("/workspace", Access::ReadOnly)], &[], &[], &[]);
+    let grep = a.decide(&fixer, &tool("grep"), &read_only).expect("decide");
+    assert_eq!(grep.needing_approval().count(), 0, "a read-only search needs nobody");
+    let other = principal(
+        "spiffe://factory.example/agent/x",
+        "https://id.factory.example",
+        json!({"agent_class": "triage-bot"}),
+    );
+    assert!(!a.decide(&other, &tool("read-file"), &read_only).expect("decide").invoke_allowed());
+}

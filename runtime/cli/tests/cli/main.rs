@@ -406,8 +406,14 @@ fn demo_shows_allowed_and_denied() {
     let p = Project::new();
     let r = p.run(&["demo"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert_eq!(r.stdout.matches("ALLOWED:").count(), 2, "{}", r.stdout);
+    assert_eq!(r.stdout.matches("ALLOWED:").count(), 3, "{}", r.stdout);
     assert!(r.stdout.contains("DENIED by policy before the tool runs"), "{}", r.stdout);
+    // The gated call: filed, the owner refused, run once on bob's approval.
+    assert!(r.stdout.contains("APPROVAL REQUIRED, nothing ran"), "{}", r.stdout);
+    assert!(r.stdout.contains("REFUSED: `human:alice` may not approve this request"), "{}", r.stdout);
+    assert!(r.stdout.contains("usable once, for exactly this call"), "{}", r.stdout);
+    assert!(r.stdout.contains("already used"), "{}", r.stdout);
+    assert!(r.stdout.contains("(12 records, chain verified)"), "{}", r.stdout);
     assert!(r.stdout.contains("deny   invoke       Tool::\"grep\""), "{}", r.stdout);
     assert_eq!(r.stdout.matches("DENIED: ").count(), 3, "{}", r.stdout);
     assert!(r.stdout.contains("REFUSED: token already used"), "{}", r.stdout);
