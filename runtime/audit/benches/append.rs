@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use airlock_audit::{
-    AuditSink, CallEvent, CapabilityRecord, Durability, Effects, Event, FileLog, Outcome, PrincipalRecord,
-    ToolRecord, input_sha256,
+    AuditSink, CallEvent, CapabilityRecord, Checkpointer, Durability, Effects, Event, FileLog, Outcome,
+    PrincipalRecord, ToolRecord, input_sha256,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -76,6 +76,24 @@ fn append(c: &mut Criterion) {
             })
         });
     }
+    // The worst case for signing: a checkpoint (Ed25519 + one more record)
+    // after every record, group commit so the signature is not hidden by
+    // an fsync.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (private, _) = Checkpointer::generate_pem().expect("keygen");
+    let key_path = keys.path().join("checkpoint.key");
+    std::fs::write(&key_path, private).expect("write key");
+    std::fs::set_permissions(&key_path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let checkpoints = Checkpointer::from_file(&key_path, 1).expect("key");
+    let log = FileLog::open(dir.path(), Durability::Group(64)).expect("open").with_checkpoints(checkpoints);
+    let mut n = 0;
+    group.bench_function("group_commit_64_checkpoint_every_record", |b| {
+        b.iter(|| {
+            n += 1;
+            log.append(event(n)).expect("append")
+        })
+    });
     group.finish();
 }
 

@@ -82,6 +82,15 @@ pub struct ChainSummary {
 /// Checks every line of `log` in order; the first bad record ends the
 /// check with its sequence number.
 pub fn verify(log: &[u8]) -> Result<ChainSummary, ChainError> {
+    walk(log, |_| Ok(()))
+}
+
+/// [`verify`], handing every good record to `visit` (which may refuse it).
+/// A checkpoint must sign the record just before it.
+pub(crate) fn walk(
+    log: &[u8],
+    mut visit: impl FnMut(&Record) -> Result<(), ChainError>,
+) -> Result<ChainSummary, ChainError> {
     let mut previous: Option<(u64, String)> = None;
     let mut rest = log;
     while !rest.is_empty() {
@@ -90,6 +99,15 @@ pub fn verify(log: &[u8]) -> Result<ChainSummary, ChainError> {
             return Err(ChainError { seq, reason: "the last record is incomplete (torn write)".to_owned() });
         };
         let record = check_line(&rest[..end], previous.as_ref().map(|(s, h)| (*s, h.as_str())))?;
+        if let Event::Checkpoint(checkpoint) = &record.event
+            && (checkpoint.signed_seq + 1 != record.seq || checkpoint.signed_head != record.prev)
+        {
+            return Err(ChainError {
+                seq: record.seq,
+                reason: "checkpoint does not sign the record just before it".to_owned(),
+            });
+        }
+        visit(&record)?;
         previous = Some((record.seq, record.hash));
         rest = &rest[end + 1..];
     }

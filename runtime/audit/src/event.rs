@@ -55,6 +55,23 @@ pub enum Event {
     /// A break-glass window was opened (`airlock approve --break-glass`).
     /// Always `severity: high`.
     BreakGlass(Box<BreakGlassEvent>),
+    /// An Ed25519 signature over the record just before this one: whoever
+    /// rewrites history before it must also forge this signature.
+    Checkpoint(CheckpointEvent),
+}
+
+/// A signed checkpoint of the chain (see [`crate::Checkpointer`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEvent {
+    /// The sequence number signed: always the record just before this one.
+    pub signed_seq: u64,
+    /// That record's hash.
+    pub signed_head: String,
+    /// The first 16 hex digits of SHA-256 over the public key.
+    pub key_id: String,
+    /// Ed25519 over [`crate::checkpoint_message`] (lowercase hex).
+    pub signature: String,
 }
 
 /// A human's approval of one request.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crate::chain::{check_line, seal};
+use crate::checkpoint::Checkpointer;
 use crate::error::AuditError;
 use crate::event::{Event, GENESIS, Record};
 use crate::sink::{AuditSink, Receipt};
@@ -40,6 +41,7 @@ pub struct FileLog {
     path: PathBuf,
     lock_path: PathBuf,
     durability: Durability,
+    checkpoints: Option<Checkpointer>,
     state: Mutex<State>,
 }
 
@@ -51,6 +53,8 @@ struct State {
     /// another length now, another writer appended and the tail is re-read.
     known_len: u64,
     head: (u64, String),
+    /// Whether the head record is a checkpoint (none follows a checkpoint).
+    head_is_checkpoint: bool,
     unsynced: u32,
 }
 
@@ -77,8 +81,15 @@ impl FileLog {
         let lock_path = dir.join(LOCK_FILE);
         let lock = open_lock(&lock_path)?;
         let file = open_log(&path)?;
-        let state = State { file, lock, known_len: u64::MAX, head: (0, GENESIS.to_owned()), unsynced: 0 };
-        let log = Self { path, lock_path, durability, state: Mutex::new(state) };
+        let state = State {
+            file,
+            lock,
+            known_len: u64::MAX,
+            head: (0, GENESIS.to_owned()),
+            head_is_checkpoint: false,
+            unsynced: 0,
+        };
+        let log = Self { path, lock_path, durability, checkpoints: None, state: Mutex::new(state) };
         {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.lock.lock().map_err(|e| io(&log.lock_path, e))?;
@@ -196,6 +207,7 @@ impl FileLog {
         // place in the chain is `audit verify`'s job.
         let previous = (last.seq > 1).then(|| (last.seq - 1, last.prev.as_str()));
         check_line(&line, previous).map_err(corrupt)?;
+        state.head_is_checkpoint = matches!(last.event, Event::Checkpoint(_));
         state.head = (last.seq, last.hash);
         state.known_len = len;
         Ok(())
@@ -206,8 +218,46 @@ impl FileLog {
         self.write_record(state, event)
     }
 
-    /// Seals `event` after the known head and writes it in one `write`.
+    /// The same log, writing a signed checkpoint after every record whose
+    /// sequence number is due by `checkpoints`.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpointer) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// Signs the chain head now (an operator closing a shift, or before
+    /// copying the log elsewhere). Nothing is written if the log is empty
+    /// or already ends with a checkpoint; `None` then.
+    pub fn checkpoint(&self) -> Result<Option<Receipt>, AuditError> {
+        let Some(checkpoints) = &self.checkpoints else { return Ok(None) };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.lock.lock().map_err(|e| self.io_at(&self.lock_path, e))?;
+        let result = self.sync_head(&mut state).and_then(|()| {
+            let (seq, head) = state.head.clone();
+            if seq == 0 || state.head_is_checkpoint {
+                return Ok(None);
+            }
+            self.write_record(&mut state, checkpoints.sign(seq, &head)).map(Some)
+        });
+        let _ = state.lock.unlock();
+        result
+    }
+
+    /// Seals `event` after the known head and writes it in one `write`,
+    /// followed by a signed checkpoint when one is due.
     fn write_record(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
+        let receipt = self.write_one(state, event)?;
+        if let Some(checkpoints) = &self.checkpoints
+            && !state.head_is_checkpoint
+            && checkpoints.due(receipt.seq)
+        {
+            self.write_one(state, checkpoints.sign(receipt.seq, &receipt.hash))?;
+        }
+        Ok(receipt)
+    }
+
+    fn write_one(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
+        let is_checkpoint = matches!(event, Event::Checkpoint(_));
         let (seq, prev) = &state.head;
         let (record, line) = seal(*seq, prev, event)?;
         state.file.write_all(&line).map_err(|e| self.io_at(&self.path, e))?;
@@ -222,6 +272,7 @@ impl FileLog {
             state.unsynced = 0;
         }
         state.head = (record.seq, record.hash.clone());
+        state.head_is_checkpoint = is_checkpoint;
         Ok(Receipt { seq: record.seq, hash: record.hash })
     }
 

@@ -12,10 +12,13 @@
 //! The sink is a trait ([`AuditSink`]); the embedded default is
 //! [`FileLog`], a file in a private directory shared by every airlock
 //! process through a lock, with a documented [`Durability`] and recovery
-//! of a torn tail after a crash.
+//! of a torn tail after a crash. With a [`Checkpointer`], the log also
+//! carries Ed25519-signed checkpoints of the chain head, checked by
+//! [`verify_signed`] with the public key.
 #![forbid(unsafe_code)]
 
 mod chain;
+mod checkpoint;
 mod error;
 mod event;
 mod file;
@@ -23,11 +26,14 @@ mod record;
 mod sink;
 
 pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, verify};
+pub use checkpoint::{
+    Checkpointer, SignedSummary, checkpoint_message, key_id, public_key_from_pem, verify_signed,
+};
 pub use error::{AuditError, ChainError};
 pub use event::{
     ApprovalEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval, CallEvent,
-    CapabilityRecord, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome, PrincipalRecord, Record,
-    SCHEMA, ToolRecord, bounded,
+    CapabilityRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome,
+    PrincipalRecord, Record, SCHEMA, ToolRecord, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};

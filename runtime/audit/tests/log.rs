@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use airlock_audit::{
     ApprovalEvent, ApprovalStatus, ApproverRecord, AuditSink, BreakGlassEvent, CallApproval, CallEvent,
-    CapabilityRecord, Durability, Effects, Event, FileLog, LOG_FILE, Outcome, PrincipalRecord, Record,
-    ToolRecord, input_sha256, verify,
+    CapabilityRecord, Checkpointer, Durability, Effects, Event, FileLog, LOG_FILE, Outcome, PrincipalRecord,
+    Record, ToolRecord, input_sha256, public_key_from_pem, verify, verify_signed,
 };
 
 fn call(n: u64, outcome: Outcome) -> Event {
@@ -151,6 +151,109 @@ fn approval_and_break_glass_events_are_recorded_and_verify() {
         lines(dir.path()).iter().map(|l| serde_json::from_str(l).expect("record")).collect();
     assert_eq!(records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), events);
     assert!(lines(dir.path())[1].contains("\"kind\":\"break_glass\""), "{}", lines(dir.path())[1]);
+}
+
+/// A checkpointer with a fresh key in `dir` (mode 0600), and its public key.
+fn signing_key(dir: &Path, every: u64) -> (Checkpointer, ed25519_dalek::VerifyingKey) {
+    let (private, public) = Checkpointer::generate_pem().expect("keygen");
+    let path = dir.join("checkpoint.key");
+    std::fs::write(&path, private).expect("write key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let checkpointer = Checkpointer::from_file(&path, every).expect("load key");
+    (checkpointer, public_key_from_pem(&public).expect("public key"))
+}
+
+/// What someone who can write the file does to rewrite history: re-chain
+/// every record after `from` (new `prev`, recomputed `hash`; a checkpoint's
+/// `signed_head` too, which it cannot re-sign), renumbering as it goes.
+fn rechain(records: &mut [serde_json::Value]) {
+    for i in 0..records.len() {
+        let (prev, seq) = if i == 0 {
+            (airlock_audit::GENESIS.to_owned(), 1)
+        } else {
+            (
+                records[i - 1]["hash"].as_str().expect("hash").to_owned(),
+                records[i - 1]["seq"].as_u64().expect("seq") + 1,
+            )
+        };
+        let record = &mut records[i];
+        record["seq"] = seq.into();
+        record["prev"] = prev.clone().into();
+        if record["event"]["kind"] == "checkpoint" {
+            record["event"]["signed_head"] = prev.into();
+            record["event"]["signed_seq"] = (seq - 1).into();
+        }
+        let mut unhashed = record.clone();
+        unhashed.as_object_mut().expect("object").remove("hash");
+        record["hash"] = airlock_audit::sha256_hex(&serde_jcs::to_vec(&unhashed).expect("jcs")).into();
+    }
+}
+
+fn write_values(dir: &Path, records: &[serde_json::Value]) {
+    write_lines(dir, &records.iter().map(|r| serde_jcs::to_string(r).expect("jcs")).collect::<Vec<_>>());
+}
+
+#[test]
+fn signed_checkpoints_catch_a_rewritten_history_that_plain_verify_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (checkpointer, public) = signing_key(keys.path(), 3);
+    let log =
+        FileLog::open(dir.path(), Durability::EveryRecord).expect("open").with_checkpoints(checkpointer);
+    let seqs: Vec<u64> = (0..7).map(|n| log.append(call(n, Outcome::Ok)).expect("append").seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 5, 6, 8, 9], "a checkpoint follows records 3, 6 and 9");
+    let signed = verify_signed(&read(dir.path()), &public).expect("verifies with the key");
+    assert_eq!((signed.chain.records, signed.checkpoints, signed.signed_through), (10, 3, 9));
+
+    // On demand: sign the head now; nothing to do right after a checkpoint.
+    assert!(log.checkpoint().expect("checkpoint").is_none(), "the log already ends with one");
+    log.append(call(7, Outcome::Ok)).expect("append");
+    assert_eq!(log.checkpoint().expect("checkpoint").map(|r| r.seq), Some(12));
+    drop(log);
+    assert_eq!(verify_signed(&read(dir.path()), &public).expect("verifies").signed_through, 11);
+
+    let other_keys = tempfile::tempdir().expect("tempdir");
+    let (_, stranger) = signing_key(other_keys.path(), 3);
+    let wrong = verify_signed(&read(dir.path()), &stranger).expect_err("another key");
+    assert_eq!(wrong.seq, 4, "{wrong}");
+    assert!(wrong.reason.contains("not by the key given"), "{wrong}");
+
+    // Rewrite record 2 and re-chain everything after it: a consistent chain
+    // that plain `verify` accepts, but the first checkpoint no longer does.
+    let original: Vec<serde_json::Value> =
+        lines(dir.path()).iter().map(|l| serde_json::from_str(l).expect("record")).collect();
+    let mut forged = original.clone();
+    forged[1]["event"]["outcome"] = "refused".into();
+    rechain(&mut forged);
+    write_values(dir.path(), &forged);
+    verify(&read(dir.path())).expect("a re-chained log is consistent in itself");
+    let caught = verify_signed(&read(dir.path()), &public).expect_err("forged");
+    assert_eq!(caught.seq, 4, "{caught}");
+    assert!(caught.reason.contains("does not verify"), "{caught}");
+
+    // Dropping the checkpoints altogether is caught too.
+    let mut stripped: Vec<serde_json::Value> =
+        original.into_iter().filter(|r| r["event"]["kind"] != "checkpoint").collect();
+    rechain(&mut stripped);
+    write_values(dir.path(), &stripped);
+    verify(&read(dir.path())).expect("consistent in itself");
+    let none = verify_signed(&read(dir.path()), &public).expect_err("stripped");
+    assert!(none.reason.contains("no signed checkpoint"), "{none}");
+}
+
+#[test]
+fn a_checkpoint_key_others_can_read_is_refused() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (private, _) = Checkpointer::generate_pem().expect("keygen");
+    let path = keys.path().join("checkpoint.key");
+    std::fs::write(&path, private).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let error = Checkpointer::from_file(&path, 10).expect_err("world-readable key");
+    assert!(error.to_string().contains("chmod 600"), "{error}");
+    std::fs::write(&path, "not a key").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let error = Checkpointer::from_file(&path, 10).expect_err("garbage");
+    assert!(error.to_string().contains("not an Ed25519 private key"), "{error}");
 }
 
 #[test]

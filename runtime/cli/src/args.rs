@@ -83,7 +83,25 @@ pub(crate) enum AuditCommand {
     /// Check every record and the chain between them; exits 8 naming the
     /// first bad sequence number if anything was edited, deleted, inserted
     /// or reordered.
-    Verify(LogArgs),
+    Verify {
+        /// Also check every signed checkpoint against this Ed25519 public
+        /// key (SPKI PEM, from `audit keygen`); a log with none fails.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Create an Ed25519 key pair for signed checkpoints:
+    /// DIR/audit-checkpoint.key (0600; name it in `[audit] checkpoint_key`)
+    /// and DIR/audit-checkpoint.pub (for `audit verify --public-key`).
+    Keygen {
+        /// Where to write the two files (never overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign the chain head now with the config's `[audit] checkpoint_key`
+    /// (for example before copying the log elsewhere).
+    Checkpoint(ConfigArgs),
     /// Print the last records, one line each.
     Tail {
         /// How many.
@@ -103,8 +121,8 @@ pub(crate) enum AuditCommand {
         /// The tool's name.
         #[arg(long)]
         tool: Option<String>,
-        /// ok, refused, invalid_input, denied, tool_error, limit, trap,
-        /// cancelled or internal.
+        /// ok, refused, invalid_input, approval_required, denied,
+        /// tool_error, limit, trap, cancelled or internal.
         #[arg(long)]
         outcome: Option<String>,
         /// Records at or after this time: RFC 3339 (`2026-11-29T05:00:00Z`,

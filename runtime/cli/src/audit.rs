@@ -11,20 +11,56 @@ use crate::exit::{self, Failure};
 
 pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
     match command {
-        AuditCommand::Verify(log) => {
+        AuditCommand::Verify { public_key, log } => {
             let (path, bytes) = read_log(&log)?;
-            match airlock_audit::verify(&bytes) {
-                Ok(summary) => {
-                    println!(
-                        "{}: {} records, chain intact, head {}",
-                        path.display(),
-                        summary.records,
-                        summary.head
-                    );
-                    Ok(())
-                }
-                Err(error) => Err(Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {error}", path.display()))),
+            let broken = |error: airlock_audit::ChainError| {
+                Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {error}", path.display()))
+            };
+            let Some(key_path) = public_key else {
+                let summary = airlock_audit::verify(&bytes).map_err(broken)?;
+                println!(
+                    "{}: {} records, chain intact, head {}",
+                    path.display(),
+                    summary.records,
+                    summary.head
+                );
+                return Ok(());
+            };
+            let pem = std::fs::read_to_string(&key_path)
+                .with_context(|| format!("cannot read public key `{}`", key_path.display()))
+                .map_err(Failure::usage)?;
+            let key = airlock_audit::public_key_from_pem(&pem)
+                .map_err(|e| Failure::usage(anyhow!("`{}`: {e}", key_path.display())))?;
+            let signed = airlock_audit::verify_signed(&bytes, &key).map_err(broken)?;
+            let unsigned = signed.chain.records.saturating_sub(signed.signed_through + 1);
+            println!(
+                "{}: {} records, chain intact, head {}; {} checkpoints signed by key {} verify, through record {} ({unsigned} records after it not yet signed)",
+                path.display(),
+                signed.chain.records,
+                signed.chain.head,
+                signed.checkpoints,
+                airlock_audit::key_id(&key),
+                signed.signed_through
+            );
+            Ok(())
+        }
+        AuditCommand::Keygen { out } => keygen(&out),
+        AuditCommand::Checkpoint(config) => {
+            let config = crate::config::load(config.config.as_deref())?;
+            if config.audit.checkpoints.is_none() {
+                return Err(Failure::new(
+                    exit::CONFIG,
+                    anyhow!("no `[audit] checkpoint_key` in the config: nothing to sign with"),
+                ));
             }
+            let log = open_for_calls(&config.audit)?;
+            match log.checkpoint().map_err(Failure::internal)? {
+                Some(receipt) => {
+                    println!("checkpoint: record {} signs record {}", receipt.seq, receipt.seq - 1)
+                }
+                None => println!("nothing to sign: the log is empty or already ends with a checkpoint"),
+            }
+            Ok(())
         }
         AuditCommand::Tail { lines, json, log } => {
             let records = records(&log)?;
@@ -54,7 +90,9 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                             && tool.is_none()
                             && outcome.is_none()
                     }
-                    Event::Recovered { .. } => sub.is_none() && tool.is_none() && outcome.is_none(),
+                    Event::Recovered { .. } | Event::Checkpoint(_) => {
+                        sub.is_none() && tool.is_none() && outcome.is_none()
+                    }
                 })
                 .collect();
             print_records(&matching, json);
@@ -64,14 +102,41 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
 }
 
 /// Opens the log calls are recorded in: the config's `[audit] dir`, else
-/// the default. If it cannot be opened, nothing runs.
+/// the default, signing checkpoints when a key is configured. If it cannot
+/// be opened, nothing runs.
 pub(crate) fn open_for_calls(settings: &AuditSettings) -> Result<FileLog, Failure> {
     let dir = match &settings.dir {
         Some(dir) => dir.clone(),
         None => default_dir()?,
     };
-    FileLog::open(&dir, settings.durability)
-        .map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}; nothing was run")))
+    let log = FileLog::open(&dir, settings.durability)
+        .map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}; nothing was run")))?;
+    Ok(match &settings.checkpoints {
+        Some(checkpoints) => log.with_checkpoints(checkpoints.clone()),
+        None => log,
+    })
+}
+
+const CHECKPOINT_KEY: &str = "audit-checkpoint.key";
+const CHECKPOINT_PUB: &str = "audit-checkpoint.pub";
+
+/// `audit keygen`: a fresh checkpoint key pair; never overwrites a file.
+fn keygen(out: &Path) -> Result<(), Failure> {
+    let (private, public) = airlock_audit::Checkpointer::generate_pem().map_err(Failure::internal)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create `{}`", out.display()))
+        .map_err(Failure::usage)?;
+    let key_path = out.join(CHECKPOINT_KEY);
+    crate::identity::write_new(&key_path, private.as_bytes(), 0o600).map_err(Failure::usage)?;
+    let pub_path = out.join(CHECKPOINT_PUB);
+    crate::identity::write_new(&pub_path, public.as_bytes(), 0o644).map_err(Failure::usage)?;
+    println!("private key: {} (keep it secret; mode 0600)", key_path.display());
+    println!("public key:  {} (give it to whoever verifies copies of the log)", pub_path.display());
+    println!();
+    println!("Sign the log with it in the runtime config:");
+    println!("  [audit]");
+    println!("  checkpoint_key = \"{}\"", key_path.display());
+    Ok(())
 }
 
 /// Appends a call's event; a call that cannot be recorded is an error.
@@ -177,6 +242,10 @@ fn print_records(records: &[Record], json: bool) {
                 w.agent,
                 w.expires,
                 w.reason.escape_debug()
+            ),
+            Event::Checkpoint(c) => println!(
+                "{:>6}  {}  checkpoint     signs record {} ({}) with key {}",
+                record.seq, record.time, c.signed_seq, c.signed_head, c.key_id
             ),
             Event::Recovered { truncated_bytes } => println!(
                 "{:>6}  {}  recovered      torn tail of {truncated_bytes} bytes cut after a crash",

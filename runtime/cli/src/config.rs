@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
-use airlock_audit::Durability;
+use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::NetLimits;
 use airlock_policy::authz::{Authorizer, PolicySource};
@@ -94,6 +94,11 @@ struct AuditFile {
     durability: Option<String>,
     /// With `group`: records per `fdatasync` (default 64).
     group_size: Option<u32>,
+    /// An Ed25519 private key (PKCS#8 PEM, mode 0600, from `airlock audit
+    /// keygen`): sign the chain head every `checkpoint_every` records.
+    checkpoint_key: Option<PathBuf>,
+    /// With `checkpoint_key`: records between checkpoints (default 100).
+    checkpoint_every: Option<u64>,
 }
 
 /// `[network]`: per-call budgets; each key is optional and defaults to
@@ -160,17 +165,19 @@ pub(crate) struct Config {
     pub(crate) approvals: ApprovalGate,
 }
 
-/// The audit log's place and durability.
+/// The audit log's place, durability and checkpoint signer.
 #[derive(Clone, Debug)]
 pub(crate) struct AuditSettings {
     /// The directory, if the config names one (else the default applies).
     pub(crate) dir: Option<PathBuf>,
     pub(crate) durability: Durability,
+    /// Signs checkpoints of the chain head, when a key is configured.
+    pub(crate) checkpoints: Option<Checkpointer>,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { dir: None, durability: Durability::EveryRecord }
+        Self { dir: None, durability: Durability::EveryRecord, checkpoints: None }
     }
 }
 
@@ -281,7 +288,16 @@ fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings
             anyhow::bail!("config `audit.durability`: `{other}` is not `fsync` or `group`")
         }
     };
-    Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability })
+    let checkpoints = match (&file.checkpoint_key, file.checkpoint_every) {
+        (None, None) => None,
+        (None, Some(_)) => anyhow::bail!("config `audit.checkpoint_every` needs `audit.checkpoint_key`"),
+        (Some(_), Some(0)) => anyhow::bail!("config `audit.checkpoint_every`: must be at least 1"),
+        (Some(key), every) => {
+            let every = every.unwrap_or(Checkpointer::DEFAULT_EVERY);
+            Some(Checkpointer::from_file(&base.join(key), every).context("config `audit.checkpoint_key`")?)
+        }
+    };
+    Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability, checkpoints })
 }
 
 /// Reads and validates policy files (paths relative to `base`). Used by

@@ -42,7 +42,7 @@ fn keygen(out: &Path) -> Result<(), Failure> {
 }
 
 /// Creates `path` with `mode`; never overwrites an existing key.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -145,3 +145,75 @@ fn a_bad_audit_setting_is_a_config_error() {
         assert!(out.stderr.contains(message), "{setting}: {}", out.stderr);
     }
 }
+
+#[test]
+fn signed_checkpoints_from_keygen_to_verify() {
+    let setup = Setup::new();
+    let keys = setup.path("keys");
+    let keys_arg = keys.display().to_string();
+    let made = airlock(&setup, &["audit", "keygen", "--out", &keys_arg]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(keys.join("audit-checkpoint.key")).expect("key").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let again = airlock(&setup, &["audit", "keygen", "--out", &keys_arg]);
+    assert_eq!(again.code, 2, "a key is never overwritten: {}", again.stderr);
+
+    let config = std::fs::read_to_string(setup.path("airlock.toml")).expect("config");
+    let signed = config.replace(
+        "[audit]\ndir = \"audit\"\n",
+        "[audit]\ndir = \"audit\"\ncheckpoint_key = \"keys/audit-checkpoint.key\"\ncheckpoint_every = 3\n",
+    );
+    std::fs::write(setup.path("airlock.toml"), &signed).expect("config");
+    // Records 1, 2, 3, the checkpoint signing 3, then record 5.
+    for n in 0..4 {
+        let token = setup.token("human:alice");
+        let input = format!("{{\"n\":{n}}}");
+        let out = airlock(&setup, &["run", "--token", &token, programs::ECHO, "--input", &input]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let public = keys.join("audit-checkpoint.pub").display().to_string();
+    let verified = airlock(&setup, &["audit", "verify", "--public-key", &public]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(
+        verified.stdout.contains("5 records, chain intact")
+            && verified.stdout.contains("1 checkpoints signed by key")
+            && verified.stdout.contains("through record 3 (1 records after it not yet signed)"),
+        "{}",
+        verified.stdout
+    );
+    let now = airlock(&setup, &["audit", "checkpoint"]);
+    assert_eq!(now.code, 0, "{}", now.stderr);
+    assert!(now.stdout.contains("record 6 signs record 5"), "{}", now.stdout);
+    let verified = airlock(&setup, &["audit", "verify", "--public-key", &public]);
+    assert!(verified.stdout.contains("through record 5 (0 records after it"), "{}", verified.stdout);
+    let tail = airlock(&setup, &["audit", "tail", "-n", "1"]);
+    assert!(tail.stdout.contains("checkpoint     signs record 5"), "{}", tail.stdout);
+
+    // Another signer's key does not verify this log.
+    let other = setup.path("other-keys");
+    let other_arg = other.display().to_string();
+    assert_eq!(airlock(&setup, &["audit", "keygen", "--out", &other_arg]).code, 0);
+    let other_pub = other.join("audit-checkpoint.pub").display().to_string();
+    let wrong = airlock(&setup, &["audit", "verify", "--public-key", &other_pub]);
+    assert_eq!(wrong.code, 8, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("audit log broken at record 4: checkpoint signed by key"),
+        "{}",
+        wrong.stderr
+    );
+
+    for (setting, message) in [
+        ("checkpoint_every = 5", "`audit.checkpoint_every` needs `audit.checkpoint_key`"),
+        ("checkpoint_key = \"keys/missing.key\"", "config `audit.checkpoint_key`"),
+    ] {
+        let changed =
+            config.replace("[audit]\ndir = \"audit\"\n", &format!("[audit]\ndir = \"audit\"\n{setting}\n"));
+        std::fs::write(setup.path("airlock.toml"), changed).expect("config");
+        let token = setup.token("human:alice");
+        let out = airlock(&setup, &["run", "--token", &token, programs::ECHO, "--input", "{}"]);
+        assert_eq!(out.code, 7, "{setting}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{setting}: {}", out.stderr);
+    }
+}
