@@ -107,7 +107,11 @@ impl ApprovalGate {
                 Err(other) => refusal = Some(other),
             }
         }
-        if let Some(window) = store.break_glass_for(&request.requester, now)? {
+        let windows = store.break_glass_for(&request.requester, now)?;
+        // A window counts only while its opener is still named for it.
+        if let Some(window) =
+            windows.into_iter().find(|w| self.approvers.names_break_glass(&w.opener, &w.opener_iss))
+        {
             let authority = Box::new(Authority::BreakGlass(window));
             return Ok(Clearance::Cleared { request: Box::new(request), authority });
         }

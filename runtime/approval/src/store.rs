@@ -368,14 +368,14 @@ impl ApprovalStore {
         Ok(window)
     }
 
-    /// The open break-glass window that lets `requester`'s calls through
-    /// at `now`, if any. A window opened by the requester's owner or by
+    /// The open break-glass windows that let `requester`'s calls through at
+    /// `now`, newest first. A window opened by the requester's owner or by
     /// anyone in its `act` chain does not count (no self-approval).
     pub fn break_glass_for(
         &self,
         requester: &Requester,
         now: SystemTime,
-    ) -> Result<Option<BreakGlass>, StoreError> {
+    ) -> Result<Vec<BreakGlass>, StoreError> {
         let now_ms = millis(now);
         self.with(|tx| {
             let mut statement = tx.prepare(
@@ -393,13 +393,14 @@ impl ApprovalStore {
                     until_ms: row.get(6)?,
                 })
             })?;
+            let mut open = Vec::new();
             for window in windows {
                 let window = window?;
                 if requester.relation_to(&window.opener).is_none() {
-                    return Ok(Some(window));
+                    open.push(window);
                 }
             }
-            Ok(None)
+            Ok(open)
         })
     }
 }

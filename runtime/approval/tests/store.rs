@@ -6,9 +6,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime};
 
 use airlock_approval::{
-    ApprovalError, ApprovalStore, Approvers, Authority, CallRequest, HumanRule, Requester, State,
+    ApprovalError, ApprovalGate, ApprovalStore, Approvers, Authority, CallRequest, Clearance, HumanRule,
+    Requester, State,
 };
-use airlock_policy::authz::{Authorizer, PolicySource, ToolIdentity};
+use airlock_policy::authz::{Authorizer, Decision, PolicySource, ToolIdentity};
 use airlock_policy::{CapabilityRequest, Principal};
 use serde_json::{Value, json};
 
@@ -30,14 +31,19 @@ fn human(sub: &str) -> Principal {
     principal(sub, json!({}))
 }
 
-/// The request for `caller` calling the tool with input hash `input`.
-fn call(caller: &Principal, input: &str) -> CallRequest {
+/// The decision for `caller` calling the `push` tool, which needs approval.
+fn gated_decision(caller: &Principal) -> Decision {
     let source = PolicySource { name: "p.cedar".into(), text: POLICY.into() };
     let authorizer = Authorizer::new(&[source]).expect("policy");
     let tool = ToolIdentity { name: "push".into(), version: "1.0.0".into(), digest: "sha256:ab".into() };
     let decision = authorizer.decide(caller, &tool, &CapabilityRequest::default()).expect("decide");
     assert_eq!(decision.needing_approval().count(), 1, "{decision}");
-    CallRequest::new(caller, &decision, input)
+    decision
+}
+
+/// The request for `caller` calling the tool with input hash `input`.
+fn call(caller: &Principal, input: &str) -> CallRequest {
+    CallRequest::new(caller, &gated_decision(caller), input)
 }
 
 fn store(dir: &tempfile::TempDir) -> ApprovalStore {
@@ -45,6 +51,15 @@ fn store(dir: &tempfile::TempDir) -> ApprovalStore {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// Files `request` and has bob approve it, in a store handle closed again
+/// before returning (as if by another process); the request id.
+fn approved_by_bob(dir: &tempfile::TempDir, request: &CallRequest, now: SystemTime) -> String {
+    let store = store(dir);
+    let filed = store.file(request, now, MINUTE).expect("file");
+    store.approve(&filed.id, &human("human:bob"), None, now, MINUTE).expect("approve");
+    filed.id
+}
 
 #[test]
 fn the_request_hash_covers_caller_tool_input_and_grants() {
@@ -144,12 +159,7 @@ fn a_restart_neither_loses_an_approval_nor_lets_it_be_used_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = SystemTime::now();
     let request = call(&agent(), "sha256:11");
-    let id = {
-        let store = store(&dir);
-        let filed = store.file(&request, now, MINUTE).expect("file");
-        store.approve(&filed.id, &human("human:bob"), None, now, MINUTE).expect("approve");
-        filed.id
-    };
+    let id = approved_by_bob(&dir, &request, now);
     store(&dir).redeem(&id, &request, now).expect("redeem after a restart");
     let reused = store(&dir).redeem(&id, &request, now).expect_err("reuse after a restart");
     assert!(matches!(reused, ApprovalError::AlreadyUsed { .. }), "{reused}");
@@ -160,12 +170,7 @@ fn racing_redeemers_in_separate_handles_use_an_approval_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = SystemTime::now();
     let request = call(&agent(), "sha256:11");
-    let id = {
-        let store = store(&dir);
-        let filed = store.file(&request, now, MINUTE).expect("file");
-        store.approve(&filed.id, &human("human:bob"), None, now, MINUTE).expect("approve");
-        filed.id
-    };
+    let id = approved_by_bob(&dir, &request, now);
     let barrier = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8)
         .map(|_| {
@@ -220,12 +225,12 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     let too_long =
         store.open_break_glass(&carol, "agent:fixer", "outage", now, 61 * MINUTE).expect_err("long");
     assert!(too_long.to_string().contains("longer than the maximum"), "{too_long}");
-    assert!(store.break_glass_for(&requester, now).expect("query").is_none(), "refusals open nothing");
+    assert!(store.break_glass_for(&requester, now).expect("query").is_empty(), "refusals open nothing");
 
     let by_owner =
         store.open_break_glass(&human("human:alice"), "agent:fixer", "outage", now, MINUTE).expect("opened");
     assert!(
-        store.break_glass_for(&requester, now).expect("query").is_none(),
+        store.break_glass_for(&requester, now).expect("query").is_empty(),
         "the owner's window ({}) does not count",
         by_owner.id
     );
@@ -233,14 +238,36 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     let window =
         store.open_break_glass(&carol, "agent:fixer", "INC-7 outage", now, 30 * MINUTE).expect("open");
     assert!(window.id.starts_with("brk-"), "{}", window.id);
-    let found = store.break_glass_for(&requester, now + MINUTE).expect("query").expect("window open");
-    assert_eq!(found, window);
+    assert_eq!(store.break_glass_for(&requester, now + MINUTE).expect("query"), [window]);
     assert!(
-        store.break_glass_for(&requester, now + 31 * MINUTE).expect("query").is_none(),
+        store.break_glass_for(&requester, now + 31 * MINUTE).expect("query").is_empty(),
         "closed after 30 min"
     );
     let other = Requester::of(&human("agent:other"));
-    assert!(store.break_glass_for(&other, now).expect("query").is_none(), "for one agent only");
+    assert!(store.break_glass_for(&other, now).expect("query").is_empty(), "for one agent only");
+}
+
+#[test]
+fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let humans = || vec![HumanRule { iss: "https://id.example".into(), sub_prefix: "human:".into() }];
+    let named =
+        ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), vec!["human:carol".into()]));
+    let now = SystemTime::now();
+    let request = call(&agent(), "sha256:11");
+    let store = named.store().expect("store");
+    store.open_break_glass(&human("human:carol"), "agent:fixer", "INC-7", now, 10 * MINUTE).expect("open");
+    let decision = gated_decision(&agent());
+    let cleared = named.clear(&agent(), &decision, &request.input_sha256, None, now).expect("clear");
+    assert!(
+        matches!(&cleared, Clearance::Cleared { authority, .. } if matches!(authority.as_ref(), Authority::BreakGlass(_))),
+        "{cleared:?}"
+    );
+    assert_eq!(cleared.audit_record().map(|r| r.status), Some(airlock_audit::ApprovalStatus::BreakGlass));
+
+    let dropped = ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), Vec::new()));
+    let filed = dropped.clear(&agent(), &decision, &request.input_sha256, None, now).expect("clear");
+    assert!(matches!(filed, Clearance::Filed { .. }), "carol is no longer named: {filed:?}");
 }
 
 #[cfg(unix)]

@@ -55,6 +55,9 @@ pub enum Event {
     /// A break-glass window was opened (`airlock approve --break-glass`).
     /// Always `severity: high`.
     BreakGlass(Box<BreakGlassEvent>),
+    /// An approval or break-glass attempt was refused (not a human,
+    /// self-approval, expired, not named for break-glass, ...).
+    ApprovalRefused(Box<ApprovalRefusedEvent>),
     /// An Ed25519 signature over the record just before this one: whoever
     /// rewrites history before it must also forge this signature.
     Checkpoint(CheckpointEvent),
@@ -94,6 +97,18 @@ pub struct ApprovalEvent {
     pub reason: Option<String>,
     /// Usable until (RFC 3339).
     pub expires: String,
+}
+
+/// A refused `airlock approve`: who tried what, and why it was refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRefusedEvent {
+    /// The request id presented, or `break-glass` for a window.
+    pub request_id: String,
+    /// Who tried.
+    pub approver: ApproverRecord,
+    /// Why it was refused.
+    pub error: String,
 }
 
 /// A break-glass window: one agent's calls run without per-request

@@ -31,8 +31,8 @@ pub use checkpoint::{
 };
 pub use error::{AuditError, ChainError};
 pub use event::{
-    ApprovalEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval, CallEvent,
-    CapabilityRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome,
+    ApprovalEvent, ApprovalRefusedEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval,
+    CallEvent, CapabilityRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome,
     PrincipalRecord, Record, SCHEMA, ToolRecord, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use airlock_approval::{ApprovalError, ApprovalGate, Authority, Clearance, format_ms};
-use airlock_audit::{ApprovalEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
+use airlock_audit::{ApprovalEvent, ApprovalRefusedEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
 use airlock_policy::Principal;
 use airlock_policy::authz::Decision;
 use anyhow::anyhow;
@@ -25,16 +25,38 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
     let log = audit::open_for_calls(&config.audit)?;
     let verified = authorize::verify(&config, &token)?;
     let approver = &verified.principal;
-    match (&args.request, &args.agent) {
-        (Some(id), _) => grant(&config.approvals, &log, approver, id, args.reason.as_deref()),
+    let (attempt, result) = match (&args.request, &args.agent) {
+        (Some(id), _) => (id.as_str(), grant(&config.approvals, &log, approver, id, args.reason.as_deref())),
         (None, Some(agent)) => {
             let reason = args.reason.as_deref().unwrap_or_default();
-            break_glass(&config, &log, approver, agent, reason, args.duration)
+            ("break-glass", break_glass(&config, &log, approver, agent, reason, args.duration))
         }
         (None, None) => {
-            Err(Failure::usage(anyhow!("name a REQUEST_ID, --list, or --break-glass --agent SUB")))
+            return Err(Failure::usage(anyhow!("name a REQUEST_ID, --list, or --break-glass --agent SUB")));
         }
+    };
+    match result {
+        Err(failure) if failure.code != exit::INTERNAL => {
+            record_refusal(&log, approver, attempt, &failure)?;
+            Err(failure)
+        }
+        other => other,
     }
+}
+
+/// Records a refused approval step: who tried what, and why.
+pub(crate) fn record_refusal(
+    log: &dyn AuditSink,
+    approver: &Principal,
+    attempt: &str,
+    failure: &Failure,
+) -> Result<(), Failure> {
+    let event = ApprovalRefusedEvent {
+        request_id: attempt.to_owned(),
+        approver: ApproverRecord { sub: approver.sub().to_owned(), iss: approver.iss().to_owned() },
+        error: airlock_audit::bounded(&format!("{:#}", failure.error)),
+    };
+    log.append(Event::ApprovalRefused(Box::new(event))).map(drop).map_err(|e| Failure::new(exit::INTERNAL, e))
 }
 
 /// Approves one request as `approver` (who must be human and unrelated to

@@ -85,6 +85,11 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                             && tool.as_ref().is_none_or(|t| &approval.tool == t)
                             && outcome.is_none()
                     }
+                    Event::ApprovalRefused(refused) => {
+                        sub.as_ref().is_none_or(|s| &refused.approver.sub == s)
+                            && tool.is_none()
+                            && outcome.is_none()
+                    }
                     Event::BreakGlass(window) => {
                         sub.as_ref().is_none_or(|s| &window.agent == s || &window.opener.sub == s)
                             && tool.is_none()
@@ -242,6 +247,14 @@ fn print_records(records: &[Record], json: bool) {
                 w.agent,
                 w.expires,
                 w.reason.escape_debug()
+            ),
+            Event::ApprovalRefused(r) => println!(
+                "{:>6}  {}  approval REFUSED  {} for {}: {}",
+                record.seq,
+                record.time,
+                r.approver.sub,
+                r.request_id,
+                r.error.escape_debug()
             ),
             Event::Checkpoint(c) => println!(
                 "{:>6}  {}  checkpoint     signs record {} ({}) with key {}",

@@ -293,10 +293,14 @@ async fn approval_steps(
     Ok(())
 }
 
-/// `airlock approve ID` as the holder of `token`.
+/// `airlock approve ID` as the holder of `token`; a refusal is recorded.
 fn approve_as(ids: &Identities, token: &str, id: &str) -> Result<(), Failure> {
     let verified = ids.verifier.verify(token).map_err(|e| Failure::new(crate::exit::for_token(&e), e))?;
-    crate::approve::grant(&ids.approvals, &ids.log, &verified.principal, id, Some("demo"))
+    let result = crate::approve::grant(&ids.approvals, &ids.log, &verified.principal, id, Some("demo"));
+    if let Err(failure) = &result {
+        crate::approve::record_refusal(&ids.log, &verified.principal, id, failure)?;
+    }
+    result
 }
 
 fn expect_allowed(outcome: Outcome, failures: &mut Vec<&'static str>, what: &'static str) {

@@ -1,4 +1,4 @@
-//! Building the host runtime for a one-shot command.
+//! Building the host runtime: for one-shot commands and for the server.
 
 use std::path::PathBuf;
 
@@ -10,13 +10,20 @@ use crate::exit::{self, Failure};
 /// A one-shot command runs one call at a time: a small pool.
 const CLI_POOL: u32 = 4;
 
+/// The runtime for a one-shot command.
 pub(crate) fn runtime(cache: &CacheArgs) -> Result<Runtime, Failure> {
+    runtime_with_pool(cache, CLI_POOL)
+}
+
+/// A runtime running at most `max_concurrent_calls` calls at once, with the
+/// artifact cache `cache` names.
+pub(crate) fn runtime_with_pool(cache: &CacheArgs, max_concurrent_calls: u32) -> Result<Runtime, Failure> {
     let cache_dir = if cache.no_cache { None } else { cache.cache_dir.clone().or_else(default_cache_dir) };
-    Runtime::new(RuntimeConfig { max_concurrent_calls: CLI_POOL, cache_dir, ..RuntimeConfig::default() })
+    Runtime::new(RuntimeConfig { max_concurrent_calls, cache_dir, ..RuntimeConfig::default() })
         .map_err(Failure::internal)
 }
 
-pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use airlock_audit::AuditSink;
-use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
+use airlock_host::LoadedTool;
 use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, OfferSource, TokenFile};
 use airlock_policy::{Limits, Offer, OfferedEnv, OfferedMount};
 use anyhow::anyhow;
@@ -56,7 +56,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             "no tools to serve: pass --tools PATH or set `tools` in the config"
         )));
     }
-    let runtime = runtime(&args)?;
+    let runtime = crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?;
     let catalog = Catalog::load(&runtime, &tools, report_progress).await.map_err(Failure::usage)?;
     eprintln!("airlock: {} tool(s) ready", catalog.len());
 
@@ -82,20 +82,6 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
         (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
     }
-}
-
-fn runtime(args: &ServeArgs) -> Result<Runtime, Failure> {
-    let cache_dir = if args.cache.no_cache {
-        None
-    } else {
-        args.cache.cache_dir.clone().or_else(crate::runtime::default_cache_dir)
-    };
-    Runtime::new(RuntimeConfig {
-        max_concurrent_calls: args.max_calls,
-        cache_dir,
-        ..RuntimeConfig::default()
-    })
-    .map_err(Failure::internal)
 }
 
 /// One line per component on stderr (never stdout: with --stdio that is

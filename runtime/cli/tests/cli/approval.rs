@@ -154,27 +154,35 @@ fn a_gated_call_runs_once_on_a_humans_approval_of_exactly_that_call() {
             }
         })
         .collect();
-    assert_eq!(
-        events,
-        [
-            "echo approval_required required",
-            "echo approval_required required",
-            "read-file tool_error -",
-            "approval",
-            "echo approval_required required",
-            "echo ok approved",
-            "echo approval_required required",
-        ]
-    );
-    let approval = &records[3]["event"];
+    let refused = |n: usize| std::iter::repeat_n("approval_refused", n);
+    let expected: Vec<&str> =
+        ["echo approval_required required", "echo approval_required required", "read-file tool_error -"]
+            .into_iter()
+            .chain(refused(6))
+            .chain(["approval"])
+            .chain(refused(1))
+            .chain(["echo approval_required required", "echo ok approved", "echo approval_required required"])
+            .collect();
+    assert_eq!(events, expected);
+    let of_kind =
+        |kind: &'static str| records.iter().filter(move |r| r["event"]["kind"] == kind).map(|r| &r["event"]);
+    let owner_try = of_kind("approval_refused").nth(1).expect("the owner's attempt");
+    assert_eq!(owner_try["approver"]["sub"], "human:alice");
+    assert!(owner_try["error"].as_str().is_some_and(|e| e.contains("no self-approval")), "{owner_try}");
+    let approval = of_kind("approval").next().expect("the approval");
     assert_eq!(
         (approval["request_id"].as_str(), approval["approver"]["sub"].as_str()),
         (Some(id.as_str()), Some("human:bob"))
     );
     assert_eq!(approval["reason"], "ENG-123 fix");
-    let ran = &records[5]["event"]["approval"];
-    assert_eq!((ran["id"].as_str(), ran["approver"].as_str()), (Some(id.as_str()), Some("human:bob")));
-    assert_eq!(ran["request_hash"], approval["request_hash"]);
+    let ran = of_kind("call")
+        .find(|e| e["outcome"] == "ok" && e["tool"]["name"] == "echo")
+        .expect("the approved call");
+    assert_eq!(
+        (ran["approval"]["id"].as_str(), ran["approval"]["approver"].as_str()),
+        (Some(id.as_str()), Some("human:bob"))
+    );
+    assert_eq!(ran["approval"]["request_hash"], approval["request_hash"]);
     let query = airlock(&setup, &["audit", "query", "--outcome", "approval_required"]);
     assert_eq!(query.stdout.lines().count(), 4, "{}", query.stdout);
 }
