@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use airlock_approval::{ApprovalGate, Approvers, CallRequest, Clearance};
 use airlock_policy::authz::{Authorizer, Decision, PolicySource, ToolIdentity};
-use airlock_policy::{CapabilityRequest, Principal};
+use airlock_policy::{CapabilityRequest, GrantSet, Principal};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -28,11 +28,12 @@ fn bench(c: &mut Criterion) {
     let gated = decision("@approval permit (principal, action, resource);", &agent);
     let dir = tempfile::tempdir().expect("tempdir");
     let gate = ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(Vec::new(), Vec::new()));
+    let grants = GrantSet::default();
     let mut group = c.benchmark_group("approval");
     group.measurement_time(Duration::from_secs(5));
 
     group.bench_function("clear/no approval needed", |b| {
-        b.iter(|| gate.clear(&agent, &free, "sha256:00", None, SystemTime::now()).expect("clear"));
+        b.iter(|| gate.clear(&agent, &free, &grants, "sha256:00", None, SystemTime::now()).expect("clear"));
     });
 
     let mut n = 0u64;
@@ -40,7 +41,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let input = format!("sha256:{n:064x}");
-            match gate.clear(&agent, &gated, &input, None, SystemTime::now()).expect("clear") {
+            match gate.clear(&agent, &gated, &grants, &input, None, SystemTime::now()).expect("clear") {
                 Clearance::Filed { .. } => {}
                 other => panic!("expected a filed request, got {other:?}"),
             }
@@ -54,12 +55,13 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iterations {
                 n += 1;
                 let input = format!("sha256:{n:064x}");
-                let request = CallRequest::new(&agent, &gated, &input);
+                let request = CallRequest::new(&agent, &gated, &grants, &input);
                 let now = SystemTime::now();
                 let filed = store.file(&request, now, Duration::from_secs(60)).expect("file");
                 store.approve(&filed.id, &approver, None, now, Duration::from_secs(60)).expect("approve");
                 let started = std::time::Instant::now();
-                let cleared = gate.clear(&agent, &gated, &input, Some(&filed.id), now).expect("clear");
+                let cleared =
+                    gate.clear(&agent, &gated, &grants, &input, Some(&filed.id), now).expect("clear");
                 spent += started.elapsed();
                 assert!(matches!(cleared, Clearance::Cleared { .. }), "{cleared:?}");
             }

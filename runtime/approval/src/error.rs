@@ -61,7 +61,7 @@ pub enum ApprovalError {
     NotApproved(String),
     /// The call presented is not the one approved.
     #[error(
-        "approval `{id}` is for request {approved}, but this call is request {presented}: a changed input, tool, grant or caller needs a new approval"
+        "approval `{id}` is for request {approved}, but this call is request {presented}: a changed input, tool, grant, binding or caller needs a new approval"
     )]
     Mismatch {
         /// The request id.

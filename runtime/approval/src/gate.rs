@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use airlock_audit::{ApprovalStatus, CallApproval};
-use airlock_policy::Principal;
 use airlock_policy::authz::Decision;
+use airlock_policy::{GrantSet, Principal};
 
 use crate::store::format_ms;
 use crate::{ApprovalError, ApprovalStore, Approvers, Authority, CallRequest, Filed, StoreError};
@@ -76,8 +76,8 @@ impl ApprovalGate {
         Ok(store)
     }
 
-    /// Decides whether `principal`'s call, decided as `decision` with input
-    /// hash `input_sha256`, may run at `now`. A call that needs approval
+    /// Decides whether `principal`'s call, decided as `decision`, bound to
+    /// `grants`, with input hash `input_sha256`, may run at `now`. A call that needs approval
     /// runs with the approval `presented` (used up here) if it is for this
     /// very request, or inside an open break-glass window for the caller;
     /// otherwise it is filed (or its pending request found again).
@@ -85,6 +85,7 @@ impl ApprovalGate {
         &self,
         principal: &Principal,
         decision: &Decision,
+        grants: &GrantSet,
         input_sha256: &str,
         presented: Option<&str>,
         now: SystemTime,
@@ -92,7 +93,7 @@ impl ApprovalGate {
         if decision.needing_approval().next().is_none() {
             return Ok(Clearance::NotNeeded);
         }
-        let request = CallRequest::new(principal, decision, input_sha256);
+        let request = CallRequest::new(principal, decision, grants, input_sha256);
         let store = self.store()?;
         let mut refusal = None;
         if let Some(id) = presented {

@@ -1,13 +1,14 @@
 //! What an approval is bound to: the call, canonicalised and hashed.
 
-use airlock_policy::Principal;
 use airlock_policy::authz::Decision;
+use airlock_policy::{Access, GrantSet, Principal};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The call a human approves: who asks, which tool (by digest), which
-/// input (by hash) and every capability the call would get. Any change to
-/// one of these is a different request with a different [`hash`](Self::hash).
+/// input (by hash), every capability the call would get and what the
+/// operator bound to it. Any change to one of these is a different request
+/// with a different [`hash`](Self::hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallRequest {
@@ -19,6 +20,11 @@ pub struct CallRequest {
     pub input_sha256: String,
     /// Every capability policy allowed for the call, `invoke` first.
     pub grants: Vec<GrantLine>,
+    /// What the call is bound to: each mount's host directory and access
+    /// (`mount /workspace = /srv/repo (rw)`), each env var's value by hash
+    /// (`env TARGET = sha256:…`). An approval for one checkout does not
+    /// run against another.
+    pub bindings: Vec<String>,
 }
 
 /// The requesting agent, as far as approvals care: who it is and who
@@ -87,10 +93,21 @@ pub struct GrantLine {
 }
 
 impl CallRequest {
-    /// The request for a call by `principal` decided as `decision`, with
-    /// input hash `input_sha256`.
-    pub fn new(principal: &Principal, decision: &Decision, input_sha256: &str) -> Self {
+    /// The request for a call by `principal` decided as `decision`, about
+    /// to run with `grants`, with input hash `input_sha256`.
+    pub fn new(principal: &Principal, decision: &Decision, grants: &GrantSet, input_sha256: &str) -> Self {
         let tool = decision.tool();
+        let mounts = grants.mounts().iter().map(|m| {
+            let access = match m.access {
+                Access::ReadOnly => "ro",
+                Access::ReadWrite => "rw",
+            };
+            format!("mount {} = {} ({access})", m.guest, m.host.display())
+        });
+        let env = grants
+            .env()
+            .iter()
+            .map(|e| format!("env {} = sha256:{}", e.name, hex::encode(Sha256::digest(e.value.as_bytes()))));
         Self {
             requester: Requester::of(principal),
             tool: ToolLine {
@@ -109,6 +126,7 @@ impl CallRequest {
                     needs_approval: v.needs_approval,
                 })
                 .collect(),
+            bindings: mounts.chain(env).collect(),
         }
     }
 

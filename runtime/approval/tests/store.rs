@@ -10,7 +10,9 @@ use airlock_approval::{
     Requester, State,
 };
 use airlock_policy::authz::{Authorizer, Decision, PolicySource, ToolIdentity};
-use airlock_policy::{CapabilityRequest, Principal};
+use airlock_policy::{
+    Access, CapabilityRequest, GrantSet, GuestPath, MountRequest, Offer, OfferedMount, Principal, resolve,
+};
 use serde_json::{Value, json};
 
 const POLICY: &str = "@id(\"push-needs-a-human\") @approval(\"human\")\npermit (principal, action == Action::\"invoke\", resource);";
@@ -43,7 +45,7 @@ fn gated_decision(caller: &Principal) -> Decision {
 
 /// The request for `caller` calling the tool with input hash `input`.
 fn call(caller: &Principal, input: &str) -> CallRequest {
-    CallRequest::new(caller, &gated_decision(caller), input)
+    CallRequest::new(caller, &gated_decision(caller), &GrantSet::default(), input)
 }
 
 fn store(dir: &tempfile::TempDir) -> ApprovalStore {
@@ -72,6 +74,36 @@ fn the_request_hash_covers_caller_tool_input_and_grants() {
     assert_ne!(first.hash(), other_tool.hash(), "another component");
     assert!(first.hash().starts_with("sha256:") && first.hash().len() == 71, "{}", first.hash());
     assert_eq!(first.gated().collect::<Vec<_>>(), ["invoke Tool::\"push\""]);
+}
+
+#[test]
+fn the_request_hash_covers_what_the_operator_bound_to_the_call() {
+    let request = CapabilityRequest {
+        mounts: vec![MountRequest {
+            guest_path: GuestPath::new("/workspace").expect("path"),
+            access: Access::ReadWrite,
+            reason: String::new(),
+        }],
+        ..CapabilityRequest::default()
+    };
+    let checkouts = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let bound = |dir: &tempfile::TempDir, access: Access| {
+        let offer = Offer {
+            mounts: vec![OfferedMount {
+                host: dir.path().to_owned(),
+                guest: GuestPath::new("/workspace").expect("path"),
+                access,
+            }],
+            ..Offer::default()
+        };
+        let grants = resolve("push", &request, &offer).expect("grants");
+        CallRequest::new(&agent(), &gated_decision(&agent()), &grants, "sha256:11")
+    };
+    let first = bound(&checkouts[0], Access::ReadWrite);
+    assert_eq!(first.bindings, [format!("mount /workspace = {} (rw)", checkouts[0].path().display())]);
+    assert_eq!(first.hash(), bound(&checkouts[0], Access::ReadWrite).hash());
+    assert_ne!(first.hash(), bound(&checkouts[1], Access::ReadWrite).hash(), "another checkout");
+    assert_ne!(first.hash(), bound(&checkouts[0], Access::ReadOnly).hash(), "another access");
 }
 
 #[test]
@@ -258,7 +290,9 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
     let store = named.store().expect("store");
     store.open_break_glass(&human("human:carol"), "agent:fixer", "INC-7", now, 10 * MINUTE).expect("open");
     let decision = gated_decision(&agent());
-    let cleared = named.clear(&agent(), &decision, &request.input_sha256, None, now).expect("clear");
+    let cleared = named
+        .clear(&agent(), &decision, &GrantSet::default(), &request.input_sha256, None, now)
+        .expect("clear");
     assert!(
         matches!(&cleared, Clearance::Cleared { authority, .. } if matches!(authority.as_ref(), Authority::BreakGlass(_))),
         "{cleared:?}"
@@ -266,7 +300,9 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
     assert_eq!(cleared.audit_record().map(|r| r.status), Some(airlock_audit::ApprovalStatus::BreakGlass));
 
     let dropped = ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), Vec::new()));
-    let filed = dropped.clear(&agent(), &decision, &request.input_sha256, None, now).expect("clear");
+    let filed = dropped
+        .clear(&agent(), &decision, &GrantSet::default(), &request.input_sha256, None, now)
+        .expect("clear");
     assert!(matches!(filed, Clearance::Filed { .. }), "carol is no longer named: {filed:?}");
 }
 

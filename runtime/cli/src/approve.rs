@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use airlock_approval::{ApprovalError, ApprovalGate, Authority, Clearance, format_ms};
 use airlock_audit::{ApprovalEvent, ApprovalRefusedEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
-use airlock_policy::Principal;
 use airlock_policy::authz::Decision;
+use airlock_policy::{GrantSet, Principal};
 use anyhow::anyhow;
 use serde_json::json;
 
@@ -175,12 +175,13 @@ pub(crate) fn clear(
     gate: &ApprovalGate,
     principal: &Principal,
     decision: &Decision,
+    grants: &GrantSet,
     input: &str,
     presented: Option<&str>,
 ) -> Result<Clearance, Failure> {
     let input_sha256 = airlock_audit::input_sha256(input);
     let clearance = gate
-        .clear(principal, decision, &input_sha256, presented, SystemTime::now())
+        .clear(principal, decision, grants, &input_sha256, presented, SystemTime::now())
         .map_err(Failure::internal)?;
     match &clearance {
         Clearance::NotNeeded if presented.is_some() => {

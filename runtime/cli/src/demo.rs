@@ -367,14 +367,15 @@ async fn call_approved(
         audited.record(tool, input, ending)?;
         return Ok(Outcome::Refused(decision.to_string()));
     }
-    let clearance = crate::approve::clear(&ids.approvals, &verified.principal, &decision, input, presented)?;
+    let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
+    let clearance =
+        crate::approve::clear(&ids.approvals, &verified.principal, &decision, &grants, input, presented)?;
     let approval = clearance.audit_record();
     audited.approval = approval.as_ref();
     if let (Some(message), Some(record)) = (clearance.message("the approval id"), &approval) {
         audited.record(tool, input, Ending::before_start(AuditOutcome::ApprovalRequired, &message))?;
         return Ok(Outcome::Filed { id: record.id.clone(), message });
     }
-    let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
     let outcome = crate::run::call(tool, &grants, input, audited).await?;
     Ok(Outcome::Ran(
         outcome

@@ -64,8 +64,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         )?;
     }
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
-    let clearance =
-        approve::clear(&config.approvals, &verified.principal, &decision, &input, args.approval.as_deref())?;
+    let clearance = approve::clear(
+        &config.approvals,
+        &verified.principal,
+        &decision,
+        &grants,
+        &input,
+        args.approval.as_deref(),
+    )?;
     let approval = clearance.audit_record();
     audited.approval = approval.as_ref();
     if let Some(message) = clearance.message("`--approval ID` added to the same command") {

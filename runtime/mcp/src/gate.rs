@@ -79,12 +79,13 @@ impl Gate {
         &self,
         principal: &Principal,
         decision: &Decision,
+        grants: &GrantSet,
         input: &str,
         presented: Option<&str>,
     ) -> Result<Clearance, String> {
         let input_sha256 = airlock_audit::input_sha256(input);
         self.approvals
-            .clear(principal, decision, &input_sha256, presented, SystemTime::now())
+            .clear(principal, decision, grants, &input_sha256, presented, SystemTime::now())
             .map_err(|e| e.to_string())
     }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use airlock_approval::{Clearance, MCP_META_KEY};
 use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome};
 use airlock_host::{CallError, CallOutcome, ToolError};
+use airlock_policy::GrantSet;
 use airlock_policy::authz::{Decision, ToolIdentity};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -216,7 +217,7 @@ impl AirlockServer {
                 );
             }
         };
-        let clearance = match self.clear(caller, &authorized.decision, input, presented).await {
+        let clearance = match self.clear(caller, &authorized.decision, &grants, input, presented).await {
             Ok(clearance) => clearance,
             Err(error) => {
                 tracing::error!(%sub, tool = %name, %error, "cannot check the call's approval");
@@ -270,16 +271,22 @@ impl AirlockServer {
         &self,
         caller: &Caller,
         decision: &Arc<Decision>,
+        grants: &GrantSet,
         input: &str,
         presented: Option<String>,
     ) -> Result<Clearance, String> {
         if decision.needing_approval().next().is_none() {
             return Ok(Clearance::NotNeeded);
         }
-        let (shared, principal, decision, input) =
-            (self.shared.clone(), caller.principal().clone(), decision.clone(), input.to_owned());
+        let (shared, principal, decision, grants, input) = (
+            self.shared.clone(),
+            caller.principal().clone(),
+            decision.clone(),
+            grants.clone(),
+            input.to_owned(),
+        );
         tokio::task::spawn_blocking(move || {
-            shared.gate.clear(&principal, &decision, &input, presented.as_deref())
+            shared.gate.clear(&principal, &decision, &grants, &input, presented.as_deref())
         })
         .await
         .map_err(|e| e.to_string())?
