@@ -298,9 +298,10 @@ pub(crate) struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct IdentityArgs {
-    /// The calling agent's token (a JWT), or @FILE to read it from a file.
-    /// Prefer @FILE or AIRLOCK_TOKEN: a token in argv is visible to other
-    /// local users.
+    /// The caller's token (a JWT), or @FILE to read it from a file: the
+    /// agent's for `run` and `policy explain`, the approver's own for
+    /// `approve`. Prefer @FILE or AIRLOCK_TOKEN: a token in argv is visible
+    /// to other local users.
     #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true, value_name = "JWT|@FILE")]
     pub(crate) token: Option<String>,
     #[command(flatten)]
