@@ -33,14 +33,14 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
 
     group.bench_function("clear/no approval needed", |b| {
-        b.iter(|| gate.clear(&agent, &free, &grants, "sha256:00", None, SystemTime::now()).expect("clear"));
+        b.iter(|| gate.clear(&agent, &free, &grants, "{}", None, SystemTime::now()).expect("clear"));
     });
 
     let mut n = 0u64;
     group.bench_function("clear/gated call filed", |b| {
         b.iter(|| {
             n += 1;
-            let input = format!("sha256:{n:064x}");
+            let input = format!("{{\"n\":{n}}}");
             match gate.clear(&agent, &gated, &grants, &input, None, SystemTime::now()).expect("clear") {
                 Clearance::Filed { .. } => {}
                 other => panic!("expected a filed request, got {other:?}"),
@@ -54,8 +54,8 @@ fn bench(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iterations {
                 n += 1;
-                let input = format!("sha256:{n:064x}");
-                let request = CallRequest::new(&agent, &gated, &grants, &input);
+                let input = format!("{{\"n\":{n}}}");
+                let request = CallRequest::new(&agent, &gated, &grants, &airlock_audit::input_sha256(&input));
                 let now = SystemTime::now();
                 let filed = store.file(&request, now, Duration::from_secs(60)).expect("file");
                 store.approve(&filed.id, &approver, None, now, Duration::from_secs(60)).expect("approve");

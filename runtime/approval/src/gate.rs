@@ -77,7 +77,8 @@ impl ApprovalGate {
     }
 
     /// Decides whether `principal`'s call, decided as `decision`, bound to
-    /// `grants`, with input hash `input_sha256`, may run at `now`. A call that needs approval
+    /// `grants`, with `input`, may run at `now`. Nothing is hashed or read
+    /// unless the decision needs approval. A call that needs approval
     /// runs with the approval `presented` (used up here) if it is for this
     /// very request, or inside an open break-glass window for the caller;
     /// otherwise it is filed (or its pending request found again).
@@ -86,14 +87,14 @@ impl ApprovalGate {
         principal: &Principal,
         decision: &Decision,
         grants: &GrantSet,
-        input_sha256: &str,
+        input: &str,
         presented: Option<&str>,
         now: SystemTime,
     ) -> Result<Clearance, StoreError> {
         if decision.needing_approval().next().is_none() {
             return Ok(Clearance::NotNeeded);
         }
-        let request = CallRequest::new(principal, decision, grants, input_sha256);
+        let request = CallRequest::new(principal, decision, grants, &airlock_audit::input_sha256(input));
         let store = self.store()?;
         let mut refusal = None;
         if let Some(id) = presented {

@@ -286,13 +286,11 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
     let named =
         ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), vec!["human:carol".into()]));
     let now = SystemTime::now();
-    let request = call(&agent(), "sha256:11");
     let store = named.store().expect("store");
     store.open_break_glass(&human("human:carol"), "agent:fixer", "INC-7", now, 10 * MINUTE).expect("open");
     let decision = gated_decision(&agent());
-    let cleared = named
-        .clear(&agent(), &decision, &GrantSet::default(), &request.input_sha256, None, now)
-        .expect("clear");
+    let cleared =
+        named.clear(&agent(), &decision, &GrantSet::default(), r#"{"a":1}"#, None, now).expect("clear");
     assert!(
         matches!(&cleared, Clearance::Cleared { authority, .. } if matches!(authority.as_ref(), Authority::BreakGlass(_))),
         "{cleared:?}"
@@ -300,9 +298,8 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
     assert_eq!(cleared.audit_record().map(|r| r.status), Some(airlock_audit::ApprovalStatus::BreakGlass));
 
     let dropped = ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), Vec::new()));
-    let filed = dropped
-        .clear(&agent(), &decision, &GrantSet::default(), &request.input_sha256, None, now)
-        .expect("clear");
+    let filed =
+        dropped.clear(&agent(), &decision, &GrantSet::default(), r#"{"a":1}"#, None, now).expect("clear");
     assert!(matches!(filed, Clearance::Filed { .. }), "carol is no longer named: {filed:?}");
 }
 

@@ -179,9 +179,8 @@ pub(crate) fn clear(
     input: &str,
     presented: Option<&str>,
 ) -> Result<Clearance, Failure> {
-    let input_sha256 = airlock_audit::input_sha256(input);
     let clearance = gate
-        .clear(principal, decision, grants, &input_sha256, presented, SystemTime::now())
+        .clear(principal, decision, grants, input, presented, SystemTime::now())
         .map_err(Failure::internal)?;
     match &clearance {
         Clearance::NotNeeded if presented.is_some() => {

@@ -83,9 +83,8 @@ impl Gate {
         input: &str,
         presented: Option<&str>,
     ) -> Result<Clearance, String> {
-        let input_sha256 = airlock_audit::input_sha256(input);
         self.approvals
-            .clear(principal, decision, grants, &input_sha256, presented, SystemTime::now())
+            .clear(principal, decision, grants, input, presented, SystemTime::now())
             .map_err(|e| e.to_string())
     }
 
