@@ -152,18 +152,11 @@ pub(crate) fn record(log: &dyn AuditSink, event: CallEvent) -> Result<(), Failur
 /// `AIRLOCK_AUDIT_LOG`, else `$XDG_STATE_HOME/airlock/audit`, else
 /// `~/.local/state/airlock/audit`.
 pub(crate) fn default_dir() -> Result<PathBuf, Failure> {
-    if let Some(dir) = std::env::var_os("AIRLOCK_AUDIT_LOG") {
-        return Ok(PathBuf::from(dir));
-    }
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .map(|base| base.join("airlock/audit"))
-        .ok_or_else(|| {
-            Failure::usage(anyhow!(
-                "no audit log location: set [audit] dir in the config, AIRLOCK_AUDIT_LOG, XDG_STATE_HOME or HOME"
-            ))
-        })
+    crate::config::default_state_path(Some("AIRLOCK_AUDIT_LOG"), "audit").ok_or_else(|| {
+        Failure::usage(anyhow!(
+            "no audit log location: set [audit] dir in the config, AIRLOCK_AUDIT_LOG, XDG_STATE_HOME or HOME"
+        ))
+    })
 }
 
 fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {

@@ -330,7 +330,7 @@ fn default_replay_path() -> Option<PathBuf> {
 
 /// `$VAR` (when given and set), else `$XDG_STATE_HOME/airlock/NAME`, else
 /// `~/.local/state/airlock/NAME`.
-fn default_state_path(var: Option<&str>, name: &str) -> Option<PathBuf> {
+pub(crate) fn default_state_path(var: Option<&str>, name: &str) -> Option<PathBuf> {
     if let Some(path) = var.and_then(std::env::var_os) {
         return Some(PathBuf::from(path));
     }
