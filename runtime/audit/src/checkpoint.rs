@@ -78,16 +78,14 @@ impl Checkpointer {
     /// PKCS#8 PEM, public SPKI PEM).
     pub fn generate_pem() -> Result<(String, String), AuditError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| AuditError::Io { path: "(randomness)".into(), reason: e.to_string() })?;
+        getrandom::fill(&mut seed).map_err(|e| AuditError::Key(format!("no randomness: {e}")))?;
         let key = SigningKey::from_bytes(&seed);
-        let encode =
-            |e: ed25519_dalek::pkcs8::Error| AuditError::Io { path: "(key)".into(), reason: e.to_string() };
-        let private = key.to_pkcs8_pem(LineEnding::LF).map_err(encode)?.to_string();
+        let private =
+            key.to_pkcs8_pem(LineEnding::LF).map_err(|e| AuditError::Key(e.to_string()))?.to_string();
         let public = key
             .verifying_key()
             .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| AuditError::Io { path: "(key)".into(), reason: e.to_string() })?;
+            .map_err(|e| AuditError::Key(e.to_string()))?;
         Ok((private, public))
     }
 

@@ -34,6 +34,9 @@ pub enum AuditError {
         /// What the check found.
         source: ChainError,
     },
+    /// A checkpoint key could not be generated or encoded.
+    #[error("checkpoint key: {0}")]
+    Key(String),
     /// An event could not be encoded.
     #[error("cannot encode an audit event: {0}")]
     Encode(#[from] serde_json::Error),

@@ -90,14 +90,18 @@ impl FileLog {
             unsynced: 0,
         };
         let log = Self { path, lock_path, durability, checkpoints: None, state: Mutex::new(state) };
-        {
-            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.lock.lock().map_err(|e| io(&log.lock_path, e))?;
-            let result = log.sync_head(&mut state);
-            let _ = state.lock.unlock();
-            result?;
-        }
+        log.locked(|_| Ok(()))?;
         Ok(log)
+    }
+
+    /// Runs `body` holding this handle's mutex and the log's exclusive file
+    /// lock, after bringing the chain head up to date.
+    fn locked<T>(&self, body: impl FnOnce(&mut State) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.lock.lock().map_err(|e| self.io_at(&self.lock_path, e))?;
+        let result = self.sync_head(&mut state).and_then(|()| body(&mut state));
+        let _ = state.lock.unlock();
+        result
     }
 
     /// Brings this handle's view of the chain head up to date: unchanged
@@ -213,11 +217,6 @@ impl FileLog {
         Ok(())
     }
 
-    fn append_locked(&self, state: &mut State, event: Event) -> Result<Receipt, AuditError> {
-        self.sync_head(state)?;
-        self.write_record(state, event)
-    }
-
     /// The same log, writing a signed checkpoint after every record whose
     /// sequence number is due by `checkpoints`.
     pub fn with_checkpoints(mut self, checkpoints: Checkpointer) -> Self {
@@ -230,17 +229,13 @@ impl FileLog {
     /// or already ends with a checkpoint; `None` then.
     pub fn checkpoint(&self) -> Result<Option<Receipt>, AuditError> {
         let Some(checkpoints) = &self.checkpoints else { return Ok(None) };
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.lock.lock().map_err(|e| self.io_at(&self.lock_path, e))?;
-        let result = self.sync_head(&mut state).and_then(|()| {
+        self.locked(|state| {
             let (seq, head) = state.head.clone();
             if seq == 0 || state.head_is_checkpoint {
                 return Ok(None);
             }
-            self.write_record(&mut state, checkpoints.sign(seq, &head)).map(Some)
-        });
-        let _ = state.lock.unlock();
-        result
+            self.write_record(state, checkpoints.sign(seq, &head)).map(Some)
+        })
     }
 
     /// Seals `event` after the known head and writes it in one `write`,
@@ -287,11 +282,7 @@ impl FileLog {
 
 impl AuditSink for FileLog {
     fn append(&self, event: Event) -> Result<Receipt, AuditError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.lock.lock().map_err(|e| self.io_at(&self.lock_path, e))?;
-        let result = self.append_locked(&mut state, event);
-        let _ = state.lock.unlock();
-        result
+        self.locked(|state| self.write_record(state, event))
     }
 }
 
