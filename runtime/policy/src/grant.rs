@@ -241,6 +241,18 @@ impl GrantSet {
         &self.limits
     }
 
+    /// The same grants with the mount at `guest` served from `host` with
+    /// `access`: how a staged workspace puts its private stage where the
+    /// decision placed the workspace. Does nothing if `guest` is not
+    /// granted (policy denied reading it), so it can never add a mount.
+    pub fn with_mount_redirected(mut self, guest: &GuestPath, host: PathBuf, access: Access) -> Self {
+        if let Some(mount) = self.mounts.iter_mut().find(|m| &m.guest == guest) {
+            mount.host = host;
+            mount.access = access;
+        }
+        self
+    }
+
     /// Replaces the limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;

@@ -797,3 +797,41 @@ fn example_fixer_agent() {
     );
     assert!(!a.decide(&other, &tool("read-file"), &read_only).expect("decide").invoke_allowed());
 }
+
+/// Staged workspace changes: one `fs.write` check per changed path, each
+/// path `in` its directories (so a `forbid` on a directory covers every
+/// file under it) and matchable by `resource.path like`.
+#[test]
+fn each_changed_path_is_decided_on_its_own() {
+    let authz = authorizer(
+        r#"
+        @id("manifests")
+        permit (principal, action == Action::"fs.write", resource)
+        when { resource.path like "/workspace/*Cargo.toml" || resource.path like "/workspace/*package.json" };
+
+        @id("never-ci-config")
+        forbid (principal, action == Action::"fs.write", resource in Path::"/workspace/.github");
+        "#,
+    );
+    let paths = [
+        "/workspace/Cargo.toml",
+        "/workspace/crates/core/Cargo.toml",
+        "/workspace/.github/workflows/Cargo.toml",
+        "/workspace/src/main.rs",
+    ]
+    .map(path);
+    let ci = principal("repo:acme/app", "https://token.actions.githubusercontent.com", json!({}));
+    let verdicts = authz.decide_writes(&ci, &tool("patch-deps"), &paths).expect("decides");
+    let summary: Vec<(bool, Vec<&str>)> =
+        verdicts.iter().map(|v| (v.allowed, v.policies.iter().map(|p| p.id.as_str()).collect())).collect();
+    assert_eq!(
+        summary,
+        [
+            (true, vec!["manifests"]),
+            (true, vec!["manifests"]),
+            (false, vec!["never-ci-config"]),
+            (false, vec![])
+        ]
+    );
+    assert!(verdicts.iter().zip(&paths).all(|(v, p)| v.capability == Capability::FsWrite(p.clone())));
+}

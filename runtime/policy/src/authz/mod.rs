@@ -176,7 +176,30 @@ impl Authorizer {
         tool: &ToolIdentity,
         request: &CapabilityRequest,
     ) -> Result<Decision, AuthzError> {
-        let capabilities = Capability::for_request(request);
+        let verdicts = self.evaluate(principal, tool, Capability::for_request(request))?;
+        Ok(Decision::new(principal.sub().to_owned(), tool.clone(), verdicts))
+    }
+
+    /// Decides `fs.write` on each path, in order: whether a change a tool
+    /// made at that path in a staged workspace may land. Each path is its
+    /// own `Path` entity, `in` every ancestor, so `resource in
+    /// Path::"/workspace/.github"` and `resource.path like "*/Cargo.toml"`
+    /// both work.
+    pub fn decide_writes(
+        &self,
+        principal: &Principal,
+        tool: &ToolIdentity,
+        paths: &[GuestPath],
+    ) -> Result<Vec<Verdict>, AuthzError> {
+        self.evaluate(principal, tool, paths.iter().cloned().map(Capability::FsWrite).collect())
+    }
+
+    fn evaluate(
+        &self,
+        principal: &Principal,
+        tool: &ToolIdentity,
+        capabilities: Vec<Capability>,
+    ) -> Result<Vec<Verdict>, AuthzError> {
         let entities = entities::entities(&self.actions, principal, tool, &capabilities)?;
         let principal_uid = entities::principal_uid(principal)?;
         let mut verdicts = Vec::with_capacity(capabilities.len());
@@ -200,7 +223,7 @@ impl Authorizer {
             let response = self.engine.is_authorized(&request, policies, &entities);
             verdicts.push(Verdict::from_response(capability, &response, |id| self.origin(id)));
         }
-        Ok(Decision::new(principal.sub().to_owned(), tool.clone(), verdicts))
+        Ok(verdicts)
     }
 }
 
