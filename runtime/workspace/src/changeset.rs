@@ -24,6 +24,19 @@ pub enum ChangeKind {
     ModeChanged,
 }
 
+impl ChangeKind {
+    /// The name used in results and the audit log: `added`, `modified`,
+    /// `deleted`, `mode_changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Modified => "modified",
+            Self::Deleted => "deleted",
+            Self::ModeChanged => "mode_changed",
+        }
+    }
+}
+
 /// One changed path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -50,8 +63,19 @@ impl Changeset {
     /// `after` (the stage after the call). Files of equal size are compared
     /// byte for byte; symlinks by target; nothing is followed.
     pub fn between(before: &Path, after: &Path) -> Result<Self, WorkspaceError> {
-        let old = Tree::scan(before)?;
-        let new = Tree::scan(after)?;
+        Self::compare(&Tree::scan(before)?, before, &Tree::scan(after)?, after, None)
+    }
+
+    /// Compares two scanned trees. `untouched` is the stage as it was
+    /// right after staging: a file whose [`Stamp`](crate::Stamp) still
+    /// matches it was never written, so it is not read again.
+    pub(crate) fn compare(
+        old: &Tree,
+        before: &Path,
+        new: &Tree,
+        after: &Path,
+        untouched: Option<&Tree>,
+    ) -> Result<Self, WorkspaceError> {
         let mut changes = Vec::new();
         for (path, was) in old.iter() {
             if new.get(path).is_none() {
@@ -66,6 +90,11 @@ impl Changeset {
         }
         for (path, now) in new.iter() {
             let was = old.get(path);
+            if was.is_some()
+                && untouched.and_then(|t| t.stamp(path)).is_some_and(|s| Some(s) == new.stamp(path))
+            {
+                continue;
+            }
             let kind = match was {
                 None => Some(ChangeKind::Added),
                 Some(was) if !same_content(was, now, &before.join(path), &after.join(path))? => {
@@ -91,6 +120,11 @@ impl Changeset {
         }
         changes.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Self { changes })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_changes(changes: Vec<Change>) -> Self {
+        Self { changes }
     }
 
     /// Every change, in path order.

@@ -1,17 +1,29 @@
 //! Staged workspaces for CI remediation tools: the tool works on a stage,
 //! and the runtime decides which of its changes reach the real checkout.
 //!
-//! This crate holds the part that does not depend on how the stage is
-//! made: [`Changeset::between`] compares the workspace as it was with the
-//! stage after the call and lists every change (added, modified, deleted,
-//! mode changes, symlinks) with sizes and hashes, ready for a per-path
-//! policy check. Staging and the atomic apply build on it.
+//! [`Stage::create`] copies the checkout to a private directory the tool
+//! is given instead; [`Stage::changeset`] lists every change it made
+//! (added, modified, deleted, mode changes, symlinks; sizes and hashes);
+//! [`Rules::check`] refuses what no policy may allow; [`Stage::apply`]
+//! lands a checked changeset all or nothing through a journal that
+//! [`recover`] finishes or undoes after a crash; [`patch`] writes it as a
+//! git-style patch instead. Policy checks per path are the caller's
+//! (`airlock-policy`'s `Authorizer::decide_writes`).
 #![forbid(unsafe_code)]
 
+mod apply;
 mod changeset;
 mod error;
+mod journal;
+mod patch;
+mod rules;
+mod stage;
 mod tree;
 
 pub use changeset::{Change, ChangeKind, Changeset};
 pub use error::WorkspaceError;
-pub use tree::{Entry, EntryKind, Tree};
+pub use journal::{JOURNAL_DIR, Recovery, recover};
+pub use patch::{PatchError, patch};
+pub use rules::{Rules, Violation};
+pub use stage::Stage;
+pub use tree::{Entry, EntryKind, Stamp, Tree};
