@@ -57,6 +57,7 @@ fn event(n: u64) -> Event {
         output_sha256: Some(input_sha256("{}")),
         duration_ms: 42,
         approval: None,
+        workspace: None,
     }))
 }
 

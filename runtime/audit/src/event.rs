@@ -202,6 +202,67 @@ pub struct CallEvent {
     /// or ran, and on whose authority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<CallApproval>,
+    /// Set for a call on a staged workspace: what the tool changed and
+    /// whether it landed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<WorkspaceRecord>,
+}
+
+/// What became of a staged workspace call's changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceRecord {
+    /// Whether they landed.
+    pub status: WorkspaceStatus,
+    /// Every change the tool made in its stage, in path order.
+    pub changes: Vec<ChangeRecord>,
+    /// The changes refused (by a rule or by policy), with why. When any
+    /// is refused, none is applied.
+    pub refused: Vec<RefusedChange>,
+}
+
+/// What became of a staged workspace call's changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceStatus {
+    /// Every change was permitted and applied atomically.
+    Applied,
+    /// Every change was permitted and written as a patch (`--dry-run`);
+    /// the workspace is untouched.
+    DryRun,
+    /// The tool changed nothing.
+    Unchanged,
+    /// At least one change was refused: nothing was applied.
+    Refused,
+    /// The tool failed, trapped or hit a limit: its stage was discarded
+    /// unread.
+    Discarded,
+}
+
+/// One changed path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRecord {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    /// `added`, `modified`, `deleted` or `mode_changed`.
+    pub kind: String,
+    /// The size of the new file, for an added or modified file.
+    pub size: Option<u64>,
+    /// SHA-256 of the new file, for an added or modified file.
+    pub sha256: Option<String>,
+}
+
+/// A change that may not land.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedChange {
+    /// Relative to the workspace root.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+    /// The deciding `forbid` policies, when policy refused it.
+    pub policies: Vec<String>,
 }
 
 /// The verified caller.

@@ -32,8 +32,9 @@ pub use checkpoint::{
 pub use error::{AuditError, ChainError};
 pub use event::{
     ApprovalEvent, ApprovalRefusedEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval,
-    CallEvent, CapabilityRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS, MAX_TEXT, Outcome,
-    PrincipalRecord, Record, SCHEMA, ToolRecord, bounded,
+    CallEvent, CapabilityRecord, ChangeRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS,
+    MAX_TEXT, Outcome, PrincipalRecord, Record, RefusedChange, SCHEMA, ToolRecord, WorkspaceRecord,
+    WorkspaceStatus, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};

@@ -6,7 +6,8 @@ use airlock_policy::authz::{Decision, ToolIdentity};
 use sha2::{Digest, Sha256};
 
 use crate::event::{
-    CallApproval, CallEvent, CapabilityRecord, Effects, Outcome, PrincipalRecord, ToolRecord, bounded,
+    CallApproval, CallEvent, CapabilityRecord, Effects, Outcome, PrincipalRecord, ToolRecord,
+    WorkspaceRecord, bounded,
 };
 
 impl PrincipalRecord {
@@ -115,12 +116,19 @@ impl CallEvent {
             output_sha256: ending.output_sha256,
             duration_ms: ending.duration_ms,
             approval: None,
+            workspace: None,
         }
     }
 
     /// The same event, marked with how its approval was handled.
     pub fn with_approval(mut self, approval: Option<CallApproval>) -> Self {
         self.approval = approval;
+        self
+    }
+
+    /// The same event, with what became of its staged workspace.
+    pub fn with_workspace(mut self, workspace: Option<WorkspaceRecord>) -> Self {
+        self.workspace = workspace;
         self
     }
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use airlock_audit::{
     ApprovalEvent, ApprovalStatus, ApproverRecord, AuditSink, BreakGlassEvent, CallApproval, CallEvent,
-    CapabilityRecord, Checkpointer, Durability, Effects, Event, FileLog, LOG_FILE, Outcome, PrincipalRecord,
-    Record, ToolRecord, input_sha256, public_key_from_pem, verify, verify_signed,
+    CapabilityRecord, ChangeRecord, Checkpointer, Durability, Effects, Event, FileLog, LOG_FILE, Outcome,
+    PrincipalRecord, Record, RefusedChange, ToolRecord, WorkspaceRecord, WorkspaceStatus, input_sha256,
+    public_key_from_pem, verify, verify_signed,
 };
 
 fn call(n: u64, outcome: Outcome) -> Event {
@@ -51,6 +52,21 @@ fn call(n: u64, outcome: Outcome) -> Event {
             gated: vec!["invoke Tool::\"grep\"".to_owned()],
             approver: None,
             reason: None,
+        }),
+        // A staged workspace call whose change was refused by policy.
+        workspace: (outcome == Outcome::Ok).then(|| WorkspaceRecord {
+            status: WorkspaceStatus::Refused,
+            changes: vec![ChangeRecord {
+                path: ".github/workflows/ci.yml".to_owned(),
+                kind: "modified".to_owned(),
+                size: Some(42),
+                sha256: Some(input_sha256("on: push")),
+            }],
+            refused: vec![RefusedChange {
+                path: ".github/workflows/ci.yml".to_owned(),
+                reason: "forbidden by never-ci-config".to_owned(),
+                policies: vec!["never-ci-config".to_owned()],
+            }],
         }),
     }))
 }
