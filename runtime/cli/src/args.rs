@@ -379,6 +379,18 @@ pub(crate) struct RunArgs {
     /// Also print what the tool wrote to stdout/stderr and logged (to stderr).
     #[arg(long)]
     pub(crate) show_output: bool,
+    /// A checkout the tool may change through a private stage: it sees
+    /// the whole tree at its read-write mount; after it succeeds, every
+    /// changed path is checked (`fs.write` on that path, and the rules: no
+    /// symlinks, no new executables, no file over 8 MiB) and the changes
+    /// are applied atomically, or none is. Exit 0 applied, 20 nothing
+    /// changed, 21 refused.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) workspace: Option<PathBuf>,
+    /// With --workspace: write the permitted changes to FILE as a patch
+    /// (`git apply FILE`) instead of applying them.
+    #[arg(long, value_name = "FILE", requires = "workspace")]
+    pub(crate) dry_run: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
 }

@@ -376,7 +376,7 @@ async fn call_approved(
         audited.record(tool, input, Ending::before_start(AuditOutcome::ApprovalRequired, &message))?;
         return Ok(Outcome::Filed { id: record.id.clone(), message });
     }
-    let outcome = crate::run::call(tool, &grants, input, audited).await?;
+    let outcome = crate::run::call(tool, &grants, input, audited, None).await?.outcome;
     Ok(Outcome::Ran(
         outcome
             .result

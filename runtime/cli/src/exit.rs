@@ -27,6 +27,11 @@ pub(crate) const AUDIT_BROKEN: u8 = 8;
 /// Policy allows the call only with a human's approval: it was filed
 /// (request id on stdout as JSON) and nothing ran.
 pub(crate) const APPROVAL_REQUIRED: u8 = 9;
+/// `run --workspace`: the tool succeeded but changed nothing.
+pub(crate) const WORKSPACE_UNCHANGED: u8 = 20;
+/// `run --workspace`: at least one change was refused (by a rule or by
+/// policy), or could not be checked or applied: nothing was applied.
+pub(crate) const CHANGES_REFUSED: u8 = 21;
 
 /// The token is not a well-formed JWT, or a required claim is missing or
 /// of the wrong type.

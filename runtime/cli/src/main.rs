@@ -17,6 +17,7 @@ mod run;
 mod runtime;
 mod secret;
 mod serve;
+mod workspace;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Outcome};
+use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Outcome, WorkspaceRecord};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
 use airlock_policy::{GrantSet, Limits, Offer, Principal, resolve};
@@ -17,6 +17,7 @@ use crate::config::AuditSettings;
 use crate::exit::{self, Failure};
 use crate::runtime;
 use crate::secret;
+use crate::workspace::{self, Judge, Staged, Workspace};
 
 /// Printed to stderr whenever a call runs without an identity.
 pub(crate) const OVERRIDE_NOTICE: &str = "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env/--net/--secret flags";
@@ -34,11 +35,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         let log = audit::open_for_calls(&AuditSettings::default())?;
         let rt = runtime::runtime(&args.cache)?;
         let tool = runtime::load(&rt, &args.tool).await?;
+        let workspace = prepare_workspace(&args, &tool)?;
+        offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
+        let (staged, grants) = stage(workspace.as_ref(), grants, || Judge::Override)?;
         let audited = Audited { log: &log, principal: None, decision: None, approval: None };
-        let outcome = call(&tool, &grants, &input, audited).await?;
-        return report(&args, &tool, outcome, None);
+        let called = call(&tool, &grants, &input, audited, staged.as_ref()).await?;
+        return report(&args, &tool, called, None);
     }
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
@@ -46,9 +50,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let verified = authorize::verify(&config, &token)?;
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
+    let workspace = prepare_workspace(&args, &tool)?;
+    offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
     offer.limits.net = config.net_limits;
     offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
-    let request = authorize::request(&tool, &offer.hosts)?;
+    let mut request = authorize::request(&tool, &offer.hosts)?;
+    if let Some(workspace) = &workspace {
+        request = workspace.request_for_decision(request);
+    }
     let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
     let mut audited = Audited {
         log: &log,
@@ -81,8 +90,31 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     if decision.denials().next().is_some() {
         eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
     }
-    let outcome = call(&tool, &grants, &input, audited).await?;
-    report(&args, &tool, outcome, Some(&decision))
+    let judge = || Judge::Policy {
+        authorizer: &config.authorizer,
+        principal: &verified.principal,
+        tool: authorize::tool_identity(&tool),
+    };
+    let (staged, grants) = stage(workspace.as_ref(), grants, judge)?;
+    let called = call(&tool, &grants, &input, audited, staged.as_ref()).await?;
+    report(&args, &tool, called, Some(&decision))
+}
+
+fn prepare_workspace(args: &RunArgs, tool: &LoadedTool) -> Result<Option<Workspace>, Failure> {
+    args.workspace.as_deref().map(|dir| Workspace::prepare(dir, tool, args.dry_run.clone())).transpose()
+}
+
+/// Stages the workspace, if there is one, and points its mount at the
+/// stage.
+fn stage<'a>(
+    workspace: Option<&'a Workspace>,
+    grants: GrantSet,
+    judge: impl FnOnce() -> Judge<'a>,
+) -> Result<(Option<Staged<'a>>, GrantSet), Failure> {
+    match workspace {
+        Some(workspace) => workspace.stage(grants, judge()).map(|(staged, grants)| (Some(staged), grants)),
+        None => Ok((None, grants)),
+    }
 }
 
 /// Where and as whom a call is recorded.
@@ -98,25 +130,43 @@ pub(crate) struct Audited<'a> {
 impl Audited<'_> {
     /// Appends the call's event; a call that cannot be recorded fails.
     pub(crate) fn record(&self, tool: &LoadedTool, input: &str, ending: Ending) -> Result<(), Failure> {
+        self.record_with(tool, input, ending, None)
+    }
+
+    /// [`Audited::record`], with what became of a staged workspace.
+    fn record_with(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        ending: Ending,
+        workspace: Option<WorkspaceRecord>,
+    ) -> Result<(), Failure> {
         let identity = authorize::tool_identity(tool);
         let event = CallEvent::new("cli", self.principal, &identity, self.decision, input, ending)
-            .with_approval(self.approval.cloned());
+            .with_approval(self.approval.cloned())
+            .with_workspace(workspace);
         audit::record(self.log, event)
     }
+}
+
+/// A finished call, and what became of its workspace when it had one.
+pub(crate) struct Called {
+    pub(crate) outcome: CallOutcome,
+    pub(crate) workspace: Option<WorkspaceRecord>,
 }
 
 fn report(
     args: &RunArgs,
     tool: &LoadedTool,
-    outcome: CallOutcome,
+    called: Called,
     decision: Option<&Decision>,
 ) -> Result<(), Failure> {
     if args.show_output {
-        print_captured(&outcome);
+        print_captured(&called.outcome);
     }
-    report_truncation(&outcome);
-    report_network(&outcome);
-    finish(tool, outcome, decision)
+    report_truncation(&called.outcome);
+    report_network(&called.outcome);
+    finish(tool, called, decision)
 }
 
 /// Refused requests are notes on stderr even when the tool handled them.
@@ -126,18 +176,22 @@ fn report_network(outcome: &CallOutcome) {
     }
 }
 
-/// Calls the tool, records the call, and maps runtime failures to exit
-/// codes. A call whose record cannot be written fails.
+/// Calls the tool, settles its staged workspace (if any), records the
+/// call, and maps runtime failures to exit codes. A call whose record
+/// cannot be written fails.
 pub(crate) async fn call(
     tool: &LoadedTool,
     grants: &GrantSet,
     input: &str,
     audited: Audited<'_>,
-) -> Result<CallOutcome, Failure> {
+    staged: Option<&Staged<'_>>,
+) -> Result<Called, Failure> {
     let started = Instant::now();
     let result = tool.call(grants, input).await;
-    audited.record(tool, input, airlock_host::audit::ending(&result, started.elapsed()))?;
-    result.map_err(|e| {
+    let elapsed = started.elapsed();
+    let workspace = staged.map(|staged| staged.settle(&result));
+    audited.record_with(tool, input, airlock_host::audit::ending(&result, elapsed), workspace.clone())?;
+    let outcome = result.map_err(|e| {
         let code = match &e {
             CallError::Limit(_) => exit::LIMIT,
             CallError::Trap(_) => exit::TOOL_ERROR,
@@ -145,20 +199,30 @@ pub(crate) async fn call(
             _ => exit::INTERNAL,
         };
         Failure::new(code, anyhow!("tool `{}`: {e}", tool.info().name))
-    })
+    })?;
+    Ok(Called { outcome, workspace })
 }
 
-/// Prints the result (pretty JSON) or maps the tool's error to an exit code.
-/// A denial carries the policy explanation when there is one.
-fn finish(tool: &LoadedTool, outcome: CallOutcome, decision: Option<&Decision>) -> Result<(), Failure> {
-    match outcome.result {
+/// Prints the result (pretty JSON; with a workspace, `{"output": …,
+/// "workspace": …}`) or maps the tool's error to an exit code. A denial
+/// carries the policy explanation when there is one.
+fn finish(tool: &LoadedTool, called: Called, decision: Option<&Decision>) -> Result<(), Failure> {
+    match called.outcome.result {
         Ok(output) => {
-            let pretty = serde_json::from_str::<serde_json::Value>(&output)
-                .ok()
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or(output);
-            println!("{pretty}");
-            Ok(())
+            let value = serde_json::from_str::<serde_json::Value>(&output);
+            let printed = match (&called.workspace, value) {
+                (Some(workspace), value) => {
+                    let output = value.unwrap_or(serde_json::Value::String(output));
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "output": output, "workspace": workspace }),
+                    )
+                    .map_err(Failure::internal)?
+                }
+                (None, Ok(value)) => serde_json::to_string_pretty(&value).unwrap_or(output),
+                (None, Err(_)) => output,
+            };
+            println!("{printed}");
+            called.workspace.as_ref().map_or(Ok(()), workspace::exit_for)
         }
         Err(e) => {
             let denied = matches!(e, ToolError::Denied(_));

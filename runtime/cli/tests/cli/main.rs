@@ -11,6 +11,7 @@ mod audit;
 mod identity;
 mod mcp;
 mod secrets;
+mod workspace;
 
 struct Run {
     code: i32,

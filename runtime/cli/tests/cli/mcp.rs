@@ -595,6 +595,9 @@ fn run_inspector(inspector: &[String], args: &[String]) -> Value {
     let out = std::process::Command::new(&inspector[0])
         .args(&inspector[1..])
         .arg("--cli")
+        // Starting the server compiles every tool on a cold cache; a loaded
+        // 2-core CI machine can take longer than the inspector's 15 s default.
+        .args(["--connect-timeout", "120000"])
         .args(args)
         .env("XDG_CACHE_HOME", shared_cache())
         .output()

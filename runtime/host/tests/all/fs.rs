@@ -133,3 +133,28 @@ async fn escapes_are_denied_with_pooled_file_io_too() {
     assert_eq!(output(&outcome)["content"], "hello from the workspace\n");
     assert_eq!(tree.snapshot(), before);
 }
+
+/// The program the staged-workspace CLI tests drive. On a plain read-write
+/// mount its writes, removals and planted symlink land in the mount itself
+/// (which is why `airlock run --workspace` gives it a stage instead), and
+/// the symlink it plants out of the mount still cannot be followed.
+#[tokio::test]
+pub(crate) async fn workspace_edit() {
+    let tree = Tree::new();
+    let tool = tool(programs::WORKSPACE_EDIT).await;
+    let input = json!({
+        "write": { "new/file.txt": "new\n" },
+        "delete": ["hello.txt"],
+        "symlink": { "up": "../outside/secret.txt" },
+    })
+    .to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), &input).await.expect("call");
+    assert_eq!(output(&outcome)["done"], json!(["wrote new/file.txt", "deleted hello.txt", "linked up"]));
+    assert_eq!(std::fs::read_to_string(tree.workspace.join("new/file.txt")).expect("read"), "new\n");
+    assert!(!tree.workspace.join("hello.txt").exists());
+    assert_eq!(
+        std::fs::read_link(tree.workspace.join("up")).expect("a symlink"),
+        std::path::Path::new("../outside/secret.txt")
+    );
+    assert_no_leak(&outcome, &tree.canary);
+}

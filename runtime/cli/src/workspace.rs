@@ -1,0 +1,245 @@
+//! `airlock run --workspace DIR`: the tool works on a private stage of the
+//! checkout, and its changes land only if every one of them is allowed.
+//!
+//! The workspace mount is decided read-only (`fs.read` on its guest path);
+//! writing is decided afterwards, one `fs.write` check per changed path,
+//! after the [`Rules`] no policy can lift. Any refusal, or a tool that
+//! fails, lands nothing.
+
+use std::path::{Path, PathBuf};
+
+use airlock_audit::{ChangeRecord, RefusedChange, WorkspaceRecord, WorkspaceStatus};
+use airlock_host::{CallError, CallOutcome, LoadedTool};
+use airlock_policy::authz::{Authorizer, ToolIdentity};
+use airlock_policy::{Access, CapabilityRequest, GrantSet, GuestPath, OfferedMount, Principal};
+use airlock_workspace::{Changeset, EntryKind, Recovery, Rules, Stage, Violation, WorkspaceError};
+use anyhow::anyhow;
+
+use crate::exit::{self, Failure};
+
+/// A workspace given to one call.
+pub(crate) struct Workspace {
+    /// The checkout, canonical.
+    dir: PathBuf,
+    /// Where the tool sees it: its one read-write mount request.
+    guest: GuestPath,
+    /// With `--dry-run FILE`: where the patch goes instead of applying.
+    dry_run: Option<PathBuf>,
+    rules: Rules,
+}
+
+/// Who decides each changed path.
+pub(crate) enum Judge<'a> {
+    /// `fs.write` on the path's guest `Path`, for the verified caller.
+    Policy { authorizer: &'a Authorizer, principal: &'a Principal, tool: ToolIdentity },
+    /// An operator override: no policy, only the rules.
+    Override,
+}
+
+impl Workspace {
+    /// Finishes or undoes an apply an earlier run left unfinished, and
+    /// finds where `tool` expects the workspace.
+    pub(crate) fn prepare(dir: &Path, tool: &LoadedTool, dry_run: Option<PathBuf>) -> Result<Self, Failure> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", dir.display())))?;
+        if !dir.is_dir() {
+            return Err(Failure::usage(anyhow!("--workspace `{}` is not a directory", dir.display())));
+        }
+        match airlock_workspace::recover(&dir).map_err(Failure::internal)? {
+            Recovery::Clean => {}
+            Recovery::RolledBack => {
+                eprintln!("note: an earlier apply to the workspace died before committing; undone")
+            }
+            Recovery::RolledForward => {
+                eprintln!("note: an earlier apply to the workspace died after committing; finished")
+            }
+        }
+        let writable: Vec<&GuestPath> = tool
+            .info()
+            .capabilities
+            .mounts
+            .iter()
+            .filter(|m| m.access == Access::ReadWrite)
+            .map(|m| &m.guest_path)
+            .collect();
+        let [guest] = writable.as_slice() else {
+            return Err(Failure::usage(anyhow!(
+                "--workspace needs a tool with exactly one read-write mount request; `{}` has {}",
+                tool.info().name,
+                writable.len()
+            )));
+        };
+        Ok(Self { dir, guest: (*guest).clone(), dry_run, rules: Rules::default() })
+    }
+
+    /// The checkout, offered at the tool's read-write mount.
+    pub(crate) fn offer(&self) -> OfferedMount {
+        OfferedMount { host: self.dir.clone(), guest: self.guest.clone(), access: Access::ReadWrite }
+    }
+
+    /// The request policy decides: the tool's, with the workspace mount
+    /// asked read-only. Writes are decided per changed path after the
+    /// call, where `fs.write` on `/workspace/Cargo.toml` means "this change
+    /// may land".
+    pub(crate) fn request_for_decision(&self, mut request: CapabilityRequest) -> CapabilityRequest {
+        for mount in request.mounts.iter_mut().filter(|m| m.guest_path == self.guest) {
+            mount.access = Access::ReadOnly;
+        }
+        request
+    }
+
+    /// Copies the checkout to a private stage and serves the workspace
+    /// mount from it, read-write. Refused (exit 3) when policy did not
+    /// grant reading the workspace at all.
+    pub(crate) fn stage<'a>(
+        &'a self,
+        grants: GrantSet,
+        judge: Judge<'a>,
+    ) -> Result<(Staged<'a>, GrantSet), Failure> {
+        if !grants.mounts().iter().any(|m| m.guest == self.guest) {
+            return Err(Failure::new(
+                exit::DENIED,
+                anyhow!("policy does not grant reading `{}`, so the workspace cannot be staged", self.guest),
+            ));
+        }
+        let stage = Stage::create(&self.dir, None).map_err(Failure::internal)?;
+        let grants = grants.with_mount_redirected(&self.guest, stage.path().to_owned(), Access::ReadWrite);
+        Ok((Staged { workspace: self, stage, judge }, grants))
+    }
+}
+
+/// A workspace staged for one call.
+pub(crate) struct Staged<'a> {
+    workspace: &'a Workspace,
+    stage: Stage,
+    judge: Judge<'a>,
+}
+
+impl Staged<'_> {
+    /// After the call: what the tool changed, checked by the rules and the
+    /// judge, then applied (or written as a patch). Never fails: a problem
+    /// is a refusal in the returned record, so the call is always recorded
+    /// with what became of its changes.
+    pub(crate) fn settle(&self, result: &Result<CallOutcome, CallError>) -> WorkspaceRecord {
+        let (stage, judge) = (&self.stage, &self.judge);
+        if !matches!(result, Ok(outcome) if outcome.result.is_ok()) {
+            return record(WorkspaceStatus::Discarded, &Changeset::default(), Vec::new());
+        }
+        let changes = match stage.changeset() {
+            Ok(changes) => changes,
+            Err(e) => return failed(&Changeset::default(), "(stage)", &e.to_string()),
+        };
+        if changes.is_empty() {
+            return record(WorkspaceStatus::Unchanged, &changes, Vec::new());
+        }
+        let refused = match self.workspace.refusals(&changes, judge) {
+            Ok(refused) => refused,
+            Err(message) => return failed(&changes, "(policy)", &message),
+        };
+        if !refused.is_empty() {
+            return record(WorkspaceStatus::Refused, &changes, refused);
+        }
+        if let Some(file) = &self.workspace.dry_run {
+            return match write_patch(stage, &changes, file) {
+                Ok(()) => record(WorkspaceStatus::DryRun, &changes, Vec::new()),
+                Err(message) => failed(&changes, &file.display().to_string(), &message),
+            };
+        }
+        match stage.apply(&changes) {
+            Ok(()) => record(WorkspaceStatus::Applied, &changes, Vec::new()),
+            Err(e) => failed(&changes, "(apply)", &apply_error(&e)),
+        }
+    }
+}
+
+impl Workspace {
+    /// Every change a rule or policy refuses.
+    fn refusals(&self, changes: &Changeset, judge: &Judge<'_>) -> Result<Vec<RefusedChange>, String> {
+        let mut refused: Vec<RefusedChange> = self
+            .rules
+            .check(changes)
+            .into_iter()
+            .map(|Violation { path, reason }| RefusedChange { path, reason, policies: Vec::new() })
+            .collect();
+        let Judge::Policy { authorizer, principal, tool } = judge else { return Ok(refused) };
+        let paths = changes
+            .changes()
+            .iter()
+            .map(|c| GuestPath::new(&format!("{}/{}", self.guest, c.path)).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verdicts = authorizer.decide_writes(principal, tool, &paths).map_err(|e| e.to_string())?;
+        for (change, verdict) in changes.changes().iter().zip(verdicts) {
+            let policies: Vec<String> = verdict.policies.iter().map(|p| p.id.clone()).collect();
+            let reason = if !verdict.allowed && policies.is_empty() {
+                format!("no policy permits fs.write on {}/{} (default deny)", self.guest, change.path)
+            } else if !verdict.allowed {
+                format!("fs.write on {}/{} forbidden by {}", self.guest, change.path, policies.join(", "))
+            } else if verdict.needs_approval {
+                format!(
+                    "fs.write on {}/{} is permitted only with a human's approval, which staged changes cannot get yet",
+                    self.guest, change.path
+                )
+            } else {
+                continue;
+            };
+            refused.push(RefusedChange { path: change.path.clone(), reason, policies });
+        }
+        refused.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(refused)
+    }
+}
+
+/// The exit code and message for a call whose tool succeeded.
+pub(crate) fn exit_for(record: &WorkspaceRecord) -> Result<(), Failure> {
+    let list = || record.refused.iter().map(|r| format!("\n  {}: {}", r.path, r.reason)).collect::<String>();
+    match record.status {
+        WorkspaceStatus::Applied | WorkspaceStatus::DryRun => Ok(()),
+        WorkspaceStatus::Unchanged => {
+            Err(Failure::new(exit::WORKSPACE_UNCHANGED, anyhow!("the tool changed nothing in the workspace")))
+        }
+        WorkspaceStatus::Refused => Err(Failure::new(
+            exit::CHANGES_REFUSED,
+            anyhow!(
+                "nothing was applied: {} of {} changes refused:{}",
+                record.refused.len(),
+                record.changes.len(),
+                list()
+            ),
+        )),
+        WorkspaceStatus::Discarded => Ok(()),
+    }
+}
+
+fn record(status: WorkspaceStatus, changes: &Changeset, refused: Vec<RefusedChange>) -> WorkspaceRecord {
+    let changes = changes
+        .changes()
+        .iter()
+        .map(|c| ChangeRecord {
+            path: c.path.clone(),
+            kind: c.kind.as_str().to_owned(),
+            size: c.after.as_ref().and_then(|e| match e.kind {
+                EntryKind::File { size } => Some(size),
+                _ => None,
+            }),
+            sha256: c.sha256.clone(),
+        })
+        .collect();
+    WorkspaceRecord { status, changes, refused }
+}
+
+/// A changeset that could not be checked or landed: refused as a whole.
+fn failed(changes: &Changeset, path: &str, reason: &str) -> WorkspaceRecord {
+    let refused =
+        vec![RefusedChange { path: path.to_owned(), reason: reason.to_owned(), policies: Vec::new() }];
+    record(WorkspaceStatus::Refused, changes, refused)
+}
+
+fn apply_error(error: &WorkspaceError) -> String {
+    format!("applying failed, nothing was committed or the next --workspace run finishes it: {error}")
+}
+
+fn write_patch(stage: &Stage, changes: &Changeset, file: &Path) -> Result<(), String> {
+    let text = airlock_workspace::patch(stage, changes).map_err(|e| e.to_string())?;
+    std::fs::write(file, text).map_err(|e| format!("cannot write the patch: {e}"))
+}
