@@ -391,6 +391,11 @@ pub(crate) struct RunArgs {
     /// (`git apply FILE`) instead of applying them.
     #[arg(long, value_name = "FILE", requires = "workspace")]
     pub(crate) dry_run: Option<PathBuf>,
+    /// With --workspace: where the private stage is made [default:
+    /// /dev/shm when the system has it (falling back when it is too small),
+    /// else the system temporary directory].
+    #[arg(long, env = "AIRLOCK_STAGE_DIR", value_name = "DIR", requires = "workspace")]
+    pub(crate) stage_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
 }

@@ -101,7 +101,8 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 }
 
 fn prepare_workspace(args: &RunArgs, tool: &LoadedTool) -> Result<Option<Workspace>, Failure> {
-    args.workspace.as_deref().map(|dir| Workspace::prepare(dir, tool, args.dry_run.clone())).transpose()
+    let prepare = |dir| Workspace::prepare(dir, tool, args.dry_run.clone(), args.stage_dir.clone());
+    args.workspace.as_deref().map(prepare).transpose()
 }
 
 /// Stages the workspace, if there is one, and points its mount at the

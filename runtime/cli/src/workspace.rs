@@ -25,6 +25,8 @@ pub(crate) struct Workspace {
     guest: GuestPath,
     /// With `--dry-run FILE`: where the patch goes instead of applying.
     dry_run: Option<PathBuf>,
+    /// With `--stage-dir DIR`: where the stage is made.
+    stage_dir: Option<PathBuf>,
     rules: Rules,
 }
 
@@ -39,7 +41,12 @@ pub(crate) enum Judge<'a> {
 impl Workspace {
     /// Finishes or undoes an apply an earlier run left unfinished, and
     /// finds where `tool` expects the workspace.
-    pub(crate) fn prepare(dir: &Path, tool: &LoadedTool, dry_run: Option<PathBuf>) -> Result<Self, Failure> {
+    pub(crate) fn prepare(
+        dir: &Path,
+        tool: &LoadedTool,
+        dry_run: Option<PathBuf>,
+        stage_dir: Option<PathBuf>,
+    ) -> Result<Self, Failure> {
         let dir = dir
             .canonicalize()
             .map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", dir.display())))?;
@@ -70,7 +77,7 @@ impl Workspace {
                 writable.len()
             )));
         };
-        Ok(Self { dir, guest: (*guest).clone(), dry_run, rules: Rules::default() })
+        Ok(Self { dir, guest: (*guest).clone(), dry_run, stage_dir, rules: Rules::default() })
     }
 
     /// The checkout, offered at the tool's read-write mount.
@@ -103,7 +110,7 @@ impl Workspace {
                 anyhow!("policy does not grant reading `{}`, so the workspace cannot be staged", self.guest),
             ));
         }
-        let stage = Stage::create(&self.dir, None).map_err(Failure::internal)?;
+        let stage = Stage::create(&self.dir, self.stage_dir.as_deref()).map_err(Failure::internal)?;
         let grants = grants.with_mount_redirected(&self.guest, stage.path().to_owned(), Access::ReadWrite);
         Ok((Staged { workspace: self, stage, judge }, grants))
     }

@@ -31,19 +31,34 @@ pub struct Stage {
 
 impl Stage {
     /// Copies `workspace` into a new private directory (mode 0700) under
-    /// `parent`, or under [`Stage::default_parent`] when `None`. A
-    /// workspace with an unfinished apply is refused: run
+    /// `parent`, or under [`Stage::default_parent`] when `None`; if the
+    /// default is a tmpfs too small for the checkout (a container's 64 MiB
+    /// `/dev/shm`, say), staging falls back to the system temporary
+    /// directory. A workspace with an unfinished apply is refused: run
     /// [`recover`](crate::recover) first.
     pub fn create(workspace: &Path, parent: Option<&Path>) -> Result<Self, WorkspaceError> {
         let workspace = workspace.canonicalize().map_err(|e| WorkspaceError::io(workspace, e))?;
         if workspace.join(JOURNAL_DIR).exists() {
             return Err(WorkspaceError::PendingApply { workspace });
         }
-        let parent = parent.map_or_else(Self::default_parent, Path::to_owned);
+        match parent {
+            Some(parent) => Self::create_in(workspace, parent),
+            None => {
+                let default = Self::default_parent();
+                let temp = std::env::temp_dir();
+                match Self::create_in(workspace.clone(), &default) {
+                    Err(WorkspaceError::Io { .. }) if default != temp => Self::create_in(workspace, &temp),
+                    staged => staged,
+                }
+            }
+        }
+    }
+
+    fn create_in(workspace: PathBuf, parent: &Path) -> Result<Self, WorkspaceError> {
         let dir = tempfile::Builder::new()
             .prefix("airlock-stage-")
-            .tempdir_in(&parent)
-            .map_err(|e| WorkspaceError::io(&parent, e))?;
+            .tempdir_in(parent)
+            .map_err(|e| WorkspaceError::io(parent, e))?;
         let mut before = Tree::default();
         let mut dirs = Vec::new();
         let mut files = Vec::new();

@@ -212,3 +212,29 @@ fn workspace_flags_that_cannot_work_are_usage_errors_naming_the_problem() {
         assert!(out.stderr.contains(expected), "{args:?}: missing `{expected}` in {}", out.stderr);
     }
 }
+
+#[test]
+fn the_stage_is_made_where_asked_and_removed_after_the_call() {
+    let setup = setup();
+    let stages = setup.path("stages");
+    std::fs::create_dir(&stages).expect("mkdir");
+    let fixed = MANIFEST.replace("1.0.100", "1.0.200");
+    let out = edit(
+        &setup,
+        json!({ "write": { "Cargo.toml": fixed } }),
+        &["--stage-dir", stages.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&stages).expect("read").count(), 0, "the stage was left behind");
+
+    let before = snapshot(&setup.path("checkout"));
+    let missing = setup.path("no-such-stage-dir");
+    let out = edit(
+        &setup,
+        json!({ "write": { "Cargo.toml": "x" } }),
+        &["--stage-dir", missing.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(out.stderr.contains("no-such-stage-dir"), "{}", out.stderr);
+    assert_eq!(snapshot(&setup.path("checkout")), before);
+}
