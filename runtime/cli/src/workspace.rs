@@ -176,16 +176,15 @@ impl Workspace {
             .map(|c| GuestPath::new(&format!("{}/{}", self.guest, c.path)).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let verdicts = authorizer.decide_writes(principal, tool, &paths).map_err(|e| e.to_string())?;
-        for (change, verdict) in changes.changes().iter().zip(verdicts) {
+        for ((change, path), verdict) in changes.changes().iter().zip(&paths).zip(verdicts) {
             let policies: Vec<String> = verdict.policies.iter().map(|p| p.id.clone()).collect();
             let reason = if !verdict.allowed && policies.is_empty() {
-                format!("no policy permits fs.write on {}/{} (default deny)", self.guest, change.path)
+                format!("no policy permits fs.write on {path} (default deny)")
             } else if !verdict.allowed {
-                format!("fs.write on {}/{} forbidden by {}", self.guest, change.path, policies.join(", "))
+                format!("fs.write on {path} forbidden by {}", policies.join(", "))
             } else if verdict.needs_approval {
                 format!(
-                    "fs.write on {}/{} is permitted only with a human's approval, which staged changes cannot get yet",
-                    self.guest, change.path
+                    "fs.write on {path} is permitted only with a human's approval, which staged changes cannot get yet"
                 )
             } else {
                 continue;

@@ -1,6 +1,6 @@
 //! Landing a checked changeset in the workspace, all or nothing.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::journal::{self, COMMIT, Journal, Op, PLAN};
@@ -45,11 +45,12 @@ pub(crate) fn apply(stage: &Stage, changes: &Changeset, faults: &mut Faults) -> 
     })?;
     journal::sync(root)?;
     faults.step()?;
-    for (temp, path) in &contents {
-        write_temp(&stage.path().join(path), &journal_dir.join(temp))?;
+    for (temp, path, mode) in &contents {
+        write_temp(&stage.path().join(path), &journal_dir.join(temp), *mode)?;
         faults.step()?;
     }
-    Journal::new(ops.clone()).write(&journal_dir.join(PLAN))?;
+    let journal = Journal::new(ops);
+    journal.write(&journal_dir.join(PLAN))?;
     journal::sync(&journal_dir)?;
     faults.step()?;
     // The commit point.
@@ -57,13 +58,13 @@ pub(crate) fn apply(stage: &Stage, changes: &Changeset, faults: &mut Faults) -> 
     std::fs::rename(journal_dir.join(PLAN), &commit).map_err(|e| WorkspaceError::io(&commit, e))?;
     journal::sync(&journal_dir)?;
     faults.step()?;
-    Journal::new(ops).replay(root, || faults.step())?;
+    journal.replay(root, || faults.step())?;
     std::fs::remove_dir_all(&journal_dir).map_err(|e| WorkspaceError::io(&journal_dir, e))?;
     journal::sync(root)
 }
 
-/// A journal file to write: `(temp name, stage path)`.
-type Content = (String, String);
+/// A journal file to write: `(temp name, stage path, mode)`.
+type Content = (String, String, u32);
 
 /// The operations, in an order that always works (removals deepest first,
 /// new directories shallowest first, file renames, then modes), and the
@@ -96,7 +97,7 @@ fn plan(changes: &Changeset) -> Result<(Vec<Op>, Vec<Content>), WorkspaceError> 
                     removals.push(Op::RemoveDir { path: path.clone() });
                 }
                 let temp = contents.len().to_string();
-                contents.push((temp.clone(), path.clone()));
+                contents.push((temp.clone(), path.clone(), after.mode));
                 replaces.push(Op::Replace { path, temp });
             }
         }
@@ -104,16 +105,9 @@ fn plan(changes: &Changeset) -> Result<(Vec<Op>, Vec<Content>), WorkspaceError> 
     // Paths are in order, so a descendant sorts after its ancestors.
     removals.reverse();
     // Directory modes last, deepest first, so none blocks a later step.
-    modes.sort_by(|a, b| path_of(b).cmp(path_of(a)));
+    modes.sort_by(|a, b| b.path().cmp(a.path()));
     let ops = removals.into_iter().chain(dirs).chain(replaces).chain(modes).collect();
     Ok((ops, contents))
-}
-
-fn path_of(op: &Op) -> &str {
-    match op {
-        Op::Chmod { path, .. } => path,
-        _ => "",
-    }
 }
 
 /// Refuses if any path the changeset touches changed in the workspace
@@ -151,9 +145,7 @@ fn check_same_filesystem(root: &Path, changes: &Changeset) -> Result<(), Workspa
 }
 
 /// Copies the stage's file to a journal file with its mode, and syncs it.
-fn write_temp(source: &Path, temp: &Path) -> Result<(), WorkspaceError> {
-    let mode =
-        std::fs::symlink_metadata(source).map_err(|e| WorkspaceError::io(source, e))?.permissions().mode();
+fn write_temp(source: &Path, temp: &Path, mode: u32) -> Result<(), WorkspaceError> {
     stage::copy_new(source, temp, mode)?.sync_all().map_err(|e| WorkspaceError::io(temp, e))
 }
 
@@ -189,7 +181,10 @@ mod tests {
                 Op::Chmod { path: "c".into(), mode: 0o644 },
             ]
         );
-        assert_eq!(contents, [("0".to_owned(), "a".to_owned()), ("1".to_owned(), "c/d".to_owned())]);
+        assert_eq!(
+            contents,
+            [("0".to_owned(), "a".to_owned(), 0o644), ("1".to_owned(), "c/d".to_owned(), 0o644)]
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn path(&self) -> &str {
+    /// The path it acts on.
+    pub(crate) fn path(&self) -> &str {
         match self {
             Self::Remove { path }
             | Self::RemoveDir { path }
@@ -91,7 +92,7 @@ impl Journal {
         root: &Path,
         mut after_each: impl FnMut() -> Result<(), WorkspaceError>,
     ) -> Result<(), WorkspaceError> {
-        let journal_dir = root.join(JOURNAL_DIR);
+        let journal_dir = dir(root);
         let mut touched = BTreeSet::new();
         for op in &self.ops {
             let path = root.join(op.path());
@@ -139,7 +140,7 @@ pub enum Recovery {
 /// Finishes or undoes an apply that a killed process left in `workspace`.
 /// Safe to call at any time; `airlock run --workspace` calls it first.
 pub fn recover(workspace: &Path) -> Result<Recovery, WorkspaceError> {
-    let journal_dir = workspace.join(JOURNAL_DIR);
+    let journal_dir = dir(workspace);
     if !journal_dir.exists() {
         return Ok(Recovery::Clean);
     }

@@ -6,7 +6,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::apply::{self, Faults};
-use crate::journal::JOURNAL_DIR;
+use crate::journal;
 use crate::tree::{Stamp, walk};
 use crate::{Changeset, EntryKind, Tree, WorkspaceError};
 
@@ -38,7 +38,7 @@ impl Stage {
     /// [`recover`](crate::recover) first.
     pub fn create(workspace: &Path, parent: Option<&Path>) -> Result<Self, WorkspaceError> {
         let workspace = workspace.canonicalize().map_err(|e| WorkspaceError::io(workspace, e))?;
-        if workspace.join(JOURNAL_DIR).exists() {
+        if journal::dir(&workspace).exists() {
             return Err(WorkspaceError::PendingApply { workspace });
         }
         match parent {
@@ -144,7 +144,7 @@ impl Stage {
         apply::apply(self, changes, &mut Faults::After(steps))
     }
 
-    /// The workspace entry at `path` as it was when staged.
+    /// The workspace as it was when staged.
     pub(crate) fn before(&self) -> &Tree {
         &self.before
     }
