@@ -276,7 +276,9 @@ pub(crate) enum PolicyCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
-    /// The tool component (.wasm).
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
+    /// patch-deps).
     #[arg(long)]
     pub(crate) tool: PathBuf,
     #[command(flatten)]
@@ -320,7 +322,9 @@ pub(crate) struct CacheArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// The tool component (.wasm).
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
+    /// patch-deps).
     pub(crate) tool: PathBuf,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
@@ -328,7 +332,9 @@ pub(crate) struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The tool component (.wasm).
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
+    /// patch-deps).
     pub(crate) tool: PathBuf,
     /// Input JSON, or @FILE to read it from a file (@- for stdin).
     #[arg(long, short, value_name = "JSON|@FILE")]

@@ -39,6 +39,30 @@ pub(crate) fn load_failure(error: LoadError) -> Failure {
     }
 }
 
-pub(crate) async fn load(runtime: &Runtime, path: &std::path::Path) -> Result<LoadedTool, Failure> {
-    runtime.load(path).await.map_err(load_failure)
+/// The tools built into the binary, by the name `airlock run NAME` takes.
+const BUILT_IN: [(&str, &[u8]); 5] = [
+    ("grep", airlock_tools::GREP),
+    ("read-file", airlock_tools::READ_FILE),
+    ("http-fetch", airlock_tools::HTTP_FETCH),
+    ("osv-query", airlock_tools::OSV_QUERY),
+    ("patch-deps", airlock_tools::PATCH_DEPS),
+];
+
+/// Loads the tool a command names: a built-in tool by its bare name
+/// (`patch-deps`), or a component file, named by a path that has a `/` or
+/// ends in `.wasm`. A bare name never reads a file, so a checkout cannot
+/// plant `./patch-deps` in place of the built-in tool.
+pub(crate) async fn load(runtime: &Runtime, tool: &std::path::Path) -> Result<LoadedTool, Failure> {
+    let text = tool.to_string_lossy();
+    if text.contains('/') || text.ends_with(".wasm") {
+        return runtime.load(tool).await.map_err(load_failure);
+    }
+    let Some((_, bytes)) = BUILT_IN.iter().find(|(name, _)| *name == text) else {
+        let names: Vec<&str> = BUILT_IN.iter().map(|(name, _)| *name).collect();
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no built-in tool `{text}` (built in: {}); name a component file by a path with a `/` or a `.wasm` name",
+            names.join(", ")
+        )));
+    };
+    runtime.load_bytes(bytes).await.map_err(load_failure)
 }
