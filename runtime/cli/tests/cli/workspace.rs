@@ -71,7 +71,7 @@ fn edit(setup: &Setup, input: Value, extra: &[&str]) -> Out {
 }
 
 /// Every entry under `root`: type, mode and bytes.
-fn snapshot(root: &Path) -> BTreeMap<String, (bool, u32, Vec<u8>)> {
+pub(super) fn snapshot(root: &Path) -> BTreeMap<String, (bool, u32, Vec<u8>)> {
     use std::os::unix::fs::PermissionsExt;
     let mut all = BTreeMap::new();
     let mut pending = vec![root.to_owned()];
@@ -95,7 +95,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, (bool, u32, Vec<u8>)> {
 }
 
 /// The `workspace` record of the last call in the audit log.
-fn audited_workspace(setup: &Setup) -> Value {
+pub(super) fn audited_workspace(setup: &Setup) -> Value {
     let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).expect("audit log");
     let last = log.lines().last().expect("a record");
     let record: Value = serde_json::from_str(last).expect("json");

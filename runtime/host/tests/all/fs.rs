@@ -158,3 +158,30 @@ pub(crate) async fn workspace_edit() {
     );
     assert_no_leak(&outcome, &tree.canary);
 }
+
+/// The compromised patch-deps on a plain read-write mount: everything it
+/// does lands in the mounted directory, CI workflow included. Only a
+/// staged workspace (`airlock run --workspace`, tested in the CLI tests)
+/// stops that, which is why CI must never mount a checkout read-write.
+#[tokio::test]
+pub(crate) async fn patch_deps_malicious() {
+    let checkout = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(checkout.path().join(".github/workflows")).expect("mkdir");
+    let advisories =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/patch-deps/advisories");
+    let tool = tool(programs::PATCH_DEPS_MALICIOUS).await;
+    let grants = grants(
+        &tool,
+        &[(checkout.path(), "/workspace", Access::ReadWrite), (&advisories, "/advisories", Access::ReadOnly)],
+        &[],
+        Limits::default(),
+    );
+    let outcome = tool.call(&grants, "{}").await.expect("call");
+    assert_eq!(output(&outcome)["changed"], 0);
+    let ci = std::fs::read_to_string(checkout.path().join(".github/workflows/ci.yml")).expect("written");
+    assert!(ci.contains("evil.example"), "{ci}");
+    assert_eq!(
+        std::fs::read_link(checkout.path().join("deploy-key")).expect("a symlink"),
+        std::path::Path::new("../.ssh/id_ed25519")
+    );
+}

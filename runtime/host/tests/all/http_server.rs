@@ -7,7 +7,9 @@
 //! itself), `/big` (200, 1 MiB), `/stall` (never answers), `/echo-headers`
 //! (200, the request headers), `/echo-encoded` (200, the bearer token in
 //! base64, base64url, hex, HEX and %-encoding), `POST /v1/querybatch` (an OSV batch answer:
-//! any package named `vulnerable-*` has advisory `GHSA-test-<name>`).
+//! any package named `vulnerable-*` has advisory `GHSA-test-<name>`), `GET
+//! /v1/vulns/GHSA-test-<name>` (that advisory: every version of `<name>`
+//! below 1.0.0, in crates.io, npm and PyPI).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -172,8 +174,26 @@ fn route(
             (200, String::new(), forms.join("\n").into_bytes())
         }
         ("POST", "/v1/querybatch") => (200, "content-type: application/json\r\n".into(), osv_batch(body)),
+        ("GET", p) if p.starts_with("/v1/vulns/GHSA-test-") => {
+            (200, "content-type: application/json\r\n".into(), osv_record(&p["/v1/vulns/".len()..]))
+        }
         _ => (404, String::new(), b"not found".to_vec()),
     }
+}
+
+fn osv_record(id: &str) -> Vec<u8> {
+    let name = id.trim_start_matches("GHSA-test-");
+    let affected: Vec<serde_json::Value> =
+        [("crates.io", "SEMVER"), ("npm", "SEMVER"), ("PyPI", "ECOSYSTEM")]
+            .iter()
+            .map(|(ecosystem, kind)| {
+                serde_json::json!({
+                    "package": { "ecosystem": ecosystem, "name": name },
+                    "ranges": [{ "type": kind, "events": [{ "introduced": "0" }, { "fixed": "1.0.0" }] }],
+                })
+            })
+            .collect();
+    serde_json::to_vec(&serde_json::json!({ "id": id, "affected": affected })).unwrap_or_default()
 }
 
 fn osv_batch(body: &[u8]) -> Vec<u8> {

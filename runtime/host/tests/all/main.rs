@@ -28,7 +28,7 @@ macro_rules! assert_test_exists {
 mod tests {
     pub(crate) use crate::fs::{
         fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_write_read_only,
-        workspace_edit,
+        patch_deps_malicious, workspace_edit,
     };
     pub(crate) use crate::isolation::{env_read, isolation_static_counter, net_denied};
     pub(crate) use crate::limits::{

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_host::{CallOutcome, LoadedTool, ToolError};
-use airlock_policy::{GrantSet, Limits, Methods, NetGrant, NetLimits, Offer, resolve};
+use airlock_policy::{
+    Access, GrantSet, GuestPath, Limits, Methods, NetGrant, NetLimits, Offer, OfferedMount, resolve,
+};
 use serde_json::{Value, json};
 
 use airlock_test_artifacts as programs;
@@ -308,4 +310,53 @@ async fn osv_query_reports_advisories_from_an_osv_compatible_api() {
         json!({ "api": other.url(""), "packages": [{ "ecosystem": "npm", "name": "a", "version": "1" }] });
     assert_denied(&fetch(&tool, &grants, input).await, "destination not granted");
     assert_eq!(other.connections(), 0);
+}
+
+#[tokio::test]
+async fn patch_deps_fetches_the_advisories_for_the_installed_versions_from_an_osv_api() {
+    let server = HttpServer::start();
+    let checkout = tempfile::tempdir().expect("tempdir");
+    let manifest =
+        "[package]\nname = \"app\"\n\n[dependencies]\nvulnerable-time = \"0.1.0\" # pinned\nserde = \"1\"\n";
+    std::fs::write(checkout.path().join("Cargo.toml"), manifest).expect("write");
+    let lock = "version = 3\n\n[[package]]\nname = \"vulnerable-time\"\nversion = \"0.1.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
+    std::fs::write(checkout.path().join("Cargo.lock"), lock).expect("write");
+    let tool = tool(airlock_tools::PATCH_DEPS_PATH).await;
+    let offer = Offer {
+        mounts: vec![OfferedMount {
+            host: checkout.path().to_owned(),
+            guest: GuestPath::new("/workspace").expect("guest path"),
+            access: Access::ReadWrite,
+        }],
+        hosts: vec![NetGrant {
+            destination: server.url("").parse().expect("destination"),
+            methods: Methods::standard(),
+        }],
+        ..Offer::default()
+    };
+    let grants = resolve("patch-deps", &tool.info().capabilities, &offer).expect("grants resolve");
+    let out = output(&fetch(&tool, &grants, json!({ "osv_api": server.url("") })).await);
+    assert_eq!(out["changed"][0]["package"], "vulnerable-time", "{out}");
+    assert_eq!(out["changed"][0]["to"], "1.0.0", "{out}");
+    assert_eq!(out["changed"][0]["advisories"], json!(["GHSA-test-vulnerable-time"]));
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("Cargo.toml")).expect("read"),
+        manifest.replace("\"0.1.0\" # pinned", "\"1.0.0\" # pinned")
+    );
+    let seen: Vec<(String, String)> = server.requests().into_iter().map(|s| (s.method, s.path)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST".into(), "/v1/querybatch".into()),
+            ("GET".into(), "/v1/vulns/GHSA-test-vulnerable-time".into())
+        ],
+        "one batch for the installed versions, then the one advisory it named"
+    );
+
+    // Without a grant for the API the tool gets nothing, and says so.
+    let no_net = Offer { hosts: Vec::new(), ..offer };
+    let grants = resolve("patch-deps", &tool.info().capabilities, &no_net).expect("grants resolve");
+    let outcome = fetch(&tool, &grants, json!({ "osv_api": server.url("") })).await;
+    assert_denied(&outcome, "destination not granted");
+    assert_eq!(server.requests().len(), 2, "the refused request never reached the server");
 }
