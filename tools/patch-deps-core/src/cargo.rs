@@ -57,16 +57,8 @@ pub(crate) fn patch(
     advisories: &Advisories,
     report: &mut Report,
 ) -> Result<(), ToolError> {
-    let Some(root) = project.read(MANIFEST)? else { return Ok(()) };
-    let Some(lock) = project.read(LOCK)? else {
-        report.note(format!(
-            "{}: no {LOCK} beside it, so the installed versions are unknown; not checked",
-            project.display(MANIFEST)
-        ));
-        return Ok(());
-    };
-    let lock: Lock = toml::from_str(&lock)
-        .map_err(|e| ToolError::invalid_input(format!("{} does not parse: {e}", project.display(LOCK))))?;
+    let Some((root, lock)) = project.manifest_and_lock(MANIFEST, LOCK, report)? else { return Ok(()) };
+    let lock: Lock = toml::from_str(&lock).map_err(|e| project.unparsable(LOCK, e))?;
     let mut manifests = vec![parse(project, MANIFEST, &root)?];
     for member in members(project, &manifests[0].doc)? {
         let name = format!("{member}/{MANIFEST}");
@@ -151,9 +143,7 @@ pub(crate) fn patch(
 }
 
 fn parse(project: &Project, name: &str, text: &str) -> Result<Manifest, ToolError> {
-    let doc = text
-        .parse::<DocumentMut>()
-        .map_err(|e| ToolError::invalid_input(format!("{} does not parse: {e}", project.display(name))))?;
+    let doc = text.parse::<DocumentMut>().map_err(|e| project.unparsable(name, e))?;
     Ok(Manifest { name: name.to_owned(), doc, changed: false })
 }
 

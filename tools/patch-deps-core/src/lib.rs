@@ -106,6 +106,30 @@ impl Project {
         }
     }
 
+    /// A manifest and the lock file beside it, or `None` when there is no
+    /// manifest, or no lock to say what is installed (noted in the report).
+    pub(crate) fn manifest_and_lock(
+        &self,
+        manifest: &str,
+        lock: &str,
+        report: &mut report::Report,
+    ) -> Result<Option<(String, String)>, ToolError> {
+        let Some(manifest_text) = self.read(manifest)? else { return Ok(None) };
+        let Some(lock_text) = self.read(lock)? else {
+            report.note(format!(
+                "{}: no {lock} beside it, so the installed versions are unknown; not checked",
+                self.display(manifest)
+            ));
+            return Ok(None);
+        };
+        Ok(Some((manifest_text, lock_text)))
+    }
+
+    /// The error for a file that does not parse.
+    pub(crate) fn unparsable(&self, name: &str, error: impl std::fmt::Display) -> ToolError {
+        ToolError::invalid_input(format!("{} does not parse: {error}", self.display(name)))
+    }
+
     /// Replaces the file's text (only called when it changed).
     pub(crate) fn write(&self, name: &str, text: &str) -> Result<(), ToolError> {
         std::fs::write(self.path(name), text)

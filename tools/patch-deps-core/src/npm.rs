@@ -30,12 +30,7 @@ pub(crate) fn patch(
     advisories: &Advisories,
     report: &mut Report,
 ) -> Result<(), ToolError> {
-    let Some(manifest_text) = project.read(MANIFEST)? else { return Ok(()) };
-    let Some(lock_text) = project.read(LOCK)? else {
-        report.note(format!(
-            "{}: no {LOCK} beside it, so the installed versions are unknown; not checked",
-            project.display(MANIFEST)
-        ));
+    let Some((manifest_text, lock_text)) = project.manifest_and_lock(MANIFEST, LOCK, report)? else {
         return Ok(());
     };
     let manifest: Value = parse_value(project, MANIFEST, &manifest_text)?;
@@ -151,13 +146,11 @@ fn package_name(path: &str) -> Option<&str> {
 }
 
 fn parse_value(project: &Project, name: &str, text: &str) -> Result<Value, ToolError> {
-    serde_json::from_str(text)
-        .map_err(|e| ToolError::invalid_input(format!("{} does not parse: {e}", project.display(name))))
+    serde_json::from_str(text).map_err(|e| project.unparsable(name, e))
 }
 
 fn parse_cst(project: &Project, name: &str, text: &str) -> Result<CstRootNode, ToolError> {
-    CstRootNode::parse(text, &ParseOptions::default())
-        .map_err(|e| ToolError::invalid_input(format!("{} does not parse: {e}", project.display(name))))
+    CstRootNode::parse(text, &ParseOptions::default()).map_err(|e| project.unparsable(name, e))
 }
 
 /// The object at a key path, if every step is an object.
