@@ -106,7 +106,9 @@ pub enum Remedy {
 impl Advisories {
     /// Advisories from records already parsed.
     pub fn new(records: Vec<Record>) -> Self {
-        Self { records: records.into_iter().filter(|r| r.withdrawn.is_none()).collect(), census: None }
+        let mut advisories = Self::default();
+        advisories.extend(records);
+        advisories
     }
 
     /// No advisories, but every installed version asked about is

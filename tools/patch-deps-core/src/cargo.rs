@@ -44,11 +44,13 @@ struct Manifest {
     changed: bool,
 }
 
-/// Where one dependency is declared: which manifest, which table, which key.
+/// Where one dependency is declared: which manifest, which table, which
+/// key, and the crate it names (its `package` key when renamed).
 struct Declared {
     manifest: usize,
     table: Vec<String>,
     key: String,
+    package: String,
     requirement: String,
 }
 
@@ -92,9 +94,7 @@ pub(crate) fn patch(
         };
         let sites: Vec<&Declared> = declared
             .iter()
-            .filter(|d| {
-                package_of(&manifests[d.manifest].doc, d) == locked.name && allows(&d.requirement, &installed)
-            })
+            .filter(|d| d.package == locked.name && allows(&d.requirement, &installed))
             .collect();
         if sites.is_empty() {
             let reason = format!(
@@ -209,33 +209,26 @@ fn declarations(manifest: usize, doc: &DocumentMut) -> Vec<Declared> {
     for path in tables(doc) {
         let Some(deps) = table(doc, &path) else { continue };
         for (key, item) in deps.iter() {
+            let detailed = item.as_table_like();
             // `workspace = true` entries are raised where they are declared.
             let requirement = match item.as_str() {
                 Some(req) => req,
-                None => match item.as_table_like().and_then(|t| t.get("version")).and_then(Item::as_str) {
+                None => match detailed.and_then(|t| t.get("version")).and_then(Item::as_str) {
                     Some(req) => req,
                     None => continue,
                 },
             };
+            let package = detailed.and_then(|t| t.get("package")).and_then(Item::as_str).unwrap_or(key);
             out.push(Declared {
                 manifest,
                 table: path.clone(),
                 key: key.to_owned(),
+                package: package.to_owned(),
                 requirement: requirement.to_owned(),
             });
         }
     }
     out
-}
-
-/// The crate a declaration names: its `package` key when renamed.
-fn package_of<'a>(doc: &'a DocumentMut, declared: &'a Declared) -> &'a str {
-    table(doc, &declared.table)
-        .and_then(|t| t.get(&declared.key))
-        .and_then(Item::as_table_like)
-        .and_then(|t| t.get("package"))
-        .and_then(Item::as_str)
-        .unwrap_or(&declared.key)
 }
 
 /// Whether the declaration is the one the locked version was resolved for.
@@ -252,7 +245,7 @@ fn set_requirement(doc: &mut DocumentMut, declared: &Declared, raised: &str) {
         let Some(next) = item.as_table_like_mut().and_then(|t| t.get_mut(key)) else { return };
         item = next;
     }
-    if item.is_table_like() && !item.is_str() {
+    if item.is_table_like() {
         let Some(version) = item.as_table_like_mut().and_then(|t| t.get_mut("version")) else { return };
         item = version;
     }
