@@ -77,6 +77,9 @@ pub enum ApprovalError {
     /// Break-glass without a reason.
     #[error("break-glass needs a non-empty --reason; it is recorded in the audit log")]
     ReasonRequired,
+    /// Break-glass without the agent's `sub` and issuer.
+    #[error("break-glass needs the agent's `sub` (--agent) and issuer (--agent-issuer); a window lets through only that pair")]
+    AgentRequired,
     /// A requested lifetime is over the maximum.
     #[error("{what} of {asked:?} is longer than the maximum, {max:?}")]
     TooLong {

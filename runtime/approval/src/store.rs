@@ -33,9 +33,12 @@ CREATE TABLE IF NOT EXISTS requests (
     used_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS requests_by_hash ON requests (hash);
-CREATE TABLE IF NOT EXISTS break_glass (
+-- Windows bind the agent's (iss, sub). A store from before that has a
+-- `break_glass` table keyed by sub alone; its windows are never read.
+CREATE TABLE IF NOT EXISTS break_glass_windows (
     id TEXT PRIMARY KEY,
     agent TEXT NOT NULL,
+    agent_iss TEXT NOT NULL,
     opener TEXT NOT NULL,
     opener_iss TEXT NOT NULL,
     reason TEXT NOT NULL,
@@ -112,6 +115,10 @@ pub struct BreakGlass {
     pub id: String,
     /// The agent `sub` whose calls it lets through.
     pub agent: String,
+    /// The agent's issuer: a window lets through only tokens from this
+    /// issuer, so a second trusted issuer minting the same `sub` gets
+    /// nothing.
+    pub agent_iss: String,
     /// Who opened it.
     pub opener: String,
     /// The opener's issuer.
@@ -312,13 +319,15 @@ impl ApprovalStore {
         })
     }
 
-    /// Opens a break-glass window for `agent`'s calls, by `opener` (checked
-    /// by [`crate::Approvers::check_break_glass`]), from `now` for
-    /// `duration` (at most [`MAX_BREAK_GLASS`]), with a required reason.
+    /// Opens a break-glass window for the calls of agent `agent` from
+    /// issuer `agent_iss`, by `opener` (checked by
+    /// [`crate::Approvers::check_break_glass`]), from `now` for `duration`
+    /// (at most [`MAX_BREAK_GLASS`]), with a required reason.
     pub fn open_break_glass(
         &self,
         opener: &Principal,
         agent: &str,
+        agent_iss: &str,
         reason: &str,
         now: SystemTime,
         duration: Duration,
@@ -333,6 +342,9 @@ impl ApprovalStore {
                 max: MAX_BREAK_GLASS,
             });
         }
+        if agent.trim().is_empty() || agent_iss.trim().is_empty() {
+            return Err(ApprovalError::AgentRequired);
+        }
         if opener.sub() == agent {
             return Err(ApprovalError::SelfApproval {
                 approver: opener.sub().to_owned(),
@@ -343,6 +355,7 @@ impl ApprovalStore {
         let window = BreakGlass {
             id: new_id("brk")?,
             agent: agent.to_owned(),
+            agent_iss: agent_iss.to_owned(),
             opener: opener.sub().to_owned(),
             opener_iss: opener.iss().to_owned(),
             reason: reason.to_owned(),
@@ -351,11 +364,13 @@ impl ApprovalStore {
         };
         self.with(|tx| {
             tx.execute(
-                "INSERT INTO break_glass (id, agent, opener, opener_iss, reason, opened_ms, until_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO break_glass_windows
+                     (id, agent, agent_iss, opener, opener_iss, reason, opened_ms, until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     window.id,
                     window.agent,
+                    window.agent_iss,
                     window.opener,
                     window.opener_iss,
                     window.reason,
@@ -369,7 +384,7 @@ impl ApprovalStore {
     }
 
     /// The open break-glass windows that let `requester`'s calls through at
-    /// `now`, newest first. A window opened by the requester's owner or by
+    /// `now`, newest first: those for its `(iss, sub)`. A window opened by the requester's owner or by
     /// anyone in its `act` chain does not count (no self-approval).
     pub fn break_glass_for(
         &self,
@@ -379,18 +394,21 @@ impl ApprovalStore {
         let now_ms = millis(now);
         self.with(|tx| {
             let mut statement = tx.prepare(
-                "SELECT id, agent, opener, opener_iss, reason, opened_ms, until_ms FROM break_glass
-                 WHERE agent = ?1 AND opened_ms <= ?2 AND until_ms > ?2 ORDER BY opened_ms DESC",
+                "SELECT id, agent, agent_iss, opener, opener_iss, reason, opened_ms, until_ms
+                 FROM break_glass_windows
+                 WHERE agent = ?1 AND agent_iss = ?2 AND opened_ms <= ?3 AND until_ms > ?3
+                 ORDER BY opened_ms DESC",
             )?;
-            let windows = statement.query_map(params![requester.sub, now_ms], |row| {
+            let windows = statement.query_map(params![requester.sub, requester.iss, now_ms], |row| {
                 Ok(BreakGlass {
                     id: row.get(0)?,
                     agent: row.get(1)?,
-                    opener: row.get(2)?,
-                    opener_iss: row.get(3)?,
-                    reason: row.get(4)?,
-                    opened_ms: row.get(5)?,
-                    until_ms: row.get(6)?,
+                    agent_iss: row.get(2)?,
+                    opener: row.get(3)?,
+                    opener_iss: row.get(4)?,
+                    reason: row.get(5)?,
+                    opened_ms: row.get(6)?,
+                    until_ms: row.get(7)?,
                 })
             })?;
             let mut open = Vec::new();

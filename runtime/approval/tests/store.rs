@@ -17,9 +17,15 @@ use serde_json::{Value, json};
 
 const POLICY: &str = "@id(\"push-needs-a-human\") @approval(\"human\")\npermit (principal, action == Action::\"invoke\", resource);";
 
+const ISS: &str = "https://id.example";
+
 fn principal(sub: &str, claims: Value) -> Principal {
+    principal_from(ISS, sub, claims)
+}
+
+fn principal_from(iss: &str, sub: &str, claims: Value) -> Principal {
     let Value::Object(map) = claims else { panic!("claims must be an object") };
-    Principal::from_claims(sub, "https://id.example", &map).expect("principal")
+    Principal::from_claims(sub, iss, &map).expect("principal")
 }
 
 fn agent() -> Principal {
@@ -252,15 +258,15 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     let now = SystemTime::now();
     let carol = human("human:carol");
     let requester = Requester::of(&agent());
-    let no_reason = store.open_break_glass(&carol, "agent:fixer", "  ", now, MINUTE).expect_err("reason");
+    let no_reason = store.open_break_glass(&carol, "agent:fixer", ISS, "  ", now, MINUTE).expect_err("reason");
     assert!(matches!(no_reason, ApprovalError::ReasonRequired), "{no_reason}");
     let too_long =
-        store.open_break_glass(&carol, "agent:fixer", "outage", now, 61 * MINUTE).expect_err("long");
+        store.open_break_glass(&carol, "agent:fixer", ISS, "outage", now, 61 * MINUTE).expect_err("long");
     assert!(too_long.to_string().contains("longer than the maximum"), "{too_long}");
     assert!(store.break_glass_for(&requester, now).expect("query").is_empty(), "refusals open nothing");
 
     let by_owner =
-        store.open_break_glass(&human("human:alice"), "agent:fixer", "outage", now, MINUTE).expect("opened");
+        store.open_break_glass(&human("human:alice"), "agent:fixer", ISS, "outage", now, MINUTE).expect("opened");
     assert!(
         store.break_glass_for(&requester, now).expect("query").is_empty(),
         "the owner's window ({}) does not count",
@@ -268,7 +274,7 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     );
 
     let window =
-        store.open_break_glass(&carol, "agent:fixer", "INC-7 outage", now, 30 * MINUTE).expect("open");
+        store.open_break_glass(&carol, "agent:fixer", ISS, "INC-7 outage", now, 30 * MINUTE).expect("open");
     assert!(window.id.starts_with("brk-"), "{}", window.id);
     assert_eq!(store.break_glass_for(&requester, now + MINUTE).expect("query"), [window]);
     assert!(
@@ -277,6 +283,13 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     );
     let other = Requester::of(&human("agent:other"));
     assert!(store.break_glass_for(&other, now).expect("query").is_empty(), "for one agent only");
+    let same_sub_other_issuer = Requester::of(&principal_from("https://other-id.example", "agent:fixer", json!({})));
+    assert!(
+        store.break_glass_for(&same_sub_other_issuer, now + MINUTE).expect("query").is_empty(),
+        "a second trusted issuer minting the same `sub` gets no window"
+    );
+    let no_issuer = store.open_break_glass(&carol, "agent:fixer", " ", "outage", now, MINUTE).expect_err("issuer");
+    assert!(matches!(no_issuer, ApprovalError::AgentRequired), "{no_issuer}");
 }
 
 #[test]
@@ -287,7 +300,7 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
         ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), vec!["human:carol".into()]));
     let now = SystemTime::now();
     let store = named.store().expect("store");
-    store.open_break_glass(&human("human:carol"), "agent:fixer", "INC-7", now, 10 * MINUTE).expect("open");
+    store.open_break_glass(&human("human:carol"), "agent:fixer", ISS, "INC-7", now, 10 * MINUTE).expect("open");
     let decision = gated_decision(&agent());
     let cleared =
         named.clear(&agent(), &decision, &GrantSet::default(), r#"{"a":1}"#, None, now).expect("clear");

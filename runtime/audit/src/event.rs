@@ -61,6 +61,37 @@ pub enum Event {
     /// An Ed25519 signature over the record just before this one: whoever
     /// rewrites history before it must also forge this signature.
     Checkpoint(CheckpointEvent),
+    /// `run --workspace` found an apply a killed process left unfinished
+    /// (in airlock's own sealed journal) and finished or undid it.
+    WorkspaceRecovered(WorkspaceRecoveredEvent),
+    /// Tokens refused before any call: one record per reason per window,
+    /// counting the refusals it stands for, so a flood of forged tokens is
+    /// seen without filling the log.
+    TokensRefused(TokensRefusedEvent),
+}
+
+/// An unfinished apply finished or undone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceRecoveredEvent {
+    /// The checkout (canonical path).
+    pub workspace: String,
+    /// `rolled_back` (died before its commit point) or `rolled_forward`.
+    pub outcome: String,
+}
+
+/// Refused tokens, grouped by reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensRefusedEvent {
+    /// How the tokens arrived: `cli`, `mcp-stdio`, `mcp-http`.
+    pub transport: String,
+    /// Why they were refused (the verifier's message for the first one;
+    /// never the token).
+    pub reason: String,
+    /// How many refusals this record stands for (1, or more when a flood
+    /// was rate-limited: the ones suppressed since the last record).
+    pub count: u64,
 }
 
 /// A signed checkpoint of the chain (see [`crate::Checkpointer`]).
@@ -120,6 +151,10 @@ pub struct BreakGlassEvent {
     pub window_id: String,
     /// The agent `sub` it lets through.
     pub agent: String,
+    /// The agent's issuer: only tokens from it are let through. Empty in
+    /// records written before windows were bound to the issuer.
+    #[serde(default)]
+    pub agent_iss: String,
     /// Who opened it.
     pub opener: ApproverRecord,
     /// Why (always given).

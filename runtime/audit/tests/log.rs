@@ -11,7 +11,8 @@ use std::time::Duration;
 use airlock_audit::{
     ApprovalEvent, ApprovalStatus, ApproverRecord, AuditSink, BreakGlassEvent, CallApproval, CallEvent,
     CapabilityRecord, ChangeRecord, Checkpointer, Durability, Effects, Event, FileLog, LOG_FILE, Outcome,
-    PrincipalRecord, Record, RefusedChange, ToolRecord, WorkspaceRecord, WorkspaceStatus, input_sha256,
+    PrincipalRecord, Record, RefusedChange, ToolRecord, TokensRefusedEvent, WorkspaceRecord, WorkspaceRecoveredEvent,
+    WorkspaceStatus, input_sha256,
     public_key_from_pem, verify, verify_signed,
 };
 
@@ -153,20 +154,32 @@ fn approval_and_break_glass_events_are_recorded_and_verify() {
         Event::BreakGlass(Box::new(BreakGlassEvent {
             window_id: "brk-abc".to_owned(),
             agent: "agent:bot".to_owned(),
+            agent_iss: "https://issuer.example".to_owned(),
             opener: carol,
             reason: "INC-7".to_owned(),
             expires: "2026-11-29T08:00:00.000Z".to_owned(),
             severity: "high".to_owned(),
         })),
+        Event::WorkspaceRecovered(WorkspaceRecoveredEvent {
+            workspace: "/src/checkout".to_owned(),
+            outcome: "rolled_forward".to_owned(),
+        }),
+        Event::TokensRefused(TokensRefusedEvent {
+            transport: "mcp-http".to_owned(),
+            reason: "token expired".to_owned(),
+            count: 17,
+        }),
     ];
     for event in &events {
         log.append(event.clone()).expect("append");
     }
-    assert_eq!(verify(&read(dir.path())).expect("verifies").records, 2);
+    assert_eq!(verify(&read(dir.path())).expect("verifies").records, 4);
     let records: Vec<Record> =
         lines(dir.path()).iter().map(|l| serde_json::from_str(l).expect("record")).collect();
     assert_eq!(records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), events);
     assert!(lines(dir.path())[1].contains("\"kind\":\"break_glass\""), "{}", lines(dir.path())[1]);
+    assert!(lines(dir.path())[2].contains("\"kind\":\"workspace_recovered\""), "{}", lines(dir.path())[2]);
+    assert!(lines(dir.path())[3].contains("\"kind\":\"tokens_refused\""), "{}", lines(dir.path())[3]);
 }
 
 /// A checkpointer with a fresh key in `dir` (mode 0600), and its public key.

@@ -3,9 +3,10 @@
 
 use std::time::SystemTime;
 
-use airlock_approval::{ApprovalError, ApprovalGate, Authority, Clearance, format_ms};
+use airlock_approval::{ApprovalError, ApprovalGate, Authority, CallRequest, Clearance, format_ms};
 use airlock_audit::{ApprovalEvent, ApprovalRefusedEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
 use airlock_policy::authz::Decision;
+use airlock_policy::text::printable;
 use airlock_policy::{GrantSet, Principal};
 use anyhow::anyhow;
 use serde_json::json;
@@ -29,7 +30,8 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
         (Some(id), _) => (id.as_str(), grant(&config.approvals, &log, approver, id, args.reason.as_deref())),
         (None, Some(agent)) => {
             let reason = args.reason.as_deref().unwrap_or_default();
-            ("break-glass", break_glass(&config, &log, approver, agent, reason, args.duration))
+            let window = Window { agent, agent_iss: args.agent_issuer.as_deref(), reason, duration: args.duration };
+            ("break-glass", break_glass(&config, &log, approver, &window))
         }
         (None, None) => {
             return Err(Failure::usage(anyhow!("name a REQUEST_ID, --list, or --break-glass --agent SUB")));
@@ -88,34 +90,49 @@ pub(crate) fn grant(
         expires: format_ms(granted.until_ms),
     };
     log.append(Event::Approval(Box::new(event))).map_err(|e| Failure::new(exit::INTERNAL, e))?;
-    let tool = &filed.request.tool;
-    println!(
-        "approved {} ({}): `{}` calling {} {} ({})",
-        filed.id, filed.hash, filed.request.requester.sub, tool.name, tool.version, tool.digest
-    );
+    println!("approved {} ({}): {}", printable(&filed.id), filed.hash, who_calls_what(&filed.request));
     for gated in filed.request.gated() {
-        println!("  {gated}");
+        println!("  {}", printable(&gated.to_string()));
     }
     println!("usable once, for exactly this call, until {}", format_ms(granted.until_ms));
     Ok(())
 }
 
-/// Opens a break-glass window for `agent`.
-fn break_glass(
-    config: &Config,
-    log: &dyn AuditSink,
-    opener: &Principal,
-    agent: &str,
-    reason: &str,
+/// The break-glass window asked for on the command line.
+struct Window<'a> {
+    agent: &'a str,
+    /// `--agent-issuer`, if given.
+    agent_iss: Option<&'a str>,
+    reason: &'a str,
     duration: std::time::Duration,
-) -> Result<(), Failure> {
+}
+
+/// Opens a break-glass window for one agent `(iss, sub)`.
+fn break_glass(config: &Config, log: &dyn AuditSink, opener: &Principal, asked: &Window<'_>) -> Result<(), Failure> {
     config.approvals.approvers().check_break_glass(opener).map_err(refused)?;
+    let agent_iss = match (asked.agent_iss, config.issuers.as_slice()) {
+        (Some(iss), trusted) if trusted.iter().any(|t| t == iss) => iss,
+        (Some(iss), _) => {
+            return Err(Failure::usage(anyhow!(
+                "--agent-issuer `{}` is not a trusted [[issuer]] of this configuration",
+                printable(iss)
+            )));
+        }
+        (None, [only]) => only.as_str(),
+        (None, _) => {
+            return Err(Failure::usage(anyhow!(
+                "several issuers are trusted: name the agent's with --agent-issuer ISS (a window lets through one (iss, sub) only)"
+            )));
+        }
+    };
     let store = config.approvals.store().map_err(Failure::internal)?;
-    let window =
-        store.open_break_glass(opener, agent, reason, SystemTime::now(), duration).map_err(refused)?;
+    let window = store
+        .open_break_glass(opener, asked.agent, agent_iss, asked.reason, SystemTime::now(), asked.duration)
+        .map_err(refused)?;
     let event = BreakGlassEvent {
         window_id: window.id.clone(),
         agent: window.agent.clone(),
+        agent_iss: window.agent_iss.clone(),
         opener: ApproverRecord { sub: window.opener.clone(), iss: window.opener_iss.clone() },
         reason: window.reason.clone(),
         expires: format_ms(window.until_ms),
@@ -123,9 +140,11 @@ fn break_glass(
     };
     log.append(Event::BreakGlass(Box::new(event))).map_err(|e| Failure::new(exit::INTERNAL, e))?;
     println!(
-        "BREAK-GLASS window {} open until {}: calls by `{agent}` that need approval run without one, each flagged in the audit log",
+        "BREAK-GLASS window {} open until {}: calls by `{}` (issuer `{}`) that need approval run without one, each flagged in the audit log",
         window.id,
-        format_ms(window.until_ms)
+        format_ms(window.until_ms),
+        printable(&window.agent),
+        printable(&window.agent_iss)
     );
     Ok(())
 }
@@ -137,21 +156,33 @@ fn list(config: &Config) -> Result<(), Failure> {
         println!("no requests are waiting for approval");
     }
     for filed in pending {
-        let tool = &filed.request.tool;
         println!(
-            "{}  {}  `{}` calling {} {}  waiting until {}",
-            filed.id,
+            "{}  {}  {}  waiting until {}",
+            printable(&filed.id),
             format_ms(filed.filed_ms),
-            filed.request.requester.sub,
-            tool.name,
-            tool.version,
+            who_calls_what(&filed.request),
             format_ms(filed.pending_until_ms)
         );
         for gated in filed.request.gated() {
-            println!("    {gated}");
+            println!("    {}", printable(&gated.to_string()));
         }
     }
     Ok(())
+}
+
+/// "`sub` (issuer `iss`) calling tool version (digest)", every part that
+/// a token or a tool chose escaped, so a `sub` holding a newline or a
+/// bidirectional override cannot pose as another line or another agent.
+fn who_calls_what(request: &CallRequest) -> String {
+    let tool = &request.tool;
+    format!(
+        "`{}` (issuer `{}`) calling {} {} ({})",
+        printable(&request.requester.sub),
+        printable(&request.requester.iss),
+        printable(&tool.name),
+        printable(&tool.version),
+        printable(&tool.digest)
+    )
 }
 
 /// The exit code for a refused approval step: 3 when the approver may not
@@ -188,13 +219,17 @@ pub(crate) fn clear(
         }
         Clearance::Cleared { authority, .. } => match authority.as_ref() {
             Authority::Approval { id, granted, .. } => {
-                eprintln!("note: running on approval {id} by `{}` (now used up)", granted.approver);
+                eprintln!(
+                    "note: running on approval {} by `{}` (now used up)",
+                    printable(id),
+                    printable(&granted.approver)
+                );
             }
             Authority::BreakGlass(window) => eprintln!(
                 "airlock: BREAK-GLASS: running without approval under window {} opened by `{}` ({}) until {}",
-                window.id,
-                window.opener,
-                window.reason,
+                printable(&window.id),
+                printable(&window.opener),
+                printable(&window.reason),
                 format_ms(window.until_ms)
             ),
         },

@@ -71,6 +71,11 @@ pub(crate) struct ApproveArgs {
     /// With --break-glass: the agent `sub` whose calls it lets through.
     #[arg(long, requires = "break_glass", value_name = "SUB")]
     pub(crate) agent: Option<String>,
+    /// With --break-glass: the agent's issuer (`iss`). The window lets
+    /// through only tokens from it. Default: the one trusted issuer, when
+    /// the configuration trusts exactly one.
+    #[arg(long, requires = "break_glass", value_name = "ISS")]
+    pub(crate) agent_issuer: Option<String>,
     /// With --break-glass: how long the window stays open (at most 1h).
     #[arg(long = "for", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     pub(crate) duration: Duration,
@@ -402,6 +407,17 @@ pub(crate) struct RunArgs {
     /// else the system temporary directory].
     #[arg(long, env = "AIRLOCK_STAGE_DIR", value_name = "DIR", requires = "workspace")]
     pub(crate) stage_dir: Option<PathBuf>,
+    /// With --workspace: the most bytes of files a stage may hold (apparent
+    /// sizes: a sparse file counts in full). A checkout over it is refused
+    /// with exit 4 before anything is copied.
+    #[arg(
+        long,
+        env = "AIRLOCK_STAGE_MAX_BYTES",
+        value_name = "SIZE",
+        default_value = "1GiB",
+        value_parser = parse_size
+    )]
+    pub(crate) stage_max_bytes: u64,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
 }

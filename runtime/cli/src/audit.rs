@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use airlock_audit::{ApprovalStatus, AuditSink, CallEvent, Event, FileLog, LOG_FILE, Record};
+use airlock_policy::text::printable;
 use anyhow::{Context, anyhow};
 
 use crate::args::{AuditCommand, LogArgs, parse_duration};
@@ -95,9 +96,10 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                             && tool.is_none()
                             && outcome.is_none()
                     }
-                    Event::Recovered { .. } | Event::Checkpoint(_) => {
-                        sub.is_none() && tool.is_none() && outcome.is_none()
-                    }
+                    Event::Recovered { .. }
+                    | Event::Checkpoint(_)
+                    | Event::WorkspaceRecovered(_)
+                    | Event::TokensRefused(_) => sub.is_none() && tool.is_none() && outcome.is_none(),
                 })
                 .collect();
             print_records(&matching, json);
@@ -146,7 +148,12 @@ fn keygen(out: &Path) -> Result<(), Failure> {
 
 /// Appends a call's event; a call that cannot be recorded is an error.
 pub(crate) fn record(log: &dyn AuditSink, event: CallEvent) -> Result<(), Failure> {
-    log.append(Event::Call(Box::new(event))).map(|_| ()).map_err(|e| Failure::new(exit::INTERNAL, e))
+    record_event(log, Event::Call(Box::new(event)))
+}
+
+/// Appends any event; failing to is an internal failure.
+pub(crate) fn record_event(log: &dyn AuditSink, event: Event) -> Result<(), Failure> {
+    log.append(event).map(|_| ()).map_err(|e| Failure::new(exit::INTERNAL, e))
 }
 
 /// `AIRLOCK_AUDIT_LOG`, else `$XDG_STATE_HOME/airlock/audit`, else
@@ -195,67 +202,73 @@ fn print_records(records: &[Record], json: bool) {
             println!("{}", serde_json::to_string(record).unwrap_or_default());
             continue;
         }
+        let (seq, time) = (record.seq, &record.time);
+        // One line per record, whatever a token, tool or checkout put in it:
+        // every field they control is shown with its control characters
+        // escaped.
         match &record.event {
             Event::Call(call) => {
                 let who = call.principal.as_ref().map_or("(operator override)", |p| p.sub.as_str());
-                // One line per record, whatever the message holds.
-                let error =
-                    call.error.as_deref().map(|e| format!("  {}", e.escape_debug())).unwrap_or_default();
+                let error = call.error.as_deref().map(|e| format!("  {}", printable(e))).unwrap_or_default();
                 let approval = call
                     .approval
                     .as_ref()
                     .map(|a| match &a.approver {
-                        Some(by) => format!("  [{} {} by {by}]", a.id, status_name(a.status)),
-                        None => format!("  [{} {}]", a.id, status_name(a.status)),
+                        Some(by) => format!("  [{} {} by {}]", printable(&a.id), status_name(a.status), printable(by)),
+                        None => format!("  [{} {}]", printable(&a.id), status_name(a.status)),
                     })
                     .unwrap_or_default();
                 println!(
-                    "{:>6}  {}  {:<13}  {}  {} {}  {} ms{approval}{error}",
-                    record.seq,
-                    record.time,
+                    "{seq:>6}  {time}  {:<13}  {}  {} {}  {} ms{approval}{error}",
                     call.outcome.as_str(),
-                    who,
-                    call.tool.name,
-                    call.tool.version,
+                    printable(who),
+                    printable(&call.tool.name),
+                    printable(&call.tool.version),
                     call.duration_ms
                 );
             }
             Event::Approval(a) => println!(
-                "{:>6}  {}  approval       {} approved {} ({} for {}) until {}{}",
-                record.seq,
-                record.time,
-                a.approver.sub,
-                a.request_id,
-                a.tool,
-                a.requester,
-                a.expires,
-                a.reason.as_deref().map(|r| format!("  reason: {}", r.escape_debug())).unwrap_or_default()
+                "{seq:>6}  {time}  approval       {} approved {} ({} for {}) until {}{}",
+                printable(&a.approver.sub),
+                printable(&a.request_id),
+                printable(&a.tool),
+                printable(&a.requester),
+                printable(&a.expires),
+                a.reason.as_deref().map(|r| format!("  reason: {}", printable(r))).unwrap_or_default()
             ),
             Event::BreakGlass(w) => println!(
-                "{:>6}  {}  BREAK-GLASS    {} opened {} for {} until {}  reason: {}",
-                record.seq,
-                record.time,
-                w.opener.sub,
-                w.window_id,
-                w.agent,
-                w.expires,
-                w.reason.escape_debug()
+                "{seq:>6}  {time}  BREAK-GLASS    {} opened {} for {} until {}  reason: {}",
+                printable(&w.opener.sub),
+                printable(&w.window_id),
+                printable(&w.agent),
+                printable(&w.expires),
+                printable(&w.reason)
             ),
             Event::ApprovalRefused(r) => println!(
-                "{:>6}  {}  approval REFUSED  {} for {}: {}",
-                record.seq,
-                record.time,
-                r.approver.sub,
-                r.request_id,
-                r.error.escape_debug()
+                "{seq:>6}  {time}  approval REFUSED  {} for {}: {}",
+                printable(&r.approver.sub),
+                printable(&r.request_id),
+                printable(&r.error)
             ),
             Event::Checkpoint(c) => println!(
-                "{:>6}  {}  checkpoint     signs record {} ({}) with key {}",
-                record.seq, record.time, c.signed_seq, c.signed_head, c.key_id
+                "{seq:>6}  {time}  checkpoint     signs record {} ({}) with key {}",
+                c.signed_seq,
+                printable(&c.signed_head),
+                printable(&c.key_id)
             ),
-            Event::Recovered { truncated_bytes } => println!(
-                "{:>6}  {}  recovered      torn tail of {truncated_bytes} bytes cut after a crash",
-                record.seq, record.time
+            Event::Recovered { truncated_bytes } => {
+                println!("{seq:>6}  {time}  recovered      torn tail of {truncated_bytes} bytes cut after a crash")
+            }
+            Event::WorkspaceRecovered(w) => println!(
+                "{seq:>6}  {time}  workspace      an unfinished apply to {} was {}",
+                printable(&w.workspace),
+                printable(&w.outcome).replace('_', " ")
+            ),
+            Event::TokensRefused(t) => println!(
+                "{seq:>6}  {time}  token REFUSED  {} x{} via {}",
+                printable(&t.reason),
+                t.count,
+                printable(&t.transport)
             ),
         }
     }
@@ -279,4 +292,69 @@ fn since_time(text: &str) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let at = now.saturating_sub(age);
     Ok(airlock_audit::rfc3339(at.as_secs(), at.subsec_millis()))
+}
+
+/// A log that notes whether a call record went through it, so a door can
+/// tell a failure that was already recorded from one that must be.
+pub(crate) struct Tracked<'a> {
+    log: &'a dyn AuditSink,
+    recorded: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Tracked<'a> {
+    pub(crate) fn new(log: &'a dyn AuditSink) -> Self {
+        Self { log, recorded: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// Whether a call event was appended through it.
+    pub(crate) fn recorded_a_call(&self) -> bool {
+        self.recorded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl AuditSink for Tracked<'_> {
+    fn append(&self, event: Event) -> Result<airlock_audit::Receipt, airlock_audit::AuditError> {
+        let call = matches!(event, Event::Call(_));
+        let receipt = self.log.append(event)?;
+        if call {
+            self.recorded.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(receipt)
+    }
+}
+
+/// Records a refused token: why (never the token itself).
+pub(crate) fn record_refused_token(log: &dyn AuditSink, transport: &str, failure: &Failure) -> Result<(), Failure> {
+    let event = airlock_audit::TokensRefusedEvent {
+        transport: transport.to_owned(),
+        reason: airlock_audit::bounded(&failure.error.to_string()),
+        count: 1,
+    };
+    record_event(log, Event::TokensRefused(event))
+}
+
+/// Records a verified caller's call that failed before the call itself was
+/// recorded (the tool did not load, the workspace could not be staged, the
+/// policy could not be evaluated, ...): outcome `internal` (or `limit`,
+/// `refused`, `invalid_input` where the exit code says so) with the error.
+pub(crate) fn record_failure(
+    log: &dyn AuditSink,
+    transport: &str,
+    principal: Option<&airlock_policy::Principal>,
+    tool: &Path,
+    input: &str,
+    failure: &Failure,
+) -> Result<(), Failure> {
+    let outcome = match failure.code {
+        exit::LIMIT => airlock_audit::Outcome::Limit,
+        exit::DENIED => airlock_audit::Outcome::Refused,
+        _ => airlock_audit::Outcome::Internal,
+    };
+    let tool = airlock_policy::authz::ToolIdentity {
+        name: tool.display().to_string(),
+        version: String::new(),
+        digest: String::new(),
+    };
+    let ending = airlock_audit::Ending::before_start(outcome, &format!("{:#}", failure.error));
+    record(log, CallEvent::new(transport, principal, &tool, None, input, ending))
 }

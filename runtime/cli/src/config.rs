@@ -163,6 +163,8 @@ pub(crate) struct Config {
     pub(crate) audit: AuditSettings,
     /// Who may approve gated calls, and the store of requests.
     pub(crate) approvals: ApprovalGate,
+    /// The trusted issuers' `iss` values, in the file's order.
+    pub(crate) issuers: Vec<String>,
 }
 
 /// The audit log's place, durability and checkpoint signer.
@@ -234,7 +236,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted)?;
-    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit, approvals })
+    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit, approvals, issuers: trusted })
 }
 
 fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {

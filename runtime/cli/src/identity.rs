@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use airlock_identity::{LocalKey, MintRequest};
+use airlock_identity::{KeyError, LocalKey, MintRequest};
 use anyhow::{Context, anyhow};
 use serde_json::Map;
 
@@ -80,7 +80,10 @@ fn mint(args: &MintArgs) -> Result<(), Failure> {
             ttl: args.ttl,
             claims,
         })
-        .map_err(Failure::internal)?;
+        .map_err(|e| match e {
+            KeyError::Claims(_) => Failure::usage(anyhow!(e)),
+            e => Failure::internal(e),
+        })?;
     println!("{token}");
     Ok(())
 }

@@ -6,14 +6,16 @@ use std::time::Instant;
 use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Outcome, WorkspaceRecord};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
+use airlock_policy::text::{json_for_terminal, printable, printable_lines};
 use airlock_policy::{GrantSet, Limits, Offer, Principal, resolve};
+use airlock_workspace::StageOptions;
 use anyhow::anyhow;
 
 use crate::approve;
 use crate::args::{self, RunArgs};
 use crate::audit;
 use crate::authorize;
-use crate::config::AuditSettings;
+use crate::config::{AuditSettings, Config};
 use crate::exit::{self, Failure};
 use crate::runtime;
 use crate::secret;
@@ -35,7 +37,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         let log = audit::open_for_calls(&AuditSettings::default())?;
         let rt = runtime::runtime(&args.cache)?;
         let tool = runtime::load(&rt, &args.tool).await?;
-        let workspace = prepare_workspace(&args, &tool)?;
+        let workspace = prepare_workspace(&args, &tool, &log)?;
         offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
@@ -47,10 +49,37 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
     let log = audit::open_for_calls(&config.audit)?;
-    let verified = authorize::verify(&config, &token)?;
+    let verified = match authorize::verify(&config, &token) {
+        Ok(verified) => verified,
+        Err(failure) => {
+            audit::record_refused_token(&log, "cli", &failure)?;
+            return Err(failure);
+        }
+    };
+    // From here on every way out leaves a record of the call.
+    let tracked = audit::Tracked::new(&log);
+    let result = authorized_call(&args, &config, &tracked, &verified.principal, &input, offer).await;
+    if let Err(failure) = &result
+        && !tracked.recorded_a_call()
+    {
+        audit::record_failure(&log, "cli", Some(&verified.principal), &args.tool, &input, failure)?;
+    }
+    result
+}
+
+/// A verified caller's call: decide, clear approval, bind, stage, call,
+/// record, report. Every call it makes is recorded in `log`.
+async fn authorized_call(
+    args: &RunArgs,
+    config: &Config,
+    log: &dyn AuditSink,
+    principal: &Principal,
+    input: &str,
+    mut offer: Offer,
+) -> Result<(), Failure> {
     let rt = runtime::runtime(&args.cache)?;
     let tool = runtime::load(&rt, &args.tool).await?;
-    let workspace = prepare_workspace(&args, &tool)?;
+    let workspace = prepare_workspace(args, &tool, log)?;
     offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
     offer.limits.net = config.net_limits;
     offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
@@ -58,50 +87,44 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     if let Some(workspace) = &workspace {
         request = workspace.request_for_decision(request);
     }
-    let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
-    let mut audited = Audited {
-        log: &log,
-        principal: Some(&verified.principal),
-        decision: Some(&decision),
-        approval: None,
-    };
+    let decision = authorize::decide(config, principal, &tool, &request)?;
+    let mut audited = Audited { log, principal: Some(principal), decision: Some(&decision), approval: None };
     if !decision.invoke_allowed() {
-        audited.record(
-            &tool,
-            &input,
-            Ending::before_start(Outcome::Refused, "policy denies invoking the tool"),
-        )?;
+        audited.record(&tool, input, Ending::before_start(Outcome::Refused, "policy denies invoking the tool"))?;
     }
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
-    let clearance = approve::clear(
-        &config.approvals,
-        &verified.principal,
-        &decision,
-        &grants,
-        &input,
-        args.approval.as_deref(),
-    )?;
+    let clearance =
+        approve::clear(&config.approvals, principal, &decision, &grants, input, args.approval.as_deref())?;
     let approval = clearance.audit_record();
     audited.approval = approval.as_ref();
     if let Some(message) = clearance.message("`--approval ID` added to the same command") {
-        audited.record(&tool, &input, Ending::before_start(Outcome::ApprovalRequired, &message))?;
+        audited.record(&tool, input, Ending::before_start(Outcome::ApprovalRequired, &message))?;
         return Err(approve::required(&clearance, message));
     }
     if decision.denials().next().is_some() {
-        eprintln!("note: policy denied part of what `{}` requested:\n{decision}", tool.info().name);
+        eprintln!(
+            "note: policy denied part of what `{}` requested:\n{}",
+            printable(&tool.info().name),
+            printable_lines(&decision.to_string())
+        );
     }
     let judge = || Judge::Policy {
         authorizer: &config.authorizer,
-        principal: &verified.principal,
+        principal,
         tool: authorize::tool_identity(&tool),
     };
     let (staged, grants) = stage(workspace.as_ref(), grants, judge)?;
-    let called = call(&tool, &grants, &input, audited, staged.as_ref()).await?;
-    report(&args, &tool, called, Some(&decision))
+    let called = call(&tool, &grants, input, audited, staged.as_ref()).await?;
+    report(args, &tool, called, Some(&decision))
 }
 
-fn prepare_workspace(args: &RunArgs, tool: &LoadedTool) -> Result<Option<Workspace>, Failure> {
-    let prepare = |dir| Workspace::prepare(dir, tool, args.dry_run.clone(), args.stage_dir.clone());
+fn prepare_workspace(
+    args: &RunArgs,
+    tool: &LoadedTool,
+    log: &dyn AuditSink,
+) -> Result<Option<Workspace>, Failure> {
+    let stage = StageOptions { parent: args.stage_dir.clone(), max_bytes: args.stage_max_bytes };
+    let prepare = |dir| Workspace::prepare(dir, tool, args.dry_run.clone(), stage.clone(), log);
     args.workspace.as_deref().map(prepare).transpose()
 }
 
@@ -173,7 +196,7 @@ fn report(
 /// Refused requests are notes on stderr even when the tool handled them.
 fn report_network(outcome: &CallOutcome) {
     for refusal in &outcome.network.refusals {
-        eprintln!("note: tool network request refused: {refusal}");
+        eprintln!("note: tool network request refused: {}", printable(refusal));
     }
 }
 
@@ -199,7 +222,7 @@ pub(crate) async fn call(
             CallError::Grant(_) | CallError::Limits(_) => exit::USAGE,
             _ => exit::INTERNAL,
         };
-        Failure::new(code, anyhow!("tool `{}`: {e}", tool.info().name))
+        Failure::new(code, anyhow!("tool `{}`: {}", printable(&tool.info().name), printable_lines(&e.to_string())))
     })?;
     Ok(Called { outcome, workspace })
 }
@@ -219,10 +242,12 @@ fn finish(tool: &LoadedTool, called: Called, decision: Option<&Decision>) -> Res
                     )
                     .map_err(Failure::internal)?
                 }
-                (None, Ok(value)) => serde_json::to_string_pretty(&value).unwrap_or(output),
-                (None, Err(_)) => output,
+                (None, Ok(value)) => serde_json::to_string_pretty(&value).map_err(Failure::internal)?,
+                (None, Err(_)) => printable_lines(&output).into_owned(),
             };
-            println!("{printed}");
+            // Tool-controlled: JSON keeps its value with C1 controls escaped;
+            // other output has every control character but newlines escaped.
+            println!("{}", json_for_terminal(&printed));
             called.workspace.as_ref().map_or(Ok(()), workspace::exit_for)
         }
         Err(e) => {
@@ -230,9 +255,14 @@ fn finish(tool: &LoadedTool, called: Called, decision: Option<&Decision>) -> Res
             let code = if denied { exit::DENIED } else { exit::TOOL_ERROR };
             let error = match decision {
                 Some(decision) if denied => {
-                    anyhow!("tool `{}`: {e}\npolicy decision:\n{decision}", tool.info().name)
+                    anyhow!(
+                        "tool `{}`: {}\npolicy decision:\n{}",
+                        printable(&tool.info().name),
+                        printable(&e.to_string()),
+                        printable_lines(&decision.to_string())
+                    )
                 }
-                _ => anyhow!("tool `{}`: {e}", tool.info().name),
+                _ => anyhow!("tool `{}`: {}", printable(&tool.info().name), printable(&e.to_string())),
             };
             Err(Failure::new(code, error))
         }
@@ -242,12 +272,13 @@ fn finish(tool: &LoadedTool, called: Called, decision: Option<&Decision>) -> Res
 fn print_captured(outcome: &CallOutcome) {
     for (name, captured) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
         for line in String::from_utf8_lossy(&captured.bytes).lines() {
-            eprintln!("[tool {name}] {line}");
+            eprintln!("[tool {name}] {}", printable(line));
         }
     }
     for line in &outcome.logs {
-        let fields: Vec<String> = line.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!("[tool log] {} {} {}", line.level, line.message, fields.join(" "));
+        let fields: Vec<String> =
+            line.fields.iter().map(|(k, v)| format!("{}={}", printable(k), printable(v))).collect();
+        eprintln!("[tool log] {} {} {}", line.level, printable(&line.message), fields.join(" "));
     }
 }
 

@@ -8,14 +8,31 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_audit::{ChangeRecord, RefusedChange, WorkspaceRecord, WorkspaceStatus};
+use airlock_audit::{
+    AuditSink, ChangeRecord, Event, RefusedChange, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus,
+};
 use airlock_host::{CallError, CallOutcome, LoadedTool};
 use airlock_policy::authz::{Authorizer, ToolIdentity};
+use airlock_policy::text::printable;
 use airlock_policy::{Access, CapabilityRequest, GrantSet, GuestPath, OfferedMount, Principal};
-use airlock_workspace::{Changeset, EntryKind, Recovery, Rules, Stage, Violation, WorkspaceError};
+use airlock_workspace::{
+    Changeset, EntryKind, Journals, Recovery, Rules, Stage, StageOptions, Violation, WorkspaceError,
+};
 use anyhow::anyhow;
 
+use crate::audit;
 use crate::exit::{self, Failure};
+
+/// Where `run --workspace` keeps its apply journals: `$AIRLOCK_JOURNALS`,
+/// else `$XDG_STATE_HOME/airlock/journals`, else
+/// `~/.local/state/airlock/journals`. Never inside a checkout.
+fn journals_dir() -> Result<PathBuf, Failure> {
+    crate::config::default_state_path(Some("AIRLOCK_JOURNALS"), "journals").ok_or_else(|| {
+        Failure::usage(anyhow!(
+            "--workspace needs a private state directory for its apply journals: set AIRLOCK_JOURNALS, XDG_STATE_HOME or HOME"
+        ))
+    })
+}
 
 /// A workspace given to one call.
 pub(crate) struct Workspace {
@@ -25,8 +42,10 @@ pub(crate) struct Workspace {
     guest: GuestPath,
     /// With `--dry-run FILE`: where the patch goes instead of applying.
     dry_run: Option<PathBuf>,
-    /// With `--stage-dir DIR`: where the stage is made.
-    stage_dir: Option<PathBuf>,
+    /// How the stage is made (`--stage-dir`, `--stage-max-bytes`).
+    stage: StageOptions,
+    /// airlock's own apply journals (never in the checkout).
+    journals: Journals,
     rules: Rules,
 }
 
@@ -39,28 +58,31 @@ pub(crate) enum Judge<'a> {
 }
 
 impl Workspace {
-    /// Finishes or undoes an apply an earlier run left unfinished, and
-    /// finds where `tool` expects the workspace.
+    /// Finishes or undoes an apply an earlier run left unfinished (from
+    /// airlock's own sealed journal; recorded in `log`), and finds where
+    /// `tool` expects the workspace.
     pub(crate) fn prepare(
         dir: &Path,
         tool: &LoadedTool,
         dry_run: Option<PathBuf>,
-        stage_dir: Option<PathBuf>,
+        stage: StageOptions,
+        log: &dyn AuditSink,
     ) -> Result<Self, Failure> {
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", dir.display())))?;
+        let shown = || printable(&dir.display().to_string()).into_owned();
+        let dir = dir.canonicalize().map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", shown())))?;
         if !dir.is_dir() {
-            return Err(Failure::usage(anyhow!("--workspace `{}` is not a directory", dir.display())));
+            return Err(Failure::usage(anyhow!("--workspace `{}` is not a directory", shown())));
         }
-        match airlock_workspace::recover(&dir).map_err(Failure::internal)? {
-            Recovery::Clean => {}
-            Recovery::RolledBack => {
-                eprintln!("note: an earlier apply to the workspace died before committing; undone")
-            }
-            Recovery::RolledForward => {
-                eprintln!("note: an earlier apply to the workspace died after committing; finished")
-            }
+        let journals = Journals::open(&journals_dir()?).map_err(Failure::internal)?;
+        let recovery = airlock_workspace::recover(&dir, &journals).map_err(Failure::internal)?;
+        if recovery != Recovery::Clean {
+            let event = WorkspaceRecoveredEvent {
+                workspace: dir.display().to_string(),
+                outcome: recovery.as_str().to_owned(),
+            };
+            audit::record_event(log, Event::WorkspaceRecovered(event))?;
+            let done = if recovery == Recovery::RolledBack { "died before committing; undone" } else { "died after committing; finished" };
+            eprintln!("note: an earlier apply to the workspace {done}");
         }
         let writable: Vec<&GuestPath> = tool
             .info()
@@ -77,7 +99,7 @@ impl Workspace {
                 writable.len()
             )));
         };
-        Ok(Self { dir, guest: (*guest).clone(), dry_run, stage_dir, rules: Rules::default() })
+        Ok(Self { dir, guest: (*guest).clone(), dry_run, stage, journals, rules: Rules::default() })
     }
 
     /// The checkout, offered at the tool's read-write mount.
@@ -110,7 +132,17 @@ impl Workspace {
                 anyhow!("policy does not grant reading `{}`, so the workspace cannot be staged", self.guest),
             ));
         }
-        let stage = Stage::create(&self.dir, self.stage_dir.as_deref()).map_err(Failure::internal)?;
+        let stage = Stage::create(&self.dir, &self.stage).map_err(|e| match e {
+            WorkspaceError::TooLarge { .. } => Failure::new(exit::LIMIT, e),
+            e => Failure::internal(e),
+        })?;
+        for skipped in stage.skipped() {
+            eprintln!(
+                "note: not staged (never opened; a change there is never applied): {} ({})",
+                printable(&skipped.path),
+                skipped.kind
+            );
+        }
         let grants = grants.with_mount_redirected(&self.guest, stage.path().to_owned(), Access::ReadWrite);
         Ok((Staged { workspace: self, stage, judge }, grants))
     }
@@ -153,9 +185,9 @@ impl Staged<'_> {
                 Err(message) => failed(&changes, &file.display().to_string(), &message),
             };
         }
-        match stage.apply(&changes) {
+        match stage.apply(&changes, &self.workspace.journals) {
             Ok(()) => record(WorkspaceStatus::Applied, &changes, Vec::new()),
-            Err(e) => failed(&changes, "(apply)", &apply_error(&e)),
+            Err(e) => failed(&changes, &apply_path(&e), &apply_error(&e)),
         }
     }
 }
@@ -198,7 +230,9 @@ impl Workspace {
 
 /// The exit code and message for a call whose tool succeeded.
 pub(crate) fn exit_for(record: &WorkspaceRecord) -> Result<(), Failure> {
-    let list = || record.refused.iter().map(|r| format!("\n  {}: {}", r.path, r.reason)).collect::<String>();
+    let list = || {
+        record.refused.iter().map(|r| format!("\n  {}: {}", printable(&r.path), printable(&r.reason))).collect::<String>()
+    };
     match record.status {
         WorkspaceStatus::Applied | WorkspaceStatus::DryRun => Ok(()),
         WorkspaceStatus::Unchanged => {
@@ -241,8 +275,31 @@ fn failed(changes: &Changeset, path: &str, reason: &str) -> WorkspaceRecord {
     record(WorkspaceStatus::Refused, changes, refused)
 }
 
+/// The path an apply failure names: the changed path when there is one,
+/// else the workspace as a whole (`.`).
+fn apply_path(error: &WorkspaceError) -> String {
+    match error {
+        WorkspaceError::ChangedDuringCall { path }
+        | WorkspaceError::OtherFilesystem { path }
+        | WorkspaceError::Symlink { path }
+        | WorkspaceError::Swapped { path } => path.clone(),
+        _ => ".".to_owned(),
+    }
+}
+
+/// Why an apply failed, and what state it left: refused before anything
+/// was written, or stopped part-way (then the next `--workspace` run
+/// finishes or undoes it from airlock's own journal).
 fn apply_error(error: &WorkspaceError) -> String {
-    format!("applying failed, nothing was committed or the next --workspace run finishes it: {error}")
+    match error {
+        WorkspaceError::ChangedDuringCall { .. }
+        | WorkspaceError::OtherFilesystem { .. }
+        | WorkspaceError::Symlink { .. }
+        | WorkspaceError::PendingApply { .. } => format!("nothing was applied: {error}"),
+        _ => format!(
+            "applying stopped part-way ({error}); the workspace is unchanged or, past the commit point, the next --workspace run on it finishes the apply"
+        ),
+    }
 }
 
 fn write_patch(stage: &Stage, changes: &Changeset, file: &Path) -> Result<(), String> {

@@ -9,6 +9,7 @@ use airlock_policy::{
     Access, CapabilityRequest, EnvRequest, GrantSet, GuestPath, HostRequest, Limits, Methods, MountRequest,
     SecretRequest, ToolInfo,
 };
+use airlock_policy::text::{excerpt, has_unprintable, is_unprintable, printable};
 use sha2::{Digest, Sha256};
 
 use crate::bindings::{ToolPre, wit};
@@ -160,6 +161,7 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
     {
         return Err(format!("name `{}` must be 1-64 characters of [a-z0-9-]", raw.name.escape_default()));
     }
+    check_text(&raw)?;
     let schema = |which: &str, text: &str| -> Result<serde_json::Value, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("{which} schema is not JSON: {e}"))?;
@@ -190,7 +192,7 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
             Ok(HostRequest {
                 destination: h.destination.parse().map_err(|e| format!("host request: {e}"))?,
                 methods: Methods::parse(&h.methods)
-                    .map_err(|e| format!("host request `{}`: {e}", h.destination))?,
+                    .map_err(|e| format!("host request `{}`: {e}", printable(&h.destination)))?,
                 reason: h.reason,
             })
         })
@@ -212,4 +214,97 @@ fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
             env: caps.env.into_iter().map(|e| EnvRequest { name: e.name, reason: e.reason }).collect(),
         },
     })
+}
+
+/// Refuses a self-description whose text could disguise itself where a
+/// human reads it (`airlock inspect`, `approve --list`, the audit log,
+/// MCP `tools/list`): a version that is not 1-64 characters of
+/// `[0-9A-Za-z.+-]`, and a control character or bidirectional override in
+/// a description, reason or requested name (descriptions and reasons may
+/// span lines: newlines and tabs are allowed there).
+fn check_text(raw: &wit::ToolInfo) -> Result<(), String> {
+    let version = &raw.version;
+    if version.is_empty()
+        || version.len() > 64
+        || !version.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+    {
+        return Err(format!("version `{}` must be 1-64 characters of [0-9A-Za-z.+-]", excerpt(version, 64)));
+    }
+    let prose = |field: &str, text: &str| {
+        if text.chars().any(|c| is_unprintable(c) && c != '\n' && c != '\t') {
+            Err(format!("{field} holds a control character or bidirectional override: `{}`", excerpt(text, 64)))
+        } else {
+            Ok(())
+        }
+    };
+    let name = |field: &str, text: &str| {
+        if has_unprintable(text) {
+            Err(format!("{field} `{}` holds a control character or bidirectional override", excerpt(text, 64)))
+        } else {
+            Ok(())
+        }
+    };
+    prose("description", &raw.description)?;
+    let caps = &raw.capabilities;
+    for mount in &caps.mounts {
+        prose("mount request reason", &mount.reason)?;
+    }
+    for host in &caps.hosts {
+        name("host request", &host.destination)?;
+        prose("host request reason", &host.reason)?;
+    }
+    for secret in &caps.secrets {
+        name("secret request", &secret.name)?;
+        prose("secret request reason", &secret.reason)?;
+    }
+    for env in &caps.env {
+        name("env request", &env.name)?;
+        prose("env request reason", &env.reason)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> wit::ToolInfo {
+        wit::ToolInfo {
+            name: "fetch".into(),
+            version: "1.2.0-rc.1+build.5".into(),
+            description: "Fetches a page.\n\tThat is all.".into(),
+            input_schema: "{}".into(),
+            output_schema: "{}".into(),
+            capabilities: wit::CapabilityRequest {
+                mounts: Vec::new(),
+                hosts: vec![wit::HostRequest {
+                    destination: "https://api.example.com".into(),
+                    methods: vec!["GET".into()],
+                    reason: "the API".into(),
+                }],
+                secrets: vec![wit::SecretRequest { name: "token".into(), reason: "auth".into(), reveal: false }],
+                env: vec![wit::EnvRequest { name: "LANG".into(), reason: "locale".into() }],
+            },
+        }
+    }
+
+    #[test]
+    fn a_self_description_that_could_disguise_itself_is_refused_naming_the_field() {
+        assert!(convert_info(info()).is_ok(), "a plain description loads");
+        let cases: [(&str, fn(&mut wit::ToolInfo)); 6] = [
+            ("version `1.0\\n` must be", |i| i.version = "1.0\n".into()),
+            ("version `", |i| i.version = "x".repeat(65)),
+            ("description holds a control character", |i| i.description = "ok\u{1b}[2J".into()),
+            ("host request reason holds", |i| i.capabilities.hosts[0].reason = "a\u{202e}b".into()),
+            ("secret request `tok\\ren` holds", |i| i.capabilities.secrets[0].name = "tok\ren".into()),
+            ("env request reason holds", |i| i.capabilities.env[0].reason = "x\u{7}".into()),
+        ];
+        for (message, spoil) in cases {
+            let mut raw = info();
+            spoil(&mut raw);
+            let error = convert_info(raw).expect_err(message);
+            assert!(error.contains(message), "{error}");
+            assert!(!error.chars().any(is_unprintable), "the error itself is escaped: {error:?}");
+        }
+    }
 }

@@ -10,6 +10,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use airlock_policy::{Principal, PrincipalError};
+
 use crate::replay::now;
 
 /// Why a key could not be created, read or used.
@@ -25,6 +27,10 @@ pub enum KeyError {
     /// Minting failed.
     #[error("cannot mint token: {0}")]
     Mint(String),
+    /// The claims would be refused by the verifier (an empty or
+    /// unprintable `sub` or `iss`, a malformed `act` chain, ...).
+    #[error("cannot mint token: {0}")]
+    Claims(#[from] PrincipalError),
 }
 
 /// An Ed25519 signing key with its key id (the first 16 hex digits of the
@@ -98,8 +104,10 @@ impl LocalKey {
     }
 
     /// Mints a token: EdDSA, this key's `kid`, `iat` and `nbf` now, `exp`
-    /// now + ttl, a random 128-bit `jti`.
+    /// now + ttl, a random 128-bit `jti`. Claims the verifier would refuse
+    /// (see [`Principal::from_claims`]) are refused here, with its reason.
     pub fn mint(&self, request: &MintRequest) -> Result<String, KeyError> {
+        Principal::from_claims(&request.subject, &request.issuer, &request.claims)?;
         let mut jti = [0u8; 16];
         getrandom::fill(&mut jti).map_err(|e| KeyError::Random(e.to_string()))?;
         let now = now();

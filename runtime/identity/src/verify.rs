@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use airlock_policy::Principal;
+use airlock_policy::text::{excerpt, has_unprintable};
+use airlock_policy::{Principal, PrincipalError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
@@ -18,6 +19,9 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Default maximum token lifetime (`exp - iat`).
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// How much of a name taken from an unverified token an error shows.
+const SHOWN_CHARS: usize = 128;
 
 /// What a token must satisfy besides a valid signature from a trusted issuer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,14 +151,21 @@ impl Verifier {
         let unverified: Unverified =
             jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|e| malformed("claims", &e))?;
         let issuer = match unverified.iss {
+            Some(Value::String(iss)) if has_unprintable(&iss) => {
+                return Err(PrincipalError::Unprintable("iss").into());
+            }
             Some(Value::String(iss)) => iss,
             Some(_) => return Err(TokenError::Malformed("claim `iss` must be a string".to_owned())),
             None => return Err(TokenError::Malformed("missing required claim `iss`".to_owned())),
         };
-        let keys = self.trust.keys(&issuer).ok_or_else(|| TokenError::UnknownIssuer(issuer.clone()))?;
+        // Both names come from an unverified token: shown cut and escaped.
+        let keys = self
+            .trust
+            .keys(&issuer)
+            .ok_or_else(|| TokenError::UnknownIssuer(excerpt(&issuer, SHOWN_CHARS).into_owned()))?;
         let key = select_key(&keys, header.kid.as_deref()).ok_or_else(|| TokenError::UnknownKey {
             issuer: issuer.clone(),
-            kid: header.kid.as_deref().map_or("(none)".to_owned(), |k| format!("{k:?}")),
+            kid: header.kid.as_deref().map_or("(none)".to_owned(), |k| format!("`{}`", excerpt(k, SHOWN_CHARS))),
         })?;
         if key.algorithm != header.alg {
             return Err(TokenError::Algorithm(format!(
@@ -222,9 +233,11 @@ impl Verifier {
             return Err(TokenError::TooLongLived { lifetime_secs: lifetime, max_secs: max });
         }
         let jti = match claims.jti {
-            Some(jti) if !jti.is_empty() && jti.len() <= 256 => jti,
+            Some(jti) if !jti.is_empty() && jti.len() <= 256 && !has_unprintable(&jti) => jti,
             Some(_) => {
-                return Err(TokenError::Malformed("claim `jti` must be 1 to 256 characters".to_owned()));
+                return Err(TokenError::Malformed(
+                    "claim `jti` must be 1 to 256 bytes without control characters".to_owned(),
+                ));
             }
             None => return Err(TokenError::Malformed("missing required claim `jti`".to_owned())),
         };

@@ -258,6 +258,42 @@ fn unknown_issuer_and_unknown_kid() {
 }
 
 #[test]
+fn names_a_human_reads_refuse_control_characters_and_errors_quote_them_cut() {
+    let f = fixture();
+    for (changes, claim) in [
+        (json!({"sub": "bot\n     9  2026-01-01  ok  human:admin"}), "sub"),
+        (json!({"sub": "agent\u{9b}2J"}), "sub"),
+        (json!({"act": {"sub": "human:bob\u{202e}nimda"}}), "act"),
+        (json!({"iss": "https://id.test\u{1b}[2K"}), "iss"),
+    ] {
+        let token = f.key.sign(&claims(changes)).expect("sign");
+        let refused = f.verifier.verify(&token).expect_err("refused");
+        assert!(
+            refused.to_string().contains(&format!("claim `{claim}` holds a control character")),
+            "{refused}"
+        );
+    }
+    let jti = f.key.sign(&claims(json!({"jti": "x\u{7}"}))).expect("sign");
+    assert!(matches!(f.verifier.verify(&jti), Err(TokenError::Malformed(m)) if m.contains("`jti`")));
+    // An untrusted issuer's name is shown cut short (tokens may be 16 KiB).
+    let long = f.key.sign(&claims(json!({"iss": "i".repeat(8000)}))).expect("sign");
+    match f.verifier.verify(&long) {
+        Err(TokenError::UnknownIssuer(shown)) => assert!(shown.chars().count() <= 129, "{}", shown.len()),
+        other => panic!("expected unknown issuer, got {other:?}"),
+    }
+    // A minted token never holds what the verifier would refuse.
+    let request = |subject: &str| MintRequest {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        subject: subject.into(),
+        ttl: Duration::from_secs(60),
+        claims: Map::new(),
+    };
+    assert!(f.key.mint(&request("bot\r\nforged")).is_err_and(|e| e.to_string().contains("claim `sub`")));
+    assert!(f.key.mint(&request("agent:ok")).is_ok());
+}
+
+#[test]
 fn wrong_signature() {
     let f = fixture();
     // Signed by another key that claims this key's kid.

@@ -24,6 +24,7 @@ mod method;
 mod path;
 mod principal;
 mod request;
+pub mod text;
 
 pub use address::{AddressClass, classify};
 pub use destination::{Destination, DestinationError, HostPattern, Scheme};

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::text::has_unprintable;
+
 /// Longest delegation (`act`) chain accepted. Deeper chains are refused
 /// rather than truncated: a policy on `act_depth` must see the real depth.
 pub const MAX_ACT_DEPTH: usize = 8;
@@ -47,7 +49,7 @@ pub struct Principal {
 }
 
 /// Why claims could not become a [`Principal`].
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PrincipalError {
     /// `sub` or `iss` is empty.
@@ -62,6 +64,11 @@ pub enum PrincipalError {
     /// The delegation chain is deeper than [`MAX_ACT_DEPTH`].
     #[error("delegation chain (`act`) deeper than {MAX_ACT_DEPTH}")]
     ActTooDeep,
+    /// An identifying claim holds a control character or a bidirectional
+    /// override ([`crate::text::is_unprintable`]): shown to a human it
+    /// would read as something it is not.
+    #[error("claim `{0}` holds a control character or bidirectional override")]
+    Unprintable(&'static str),
 }
 
 impl Principal {
@@ -76,6 +83,11 @@ impl Principal {
         }
         if iss.is_empty() {
             return Err(PrincipalError::Empty("iss"));
+        }
+        for (name, value) in [("sub", sub), ("iss", iss)] {
+            if has_unprintable(value) {
+                return Err(PrincipalError::Unprintable(name));
+            }
         }
         let mut readable = BTreeMap::new();
         for (name, value) in claims {
@@ -135,6 +147,9 @@ fn act_chain(mut value: &Value) -> Result<Vec<String>, PrincipalError> {
         let sub = object.get("sub").and_then(Value::as_str).ok_or(PrincipalError::MalformedAct)?;
         if chain.len() == MAX_ACT_DEPTH {
             return Err(PrincipalError::ActTooDeep);
+        }
+        if has_unprintable(sub) {
+            return Err(PrincipalError::Unprintable("act"));
         }
         chain.push(sub.to_owned());
         match object.get("act") {
@@ -205,6 +220,19 @@ mod tests {
             Principal::from_claims("a", "i", &claims(json!({ "act": deep }))),
             Err(PrincipalError::ActTooDeep)
         );
+    }
+
+    #[test]
+    fn identifying_claims_with_control_characters_are_refused() {
+        let forged = "bot\n     9  2026-01-01  ok  admin";
+        assert_eq!(Principal::from_claims(forged, "i", &Map::new()), Err(PrincipalError::Unprintable("sub")));
+        assert_eq!(Principal::from_claims("a", "i\u{1b}[2K", &Map::new()), Err(PrincipalError::Unprintable("iss")));
+        assert_eq!(
+            Principal::from_claims("a", "i", &claims(json!({"act": {"sub": "bob\u{202e}nimda"}}))),
+            Err(PrincipalError::Unprintable("act"))
+        );
+        let message = PrincipalError::Unprintable("sub").to_string();
+        assert!(message.contains("`sub`") && message.contains("control character"), "{message}");
     }
 
     #[test]

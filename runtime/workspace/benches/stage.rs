@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use airlock_workspace::{Changeset, Rules, Stage};
+use airlock_workspace::{Changeset, Journals, Rules, Stage, StageOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// 5,000 files of 10,000 bytes in 100 directories.
@@ -30,12 +30,14 @@ fn edit(stage: &Path, round: u64) {
 fn bench(c: &mut Criterion) {
     let workspace = tempfile::tempdir().expect("tempdir");
     fixture(workspace.path());
+    let state = tempfile::tempdir().expect("tempdir");
+    let journals = Journals::open(state.path()).expect("journals");
     let mut group = c.benchmark_group("workspace");
     group.measurement_time(Duration::from_secs(20)).sample_size(10);
     group.bench_function("stage_5000_files_50MB", |b| {
-        b.iter(|| Stage::create(workspace.path(), None).expect("stage"));
+        b.iter(|| Stage::create(workspace.path(), &StageOptions::default()).expect("stage"));
     });
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = Stage::create(workspace.path(), &StageOptions::default()).expect("stage");
     edit(stage.path(), 0);
     group.bench_function("diff_stamped_3_changes", |b| {
         b.iter(|| assert_eq!(stage.changeset().expect("diff").changes().len(), 3));
@@ -51,11 +53,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("stage_diff_check_apply_3_changes", |b| {
         b.iter(|| {
             round += 1;
-            let stage = Stage::create(workspace.path(), None).expect("stage");
+            let stage = Stage::create(workspace.path(), &StageOptions::default()).expect("stage");
             edit(stage.path(), round);
             let changes = stage.changeset().expect("diff");
             assert!(Rules::default().check(&changes).is_empty());
-            stage.apply(&changes).expect("apply");
+            stage.apply(&changes, &journals).expect("apply");
         });
     });
     group.finish();

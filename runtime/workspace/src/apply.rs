@@ -1,9 +1,11 @@
 //! Landing a checked changeset in the workspace, all or nothing.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::journal::{self, COMMIT, Journal, Op, PLAN};
+use cap_std::fs::{Dir, MetadataExt};
+
+use crate::handle::{self, parent};
+use crate::journal::{Journal, Journals, Op};
 use crate::stage;
 use crate::tree::Stamp;
 use crate::{ChangeKind, Changeset, EntryKind, Stage, WorkspaceError};
@@ -29,38 +31,40 @@ impl Faults {
     }
 }
 
-pub(crate) fn apply(stage: &Stage, changes: &Changeset, faults: &mut Faults) -> Result<(), WorkspaceError> {
+pub(crate) fn apply(
+    stage: &Stage,
+    changes: &Changeset,
+    journals: &Journals,
+    faults: &mut Faults,
+) -> Result<(), WorkspaceError> {
     if changes.is_empty() {
         return Ok(());
     }
-    let root = stage.workspace();
+    let (root, workspace, identity) = (stage.root(), stage.workspace(), stage.identity());
     let (ops, contents) = plan(changes)?;
     check_unchanged(stage, changes)?;
     check_same_filesystem(root, changes)?;
 
-    let journal_dir = journal::dir(root);
-    std::fs::create_dir(&journal_dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => WorkspaceError::PendingApply { workspace: root.to_owned() },
-        _ => WorkspaceError::io(&journal_dir, e),
-    })?;
-    journal::sync(root)?;
+    let journal = Journal::new(workspace, identity, ops)?;
+    journals.write_plan(workspace, &journal)?;
+    faults.step()?;
+    let name = journal.contents();
+    root.create_dir(name).map_err(|e| WorkspaceError::io(Path::new(name), e))?;
+    let seen = handle::lstat(root, name).map_err(|e| WorkspaceError::io(Path::new(name), e))?;
+    let temp_dir = handle::open_dir(root, name, &seen)?;
+    handle::sync_dir(root, "")?;
     faults.step()?;
     for (temp, path, mode) in &contents {
-        write_temp(&stage.path().join(path), &journal_dir.join(temp), *mode)?;
+        write_temp(stage, path, &temp_dir, temp, *mode)?;
         faults.step()?;
     }
-    let journal = Journal::new(ops);
-    journal.write(&journal_dir.join(PLAN))?;
-    journal::sync(&journal_dir)?;
-    faults.step()?;
+    handle::sync_dir(&temp_dir, "")?;
     // The commit point.
-    let commit = journal_dir.join(COMMIT);
-    std::fs::rename(journal_dir.join(PLAN), &commit).map_err(|e| WorkspaceError::io(&commit, e))?;
-    journal::sync(&journal_dir)?;
+    journals.commit(workspace, identity)?;
     faults.step()?;
-    journal.replay(root, || faults.step())?;
-    std::fs::remove_dir_all(&journal_dir).map_err(|e| WorkspaceError::io(&journal_dir, e))?;
-    journal::sync(root)
+    journal.replay(root, Some(&temp_dir), || faults.step())?;
+    journal.remove_contents(root)?;
+    journals.finish(workspace, identity)
 }
 
 /// A journal file to write: `(temp name, stage path, mode)`.
@@ -114,8 +118,7 @@ fn plan(changes: &Changeset) -> Result<(Vec<Op>, Vec<Content>), WorkspaceError> 
 /// since staging (someone else wrote to the checkout during the call).
 fn check_unchanged(stage: &Stage, changes: &Changeset) -> Result<(), WorkspaceError> {
     for change in changes.changes() {
-        let path = stage.workspace().join(&change.path);
-        let now = std::fs::symlink_metadata(&path);
+        let now = handle::lstat(stage.root(), &change.path);
         let unchanged = match (&change.before, now) {
             (None, Err(e)) => e.kind() == std::io::ErrorKind::NotFound,
             (Some(entry), Ok(now)) if entry.kind == EntryKind::Dir => now.is_dir(),
@@ -131,11 +134,12 @@ fn check_unchanged(stage: &Stage, changes: &Changeset) -> Result<(), WorkspaceEr
 
 /// Refuses changes under a mount point inside the workspace: a rename from
 /// the journal could not reach them atomically.
-fn check_same_filesystem(root: &Path, changes: &Changeset) -> Result<(), WorkspaceError> {
-    let device = std::fs::metadata(root).map_err(|e| WorkspaceError::io(root, e))?.dev();
+fn check_same_filesystem(root: &Dir, changes: &Changeset) -> Result<(), WorkspaceError> {
+    let device = root.dir_metadata().map_err(|e| WorkspaceError::io(Path::new("."), e))?.dev();
     for change in changes.changes() {
-        let Some(parent) = root.join(&change.path).parent().map(Path::to_owned) else { continue };
-        if let Ok(metadata) = std::fs::metadata(&parent)
+        let parent = parent(&change.path);
+        let metadata = if parent.is_empty() { root.dir_metadata() } else { handle::lstat(root, parent) };
+        if let Ok(metadata) = metadata
             && metadata.dev() != device
         {
             return Err(WorkspaceError::OtherFilesystem { path: change.path.clone() });
@@ -144,9 +148,13 @@ fn check_same_filesystem(root: &Path, changes: &Changeset) -> Result<(), Workspa
     Ok(())
 }
 
-/// Copies the stage's file to a journal file with its mode, and syncs it.
-fn write_temp(source: &Path, temp: &Path, mode: u32) -> Result<(), WorkspaceError> {
-    stage::copy_new(source, temp, mode)?.sync_all().map_err(|e| WorkspaceError::io(temp, e))
+/// Copies the stage's file `path` to the contents file `temp` with its
+/// mode, and syncs it.
+fn write_temp(stage: &Stage, path: &str, temp_dir: &Dir, temp: &str, mode: u32) -> Result<(), WorkspaceError> {
+    let source = handle::open_file(stage.stage(), path, None)?;
+    stage::copy_new(source, temp_dir, temp, mode, u64::MAX)?
+        .sync_all()
+        .map_err(|e| WorkspaceError::io(Path::new(path), e))
 }
 
 #[cfg(test)]

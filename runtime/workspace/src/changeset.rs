@@ -1,14 +1,14 @@
 //! What a tool changed: the workspace as it was against the stage after
 //! the call.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use cap_std::fs::{Dir, File};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{Entry, EntryKind, Tree, WorkspaceError};
+use crate::{Entry, EntryKind, Tree, WorkspaceError, handle};
 
 /// How a path changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,7 +63,8 @@ impl Changeset {
     /// `after` (the stage after the call). Files of equal size are compared
     /// byte for byte; symlinks by target; nothing is followed.
     pub fn between(before: &Path, after: &Path) -> Result<Self, WorkspaceError> {
-        Self::compare(&Tree::scan(before)?, before, &Tree::scan(after)?, after, None)
+        let (before, after) = (handle::open_root(before)?, handle::open_root(after)?);
+        Self::compare(&Tree::scan_dir(&before)?, &before, &Tree::scan_dir(&after)?, &after, None)
     }
 
     /// Compares two scanned trees. `untouched` is the stage as it was
@@ -71,9 +72,9 @@ impl Changeset {
     /// matches it was never written, so it is not read again.
     pub(crate) fn compare(
         old: &Tree,
-        before: &Path,
+        before: &Dir,
         new: &Tree,
-        after: &Path,
+        after: &Dir,
         untouched: Option<&Tree>,
     ) -> Result<Self, WorkspaceError> {
         let mut changes = Vec::new();
@@ -97,7 +98,7 @@ impl Changeset {
             }
             let kind = match was {
                 None => Some(ChangeKind::Added),
-                Some(was) if !same_content(was, now, &before.join(path), &after.join(path))? => {
+                Some(was) if !same_content(was, now, before, after, path)? => {
                     Some(ChangeKind::Modified)
                 }
                 Some(was) if was.mode != now.mode => Some(ChangeKind::ModeChanged),
@@ -106,7 +107,7 @@ impl Changeset {
             let Some(kind) = kind else { continue };
             let sha256 = match (&now.kind, kind) {
                 (EntryKind::File { .. }, ChangeKind::Added | ChangeKind::Modified) => {
-                    Some(sha256_file(&after.join(path))?)
+                    Some(sha256_file(after, path)?)
                 }
                 _ => None,
             };
@@ -140,12 +141,12 @@ impl Changeset {
 
 /// Whether two entries at the same path hold the same thing (ignoring
 /// mode): same type, same link target, or files with equal bytes.
-fn same_content(was: &Entry, now: &Entry, old_path: &Path, new_path: &Path) -> Result<bool, WorkspaceError> {
+fn same_content(was: &Entry, now: &Entry, before: &Dir, after: &Dir, path: &str) -> Result<bool, WorkspaceError> {
     match (&was.kind, &now.kind) {
         (EntryKind::Dir, EntryKind::Dir) => Ok(true),
         (EntryKind::Symlink { target: a }, EntryKind::Symlink { target: b }) => Ok(a == b),
         (EntryKind::File { size: a }, EntryKind::File { size: b }) if a == b => {
-            same_bytes(old_path, new_path)
+            same_bytes(before, after, path)
         }
         _ => Ok(false),
     }
@@ -153,13 +154,13 @@ fn same_content(was: &Entry, now: &Entry, old_path: &Path, new_path: &Path) -> R
 
 const CHUNK: usize = 64 * 1024;
 
-fn same_bytes(a: &Path, b: &Path) -> Result<bool, WorkspaceError> {
-    let mut left = File::open(a).map_err(|e| WorkspaceError::io(a, e))?;
-    let mut right = File::open(b).map_err(|e| WorkspaceError::io(b, e))?;
+fn same_bytes(before: &Dir, after: &Dir, path: &str) -> Result<bool, WorkspaceError> {
+    let mut left = handle::open_file(before, path, None)?;
+    let mut right = handle::open_file(after, path, None)?;
     let (mut x, mut y) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     loop {
-        let n = read_full(&mut left, &mut x, a)?;
-        let m = read_full(&mut right, &mut y, b)?;
+        let n = read_full(&mut left, &mut x, path)?;
+        let m = read_full(&mut right, &mut y, path)?;
         if n != m || x[..n] != y[..m] {
             return Ok(false);
         }
@@ -170,21 +171,21 @@ fn same_bytes(a: &Path, b: &Path) -> Result<bool, WorkspaceError> {
 }
 
 /// Reads until `buffer` is full or the file ends.
-fn read_full(file: &mut File, buffer: &mut [u8], path: &Path) -> Result<usize, WorkspaceError> {
+fn read_full(file: &mut File, buffer: &mut [u8], path: &str) -> Result<usize, WorkspaceError> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(WorkspaceError::io(path, e)),
+            Err(e) => return Err(WorkspaceError::io(Path::new(path), e)),
         }
     }
     Ok(filled)
 }
 
-fn sha256_file(path: &Path) -> Result<String, WorkspaceError> {
-    let mut file = File::open(path).map_err(|e| WorkspaceError::io(path, e))?;
+fn sha256_file(dir: &Dir, path: &str) -> Result<String, WorkspaceError> {
+    let mut file = handle::open_file(dir, path, None)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; CHUNK];
     loop {

@@ -8,34 +8,38 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum WorkspaceError {
     /// A file or directory could not be read.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", path.display().to_string().escape_debug())]
     Io {
         /// The path.
         path: PathBuf,
         /// Why.
         reason: String,
     },
-    /// A name that is not UTF-8: policy decides on paths as text, so such a
-    /// change could not be checked.
-    #[error("{}: the name is not UTF-8, so no policy can be checked for it", path.display())]
-    NotUtf8 {
-        /// The path.
-        path: PathBuf,
+    /// An entry was replaced while it was being read (a different inode, or
+    /// no longer a regular file or directory): nothing swapped in is
+    /// followed.
+    #[error("{}: replaced while airlock read it; nothing swapped in is followed", path.escape_debug())]
+    Swapped {
+        /// The path, relative to its root.
+        path: String,
     },
-    /// A FIFO, socket or device: nothing a tool may leave in a checkout.
-    #[error("{}: a {kind}, which a workspace may not contain", path.display())]
-    Unsupported {
-        /// The path.
-        path: PathBuf,
-        /// What it is.
-        kind: &'static str,
-    },
-    /// The workspace holds the journal of an apply that did not finish:
-    /// it must be recovered before it is staged or applied to again.
+    /// The checkout's regular files add up to more than the stage budget
+    /// (apparent sizes: a sparse file counts in full).
     #[error(
-        "{}: an earlier apply did not finish (`.airlock-apply/` is present); recover it first",
-        workspace.display()
+        "the workspace holds at least {bytes_at_least} bytes of files, over the stage budget of {limit} bytes (--stage-max-bytes)"
     )]
+    TooLarge {
+        /// Bytes counted when the budget was passed.
+        bytes_at_least: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// airlock's own state directory or a sealed journal cannot be trusted.
+    #[error(transparent)]
+    State(airlock_seal::SealError),
+    /// The workspace has an apply that did not finish: it must be
+    /// recovered before it is applied to again.
+    #[error("{}: an earlier apply did not finish; recover it first", workspace.display())]
     PendingApply {
         /// The workspace.
         workspace: PathBuf,
@@ -76,5 +80,15 @@ pub enum WorkspaceError {
 impl WorkspaceError {
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {
         Self::Io { path: path.to_owned(), reason: error.to_string() }
+    }
+
+    /// The same error, naming `relative` (the full relative path) instead
+    /// of the name it was opened by.
+    pub(crate) fn at(self, relative: &str) -> Self {
+        match self {
+            Self::Io { reason, .. } => Self::Io { path: PathBuf::from(relative), reason },
+            Self::Swapped { .. } => Self::Swapped { path: relative.to_owned() },
+            other => other,
+        }
     }
 }

@@ -2,11 +2,11 @@
 //! (or `patch -p1`) applies it to the workspace it was made against.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use cap_std::fs::Dir;
 use similar::TextDiff;
 
-use crate::{Change, ChangeKind, Changeset, Entry, EntryKind, Stage, WorkspaceError};
+use crate::{Change, ChangeKind, Changeset, Entry, EntryKind, Stage, WorkspaceError, handle};
 
 /// Why a changeset cannot be written as a text patch.
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +68,8 @@ fn section(out: &mut String, stage: &Stage, change: &Change) -> Result<(), Patch
     if change.kind == ChangeKind::ModeChanged {
         return Ok(());
     }
-    let old =
-        before.map(|e| content(e, &stage.workspace().join(path), path)).transpose()?.unwrap_or_default();
-    let new = after.map(|e| content(e, &stage.path().join(path), path)).transpose()?.unwrap_or_default();
+    let old = before.map(|e| content(e, stage.root(), path)).transpose()?.unwrap_or_default();
+    let new = after.map(|e| content(e, stage.stage(), path)).transpose()?.unwrap_or_default();
     if old == new {
         return Ok(());
     }
@@ -91,11 +90,11 @@ fn git_mode(entry: &Entry) -> &'static str {
 }
 
 /// What git diffs for an entry: a file's text, a symlink's target.
-fn content(entry: &Entry, full: &Path, path: &str) -> Result<String, PatchError> {
+fn content(entry: &Entry, dir: &Dir, path: &str) -> Result<String, PatchError> {
     match &entry.kind {
         EntryKind::Symlink { target } => Ok(target.clone()),
         _ => {
-            let bytes = std::fs::read(full).map_err(|e| WorkspaceError::io(full, e))?;
+            let bytes = handle::read(dir, path)?;
             match String::from_utf8(bytes) {
                 Ok(text) if !text.contains('\0') => Ok(text),
                 _ => Err(PatchError::Binary { path: path.to_owned() }),

@@ -2,13 +2,12 @@
 //! recorded as links (never followed).
 
 use std::collections::BTreeMap;
-use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use cap_std::fs::{Dir, FileTypeExt, Metadata, MetadataExt, PermissionsExt};
 use serde::Serialize;
 
-use crate::WorkspaceError;
+use crate::{WorkspaceError, handle};
 
 /// What is at a path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,9 +76,14 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Scans `root` (not following symlinks). Names that are not UTF-8,
-    /// FIFOs, sockets and devices are errors naming the path.
+    /// Scans `root` (not following symlinks). FIFOs, sockets, devices and
+    /// names that are not UTF-8 are left out (see [`Skipped`]).
     pub fn scan(root: &Path) -> Result<Self, WorkspaceError> {
+        Self::scan_dir(&handle::open_root(root)?)
+    }
+
+    /// Scans the tree beneath an open root.
+    pub(crate) fn scan_dir(root: &Dir) -> Result<Self, WorkspaceError> {
         let mut tree = Self::default();
         walk(root, |relative, _, entry, metadata| {
             tree.insert(relative.to_owned(), entry.clone(), Stamp::of(metadata));
@@ -119,45 +123,73 @@ impl Tree {
     }
 }
 
-/// Visits every entry under `root`, a directory before what it holds,
-/// with its relative path, full path, entry and metadata. Symlinks are
-/// reported, never followed.
+/// Something in a checkout that is never staged, read or opened: it is
+/// data, not a failure. The tool does not see it, and a change at its path
+/// is never applied (the workspace no longer matches what was staged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The path, relative to the root; a name that is not UTF-8 is shown
+    /// with its invalid bytes replaced.
+    pub path: String,
+    /// What it is: `FIFO`, `socket`, `device`, or `name not UTF-8`.
+    pub kind: &'static str,
+}
+
+/// Visits every entry beneath `root`, a directory before what it holds,
+/// with its relative path, the open directory holding it, its entry and
+/// its `lstat` metadata; returns what it skipped. Symlinks are reported,
+/// never followed; each directory is opened through its parent's handle
+/// and must be the inode its `lstat` showed.
 pub(crate) fn walk(
-    root: &Path,
-    mut visit: impl FnMut(&str, &Path, &Entry, &Metadata) -> Result<(), WorkspaceError>,
-) -> Result<(), WorkspaceError> {
-    let mut pending: Vec<(PathBuf, String)> = vec![(root.to_owned(), String::new())];
+    root: &Dir,
+    mut visit: impl FnMut(&str, &Dir, &Entry, &Metadata) -> Result<(), WorkspaceError>,
+) -> Result<Vec<Skipped>, WorkspaceError> {
+    let mut skipped = Vec::new();
+    let mut pending: Vec<(Dir, String)> = vec![(root.try_clone().map_err(|e| io(".", e))?, String::new())];
     while let Some((dir, prefix)) = pending.pop() {
-        let listing = std::fs::read_dir(&dir).map_err(|e| WorkspaceError::io(&dir, e))?;
-        for item in listing {
-            let item = item.map_err(|e| WorkspaceError::io(&dir, e))?;
-            let path = item.path();
-            let name =
-                item.file_name().into_string().map_err(|_| WorkspaceError::NotUtf8 { path: path.clone() })?;
-            let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-            let metadata = std::fs::symlink_metadata(&path).map_err(|e| WorkspaceError::io(&path, e))?;
-            let entry = entry(&path, &metadata)?;
-            visit(&relative, &path, &entry, &metadata)?;
+        let shown = if prefix.is_empty() { "." } else { prefix.as_str() };
+        for item in dir.entries().map_err(|e| io(shown, e))? {
+            let item = item.map_err(|e| io(shown, e))?;
+            let name = match item.file_name().into_string() {
+                Ok(name) => name,
+                Err(name) => {
+                    let name = name.to_string_lossy();
+                    let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+                    skipped.push(Skipped { path, kind: "name not UTF-8" });
+                    continue;
+                }
+            };
+            let relative = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let metadata = handle::lstat(&dir, &name).map_err(|e| io(&relative, e))?;
+            let Some(entry) = entry(&dir, &name, &relative, &metadata, &mut skipped)? else { continue };
+            visit(&relative, &dir, &entry, &metadata)?;
             if entry.kind == EntryKind::Dir {
-                pending.push((path, relative));
+                let child = handle::open_dir(&dir, &name, &metadata).map_err(|e| e.at(&relative))?;
+                pending.push((child, relative));
             }
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
-/// The entry `metadata` describes; `path` is read only for a symlink's
-/// target.
-pub(crate) fn entry(path: &Path, metadata: &Metadata) -> Result<Entry, WorkspaceError> {
+/// The entry `metadata` describes (the symlink's target is read through
+/// `dir`), or `None` for what is never staged (recorded in `skipped`).
+fn entry(
+    dir: &Dir,
+    name: &str,
+    relative: &str,
+    metadata: &Metadata,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Option<Entry>, WorkspaceError> {
     let file_type = metadata.file_type();
     let mode = metadata.permissions().mode() & 0o7777;
     let kind = if file_type.is_symlink() {
-        let target = std::fs::read_link(path).map_err(|e| WorkspaceError::io(path, e))?;
-        let target = target
-            .into_os_string()
-            .into_string()
-            .map_err(|_| WorkspaceError::NotUtf8 { path: path.to_owned() })?;
-        return Ok(Entry { kind: EntryKind::Symlink { target }, mode: 0 });
+        let target = dir.read_link_contents(name).map_err(|e| io(relative, e))?;
+        let Ok(target) = target.into_os_string().into_string() else {
+            skipped.push(Skipped { path: relative.to_owned(), kind: "symlink target not UTF-8" });
+            return Ok(None);
+        };
+        return Ok(Some(Entry { kind: EntryKind::Symlink { target }, mode: 0 }));
     } else if file_type.is_dir() {
         EntryKind::Dir
     } else if file_type.is_file() {
@@ -170,7 +202,12 @@ pub(crate) fn entry(path: &Path, metadata: &Metadata) -> Result<Entry, Workspace
         } else {
             "device"
         };
-        return Err(WorkspaceError::Unsupported { path: path.to_owned(), kind });
+        skipped.push(Skipped { path: relative.to_owned(), kind });
+        return Ok(None);
     };
-    Ok(Entry { kind, mode })
+    Ok(Some(Entry { kind, mode }))
+}
+
+fn io(relative: &str, error: std::io::Error) -> WorkspaceError {
+    WorkspaceError::io(Path::new(relative), error)
 }

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use airlock_workspace::{ChangeKind, Changeset, EntryKind, WorkspaceError};
+use airlock_workspace::{ChangeKind, Changeset, EntryKind};
 use sha2::{Digest, Sha256};
 
 /// A small checkout and an identical copy of it (the stage).
@@ -104,21 +104,16 @@ fn a_file_replaced_by_a_directory_is_a_modification() {
 }
 
 #[test]
-fn what_policy_could_not_check_is_an_error_naming_the_path() {
+fn what_policy_could_not_check_is_never_a_change_and_a_missing_root_is_named() {
     let (workspace, stage) = checkout();
     let odd = std::ffi::OsStr::from_bytes(b"bad\xffname");
     std::fs::write(stage.path().join(odd), "x").expect("write");
-    let error = Changeset::between(workspace.path(), stage.path()).expect_err("non-UTF-8 name");
-    assert!(matches!(error, WorkspaceError::NotUtf8 { .. }), "{error}");
-    assert!(error.to_string().contains("not UTF-8"), "{error}");
-    std::fs::remove_file(stage.path().join(odd)).expect("rm");
-
     let fifo = stage.path().join("pipe");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
-    let error = Changeset::between(workspace.path(), stage.path()).expect_err("fifo");
-    assert!(error.to_string().contains("a FIFO, which a workspace may not contain"), "{error}");
-    assert!(error.to_string().contains(&fifo.display().to_string()), "{error}");
+    // Neither is opened (the FIFO would block), and neither can land.
+    let changes = Changeset::between(workspace.path(), stage.path()).expect("diff");
+    assert!(changes.is_empty(), "{changes:?}");
     let missing = Changeset::between(Path::new("/nonexistent/airlock"), stage.path()).expect_err("missing");
     assert!(missing.to_string().starts_with("/nonexistent/airlock: "), "{missing}");
 }

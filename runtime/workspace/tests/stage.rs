@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use airlock_workspace::{ChangeKind, JOURNAL_DIR, Recovery, Rules, Stage, WorkspaceError, patch, recover};
+use airlock_workspace::{
+    ChangeKind, Journals, Recovery, Rules, Stage, StageOptions, WorkspaceError, patch, recover,
+};
 
 /// Every entry under `root` with its type, mode and content: what "the same
 /// tree" means in these tests.
@@ -35,6 +37,18 @@ fn snapshot(root: &Path) -> BTreeMap<String, (String, u32, Vec<u8>)> {
         }
     }
     all
+}
+
+/// airlock's own journal directory for one test (kept alive by the
+/// returned guard).
+fn journals() -> (tempfile::TempDir, Journals) {
+    let state = tempfile::tempdir().expect("tempdir");
+    let journals = Journals::open(&state.path().join("journals")).expect("journals");
+    (state, journals)
+}
+
+fn stage_of(workspace: &Path) -> Stage {
+    Stage::create(workspace, &StageOptions::default()).expect("stage")
 }
 
 fn checkout() -> tempfile::TempDir {
@@ -74,7 +88,7 @@ fn remediate(stage: &Path) {
 fn a_stage_holds_the_whole_tree_and_writes_to_it_stay_there() {
     let workspace = checkout();
     let before = snapshot(workspace.path());
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     assert_eq!(snapshot(stage.path()), before, "the tool sees the whole tree, modes and symlinks included");
     remediate(stage.path());
     assert_eq!(snapshot(workspace.path()), before, "nothing reaches the workspace before apply");
@@ -83,7 +97,7 @@ fn a_stage_holds_the_whole_tree_and_writes_to_it_stay_there() {
 #[test]
 fn the_changeset_lists_what_the_tool_did_and_apply_lands_exactly_that() {
     let workspace = checkout();
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     remediate(stage.path());
     // Rewritten with the same bytes: not a change.
     std::fs::write(stage.path().join("src/main.rs"), "fn main() {}\n").expect("rewrite");
@@ -100,15 +114,16 @@ fn the_changeset_lists_what_the_tool_did_and_apply_lands_exactly_that() {
         ]
     );
     assert!(Rules::default().check(&changes).is_empty());
-    stage.apply(&changes).expect("apply");
-    assert_eq!(snapshot(workspace.path()), snapshot(stage.path()));
-    assert!(!workspace.path().join(JOURNAL_DIR).exists(), "the journal is removed");
+    let (_state, journals) = journals();
+    stage.apply(&changes, &journals).expect("apply");
+    assert_eq!(snapshot(workspace.path()), snapshot(stage.path()), "nothing of the apply is left behind");
+    assert_eq!(std::fs::read_dir(journals.path()).expect("ls").count(), 1, "only the key is left: {:?}", journals.path());
 }
 
 #[test]
 fn an_in_place_edit_of_the_same_size_is_found_without_trusting_sizes() {
     let workspace = checkout();
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     std::fs::write(stage.path().join("src/main.rs"), "fn main() {}\n").expect("same bytes");
     std::fs::write(stage.path().join("src/util/mod.rs"), "pub fn g() {}\n").expect("same size");
     let changes = stage.changeset().expect("diff");
@@ -126,13 +141,14 @@ fn a_crash_at_any_step_of_apply_recovers_to_the_old_or_the_new_tree() {
     loop {
         let workspace = checkout();
         let old = snapshot(workspace.path());
-        let stage = Stage::create(workspace.path(), None).expect("stage");
+        let stage = stage_of(workspace.path());
         remediate(stage.path());
         std::fs::set_permissions(stage.path().join("src/main.rs"), std::fs::Permissions::from_mode(0o600))
             .expect("chmod");
         let new = snapshot(stage.path());
         let changes = stage.changeset().expect("diff");
-        match stage.apply_interrupted(&changes, steps) {
+        let (_state, journals) = journals();
+        match stage.apply_interrupted(&changes, &journals, steps) {
             Ok(()) => {
                 assert_eq!(snapshot(workspace.path()), new);
                 break;
@@ -140,8 +156,10 @@ fn a_crash_at_any_step_of_apply_recovers_to_the_old_or_the_new_tree() {
             Err(WorkspaceError::Interrupted) => {}
             Err(e) => panic!("step {steps}: {e}"),
         }
-        assert!(matches!(Stage::create(workspace.path(), None), Err(WorkspaceError::PendingApply { .. })));
-        let recovery = recover(workspace.path()).expect("recover");
+        let again = stage_of(workspace.path());
+        let more = again.changeset().expect("diff");
+        assert!(more.is_empty() || matches!(again.apply(&more, &journals), Err(WorkspaceError::PendingApply { .. })));
+        let recovery = recover(workspace.path(), &journals).expect("recover");
         let now = snapshot(workspace.path());
         match recovery {
             Recovery::RolledBack => assert_eq!(now, old, "crash after {steps} steps: not the old tree"),
@@ -151,7 +169,7 @@ fn a_crash_at_any_step_of_apply_recovers_to_the_old_or_the_new_tree() {
             }
             Recovery::Clean => panic!("crash after {steps} steps left no journal"),
         }
-        assert_eq!(recover(workspace.path()).expect("again"), Recovery::Clean);
+        assert_eq!(recover(workspace.path(), &journals).expect("again"), Recovery::Clean);
         steps += 1;
     }
     assert!(steps > 8, "the apply has {steps} steps");
@@ -161,20 +179,21 @@ fn a_crash_at_any_step_of_apply_recovers_to_the_old_or_the_new_tree() {
 #[test]
 fn a_workspace_edited_during_the_call_is_not_applied_to() {
     let workspace = checkout();
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     remediate(stage.path());
     let changes = stage.changeset().expect("diff");
     std::fs::write(workspace.path().join("Cargo.toml"), "# someone else's edit\n").expect("edit");
     let before = snapshot(workspace.path());
-    let err = stage.apply(&changes).expect_err("refused");
+    let (_state, journals) = journals();
+    let err = stage.apply(&changes, &journals).expect_err("refused");
     assert!(matches!(&err, WorkspaceError::ChangedDuringCall { path } if path == "Cargo.toml"), "{err}");
     assert_eq!(snapshot(workspace.path()), before);
 }
 
 #[test]
-fn the_rules_refuse_symlinks_new_executables_setuid_big_files_and_the_journal() {
+fn the_rules_refuse_symlinks_new_executables_setuid_and_big_files() {
     let workspace = checkout();
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     let s = stage.path();
     symlink("/etc/passwd", s.join("planted")).expect("plant");
     std::fs::remove_file(s.join("entry")).expect("unlink");
@@ -183,7 +202,7 @@ fn the_rules_refuse_symlinks_new_executables_setuid_big_files_and_the_journal() 
     std::fs::set_permissions(s.join("src/main.rs"), std::fs::Permissions::from_mode(0o4644)).expect("chmod");
     std::fs::write(s.join("big.bin"), vec![b'x'; 2048]).expect("write");
     std::fs::write(s.join("run.sh"), "#!/bin/sh\necho still executable\n").expect("edit");
-    std::fs::create_dir(s.join(JOURNAL_DIR)).expect("mkdir");
+    std::fs::create_dir(s.join(".airlock-apply")).expect("mkdir");
     let changes = stage.changeset().expect("diff");
     let refused: Vec<String> = Rules { max_file_bytes: 1024 }
         .check(&changes)
@@ -193,15 +212,15 @@ fn the_rules_refuse_symlinks_new_executables_setuid_big_files_and_the_journal() 
     assert_eq!(
         refused,
         [
-            ".airlock-apply: airlock's apply journal is not the tool's to write",
             "big.bin: is 2048 bytes, over the 1024-byte limit",
             "planted: creates a symlink (to `/etc/passwd`); symlinks are never applied",
             "src/main.rs: gains setuid/setgid/sticky bits (mode 4644)",
             "tool: becomes executable (mode 755); new executables are never applied",
         ],
-        "deleting a symlink and editing an existing executable are allowed"
+        "deleting a symlink, editing an existing executable and a directory named like the old journal are allowed"
     );
-    let err = stage.apply(&changes).expect_err("a symlink is never applied, even without the rules");
+    let (_state, journals) = journals();
+    let err = stage.apply(&changes, &journals).expect_err("a symlink is never applied, even without the rules");
     assert!(matches!(err, WorkspaceError::Symlink { .. }), "{err}");
 }
 
@@ -209,7 +228,7 @@ fn the_rules_refuse_symlinks_new_executables_setuid_big_files_and_the_journal() 
 fn the_dry_run_patch_applies_with_git_apply_to_the_original_tree() {
     let workspace = checkout();
     let copy = tempfile::tempdir().expect("tempdir");
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     remediate(stage.path());
     std::fs::write(stage.path().join("src/main.rs"), "fn main() {}\n// no newline").expect("edit");
     std::fs::set_permissions(stage.path().join("run.sh"), std::fs::Permissions::from_mode(0o644))
@@ -221,7 +240,8 @@ fn the_dry_run_patch_applies_with_git_apply_to_the_original_tree() {
     assert!(text.contains("-serde = \"1.0.100\"\n+serde = \"1.0.200\"\n"), "{text}");
 
     // A second copy of the original tree, the patch applied to it by git.
-    let original = Stage::create(workspace.path(), Some(copy.path())).expect("copy");
+    let options = StageOptions { parent: Some(copy.path().to_owned()), ..StageOptions::default() };
+    let original = Stage::create(workspace.path(), &options).expect("copy");
     std::fs::write(copy.path().join("fix.patch"), &text).expect("write patch");
     let status = std::process::Command::new("git")
         .args(["apply", "--verbose", "../fix.patch"])
@@ -241,9 +261,205 @@ fn the_dry_run_patch_applies_with_git_apply_to_the_original_tree() {
 #[test]
 fn binary_changes_are_an_error_naming_the_file_not_a_broken_patch() {
     let workspace = checkout();
-    let stage = Stage::create(workspace.path(), None).expect("stage");
+    let stage = stage_of(workspace.path());
     std::fs::write(stage.path().join("logo.png"), [0x89, b'P', b'N', b'G', 0, 0xff]).expect("write");
     let changes = stage.changeset().expect("diff");
     let err = patch(&stage, &changes).expect_err("binary");
     assert_eq!(err.to_string(), "logo.png: binary content cannot be written as a text patch");
+}
+
+/// A file outside every checkout, and what it holds, to prove nothing
+/// reached it.
+fn outside() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("victim"), "untouched\n").expect("write");
+    std::fs::set_permissions(dir.path().join("victim"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    dir
+}
+
+/// What an attacker plants as an apply journal in a checkout: each kind of
+/// operation, aimed outside it.
+fn plant_journal(journal_dir: &Path, target: &Path) {
+    std::fs::create_dir_all(journal_dir).expect("mkdir");
+    std::fs::write(journal_dir.join("0"), "planted content\n").expect("write");
+    let victim = target.join("victim").display().to_string();
+    let ops = serde_json::json!({
+        "version": 1,
+        "ops": [
+            {"op": "chmod", "path": victim, "mode": 0o4777},
+            {"op": "make_dir", "path": target.join("made").display().to_string()},
+            {"op": "replace", "path": target.join("replaced").display().to_string(), "temp": "0"},
+            {"op": "replace", "path": "../../../../../../../../tmp/airlock-planted", "temp": "0"},
+            {"op": "remove", "path": victim},
+        ]
+    });
+    for name in ["commit.json", "plan.json"] {
+        std::fs::write(journal_dir.join(name), ops.to_string()).expect("write");
+    }
+}
+
+#[test]
+fn a_journal_planted_in_the_checkout_is_ordinary_content_and_never_carried_out() {
+    let target = outside();
+    let workspace = checkout();
+    plant_journal(&workspace.path().join(".airlock-apply"), target.path());
+    let before = snapshot(workspace.path());
+    let (_state, journals) = journals();
+    assert_eq!(recover(workspace.path(), &journals).expect("recover"), Recovery::Clean);
+    assert_eq!(snapshot(target.path()), snapshot(outside().path()), "nothing outside the checkout changed");
+    assert_eq!(snapshot(workspace.path()), before, "and the planted files are left as they are");
+
+    // Staged, changed and applied like any other content.
+    let stage = stage_of(workspace.path());
+    assert!(stage.path().join(".airlock-apply/commit.json").is_file(), "the tool sees it as a file");
+    remediate(stage.path());
+    let changes = stage.changeset().expect("diff");
+    stage.apply(&changes, &journals).expect("apply");
+    assert_eq!(snapshot(workspace.path()), snapshot(stage.path()));
+    assert_eq!(snapshot(target.path()), snapshot(outside().path()));
+    assert!(!Path::new("/tmp/airlock-planted").exists());
+}
+
+#[test]
+fn a_symlinked_journal_directory_in_the_checkout_is_never_followed() {
+    let target = outside();
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    plant_journal(elsewhere.path(), target.path());
+    let workspace = checkout();
+    symlink(elsewhere.path(), workspace.path().join(".airlock-apply")).expect("symlink");
+    let (_state, journals) = journals();
+    assert_eq!(recover(workspace.path(), &journals).expect("recover"), Recovery::Clean);
+    let stage = stage_of(workspace.path());
+    remediate(stage.path());
+    let changes = stage.changeset().expect("diff");
+    stage.apply(&changes, &journals).expect("apply");
+    assert_eq!(snapshot(target.path()), snapshot(outside().path()), "nothing outside changed");
+    assert!(elsewhere.path().join("commit.json").is_file(), "the link's target was not touched");
+}
+
+#[test]
+fn a_journal_in_airlocks_state_that_airlock_did_not_seal_is_refused() {
+    let target = outside();
+    let workspace = checkout();
+    let (_state, journals) = journals();
+    // An interrupted apply leaves a sealed journal with this checkout's name.
+    let stage = stage_of(workspace.path());
+    remediate(stage.path());
+    let changes = stage.changeset().expect("diff");
+    let _ = stage.apply_interrupted(&changes, &journals, 3);
+    let journal = std::fs::read_dir(journals.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "plan" || e == "commit"))
+        .expect("a journal");
+    // Someone rewrites it to act outside the checkout, keeping the seal line.
+    let sealed = std::fs::read_to_string(&journal).expect("read");
+    let (seal, body) = sealed.split_once('\n').expect("seal line");
+    let forged = body.replace("\"ops\":[", &format!("\"ops\":[{{\"op\":\"remove\",\"path\":\"{}\"}},", target.path().join("victim").display()));
+    std::fs::write(&journal, format!("{seal}\n{forged}")).expect("forge");
+    let err = recover(workspace.path(), &journals).expect_err("refused");
+    assert!(err.to_string().contains("not sealed by this user's airlock key"), "{err}");
+    assert!(target.path().join("victim").exists(), "nothing was carried out");
+}
+
+#[test]
+fn a_parent_swapped_for_a_symlink_during_staging_or_apply_never_leads_outside() {
+    let target = outside();
+    std::fs::write(target.path().join("mod.rs"), "outside secret\n").expect("write");
+    let (_state, journals) = journals();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for round in 0..40 {
+        let workspace = checkout();
+        let stage = Stage::create(workspace.path(), &StageOptions::default());
+        let Ok(stage) = stage else { continue };
+        std::fs::write(stage.path().join("src/util/mod.rs"), format!("pub fn patched{round}() {{}}\n")).expect("edit");
+        std::fs::write(stage.path().join("src/util/new.rs"), "// added\n").expect("add");
+        let changes = stage.changeset().expect("diff");
+        // Another process swaps `src/util` for a symlink out and back, as fast as it can.
+        let util = workspace.path().join("src/util");
+        let (swapper_stop, out) = (stop.clone(), target.path().to_owned());
+        stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        let swapper = std::thread::spawn(move || {
+            let real = util.with_file_name("util.real");
+            while !swapper_stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if std::fs::rename(&util, &real).is_ok() {
+                    let _ = symlink(&out, &util);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&util);
+                    let _ = std::fs::rename(&real, &util);
+                }
+            }
+        });
+        let _ = stage.apply(&changes, &journals);
+        let again = Stage::create(workspace.path(), &StageOptions::default());
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        swapper.join().expect("swapper");
+        let _ = recover(workspace.path(), &journals);
+        assert_eq!(std::fs::read_to_string(target.path().join("mod.rs")).expect("read"), "outside secret\n");
+        assert!(!target.path().join("new.rs").exists(), "round {round}: a file was added outside the checkout");
+        if let Ok(again) = again {
+            // A link staged as a link is fine; a file holding what is outside is not.
+            for (path, (kind, _, bytes)) in snapshot(again.path()) {
+                let leaked = kind == "file" && String::from_utf8_lossy(&bytes).contains("outside secret");
+                assert!(!leaked, "round {round}: staging read outside the checkout into {path}");
+            }
+        }
+    }
+}
+
+#[test]
+fn fifos_sockets_devices_and_non_utf8_names_are_skipped_never_opened() {
+    use std::os::unix::ffi::OsStrExt;
+    let workspace = checkout();
+    let w = workspace.path();
+    rustix::fs::mknodat(rustix::fs::CWD, &w.join("pipe"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0)
+        .expect("mkfifo");
+    let _socket = std::os::unix::net::UnixListener::bind(w.join("src/sock")).expect("socket");
+    let device = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &w.join("null"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .is_ok();
+    std::fs::write(w.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), "x").expect("non-UTF-8 name");
+    // Would block forever if anything opened the FIFO without O_NONBLOCK.
+    let stage = stage_of(w);
+    let mut skipped: Vec<(String, &str)> = stage.skipped().iter().map(|s| (s.path.clone(), s.kind)).collect();
+    skipped.sort();
+    let mut expected = vec![
+        ("bad\u{fffd}name".to_owned(), "name not UTF-8"),
+        ("pipe".to_owned(), "FIFO"),
+        ("src/sock".to_owned(), "socket"),
+    ];
+    if device {
+        expected.push(("null".to_owned(), "device"));
+        expected.sort();
+    }
+    assert_eq!(skipped, expected);
+    for name in ["pipe", "src/sock", "null"] {
+        assert!(std::fs::symlink_metadata(stage.path().join(name)).is_err(), "{name} is not staged");
+    }
+    // The tool writes a file where the FIFO is: it never lands.
+    std::fs::write(stage.path().join("pipe"), "data").expect("write");
+    let changes = stage.changeset().expect("diff");
+    let (_state, journals) = journals();
+    let err = stage.apply(&changes, &journals).expect_err("refused");
+    assert!(matches!(&err, WorkspaceError::ChangedDuringCall { path } if path == "pipe"), "{err}");
+}
+
+#[test]
+fn a_checkout_over_the_stage_budget_is_refused_sparse_files_counted_in_full() {
+    let workspace = checkout();
+    let sparse = std::fs::File::create(workspace.path().join("sparse.img")).expect("create");
+    sparse.set_len(64 << 30).expect("a 64 GiB hole");
+    let err = Stage::create(workspace.path(), &StageOptions::default()).expect_err("over budget");
+    assert!(matches!(err, WorkspaceError::TooLarge { limit, .. } if limit == StageOptions::DEFAULT_MAX_BYTES), "{err}");
+    assert!(err.to_string().contains("over the stage budget of 1073741824 bytes"), "{err}");
+    sparse.set_len(4096).expect("shrink");
+    let small = StageOptions { max_bytes: 1024, ..StageOptions::default() };
+    let err = Stage::create(workspace.path(), &small).expect_err("over a small budget");
+    assert!(err.to_string().contains("stage budget of 1024 bytes"), "{err}");
+    Stage::create(workspace.path(), &StageOptions::default()).expect("fits the default");
 }

@@ -19,6 +19,7 @@ pub(super) fn airlock(setup: &Setup, args: &[&str]) -> Out {
         .env("XDG_CACHE_HOME", shared_cache())
         .env("AIRLOCK_CONFIG", setup.path("airlock.toml"))
         .env("AIRLOCK_AUDIT_LOG", setup.path("audit"))
+        .env("AIRLOCK_JOURNALS", setup.path("journals"))
         .env_remove("HOME")
         .env_remove("AIRLOCK_TOKEN")
         .output()

@@ -164,6 +164,24 @@ fn every_token_refusal_has_its_own_exit_code() {
             14,
             "issuer `https://evil.example` is not trusted",
         ),
+        (
+            "forged line in sub",
+            key.sign(&claims(json!({"sub": "bot\n     9  2026-01-01  ok  human:admin"}))).expect("sign"),
+            10,
+            "claim `sub` holds a control character",
+        ),
+        (
+            "escape sequence in an unknown issuer",
+            key.sign(&claims(json!({"iss": "https://x\u{1b}]52;c;cHduZWQ=\u{7}"}))).expect("sign"),
+            10,
+            "claim `iss` holds a control character",
+        ),
+        (
+            "control character in jti",
+            key.sign(&claims(json!({"jti": "a\rb"}))).expect("sign"),
+            10,
+            "claim `jti` must be 1 to 256 bytes without control characters",
+        ),
         ("unknown kid", other.sign(&claims(json!({"n": 2}))).expect("sign"), 15, "is not among issuer"),
         ("too long-lived", key.sign(&claims(json!({"exp": now + 7200}))).expect("sign"), 17, "long-lived"),
         ("bad signature", format!("{}.{}.{}", parts[0], parts[1], flip_first(parts[2])), 18, "signature"),
@@ -174,6 +192,7 @@ fn every_token_refusal_has_its_own_exit_code() {
         assert_eq!(r.code, code, "{name}: {}", r.stderr);
         assert!(r.stderr.contains(message), "{name}: expected `{message}` in {}", r.stderr);
         assert!(!r.stdout.contains(CANARY), "{name}: a refused token ran the tool");
+        assert!(!r.stderr.contains('\x1b') && !r.stderr.contains("\n     9"), "{name}: {}", r.stderr);
     }
     let once = op.mint("human:alice");
     assert_eq!(op.read_notes(&once).code, 0);
@@ -345,7 +364,7 @@ jwks = \"policy.cedar\"
 }
 
 #[test]
-fn keygen_never_overwrites_and_mint_refuses_registered_claims() {
+fn keygen_never_overwrites_and_mint_refuses_registered_and_unprintable_claims() {
     let op = Operator::new();
     let keys = op.path("keys").display().to_string();
     let r = op.airlock(&["identity", "keygen", "--out", &keys]);
@@ -360,6 +379,12 @@ fn keygen_never_overwrites_and_mint_refuses_registered_claims() {
     let r = op.airlock(&["identity", "mint", "--key", &key, "--sub", "a", "--claim", "exp=1"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("`exp` is set by its own flag or by airlock"), "{}", r.stderr);
+    for (sub, claim) in [("bot\n  9  ok  human:admin", "sub"), ("bot\u{202e}nimda", "sub"), ("a\u{1b}[2J", "sub")] {
+        let r = op.airlock(&["identity", "mint", "--key", &key, "--sub", sub]);
+        assert_eq!(r.code, 2, "{sub:?}: {}", r.stderr);
+        assert!(r.stderr.contains(&format!("claim `{claim}` holds a control character")), "{}", r.stderr);
+        assert!(r.stdout.is_empty(), "a token was printed: {}", r.stdout);
+    }
     let not_a_key = op.path("policy.cedar").display().to_string();
     let r = op.airlock(&["identity", "mint", "--key", &not_a_key, "--sub", "a"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

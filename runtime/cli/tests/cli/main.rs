@@ -30,6 +30,7 @@ fn airlock_with_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .args(args)
         .env("XDG_CACHE_HOME", cache)
         .env("AIRLOCK_AUDIT_LOG", cache.join("audit"))
+        .env("AIRLOCK_JOURNALS", cache.join("journals"))
         .env_remove("HOME")
         .env_remove("AIRLOCK_TOKEN")
         .env_remove("AIRLOCK_CONFIG")
