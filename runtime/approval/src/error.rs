@@ -78,7 +78,9 @@ pub enum ApprovalError {
     #[error("break-glass needs a non-empty --reason; it is recorded in the audit log")]
     ReasonRequired,
     /// Break-glass without the agent's `sub` and issuer.
-    #[error("break-glass needs the agent's `sub` (--agent) and issuer (--agent-issuer); a window lets through only that pair")]
+    #[error(
+        "break-glass needs the agent's `sub` (--agent) and issuer (--agent-issuer); a window lets through only that pair"
+    )]
     AgentRequired,
     /// A requested lifetime is over the maximum.
     #[error("{what} of {asked:?} is longer than the maximum, {max:?}")]

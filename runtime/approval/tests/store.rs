@@ -258,15 +258,17 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     let now = SystemTime::now();
     let carol = human("human:carol");
     let requester = Requester::of(&agent());
-    let no_reason = store.open_break_glass(&carol, "agent:fixer", ISS, "  ", now, MINUTE).expect_err("reason");
+    let no_reason =
+        store.open_break_glass(&carol, "agent:fixer", ISS, "  ", now, MINUTE).expect_err("reason");
     assert!(matches!(no_reason, ApprovalError::ReasonRequired), "{no_reason}");
     let too_long =
         store.open_break_glass(&carol, "agent:fixer", ISS, "outage", now, 61 * MINUTE).expect_err("long");
     assert!(too_long.to_string().contains("longer than the maximum"), "{too_long}");
     assert!(store.break_glass_for(&requester, now).expect("query").is_empty(), "refusals open nothing");
 
-    let by_owner =
-        store.open_break_glass(&human("human:alice"), "agent:fixer", ISS, "outage", now, MINUTE).expect("opened");
+    let by_owner = store
+        .open_break_glass(&human("human:alice"), "agent:fixer", ISS, "outage", now, MINUTE)
+        .expect("opened");
     assert!(
         store.break_glass_for(&requester, now).expect("query").is_empty(),
         "the owner's window ({}) does not count",
@@ -283,12 +285,14 @@ fn break_glass_windows_are_bounded_reasoned_and_never_self_opened() {
     );
     let other = Requester::of(&human("agent:other"));
     assert!(store.break_glass_for(&other, now).expect("query").is_empty(), "for one agent only");
-    let same_sub_other_issuer = Requester::of(&principal_from("https://other-id.example", "agent:fixer", json!({})));
+    let same_sub_other_issuer =
+        Requester::of(&principal_from("https://other-id.example", "agent:fixer", json!({})));
     assert!(
         store.break_glass_for(&same_sub_other_issuer, now + MINUTE).expect("query").is_empty(),
         "a second trusted issuer minting the same `sub` gets no window"
     );
-    let no_issuer = store.open_break_glass(&carol, "agent:fixer", " ", "outage", now, MINUTE).expect_err("issuer");
+    let no_issuer =
+        store.open_break_glass(&carol, "agent:fixer", " ", "outage", now, MINUTE).expect_err("issuer");
     assert!(matches!(no_issuer, ApprovalError::AgentRequired), "{no_issuer}");
 }
 
@@ -300,7 +304,9 @@ fn the_gate_runs_a_gated_call_in_a_window_only_while_its_opener_is_still_named()
         ApprovalGate::new(Some(dir.path().to_owned()), Approvers::new(humans(), vec!["human:carol".into()]));
     let now = SystemTime::now();
     let store = named.store().expect("store");
-    store.open_break_glass(&human("human:carol"), "agent:fixer", ISS, "INC-7", now, 10 * MINUTE).expect("open");
+    store
+        .open_break_glass(&human("human:carol"), "agent:fixer", ISS, "INC-7", now, 10 * MINUTE)
+        .expect("open");
     let decision = gated_decision(&agent());
     let cleared =
         named.clear(&agent(), &decision, &GrantSet::default(), r#"{"a":1}"#, None, now).expect("clear");

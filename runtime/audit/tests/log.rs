@@ -11,9 +11,8 @@ use std::time::Duration;
 use airlock_audit::{
     ApprovalEvent, ApprovalStatus, ApproverRecord, AuditSink, BreakGlassEvent, CallApproval, CallEvent,
     CapabilityRecord, ChangeRecord, Checkpointer, Durability, Effects, Event, FileLog, LOG_FILE, Outcome,
-    PrincipalRecord, Record, RefusedChange, ToolRecord, TokensRefusedEvent, WorkspaceRecord, WorkspaceRecoveredEvent,
-    WorkspaceStatus, input_sha256,
-    public_key_from_pem, verify, verify_signed,
+    PrincipalRecord, Record, RefusedChange, TokensRefusedEvent, ToolRecord, WorkspaceRecord,
+    WorkspaceRecoveredEvent, WorkspaceStatus, input_sha256, public_key_from_pem, verify, verify_signed,
 };
 
 fn call(n: u64, outcome: Outcome) -> Event {

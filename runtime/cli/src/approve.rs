@@ -30,7 +30,8 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
         (Some(id), _) => (id.as_str(), grant(&config.approvals, &log, approver, id, args.reason.as_deref())),
         (None, Some(agent)) => {
             let reason = args.reason.as_deref().unwrap_or_default();
-            let window = Window { agent, agent_iss: args.agent_issuer.as_deref(), reason, duration: args.duration };
+            let window =
+                Window { agent, agent_iss: args.agent_issuer.as_deref(), reason, duration: args.duration };
             ("break-glass", break_glass(&config, &log, approver, &window))
         }
         (None, None) => {
@@ -108,7 +109,12 @@ struct Window<'a> {
 }
 
 /// Opens a break-glass window for one agent `(iss, sub)`.
-fn break_glass(config: &Config, log: &dyn AuditSink, opener: &Principal, asked: &Window<'_>) -> Result<(), Failure> {
+fn break_glass(
+    config: &Config,
+    log: &dyn AuditSink,
+    opener: &Principal,
+    asked: &Window<'_>,
+) -> Result<(), Failure> {
     config.approvals.approvers().check_break_glass(opener).map_err(refused)?;
     let agent_iss = match (asked.agent_iss, config.issuers.as_slice()) {
         (Some(iss), trusted) if trusted.iter().any(|t| t == iss) => iss,

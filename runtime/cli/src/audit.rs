@@ -214,7 +214,9 @@ fn print_records(records: &[Record], json: bool) {
                     .approval
                     .as_ref()
                     .map(|a| match &a.approver {
-                        Some(by) => format!("  [{} {} by {}]", printable(&a.id), status_name(a.status), printable(by)),
+                        Some(by) => {
+                            format!("  [{} {} by {}]", printable(&a.id), status_name(a.status), printable(by))
+                        }
                         None => format!("  [{} {}]", printable(&a.id), status_name(a.status)),
                     })
                     .unwrap_or_default();
@@ -257,7 +259,9 @@ fn print_records(records: &[Record], json: bool) {
                 printable(&c.key_id)
             ),
             Event::Recovered { truncated_bytes } => {
-                println!("{seq:>6}  {time}  recovered      torn tail of {truncated_bytes} bytes cut after a crash")
+                println!(
+                    "{seq:>6}  {time}  recovered      torn tail of {truncated_bytes} bytes cut after a crash"
+                )
             }
             Event::WorkspaceRecovered(w) => println!(
                 "{seq:>6}  {time}  workspace      an unfinished apply to {} was {}",
@@ -324,7 +328,11 @@ impl AuditSink for Tracked<'_> {
 }
 
 /// Records a refused token: why (never the token itself).
-pub(crate) fn record_refused_token(log: &dyn AuditSink, transport: &str, failure: &Failure) -> Result<(), Failure> {
+pub(crate) fn record_refused_token(
+    log: &dyn AuditSink,
+    transport: &str,
+    failure: &Failure,
+) -> Result<(), Failure> {
     let event = airlock_audit::TokensRefusedEvent {
         transport: transport.to_owned(),
         reason: airlock_audit::bounded(&failure.error.to_string()),

@@ -90,7 +90,11 @@ async fn authorized_call(
     let decision = authorize::decide(config, principal, &tool, &request)?;
     let mut audited = Audited { log, principal: Some(principal), decision: Some(&decision), approval: None };
     if !decision.invoke_allowed() {
-        audited.record(&tool, input, Ending::before_start(Outcome::Refused, "policy denies invoking the tool"))?;
+        audited.record(
+            &tool,
+            input,
+            Ending::before_start(Outcome::Refused, "policy denies invoking the tool"),
+        )?;
     }
     let grants = authorize::grants(&decision, &tool, &request, &offer)?;
     let clearance =
@@ -108,11 +112,8 @@ async fn authorized_call(
             printable_lines(&decision.to_string())
         );
     }
-    let judge = || Judge::Policy {
-        authorizer: &config.authorizer,
-        principal,
-        tool: authorize::tool_identity(&tool),
-    };
+    let judge =
+        || Judge::Policy { authorizer: &config.authorizer, principal, tool: authorize::tool_identity(&tool) };
     let (staged, grants) = stage(workspace.as_ref(), grants, judge)?;
     let called = call(&tool, &grants, input, audited, staged.as_ref()).await?;
     report(args, &tool, called, Some(&decision))
@@ -222,7 +223,10 @@ pub(crate) async fn call(
             CallError::Grant(_) | CallError::Limits(_) => exit::USAGE,
             _ => exit::INTERNAL,
         };
-        Failure::new(code, anyhow!("tool `{}`: {}", printable(&tool.info().name), printable_lines(&e.to_string())))
+        Failure::new(
+            code,
+            anyhow!("tool `{}`: {}", printable(&tool.info().name), printable_lines(&e.to_string())),
+        )
     })?;
     Ok(Called { outcome, workspace })
 }

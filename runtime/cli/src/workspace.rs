@@ -69,7 +69,8 @@ impl Workspace {
         log: &dyn AuditSink,
     ) -> Result<Self, Failure> {
         let shown = || printable(&dir.display().to_string()).into_owned();
-        let dir = dir.canonicalize().map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", shown())))?;
+        let dir =
+            dir.canonicalize().map_err(|e| Failure::usage(anyhow!("--workspace `{}`: {e}", shown())))?;
         if !dir.is_dir() {
             return Err(Failure::usage(anyhow!("--workspace `{}` is not a directory", shown())));
         }
@@ -81,7 +82,11 @@ impl Workspace {
                 outcome: recovery.as_str().to_owned(),
             };
             audit::record_event(log, Event::WorkspaceRecovered(event))?;
-            let done = if recovery == Recovery::RolledBack { "died before committing; undone" } else { "died after committing; finished" };
+            let done = if recovery == Recovery::RolledBack {
+                "died before committing; undone"
+            } else {
+                "died after committing; finished"
+            };
             eprintln!("note: an earlier apply to the workspace {done}");
         }
         let writable: Vec<&GuestPath> = tool
@@ -231,7 +236,11 @@ impl Workspace {
 /// The exit code and message for a call whose tool succeeded.
 pub(crate) fn exit_for(record: &WorkspaceRecord) -> Result<(), Failure> {
     let list = || {
-        record.refused.iter().map(|r| format!("\n  {}: {}", printable(&r.path), printable(&r.reason))).collect::<String>()
+        record
+            .refused
+            .iter()
+            .map(|r| format!("\n  {}: {}", printable(&r.path), printable(&r.reason)))
+            .collect::<String>()
     };
     match record.status {
         WorkspaceStatus::Applied | WorkspaceStatus::DryRun => Ok(()),

@@ -165,7 +165,10 @@ impl Verifier {
             .ok_or_else(|| TokenError::UnknownIssuer(excerpt(&issuer, SHOWN_CHARS).into_owned()))?;
         let key = select_key(&keys, header.kid.as_deref()).ok_or_else(|| TokenError::UnknownKey {
             issuer: issuer.clone(),
-            kid: header.kid.as_deref().map_or("(none)".to_owned(), |k| format!("`{}`", excerpt(k, SHOWN_CHARS))),
+            kid: header
+                .kid
+                .as_deref()
+                .map_or("(none)".to_owned(), |k| format!("`{}`", excerpt(k, SHOWN_CHARS))),
         })?;
         if key.algorithm != header.alg {
             return Err(TokenError::Algorithm(format!(

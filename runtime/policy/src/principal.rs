@@ -226,7 +226,10 @@ mod tests {
     fn identifying_claims_with_control_characters_are_refused() {
         let forged = "bot\n     9  2026-01-01  ok  admin";
         assert_eq!(Principal::from_claims(forged, "i", &Map::new()), Err(PrincipalError::Unprintable("sub")));
-        assert_eq!(Principal::from_claims("a", "i\u{1b}[2K", &Map::new()), Err(PrincipalError::Unprintable("iss")));
+        assert_eq!(
+            Principal::from_claims("a", "i\u{1b}[2K", &Map::new()),
+            Err(PrincipalError::Unprintable("iss"))
+        );
         assert_eq!(
             Principal::from_claims("a", "i", &claims(json!({"act": {"sub": "bob\u{202e}nimda"}}))),
             Err(PrincipalError::Unprintable("act"))

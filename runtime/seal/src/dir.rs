@@ -33,7 +33,10 @@ impl PrivateDir {
             return Err(SealError::untrusted(&path, "not a directory"));
         }
         if own.uid() != user {
-            return Err(SealError::untrusted(&path, format!("owned by uid {}, not by uid {user}", own.uid())));
+            return Err(SealError::untrusted(
+                &path,
+                format!("owned by uid {}, not by uid {user}", own.uid()),
+            ));
         }
         if own.mode() & 0o022 != 0 {
             let mode = own.mode() & 0o7777;
@@ -72,7 +75,10 @@ fn check_ancestor(dir: &Path, user: u32) -> Result<(), SealError> {
     let sticky = metadata.permissions().mode() & 0o1000 != 0;
     if metadata.mode() & 0o022 != 0 && !sticky {
         let mode = metadata.mode() & 0o7777;
-        return Err(SealError::untrusted(dir, format!("a parent directory with mode {mode:o} lets other accounts write")));
+        return Err(SealError::untrusted(
+            dir,
+            format!("a parent directory with mode {mode:o} lets other accounts write"),
+        ));
     }
     Ok(())
 }

@@ -37,7 +37,8 @@ fn a_parent_others_can_write_is_refused_unless_sticky() {
     let error = PrivateDir::open(&parent.join("state")).expect_err("group/other-writable parent");
     assert!(error.to_string().contains("parent directory with mode 777"), "{error}");
     chmod(&parent, 0o1777);
-    PrivateDir::open(&parent.join("state")).expect("a sticky parent (like /tmp) cannot be used to swap our directory");
+    PrivateDir::open(&parent.join("state"))
+        .expect("a sticky parent (like /tmp) cannot be used to swap our directory");
 }
 
 #[test]

@@ -150,7 +150,13 @@ fn check_same_filesystem(root: &Dir, changes: &Changeset) -> Result<(), Workspac
 
 /// Copies the stage's file `path` to the contents file `temp` with its
 /// mode, and syncs it.
-fn write_temp(stage: &Stage, path: &str, temp_dir: &Dir, temp: &str, mode: u32) -> Result<(), WorkspaceError> {
+fn write_temp(
+    stage: &Stage,
+    path: &str,
+    temp_dir: &Dir,
+    temp: &str,
+    mode: u32,
+) -> Result<(), WorkspaceError> {
     let source = handle::open_file(stage.stage(), path, None)?;
     stage::copy_new(source, temp_dir, temp, mode, u64::MAX)?
         .sync_all()

@@ -98,9 +98,7 @@ impl Changeset {
             }
             let kind = match was {
                 None => Some(ChangeKind::Added),
-                Some(was) if !same_content(was, now, before, after, path)? => {
-                    Some(ChangeKind::Modified)
-                }
+                Some(was) if !same_content(was, now, before, after, path)? => Some(ChangeKind::Modified),
                 Some(was) if was.mode != now.mode => Some(ChangeKind::ModeChanged),
                 Some(_) => None,
             };
@@ -141,7 +139,13 @@ impl Changeset {
 
 /// Whether two entries at the same path hold the same thing (ignoring
 /// mode): same type, same link target, or files with equal bytes.
-fn same_content(was: &Entry, now: &Entry, before: &Dir, after: &Dir, path: &str) -> Result<bool, WorkspaceError> {
+fn same_content(
+    was: &Entry,
+    now: &Entry,
+    before: &Dir,
+    after: &Dir,
+    path: &str,
+) -> Result<bool, WorkspaceError> {
     match (&was.kind, &now.kind) {
         (EntryKind::Dir, EntryKind::Dir) => Ok(true),
         (EntryKind::Symlink { target: a }, EntryKind::Symlink { target: b }) => Ok(a == b),

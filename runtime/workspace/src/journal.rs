@@ -26,8 +26,8 @@ use cap_std::fs::{Dir, Permissions, PermissionsExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::handle::{self, is_plain_relative, parent};
 use crate::WorkspaceError;
+use crate::handle::{self, is_plain_relative, parent};
 
 const VERSION: u32 = 2;
 const PLAN: &str = "plan";
@@ -75,7 +75,9 @@ impl Op {
             Self::Replace { temp, .. } if temp.is_empty() || !temp.bytes().all(|b| b.is_ascii_digit()) => {
                 Some(format!("`{}` is not a contents file name", temp.escape_debug()))
             }
-            Self::Chmod { mode, .. } if mode & !0o7777 != 0 => Some(format!("mode {mode:o} is not permission bits")),
+            Self::Chmod { mode, .. } if mode & !0o7777 != 0 => {
+                Some(format!("mode {mode:o} is not permission bits"))
+            }
             _ => None,
         }
     }
@@ -165,7 +167,9 @@ impl Journal {
                         contents.rename(temp, root, path).map_err(io)?;
                     }
                 }
-                Op::Chmod { mode, .. } => root.set_permissions(path, Permissions::from_mode(*mode)).map_err(io)?,
+                Op::Chmod { mode, .. } => {
+                    root.set_permissions(path, Permissions::from_mode(*mode)).map_err(io)?
+                }
             }
             touched.insert(parent(path).to_owned());
             after_each()?;
@@ -217,21 +221,22 @@ impl Journals {
     /// Writes `journal` as the plan of an apply to `workspace`; refused
     /// when the checkout has an unfinished apply.
     pub(crate) fn write_plan(&self, workspace: &Path, journal: &Journal) -> Result<(), WorkspaceError> {
-        let (plan, commit) = (self.file(workspace, journal.root, PLAN), self.file(workspace, journal.root, COMMIT));
+        let (plan, commit) =
+            (self.file(workspace, journal.root, PLAN), self.file(workspace, journal.root, COMMIT));
         if commit.exists() {
             return Err(WorkspaceError::PendingApply { workspace: workspace.to_owned() });
         }
         let bytes = serde_json::to_vec(journal)
             .map_err(|e| WorkspaceError::Journal { path: plan.clone(), reason: e.to_string() })?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&plan)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => WorkspaceError::PendingApply { workspace: workspace.to_owned() },
-                _ => WorkspaceError::io(&plan, e),
-            })?;
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&plan).map_err(
+                |e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => {
+                        WorkspaceError::PendingApply { workspace: workspace.to_owned() }
+                    }
+                    _ => WorkspaceError::io(&plan, e),
+                },
+            )?;
         file.write_all(&self.key.seal(&bytes))
             .and_then(|()| file.sync_all())
             .map_err(|e| WorkspaceError::io(&plan, e))?;
@@ -255,7 +260,12 @@ impl Journals {
     }
 
     /// Reads, unseals and validates a journal file, if there is one.
-    fn read(&self, workspace: &Path, root: (u64, u64), phase: &str) -> Result<Option<Journal>, WorkspaceError> {
+    fn read(
+        &self,
+        workspace: &Path,
+        root: (u64, u64),
+        phase: &str,
+    ) -> Result<Option<Journal>, WorkspaceError> {
         let path = self.file(workspace, root, phase);
         let bytes = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -88,7 +88,12 @@ impl Stage {
         }
     }
 
-    fn create_in(workspace: PathBuf, root: Dir, parent: &Path, max_bytes: u64) -> Result<Self, WorkspaceError> {
+    fn create_in(
+        workspace: PathBuf,
+        root: Dir,
+        parent: &Path,
+        max_bytes: u64,
+    ) -> Result<Self, WorkspaceError> {
         let identity = handle::identity(&root, &workspace)?;
         let mut before = Tree::default();
         let mut total = 0u64;
@@ -112,12 +117,16 @@ impl Stage {
         for (relative, entry) in before.iter() {
             match &entry.kind {
                 EntryKind::Dir => {
-                    stage.create_dir(relative).map_err(|e| WorkspaceError::io(&dir.path().join(relative), e))?;
+                    stage
+                        .create_dir(relative)
+                        .map_err(|e| WorkspaceError::io(&dir.path().join(relative), e))?;
                     dirs.push((relative.to_owned(), entry.mode));
                 }
                 EntryKind::File { .. } => files.push(relative.to_owned()),
                 EntryKind::Symlink { target: link } => {
-                    stage.symlink_contents(link, relative).map_err(|e| WorkspaceError::io(&dir.path().join(relative), e))?;
+                    stage
+                        .symlink_contents(link, relative)
+                        .map_err(|e| WorkspaceError::io(&dir.path().join(relative), e))?;
                 }
             }
         }
@@ -280,7 +289,13 @@ fn copy_file(root: &Dir, stage: &Dir, before: &Tree, relative: &str) -> Result<S
 /// Copies at most `limit` bytes of `from` to `relative` beneath `to_dir`,
 /// which must not exist yet (created 0600, then given `mode`), and
 /// returns the open copy.
-pub(crate) fn copy_new(from: File, to_dir: &Dir, relative: &str, mode: u32, limit: u64) -> Result<File, WorkspaceError> {
+pub(crate) fn copy_new(
+    from: File,
+    to_dir: &Dir,
+    relative: &str,
+    mode: u32,
+    limit: u64,
+) -> Result<File, WorkspaceError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true).mode(0o600);
     let to = to_dir.open_with(relative, &options).map_err(|e| WorkspaceError::io(Path::new(relative), e))?;

@@ -117,7 +117,12 @@ fn the_changeset_lists_what_the_tool_did_and_apply_lands_exactly_that() {
     let (_state, journals) = journals();
     stage.apply(&changes, &journals).expect("apply");
     assert_eq!(snapshot(workspace.path()), snapshot(stage.path()), "nothing of the apply is left behind");
-    assert_eq!(std::fs::read_dir(journals.path()).expect("ls").count(), 1, "only the key is left: {:?}", journals.path());
+    assert_eq!(
+        std::fs::read_dir(journals.path()).expect("ls").count(),
+        1,
+        "only the key is left: {:?}",
+        journals.path()
+    );
 }
 
 #[test]
@@ -158,7 +163,10 @@ fn a_crash_at_any_step_of_apply_recovers_to_the_old_or_the_new_tree() {
         }
         let again = stage_of(workspace.path());
         let more = again.changeset().expect("diff");
-        assert!(more.is_empty() || matches!(again.apply(&more, &journals), Err(WorkspaceError::PendingApply { .. })));
+        assert!(
+            more.is_empty()
+                || matches!(again.apply(&more, &journals), Err(WorkspaceError::PendingApply { .. }))
+        );
         let recovery = recover(workspace.path(), &journals).expect("recover");
         let now = snapshot(workspace.path());
         match recovery {
@@ -220,7 +228,8 @@ fn the_rules_refuse_symlinks_new_executables_setuid_and_big_files() {
         "deleting a symlink, editing an existing executable and a directory named like the old journal are allowed"
     );
     let (_state, journals) = journals();
-    let err = stage.apply(&changes, &journals).expect_err("a symlink is never applied, even without the rules");
+    let err =
+        stage.apply(&changes, &journals).expect_err("a symlink is never applied, even without the rules");
     assert!(matches!(err, WorkspaceError::Symlink { .. }), "{err}");
 }
 
@@ -273,7 +282,8 @@ fn binary_changes_are_an_error_naming_the_file_not_a_broken_patch() {
 fn outside() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("victim"), "untouched\n").expect("write");
-    std::fs::set_permissions(dir.path().join("victim"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(dir.path().join("victim"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
     dir
 }
 
@@ -355,7 +365,10 @@ fn a_journal_in_airlocks_state_that_airlock_did_not_seal_is_refused() {
     // Someone rewrites it to act outside the checkout, keeping the seal line.
     let sealed = std::fs::read_to_string(&journal).expect("read");
     let (seal, body) = sealed.split_once('\n').expect("seal line");
-    let forged = body.replace("\"ops\":[", &format!("\"ops\":[{{\"op\":\"remove\",\"path\":\"{}\"}},", target.path().join("victim").display()));
+    let forged = body.replace(
+        "\"ops\":[",
+        &format!("\"ops\":[{{\"op\":\"remove\",\"path\":\"{}\"}},", target.path().join("victim").display()),
+    );
     std::fs::write(&journal, format!("{seal}\n{forged}")).expect("forge");
     let err = recover(workspace.path(), &journals).expect_err("refused");
     assert!(err.to_string().contains("not sealed by this user's airlock key"), "{err}");
@@ -372,7 +385,8 @@ fn a_parent_swapped_for_a_symlink_during_staging_or_apply_never_leads_outside() 
         let workspace = checkout();
         let stage = Stage::create(workspace.path(), &StageOptions::default());
         let Ok(stage) = stage else { continue };
-        std::fs::write(stage.path().join("src/util/mod.rs"), format!("pub fn patched{round}() {{}}\n")).expect("edit");
+        std::fs::write(stage.path().join("src/util/mod.rs"), format!("pub fn patched{round}() {{}}\n"))
+            .expect("edit");
         std::fs::write(stage.path().join("src/util/new.rs"), "// added\n").expect("add");
         let changes = stage.changeset().expect("diff");
         // Another process swaps `src/util` for a symlink out and back, as fast as it can.
@@ -396,7 +410,10 @@ fn a_parent_swapped_for_a_symlink_during_staging_or_apply_never_leads_outside() 
         swapper.join().expect("swapper");
         let _ = recover(workspace.path(), &journals);
         assert_eq!(std::fs::read_to_string(target.path().join("mod.rs")).expect("read"), "outside secret\n");
-        assert!(!target.path().join("new.rs").exists(), "round {round}: a file was added outside the checkout");
+        assert!(
+            !target.path().join("new.rs").exists(),
+            "round {round}: a file was added outside the checkout"
+        );
         if let Ok(again) = again {
             // A link staged as a link is fine; a file holding what is outside is not.
             for (path, (kind, _, bytes)) in snapshot(again.path()) {
@@ -412,12 +429,18 @@ fn fifos_sockets_devices_and_non_utf8_names_are_skipped_never_opened() {
     use std::os::unix::ffi::OsStrExt;
     let workspace = checkout();
     let w = workspace.path();
-    rustix::fs::mknodat(rustix::fs::CWD, &w.join("pipe"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0)
-        .expect("mkfifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        w.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from(0o644),
+        0,
+    )
+    .expect("mkfifo");
     let _socket = std::os::unix::net::UnixListener::bind(w.join("src/sock")).expect("socket");
     let device = rustix::fs::mknodat(
         rustix::fs::CWD,
-        &w.join("null"),
+        w.join("null"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from(0o666),
         rustix::fs::makedev(1, 3),
@@ -455,7 +478,10 @@ fn a_checkout_over_the_stage_budget_is_refused_sparse_files_counted_in_full() {
     let sparse = std::fs::File::create(workspace.path().join("sparse.img")).expect("create");
     sparse.set_len(64 << 30).expect("a 64 GiB hole");
     let err = Stage::create(workspace.path(), &StageOptions::default()).expect_err("over budget");
-    assert!(matches!(err, WorkspaceError::TooLarge { limit, .. } if limit == StageOptions::DEFAULT_MAX_BYTES), "{err}");
+    assert!(
+        matches!(err, WorkspaceError::TooLarge { limit, .. } if limit == StageOptions::DEFAULT_MAX_BYTES),
+        "{err}"
+    );
     assert!(err.to_string().contains("over the stage budget of 1073741824 bytes"), "{err}");
     sparse.set_len(4096).expect("shrink");
     let small = StageOptions { max_bytes: 1024, ..StageOptions::default() };

@@ -132,7 +132,11 @@ fn a_gated_call_runs_once_on_a_humans_approval_of_exactly_that_call() {
     let list = airlock(&setup, &["approve", "--list"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
     assert!(list.stdout.contains(&other) && !list.stdout.contains(&id), "{}", list.stdout);
-    assert!(list.stdout.contains("`agent:fixer` (issuer `https://issuer.airlock.test`) calling echo"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("`agent:fixer` (issuer `https://issuer.airlock.test`) calling echo"),
+        "{}",
+        list.stdout
+    );
 
     // The audit log holds every step, and verifies.
     let verified = airlock(&setup, &["audit", "verify"]);
@@ -216,9 +220,14 @@ fn break_glass_is_for_named_principals_bounded_and_flagged() {
     let too_long = open(&setup.token("human:carol"), &["--reason", "outage", "--for", "2h"]);
     assert_eq!(too_long.code, 2, "{}", too_long.stderr);
     assert!(too_long.stderr.contains("longer than the maximum"), "{}", too_long.stderr);
-    let stranger = open(&setup.token("human:carol"), &["--reason", "outage", "--agent-issuer", "https://elsewhere"]);
+    let stranger =
+        open(&setup.token("human:carol"), &["--reason", "outage", "--agent-issuer", "https://elsewhere"]);
     assert_eq!(stranger.code, 2, "{}", stranger.stderr);
-    assert!(stranger.stderr.contains("`https://elsewhere` is not a trusted [[issuer]]"), "{}", stranger.stderr);
+    assert!(
+        stranger.stderr.contains("`https://elsewhere` is not a trusted [[issuer]]"),
+        "{}",
+        stranger.stderr
+    );
     let filed = echo(&setup, r#"{"b":1}"#, None);
     assert_eq!(filed.code, 9, "no window is open yet: {}", filed.stderr);
 

@@ -379,7 +379,9 @@ fn keygen_never_overwrites_and_mint_refuses_registered_and_unprintable_claims() 
     let r = op.airlock(&["identity", "mint", "--key", &key, "--sub", "a", "--claim", "exp=1"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("`exp` is set by its own flag or by airlock"), "{}", r.stderr);
-    for (sub, claim) in [("bot\n  9  ok  human:admin", "sub"), ("bot\u{202e}nimda", "sub"), ("a\u{1b}[2J", "sub")] {
+    for (sub, claim) in
+        [("bot\n  9  ok  human:admin", "sub"), ("bot\u{202e}nimda", "sub"), ("a\u{1b}[2J", "sub")]
+    {
         let r = op.airlock(&["identity", "mint", "--key", &key, "--sub", sub]);
         assert_eq!(r.code, 2, "{sub:?}: {}", r.stderr);
         assert!(r.stderr.contains(&format!("claim `{claim}` holds a control character")), "{}", r.stderr);
