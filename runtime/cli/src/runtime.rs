@@ -53,6 +53,14 @@ const BUILT_IN: [(&str, &[u8]); 5] = [
 /// ends in `.wasm`. A bare name never reads a file, so a checkout cannot
 /// plant `./patch-deps` in place of the built-in tool.
 pub(crate) async fn load(runtime: &Runtime, tool: &std::path::Path) -> Result<LoadedTool, Failure> {
+    let loaded = load_quietly(runtime, tool).await?;
+    if let Some(note) = loaded.cache_note() {
+        eprintln!("warning: {}", airlock_policy::text::printable(note));
+    }
+    Ok(loaded)
+}
+
+async fn load_quietly(runtime: &Runtime, tool: &std::path::Path) -> Result<LoadedTool, Failure> {
     let text = tool.to_string_lossy();
     if text.contains('/') || text.ends_with(".wasm") {
         return runtime.load(tool).await.map_err(load_failure);

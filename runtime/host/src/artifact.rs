@@ -3,11 +3,19 @@
 //! Key: sha256 of the component bytes plus a sha256 of the engine's
 //! `precompile_compatibility_hash()` (compiler version, target, every setting
 //! that changes code generation). File: `<component>-<engine>.cwasm`, holding
-//! the artifact followed by a sha256 over the component digest, the engine
-//! key and the artifact, which binds the artifact to the component it was
-//! compiled from. On load the trailer is checked before the artifact is
-//! handed to wasmtime; a missing, truncated, corrupted, swapped or
-//! incompatible artifact is recompiled and rewritten, never run.
+//! the artifact followed by a seal: HMAC-SHA256, keyed with the running
+//! user's secret (`seal.key`, 0600, in the cache directory), over the
+//! component digest, the engine key and the artifact. It binds the artifact
+//! to the component it was compiled from, and only someone holding the key
+//! can make one: an artifact the public inputs were simply re-hashed for is
+//! refused. On load the seal is checked before the artifact is handed to
+//! wasmtime; a missing, truncated, corrupted, swapped, foreign or
+//! incompatible artifact is recompiled and rewritten, never run, and the
+//! loaded tool carries a note saying so for the operator.
+//!
+//! The directory must be private (`airlock_seal::PrivateDir`: owned by the
+//! user, not writable by others, nor any directory above it but sticky
+//! ones such as `/tmp`): whoever can write there could swap native code.
 //!
 //! This module holds the one `unsafe` block in the host: deserialising an
 //! artifact trusts it to be code this runtime compiled.
@@ -16,34 +24,65 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use airlock_seal::{PrivateDir, SealKey};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::error::{LoadError, RuntimeError};
 
-const TRAILER: usize = 32;
+/// Bytes of the seal after the artifact (one HMAC-SHA256 tag).
+const SEAL_BYTES: usize = 32;
+/// Domain separation: a tag made for anything else never seals an artifact.
+const SEAL_DOMAIN: &[u8] = b"airlock-artifact-v2\0";
 
 /// Where compiled artifacts live, if anywhere.
 pub(crate) struct ArtifactCache {
-    dir: Option<PathBuf>,
+    dir: Option<SealedDir>,
     engine_key: String,
 }
 
+/// A private cache directory and the key that seals what is in it.
+struct SealedDir {
+    dir: PrivateDir,
+    key: SealKey,
+}
+
 /// How a component was obtained, for diagnostics and benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
     /// Loaded from a verified cached artifact.
     Cache,
     /// Compiled now (and written to the cache, if there is one).
     Compiled,
+    /// Compiled now although the cache held something under its name, or
+    /// the artifact could not be written: why, for the operator.
+    CompiledWithNote(String),
+}
+
+impl Source {
+    /// What the operator should be told, if anything.
+    pub(crate) fn note(&self) -> Option<&str> {
+        match self {
+            Self::CompiledWithNote(note) => Some(note),
+            Self::Cache | Self::Compiled => None,
+        }
+    }
 }
 
 impl ArtifactCache {
     pub(crate) fn open(dir: Option<PathBuf>, engine: &Engine) -> Result<Self, RuntimeError> {
-        if let Some(dir) = &dir {
-            prepare_dir(dir).map_err(|reason| RuntimeError::Cache { path: dir.clone(), reason })?;
-        }
+        let dir = dir
+            .map(|path| {
+                let refused = |e: airlock_seal::SealError| RuntimeError::Cache {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                };
+                let dir = PrivateDir::open(&path).map_err(refused)?;
+                let key = SealKey::load_or_create(&dir).map_err(refused)?;
+                Ok::<_, RuntimeError>(SealedDir { dir, key })
+            })
+            .transpose()?;
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finalize()[..16]);
@@ -57,20 +96,24 @@ impl ArtifactCache {
         wasm: &[u8],
         digest: &str,
     ) -> Result<(Component, Source), LoadError> {
-        let Some(dir) = &self.dir else {
+        let Some(sealed) = &self.dir else {
             return Ok((compile(engine, wasm)?, Source::Compiled));
         };
-        let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
-        let seal = Seal { digest, engine_key: &self.engine_key };
-        if let Some(component) = load_verified(engine, &path, &seal) {
-            return Ok((component, Source::Cache));
-        }
+        let path = sealed.dir.join(&format!("{digest}-{}.cwasm", self.engine_key));
+        let seal = Seal { key: &sealed.key, digest, engine_key: &self.engine_key };
+        let refused = match load_verified(engine, &path, &seal) {
+            Ok(component) => return Ok((component, Source::Cache)),
+            Err(refused) => refused,
+        };
         let artifact = engine.precompile_component(wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         // A cache write failure is not fatal: the tool still runs, compiled.
-        if let Err(e) = store(dir, &path, &artifact, &seal) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot write compiled artifact");
-        }
-        Ok((deserialize(engine, &artifact).map_err(LoadError::Invalid)?, Source::Compiled))
+        let unwritten = store(sealed.dir.path(), &path, &artifact, &seal)
+            .err()
+            .map(|e| format!("cannot write compiled artifact `{}`: {e}", path.display()));
+        let component = deserialize(engine, &artifact).map_err(LoadError::Invalid)?;
+        let note = [refused, unwritten].into_iter().flatten().collect::<Vec<_>>().join("; ");
+        let source = if note.is_empty() { Source::Compiled } else { Source::CompiledWithNote(note) };
+        Ok((component, source))
     }
 }
 
@@ -78,45 +121,50 @@ fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, LoadError> {
     Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))
 }
 
-/// What an artifact is bound to: the component it was compiled from and the
-/// engine settings it was compiled for.
+/// What an artifact is bound to: the component it was compiled from, the
+/// engine settings it was compiled for, and the user's key.
 struct Seal<'a> {
+    key: &'a SealKey,
     digest: &'a str,
     engine_key: &'a str,
 }
 
 impl Seal<'_> {
-    fn over(&self, artifact: &[u8]) -> [u8; TRAILER] {
-        let mut h = Sha256::new();
-        h.update(b"airlock-artifact-v1\0");
-        h.update(self.digest.as_bytes());
-        h.update(b"\0");
-        h.update(self.engine_key.as_bytes());
-        h.update(b"\0");
-        h.update(artifact);
-        h.finalize().into()
+    fn parts<'b>(&'b self, artifact: &'b [u8]) -> [&'b [u8]; 6] {
+        [SEAL_DOMAIN, self.digest.as_bytes(), b"\0", self.engine_key.as_bytes(), b"\0", artifact]
+    }
+
+    fn over(&self, artifact: &[u8]) -> [u8; SEAL_BYTES] {
+        self.key.tag_parts(&self.parts(artifact))
+    }
+
+    fn verifies(&self, artifact: &[u8], tag: &[u8]) -> bool {
+        self.key.verify_parts(&self.parts(artifact), tag)
     }
 }
 
-/// Reads and verifies a cached artifact; `None` means "recompile".
-fn load_verified(engine: &Engine, path: &Path, seal: &Seal<'_>) -> Option<Component> {
-    let bytes = std::fs::read(path).ok()?;
-    if bytes.len() <= TRAILER {
-        tracing::warn!(path = %path.display(), "cached artifact is truncated; recompiling");
-        return None;
-    }
-    let (artifact, trailer) = bytes.split_at(bytes.len() - TRAILER);
-    if seal.over(artifact).as_slice() != trailer {
-        tracing::warn!(path = %path.display(), "cached artifact does not match its seal; recompiling");
-        return None;
-    }
-    match deserialize(engine, artifact) {
-        Ok(component) => Some(component),
+/// Reads and verifies a cached artifact. `Err(None)`: there is none;
+/// `Err(Some(why))`: there is one, and it is not used (recompile, tell the
+/// operator).
+fn load_verified(engine: &Engine, path: &Path, seal: &Seal<'_>) -> Result<Component, Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cached artifact rejected; recompiling");
-            None
+            return Err(Some(format!("cannot read cached artifact `{}` ({e}); recompiled", path.display())));
         }
+    };
+    let bad = |why: &str| Some(format!("cached artifact `{}` {why}; recompiled", path.display()));
+    if bytes.len() <= SEAL_BYTES {
+        return Err(bad("is truncated"));
     }
+    let (artifact, tag) = bytes.split_at(bytes.len() - SEAL_BYTES);
+    if !seal.verifies(artifact, tag) {
+        return Err(bad(
+            "is not sealed by this user's key for this component (altered, swapped or written by someone else)",
+        ));
+    }
+    deserialize(engine, artifact).map_err(|e| bad(&format!("was rejected by wasmtime ({e})")))
 }
 
 /// The one audited `unsafe` site of the host.
@@ -126,10 +174,13 @@ fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Component, String> {
         return Err("not a precompiled component".to_owned());
     }
     // SAFETY: `artifact` is either bytes this process just produced with
-    // `Engine::precompile_component`, or bytes read from a cache directory
-    // that only this user can write (checked by `prepare_dir`) whose seal
-    // (sha256 over component digest, engine key and artifact) matched. wasmtime additionally checks the engine compatibility
-    // header and rejects artifacts built with other settings.
+    // `Engine::precompile_component`, or bytes read from a private cache
+    // directory (owned by this user, writable by no other account, checked
+    // by `PrivateDir::open`) whose seal, an HMAC under this user's secret key
+    // over component digest, engine key and artifact, verified: only this
+    // user's airlock can have written it. wasmtime additionally checks the
+    // engine compatibility header and rejects artifacts built with other
+    // settings.
     unsafe { Component::deserialize(engine, artifact) }.map_err(|e| format!("{e:#}"))
 }
 
@@ -140,32 +191,6 @@ fn store(dir: &Path, path: &Path, artifact: &[u8], seal: &Seal<'_>) -> std::io::
     tmp.write_all(&seal.over(artifact))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Creates the cache directory (mode 0700) and refuses one that other users
-/// can write to: whoever can write an artifact can run native code here.
-fn prepare_dir(dir: &Path) -> Result<(), String> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| format!("cannot create: {e}"))?;
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot stat: {e}"))?;
-    if !meta.is_dir() {
-        return Err("not a directory".to_owned());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o022 != 0 {
-            return Err(format!(
-                "is writable by group or others (mode {:o}); run `chmod go-w` on it",
-                mode & 0o777
-            ));
-        }
-    }
     Ok(())
 }
 

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_policy::text::{excerpt, has_unprintable, is_unprintable, printable};
 use airlock_policy::{
     Access, CapabilityRequest, EnvRequest, GrantSet, GuestPath, HostRequest, Limits, Methods, MountRequest,
     SecretRequest, ToolInfo,
 };
-use airlock_policy::text::{excerpt, has_unprintable, is_unprintable, printable};
 use sha2::{Digest, Sha256};
 
 use crate::bindings::{ToolPre, wit};
@@ -42,6 +42,8 @@ struct Inner {
     imports: Vec<String>,
     settings: CallSettings,
     from_cache: bool,
+    /// Why a cached artifact was not used, or could not be written.
+    cache_note: Option<String>,
     /// Keeps deadlines enforced even if the `Runtime` is dropped first.
     _ticker: Arc<Ticker>,
 }
@@ -90,6 +92,7 @@ impl Runtime {
                 imports,
                 settings,
                 from_cache: source == crate::artifact::Source::Cache,
+                cache_note: source.note().map(str::to_owned),
                 _ticker: self.ticker.clone(),
             }),
         })
@@ -115,6 +118,15 @@ impl LoadedTool {
     /// True when the compiled code came from the artifact cache.
     pub fn from_cache(&self) -> bool {
         self.inner.from_cache
+    }
+
+    /// Set when the artifact cache held something under this component's
+    /// name that was not used (truncated, altered, swapped, sealed by
+    /// another key, rejected by wasmtime), or the compiled artifact could
+    /// not be written: the tool was compiled afresh, and the operator
+    /// should know why (someone may be tampering with the cache).
+    pub fn cache_note(&self) -> Option<&str> {
+        self.inner.cache_note.as_deref()
     }
 
     /// Calls `invoke(input)` in a fresh store and instance with `grants`.
@@ -232,14 +244,20 @@ fn check_text(raw: &wit::ToolInfo) -> Result<(), String> {
     }
     let prose = |field: &str, text: &str| {
         if text.chars().any(|c| is_unprintable(c) && c != '\n' && c != '\t') {
-            Err(format!("{field} holds a control character or bidirectional override: `{}`", excerpt(text, 64)))
+            Err(format!(
+                "{field} holds a control character or bidirectional override: `{}`",
+                excerpt(text, 64)
+            ))
         } else {
             Ok(())
         }
     };
     let name = |field: &str, text: &str| {
         if has_unprintable(text) {
-            Err(format!("{field} `{}` holds a control character or bidirectional override", excerpt(text, 64)))
+            Err(format!(
+                "{field} `{}` holds a control character or bidirectional override",
+                excerpt(text, 64)
+            ))
         } else {
             Ok(())
         }
@@ -282,16 +300,23 @@ mod tests {
                     methods: vec!["GET".into()],
                     reason: "the API".into(),
                 }],
-                secrets: vec![wit::SecretRequest { name: "token".into(), reason: "auth".into(), reveal: false }],
+                secrets: vec![wit::SecretRequest {
+                    name: "token".into(),
+                    reason: "auth".into(),
+                    reveal: false,
+                }],
                 env: vec![wit::EnvRequest { name: "LANG".into(), reason: "locale".into() }],
             },
         }
     }
 
+    /// A change that spoils a self-description.
+    type Spoil = fn(&mut wit::ToolInfo);
+
     #[test]
     fn a_self_description_that_could_disguise_itself_is_refused_naming_the_field() {
         assert!(convert_info(info()).is_ok(), "a plain description loads");
-        let cases: [(&str, fn(&mut wit::ToolInfo)); 6] = [
+        let cases: [(&str, Spoil); 6] = [
             ("version `1.0\\n` must be", |i| i.version = "1.0\n".into()),
             ("version `", |i| i.version = "x".repeat(65)),
             ("description holds a control character", |i| i.description = "ok\u{1b}[2J".into()),

@@ -172,6 +172,9 @@ fn component_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CatalogError> {
 async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, CatalogError> {
     let tool =
         runtime.load(path).await.map_err(|source| CatalogError::Load { path: path.to_owned(), source })?;
+    if let Some(note) = tool.cache_note() {
+        tracing::warn!(path = %path.display(), note, "artifact cache");
+    }
     let info = tool.info();
     let schema_error =
         |reason: String| CatalogError::Schema { path: path.to_owned(), tool: info.name.clone(), reason };

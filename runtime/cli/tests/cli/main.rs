@@ -401,7 +401,38 @@ fn an_unsafe_cache_dir_exits_6() {
     let cache_arg = cache.display().to_string();
     let r = p.run(&["inspect", airlock_tools::GREP_PATH, "--cache-dir", &cache_arg]);
     assert_eq!(r.code, 6, "{}", r.stderr);
-    assert!(r.stderr.contains("writable by group or others"), "{}", r.stderr);
+    assert!(r.stderr.contains("mode 777 lets other accounts write"), "{}", r.stderr);
+}
+
+#[test]
+fn a_tampered_cached_artifact_is_recompiled_and_reported_on_stderr() {
+    let p = Project::new();
+    let cache = p.dir.path().join("cache");
+    let cache_arg = cache.display().to_string();
+    let inspect = || p.run(&["inspect", airlock_tools::READ_FILE_PATH, "--cache-dir", &cache_arg]);
+    let first = inspect();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("warning"), "a first compile is nothing to report: {}", first.stderr);
+    let artifact = std::fs::read_dir(&cache)
+        .expect("cache")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("an artifact");
+    let mut bytes = std::fs::read(&artifact).expect("read");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x01;
+    std::fs::write(&artifact, bytes).expect("tamper");
+    let second = inspect();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("warning: cached artifact")
+            && second.stderr.contains("not sealed by this user's key")
+            && second.stderr.contains("recompiled"),
+        "{}",
+        second.stderr
+    );
+    let third = inspect();
+    assert!(!third.stderr.contains("warning"), "the artifact was rewritten: {}", third.stderr);
 }
 
 #[test]

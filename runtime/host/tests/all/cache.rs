@@ -16,8 +16,24 @@ fn cached_runtime(dir: &std::path::Path) -> Runtime {
     .expect("runtime")
 }
 
+/// The compiled artifacts in a cache directory (beside them: `seal.key`).
 fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir).expect("read cache").map(|e| e.expect("entry").path()).collect()
+    std::fs::read_dir(dir)
+        .expect("read cache")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+/// The note the loaded tool carries about the cache, after loading `wasm`.
+async fn cache_note(rt: &Runtime, wasm: &[u8]) -> Option<String> {
+    rt.load_bytes(wasm).await.expect("load").cache_note().map(str::to_owned)
+}
+
+fn refused(dir: &std::path::Path) -> RuntimeError {
+    Runtime::new(RuntimeConfig { max_concurrent_calls: 1, cache_dir: Some(dir.into()), ..Default::default() })
+        .err()
+        .expect("refused")
 }
 
 async fn load_and_call(rt: &Runtime, wasm: &[u8]) -> bool {
@@ -67,6 +83,107 @@ async fn corrupted_or_truncated_artifacts_are_recompiled() {
     let tool = rt.load_bytes(&wasm).await.expect("load");
     assert_eq!(tool.info().name, "echo", "a swapped artifact ran instead of the component");
     assert!(!tool.from_cache(), "a swapped artifact must not be used");
+    let note = tool.cache_note().expect("the operator is told");
+    assert!(note.contains("not sealed by this user's key"), "{note}");
+}
+
+/// The attack the keyed seal stops: someone who can write the cache
+/// compiles their own component, puts the artifact under the victim's
+/// name and recomputes every public hash. Without the user's key the seal
+/// cannot be made, so the artifact never runs, and the operator is told.
+#[tokio::test]
+async fn an_artifact_resealed_without_the_users_key_never_runs_and_is_reported() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = std::fs::read(programs::ECHO).expect("echo");
+    let rt = cached_runtime(dir.path());
+    assert_eq!(cache_note(&rt, &wasm).await, None, "a first compile is nothing to report");
+    let [artifact] = artifacts(dir.path()).try_into().expect("one artifact");
+    let (digest, engine_key) = {
+        let name = artifact.file_stem().and_then(|n| n.to_str()).expect("name").to_owned();
+        let (digest, engine) = name.split_once('-').expect("digest-engine");
+        (digest.to_owned(), engine.to_owned())
+    };
+    // The hostile program, compiled by the same engine in another cache.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    cached_runtime(other_dir.path())
+        .load_bytes(&std::fs::read(programs::LOG_LINES).expect("wasm"))
+        .await
+        .expect("load");
+    let [hostile] = artifacts(other_dir.path()).try_into().expect("one artifact");
+    let hostile = std::fs::read(hostile).expect("read");
+    let code = &hostile[..hostile.len() - 32];
+    for seal in [
+        // The old, unkeyed seal over public inputs.
+        Sha256::new()
+            .chain_update(b"airlock-artifact-v1\0")
+            .chain_update(digest.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(engine_key.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(code)
+            .finalize()
+            .to_vec(),
+        // The same with this format's domain.
+        Sha256::new()
+            .chain_update(b"airlock-artifact-v2\0")
+            .chain_update(digest.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(engine_key.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(code)
+            .finalize()
+            .to_vec(),
+    ] {
+        std::fs::write(&artifact, [code, &seal].concat()).expect("plant");
+        let tool = rt.load_bytes(&wasm).await.expect("load");
+        assert_eq!(tool.info().name, "echo", "the planted artifact ran");
+        assert!(!tool.from_cache());
+        let note = tool.cache_note().expect("reported");
+        assert!(note.contains("not sealed by this user's key") && note.contains("recompiled"), "{note}");
+    }
+    assert!(load_and_call(&rt, &wasm).await, "the recompiled artifact replaced it");
+}
+
+#[tokio::test]
+async fn a_cache_dir_another_account_owns_is_refused_even_without_write_bits() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("theirs");
+    std::fs::create_dir(&dir).expect("mkdir");
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&dir).expect("stat")) != 0 {
+        eprintln!("skipped: only root can give a directory to another account (CI runs as root)");
+        return;
+    }
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let err = refused(&dir);
+    assert!(matches!(err, RuntimeError::Cache { .. }), "{err}");
+    assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+}
+
+#[tokio::test]
+async fn a_cache_dir_under_a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let err = refused(&parent.path().join("artifacts"));
+    assert!(err.to_string().contains("a parent directory with mode 777"), "{err}");
+    // Sticky (like /tmp) is fine: others cannot replace what they do not own.
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    cached_runtime(&parent.path().join("artifacts"));
+}
+
+#[tokio::test]
+async fn a_readable_or_foreign_seal_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    cached_runtime(dir.path());
+    let key = dir.path().join("seal.key");
+    assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = refused(dir.path());
+    assert!(err.to_string().contains("it must be 0600"), "{err}");
 }
 
 #[tokio::test]
@@ -84,13 +201,7 @@ async fn world_writable_cache_dir_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let err = Runtime::new(RuntimeConfig {
-        max_concurrent_calls: 1,
-        cache_dir: Some(dir.path().into()),
-        ..Default::default()
-    })
-    .err()
-    .expect("refused");
+    let err = refused(dir.path());
     assert!(matches!(err, RuntimeError::Cache { .. }), "{err}");
-    assert!(err.to_string().contains("writable by group or others"), "{err}");
+    assert!(err.to_string().contains("mode 777 lets other accounts write"), "{err}");
 }
