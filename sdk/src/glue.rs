@@ -70,7 +70,9 @@ fn schema_of<S: schemars::JsonSchema>() -> String {
 }
 
 /// Validates `value` against the schema of `S`; the error lists every
-/// violation with its JSON pointer.
+/// violation by its JSON pointer and the keyword it violates, never the
+/// value (the message reaches the audit log, which records inputs only as
+/// hashes).
 fn validate<S: schemars::JsonSchema>(value: &serde_json::Value) -> Result<(), String> {
     let schema = schema::<S>();
     let validator = jsonschema::options()
@@ -81,7 +83,14 @@ fn validate<S: schemars::JsonSchema>(value: &serde_json::Value) -> Result<(), St
         .iter_errors(value)
         .map(|e| {
             let at = e.instance_path().to_string();
-            if at.is_empty() { format!("{e}") } else { format!("at `{at}`: {e}") }
+            let at = if at.is_empty() { "the input".to_owned() } else { format!("`{at}`") };
+            let missing = match e.kind() {
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    format!(" (missing {property})")
+                }
+                _ => String::new(),
+            };
+            format!("{at} violates `{}` at schema `{}`{missing}", e.kind().keyword(), e.schema_path())
         })
         .collect();
     if problems.is_empty() {

@@ -23,6 +23,7 @@ mod error;
 mod event;
 mod file;
 mod record;
+mod refusals;
 mod sink;
 
 pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, verify};
@@ -38,4 +39,5 @@ pub use event::{
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};
+pub use refusals::{DEFAULT_REFUSAL_WINDOW, RefusalLog};
 pub use sink::{AuditSink, Receipt};

@@ -47,7 +47,8 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
     let request = authorize::request(&tool, &offered)?;
     let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
-    print!("{decision}");
+    // Resources and reasons come from the tool's self-description.
+    print!("{}", airlock_policy::text::printable_lines(&decision.to_string()));
     if decision.invoke_allowed() {
         Ok(())
     } else {

@@ -101,15 +101,41 @@ fn report_progress(event: LoadEvent<'_>) {
 }
 
 /// The server's log: `tracing` events to stderr; airlock's at INFO, the
-/// MCP library's only when they are warnings.
+/// MCP library's only when they are warnings. Every line goes through
+/// [`SafeLines`]: whatever a client, token or tool put in a field (a
+/// method name, an issuer, an error), it is one line, cut and escaped.
 fn init_logging() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = Targets::new().with_target("rmcp", LevelFilter::WARN).with_default(LevelFilter::INFO);
-    let layer =
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(|| SafeLines(std::io::stderr()))
+        .with_ansi(false)
+        .with_target(false);
     let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+}
+
+/// Most characters of one server log line; the rest is cut (`…`).
+const MAX_LOG_LINE_CHARS: usize = 4096;
+
+/// A writer for one formatted log event (the fmt layer writes each event
+/// whole, in one call): control characters and bidirectional overrides
+/// escaped, newlines inside the event too, cut to [`MAX_LOG_LINE_CHARS`].
+struct SafeLines<W>(W);
+
+impl<W: std::io::Write> std::io::Write for SafeLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let event = text.strip_suffix('\n').unwrap_or(&text);
+        let line = airlock_policy::text::excerpt(event, MAX_LOG_LINE_CHARS);
+        self.0.write_all(format!("{line}\n").as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// What `airlock serve` binds to a call: the --mount and --env flags for
@@ -145,5 +171,25 @@ impl OfferSource for ServeOffer {
             _ => Vec::new(),
         };
         Ok(Offer { mounts, env, hosts: Vec::new(), secrets, limits: self.limits })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn a_log_line_is_one_escaped_line_however_long_or_hostile_its_fields() {
+        let mut out = SafeLines(Vec::new());
+        let method = format!("x\x1b]0;pwned\x07\n2026-01-01 INFO call ok {}", "m".repeat(2_000_000));
+        // The fmt layer writes each event in one call.
+        out.write_all(format!("WARN unknown method {method}\n").as_bytes()).expect("write");
+        let line = String::from_utf8(out.0).expect("utf-8");
+        assert_eq!(line.matches('\n').count(), 1, "one line: {}", &line[..200]);
+        assert!(line.ends_with("…\n") && line.chars().count() <= MAX_LOG_LINE_CHARS + 64, "cut");
+        assert!(line.starts_with("WARN unknown method x\\u{1b}]0;pwned\\u{7}\\n2026"), "{}", &line[..80]);
+        assert!(!line.trim_end().chars().any(airlock_policy::text::is_unprintable));
     }
 }

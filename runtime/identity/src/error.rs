@@ -59,6 +59,27 @@ pub enum TokenError {
     ReplayCache(String),
 }
 
+impl TokenError {
+    /// A fixed name for the kind of refusal (`malformed`, `expired`, ...):
+    /// what refusals are grouped and counted by, never anything the token
+    /// chose.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Algorithm(_) => "algorithm",
+            Self::UnknownIssuer(_) => "unknown_issuer",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid(_) => "not_yet_valid",
+            Self::WrongAudience { .. } => "wrong_audience",
+            Self::TooLongLived { .. } => "too_long_lived",
+            Self::Replayed(_) => "replayed",
+            Self::ReplayCache(_) => "replay_cache",
+        }
+    }
+}
+
 impl From<PrincipalError> for TokenError {
     fn from(e: PrincipalError) -> Self {
         Self::Malformed(e.to_string())

@@ -123,7 +123,9 @@ impl CatalogTool {
     }
 
     /// Checks `arguments` against the input schema. The error lists the
-    /// first violations, each with its JSON pointer.
+    /// first violations, each by its JSON pointer and the schema keyword it
+    /// violates, never the value: the message is recorded in the audit
+    /// log, which holds inputs only as hashes.
     pub fn validate(&self, arguments: &Value) -> Result<(), String> {
         let mut problems = Vec::new();
         let mut more = 0usize;
@@ -132,8 +134,7 @@ impl CatalogTool {
                 more += 1;
                 continue;
             }
-            let at = error.instance_path().to_string();
-            problems.push(if at.is_empty() { error.to_string() } else { format!("at `{at}`: {error}") });
+            problems.push(violation(&error));
         }
         if problems.is_empty() {
             return Ok(());
@@ -167,6 +168,19 @@ fn component_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CatalogError> {
     let mut seen = std::collections::HashSet::new();
     files.retain(|f| seen.insert(f.clone()));
     Ok(files)
+}
+
+/// One violation, named without the offending value: where (JSON
+/// pointer), which keyword, where in the schema; for `required`, the
+/// missing property (a name the schema gives).
+fn violation(error: &jsonschema::ValidationError<'_>) -> String {
+    let at = error.instance_path().to_string();
+    let at = if at.is_empty() { "the arguments".to_owned() } else { format!("`{at}`") };
+    let missing = match error.kind() {
+        jsonschema::error::ValidationErrorKind::Required { property } => format!(" (missing {property})"),
+        _ => String::new(),
+    };
+    format!("{at} violates `{}` at schema `{}`{missing}", error.kind().keyword(), error.schema_path())
 }
 
 async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, CatalogError> {

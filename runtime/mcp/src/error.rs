@@ -72,6 +72,16 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
+    /// A fixed name for the kind of refusal, for counting refusals
+    /// ([`TokenError::kind`], or `token_file`, `expired`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TokenFile { .. } => "token_file",
+            Self::Token(e) => e.kind(),
+            Self::Expired(_) => "expired",
+        }
+    }
+
     /// The token error behind this one, if any (for exit codes).
     pub fn token_error(&self) -> Option<&TokenError> {
         match self {

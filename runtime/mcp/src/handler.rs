@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use airlock_approval::{Clearance, MCP_META_KEY};
-use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome};
+use airlock_audit::{
+    AuditSink, CallApproval, CallEvent, DEFAULT_REFUSAL_WINDOW, Ending, Event, Outcome, RefusalLog,
+};
 use airlock_host::{CallError, CallOutcome, ToolError};
 use airlock_policy::GrantSet;
 use airlock_policy::authz::{Decision, ToolIdentity};
+use airlock_policy::text::{excerpt, printable};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
@@ -28,6 +31,10 @@ use crate::identity::TokenFile;
 /// one before it (the last with the `initialize` handshake).
 pub const PROTOCOL_VERSIONS: &[ProtocolVersion] =
     &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28];
+
+/// Most characters of a client-chosen name (an unknown tool's) that are
+/// logged, recorded or echoed.
+const MAX_SHOWN_NAME: usize = 128;
 
 /// What an agent is told when a tool is unknown or not permitted to it:
 /// the same words for both, so the answer does not reveal which tools
@@ -47,6 +54,7 @@ struct Shared {
     gate: Gate,
     identity: IdentitySource,
     audit: Arc<dyn AuditSink>,
+    refusals: Arc<RefusalLog>,
     in_flight: AtomicUsize,
 }
 
@@ -73,7 +81,24 @@ impl AirlockServer {
     }
 
     fn new(catalog: Catalog, gate: Gate, identity: IdentitySource, audit: Arc<dyn AuditSink>) -> Self {
-        Self { shared: Arc::new(Shared { catalog, gate, identity, audit, in_flight: AtomicUsize::new(0) }) }
+        let refusals = Arc::new(RefusalLog::new(audit.clone(), DEFAULT_REFUSAL_WINDOW));
+        Self {
+            shared: Arc::new(Shared {
+                catalog,
+                gate,
+                identity,
+                audit,
+                refusals,
+                in_flight: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Where refused tokens are recorded (rate-limited per kind): shared
+    /// with the HTTP front, which refuses bearer tokens before a request
+    /// reaches this handler.
+    pub fn refusals(&self) -> Arc<RefusalLog> {
+        self.shared.refusals.clone()
     }
 
     /// Calls running right now.
@@ -95,7 +120,11 @@ impl AirlockServer {
                 .cloned()
                 .ok_or_else(|| "the request carries no verified identity".to_owned()),
             IdentitySource::TokenFile(file) => file.caller().map_err(|e| {
-                tracing::warn!(error = %e, "stdio identity refused");
+                let error = printable(&e.to_string()).into_owned();
+                tracing::warn!(%error, "stdio identity refused");
+                if let Err(failed) = self.shared.refusals.refused("mcp-stdio", e.kind(), &error) {
+                    tracing::error!(error = %failed, "cannot record the refused identity in the audit log");
+                }
                 format!("identity refused: {e}")
             }),
         }
@@ -126,6 +155,8 @@ impl AirlockServer {
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
         let name = params.name.to_string();
+        // The name is the client's: logged and recorded escaped and cut.
+        let shown = excerpt(&name, MAX_SHOWN_NAME).into_owned();
         let presented = approval_id(&params, context);
         let arguments = Value::Object(params.arguments.unwrap_or_default());
         let input = arguments.to_string();
@@ -134,11 +165,11 @@ impl AirlockServer {
                 (self.run(caller, tool, &arguments, &input, presented, context).await, tool.identity.clone())
             }
             None => {
-                tracing::info!(sub = %caller.principal().sub(), tool = %name, "call refused: no such tool");
+                tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
                 let unknown =
-                    ToolIdentity { name: name.clone(), version: String::new(), digest: String::new() };
+                    ToolIdentity { name: shown.clone(), version: String::new(), digest: String::new() };
                 let ending = Ending::before_start(Outcome::Refused, "no such tool");
-                (Ran::before(failure(not_available(&name)), None, ending), unknown)
+                (Ran::before(failure(not_available(&shown)), None, ending), unknown)
             }
         };
         let Ran { result, decision, ending, approval } = ran;
@@ -157,12 +188,12 @@ impl AirlockServer {
         match written {
             Ok(Ok(_)) => result,
             Ok(Err(error)) => {
-                tracing::error!(%error, tool = %name, "cannot write the audit record");
-                failure(format!("the call to `{name}` could not be recorded in the audit log"))
+                tracing::error!(%error, tool = %shown, "cannot write the audit record");
+                failure(format!("the call to `{shown}` could not be recorded in the audit log"))
             }
             Err(error) => {
-                tracing::error!(%error, tool = %name, "the audit writer failed");
-                failure(format!("the call to `{name}` could not be recorded in the audit log"))
+                tracing::error!(%error, tool = %shown, "the audit writer failed");
+                failure(format!("the call to `{shown}` could not be recorded in the audit log"))
             }
         }
     }

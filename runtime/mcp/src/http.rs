@@ -12,6 +12,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use airlock_audit::RefusalLog;
+use airlock_policy::text::excerpt;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -51,7 +53,11 @@ pub async fn serve(
 /// The routes: `/mcp` (authenticated) and the metadata documents.
 pub fn router(server: AirlockServer, tokens: Arc<BearerTokens>, address: SocketAddr) -> Router {
     let metadata = Arc::new(metadata_document(&tokens));
-    let auth = Arc::new(Auth { tokens, metadata_url: format!("http://{address}{METADATA_PATH}") });
+    let auth = Arc::new(Auth {
+        tokens,
+        refusals: server.refusals(),
+        metadata_url: format!("http://{address}{METADATA_PATH}"),
+    });
     let config =
         StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
     let mcp = StreamableHttpService::new(
@@ -84,6 +90,8 @@ fn metadata_document(tokens: &BearerTokens) -> serde_json::Value {
 
 struct Auth {
     tokens: Arc<BearerTokens>,
+    /// Every refused request is counted in the audit log (rate-limited).
+    refusals: Arc<RefusalLog>,
     metadata_url: String,
 }
 
@@ -91,7 +99,10 @@ struct Auth {
 async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
     let token = match bearer_token(request.headers()) {
         Ok(token) => token,
-        Err(problem) => return unauthorized(&auth.metadata_url, None, problem),
+        Err(problem) => {
+            auth.record_refusal("no_bearer_token", problem);
+            return unauthorized(&auth.metadata_url, None, problem);
+        }
     };
     match auth.tokens.caller(token) {
         Ok(caller) => {
@@ -99,8 +110,23 @@ async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next:
             next.run(request).await
         }
         Err(error) => {
-            tracing::info!(%error, "HTTP request refused: bad bearer token");
-            unauthorized(&auth.metadata_url, Some("invalid_token"), &error.to_string())
+            // The message may quote the token's claims (an issuer): shown
+            // escaped and cut, recorded cut.
+            let message = error.to_string();
+            tracing::info!(error = %excerpt(&message, 256), "HTTP request refused: bad bearer token");
+            auth.record_refusal(error.kind(), &message);
+            unauthorized(&auth.metadata_url, Some("invalid_token"), &message)
+        }
+    }
+}
+
+impl Auth {
+    /// Notes a refused request in the audit log (one record per kind per
+    /// window, counting the rest). Failing to is logged, not fatal: the
+    /// request is refused either way.
+    fn record_refusal(&self, kind: &'static str, reason: &str) {
+        if let Err(error) = self.refusals.refused("mcp-http", kind, reason) {
+            tracing::error!(%error, "cannot record the refused request in the audit log");
         }
     }
 }

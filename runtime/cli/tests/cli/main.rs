@@ -142,7 +142,11 @@ fn invalid_input_is_a_tool_error_exit_1() {
         r#"{"path":5}"#,
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("invalid input: input does not match the schema: at `/path`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("invalid input: input does not match the schema: `/path` violates `type`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -302,13 +302,26 @@ async fn stdio_refuses_bad_arguments_reports_tool_errors_and_denials() {
 
     // Checked by the server against the schema before any instance exists
     // (the tool's own check would say "input does not match the schema").
-    let invalid = bot.call_tool(call("read-file", json!({"path": 5, "max_bytes": 0}))).await.expect("call");
+    let invalid = bot
+        .call_tool(call("read-file", json!({"path": 31337424242_u64, "max_bytes": 0})))
+        .await
+        .expect("call");
     assert_eq!(invalid.is_error, Some(true));
     let message = text(&invalid);
     assert!(message.starts_with("invalid arguments for `read-file`: "), "{message}");
-    assert!(message.contains("at `/path`") && message.contains("at `/max_bytes`"), "{message}");
+    assert!(
+        message.contains("`/path` violates `type`") && message.contains("`/max_bytes` violates"),
+        "{message}"
+    );
+    // Named by pointer and keyword only: the message goes to the audit
+    // log, which records inputs as hashes.
+    assert!(!message.contains("31337424242"), "{message}");
     let missing = bot.call_tool(call("read-file", json!({}))).await.expect("call");
-    assert!(text(&missing).contains("\"path\" is a required property"), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("violates `required`") && text(&missing).contains("(missing \"path\")"),
+        "{}",
+        text(&missing)
+    );
 
     // The policy gives the bot no fs.read: the workspace is not there, and
     // the agent learns that something was withheld, not what or by whom.
@@ -447,6 +460,75 @@ async fn http_requires_a_valid_bearer_token_on_every_request() {
         let body: Value = ok.json().await.expect("json");
         assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(3), "{body}");
     }
+}
+
+/// Refused tokens leave a trace in the audit log, but a flood of them is
+/// one record per kind (the rest are counted into the next), never the
+/// token itself; what a token claims reaches the server log escaped.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_refused_tokens_are_recorded_and_a_flood_neither_hides_nor_bloats() {
+    let setup = Setup::new();
+    let server = setup.http(&[]);
+    let http = reqwest::Client::new();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let post = |token: Option<&str>| {
+        let mut request = http
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(list);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send()
+    };
+    for n in 0..200 {
+        let forged = format!("forged-token-{n}");
+        assert_eq!(post(Some(&forged)).await.expect("request").status(), 401);
+    }
+    assert_eq!(post(None).await.expect("request").status(), 401);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // Signed by hand: `identity mint` refuses such an issuer.
+    let spoofing = setup
+        .key
+        .sign(&json!({"iss": "https://evil.example\n2026-01-01 INFO call ok\u{1b}[2K", "aud": AUDIENCE,
+                      "sub": "human:alice", "iat": now, "nbf": now, "exp": now + 300, "jti": "spoof-1"}))
+        .expect("sign");
+    assert_eq!(post(Some(&spoofing)).await.expect("request").status(), 401);
+    let untrusted = setup.token_for("human:alice", "https://evil.example");
+    assert_eq!(post(Some(&untrusted)).await.expect("request").status(), 401);
+    assert!(
+        server.wait_for_log("evil.example` is not trusted", Duration::from_secs(10)),
+        "refusals are logged"
+    );
+    let lines = server.log.lock().expect("log").clone();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("2026-01-01") || l.contains('\x1b')),
+        "a claim forged a log line or an escape sequence"
+    );
+    assert!(lines.iter().any(|l| l.contains("claim `iss` holds a control character")), "named, not quoted");
+
+    let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).unwrap_or_default();
+    let refused: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("audit record"))
+        .filter(|record| record["event"]["kind"] == "tokens_refused")
+        .map(|record| record["event"].clone())
+        .collect();
+    let reasons: Vec<&str> = refused.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert_eq!(refused.len(), 3, "one record per kind within the window: {reasons:?}");
+    assert!(refused.iter().all(|e| e["transport"] == "mcp-http" && e["count"] == 1), "{refused:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("malformed token")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("missing bearer token")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("is not trusted")), "{reasons:?}");
+    assert!(!log.contains("forged-token") && !log.contains(&spoofing), "a token reached the audit log");
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["audit", "verify", "--log"])
+        .arg(setup.path("audit"))
+        .output()
+        .expect("airlock audit verify");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]
