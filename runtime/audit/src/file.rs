@@ -179,6 +179,16 @@ impl FileLog {
         Ok(None)
     }
 
+    /// The line number (from 1) of the line starting at byte `offset`: the
+    /// sequence number a record there should have. Reads the file up to
+    /// it, so only for reporting a broken log.
+    fn line_number_at(&self, file: &mut File, offset: u64) -> Result<u64, AuditError> {
+        file.seek(SeekFrom::Start(0)).map_err(|e| self.io_at(&self.path, e))?;
+        let mut before = Vec::new();
+        file.take(offset).read_to_end(&mut before).map_err(|e| self.io_at(&self.path, e))?;
+        Ok(before.iter().filter(|&&b| b == b'\n').count() as u64 + 1)
+    }
+
     /// Reads the last record (the file ends with a newline) and checks it is
     /// a record of this log; remembers its sequence number and hash.
     fn refresh_head(&self, state: &mut State) -> Result<(), AuditError> {
@@ -204,9 +214,15 @@ impl FileLog {
         state.file.seek(SeekFrom::Start(start)).map_err(|e| self.io_at(&self.path, e))?;
         state.file.read_exact(&mut line).map_err(|e| self.io_at(&self.path, e))?;
         let corrupt = |source| AuditError::Corrupt { path: self.path.clone(), source };
-        let last: Record = serde_json::from_slice(&line).map_err(|e| {
-            corrupt(crate::ChainError { seq: 0, reason: format!("the last record does not parse: {e}") })
-        })?;
+        let last: Record = match serde_json::from_slice(&line) {
+            Ok(last) => last,
+            Err(e) => {
+                // Named by its line, as `audit verify` names it.
+                let seq = self.line_number_at(&mut state.file, start)?;
+                let reason = format!("the last record does not parse: {e}");
+                return Err(corrupt(crate::ChainError { seq, reason }));
+            }
+        };
         // The last record must be intact in itself (its own hash); its
         // place in the chain is `audit verify`'s job.
         let previous = (last.seq > 1).then(|| (last.seq - 1, last.prev.as_str()));

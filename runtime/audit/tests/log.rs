@@ -374,6 +374,31 @@ fn a_shared_directory_or_a_corrupt_tail_is_refused() {
     assert!(error.to_string().contains("altered") && error.to_string().contains("audit verify"), "{error}");
 }
 
+/// `run` (opening the log to append) and `audit verify` name the same
+/// record for the same broken tail, however it is broken.
+#[test]
+fn a_broken_tail_is_named_by_the_same_record_on_open_and_by_verify() {
+    let spoilers: [fn(&str) -> String; 3] = [
+        |line| line.replace("\"outcome\":\"approval_required\"", "\"outcome\":\"no-such-outcome\""),
+        |_| "not json at all".to_owned(),
+        |line| line.replace("\"transport\":\"cli\"", "\"transport\":\"mcp-http\""),
+    ];
+    for spoil in spoilers {
+        let filled = filled();
+        let mut lines = lines(filled.path());
+        let last = lines.len() - 1;
+        let spoiled = spoil(&lines[last]);
+        assert_ne!(spoiled, lines[last], "the spoiler changed nothing");
+        lines[last] = spoiled;
+        write_lines(filled.path(), &lines);
+        let verified = verify(&read(filled.path())).expect_err("verify finds it");
+        let opened = FileLog::open(filled.path(), Durability::EveryRecord).err().expect("open refuses");
+        let airlock_audit::AuditError::Corrupt { source, .. } = &opened else { panic!("{opened}") };
+        assert_eq!(source.seq, verified.seq, "open: {opened}; verify: {verified}");
+        assert_eq!(source.seq, FILLED, "{opened}");
+    }
+}
+
 #[test]
 fn group_commit_writes_every_record_and_chains_across_handles() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -207,3 +207,62 @@ fn signed_checkpoints_from_keygen_to_verify() {
         wrong.stderr
     );
 }
+
+/// Once a token is verified, the call ends with a record whatever fails
+/// afterwards (the tool does not load, the workspace cannot be prepared or
+/// staged, airlock's own state is unsafe); a refused token leaves one too,
+/// with its reason and never the token.
+#[test]
+fn a_verified_call_that_fails_afterwards_is_still_recorded() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let ws = setup.path("ws").display().to_string();
+    let notes = setup.path("ws/notes.txt").display().to_string();
+    let run = |rest: &[&str]| {
+        let token = setup.token("human:alice");
+        let mut args = vec!["run", "--token", &token];
+        args.extend_from_slice(rest);
+        airlock(&setup, &args)
+    };
+    let cases: [(&[&str], i32, &str, &str); 3] = [
+        (&[programs::NOT_A_TOOL, "--input", "{}"], 5, "internal", "airlock:tool"),
+        (&["patch-deps", "--workspace", &notes, "--input", "{}"], 2, "internal", "is not a directory"),
+        (
+            &["patch-deps", "--workspace", &ws, "--stage-max-bytes", "1", "--input", "{}"],
+            4,
+            "limit",
+            "over the stage budget",
+        ),
+    ];
+    for (rest, code, _, _) in &cases {
+        let out = run(rest);
+        assert_eq!(out.code, *code, "{rest:?}: {}", out.stderr);
+    }
+    // airlock's own journal directory made writable by others: refused.
+    std::fs::create_dir_all(setup.path("journals")).expect("mkdir");
+    std::fs::set_permissions(setup.path("journals"), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let unsafe_state = run(&["patch-deps", "--workspace", &ws, "--input", "{}"]);
+    assert_eq!(unsafe_state.code, 6, "{}", unsafe_state.stderr);
+    assert!(unsafe_state.stderr.contains("lets other accounts write"), "{}", unsafe_state.stderr);
+    let forged =
+        airlock(&setup, &["run", "--token", "forged.not.jwt-secret-part", programs::ECHO, "--input", "{}"]);
+    assert_eq!(forged.code, 10, "{}", forged.stderr);
+
+    let verified = airlock(&setup, &["audit", "verify"]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).expect("log");
+    assert!(!log.contains("jwt-secret-part"), "a token reached the audit log");
+    let records: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("record")).collect();
+    assert_eq!(records.len(), 5, "{log}");
+    for (record, (rest, _, outcome, why)) in records.iter().zip(&cases) {
+        let event = &record["event"];
+        assert_eq!(event["outcome"], *outcome, "{rest:?}: {event}");
+        assert_eq!(event["principal"]["sub"], "human:alice");
+        assert!(event["error"].as_str().is_some_and(|e| e.contains(why)), "{rest:?}: {event}");
+    }
+    assert_eq!(records[3]["event"]["outcome"], "internal");
+    assert!(records[3]["event"]["error"].as_str().is_some_and(|e| e.contains("lets other accounts write")));
+    assert_eq!(records[4]["event"]["kind"], "tokens_refused");
+    assert_eq!(records[4]["event"]["transport"], "cli");
+    assert!(records[4]["event"]["reason"].as_str().is_some_and(|r| r.starts_with("malformed token")));
+}
