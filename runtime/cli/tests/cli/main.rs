@@ -458,3 +458,43 @@ fn demo_shows_allowed_and_denied() {
     assert!(r.stdout.contains("REFUSED before the tool runs"), "{}", r.stdout);
     assert!(!r.stdout.contains("demo-not-a-real-secret"), "{}", r.stdout);
 }
+
+/// A tool puts escape sequences (window title, OSC 52 clipboard, "clear
+/// line" after a carriage return, a forged airlock line, C1 controls, a
+/// bidi override) in its output, error, stdout, stderr and logs: airlock
+/// shows all of it escaped, one line per line it means, and the JSON it
+/// prints still holds the tool's exact value.
+#[test]
+fn tool_controlled_text_reaches_the_terminal_escaped() {
+    let p = Project::new();
+    let hostile = |text: &str| {
+        text.contains('\u{1b}')
+            || text.contains('\u{7}')
+            || text.contains('\r')
+            || text.contains('\u{9b}')
+            || text.contains('\u{202e}')
+            || text
+                .lines()
+                .any(|l| l.starts_with("airlock: call ok") || l.trim_start().starts_with("9  2026"))
+    };
+    let ok = p.run(&["run", "--operator-override", programs::TERMINAL_FORGERY, "-i", "{}", "--show-output"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(!hostile(&ok.stdout), "stdout: {:?}", ok.stdout);
+    assert!(!hostile(&ok.stderr), "stderr: {:?}", ok.stderr);
+    assert!(ok.stderr.contains("[tool stdout] \\u{1b}]0;pwned\\u{7}"), "{}", ok.stderr);
+    assert!(ok.stderr.contains("[tool log] warn \\u{1b}]0;pwned"), "{}", ok.stderr);
+    let value: serde_json::Value = serde_json::from_str(&ok.stdout).expect("still JSON");
+    assert_eq!(value["c1"], "\u{9b}31mred\u{9b}0m \u{202e}txt.exe", "the same value");
+
+    let failed =
+        p.run(&["run", "--operator-override", programs::TERMINAL_FORGERY, "-i", r#"{"mode":"error"}"#]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(!hostile(&failed.stderr), "stderr: {:?}", failed.stderr);
+    assert_eq!(failed.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", failed.stderr);
+
+    // The audit log keeps the error; tail shows it escaped on one line.
+    let tail = p.run(&["audit", "tail", "-n", "1"]);
+    assert_eq!(tail.code, 0, "{}", tail.stderr);
+    assert_eq!(tail.stdout.lines().count(), 1, "{}", tail.stdout);
+    assert!(!hostile(&tail.stdout) && tail.stdout.contains("\\u{1b}]52;c;"), "{:?}", tail.stdout);
+}

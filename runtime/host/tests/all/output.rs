@@ -27,3 +27,21 @@ pub(crate) async fn log_lines() {
     assert_eq!(outcome.logs.len(), 3);
     assert_eq!(outcome.logs_dropped, 3);
 }
+
+/// The runtime hands an embedder what the tool produced, byte for byte:
+/// escaping is the job of whatever shows it to a human (the CLI and the
+/// server log; `runtime/cli/tests/cli/main.rs` checks they do).
+#[tokio::test]
+pub(crate) async fn terminal_forgery() {
+    let tool = tool(programs::TERMINAL_FORGERY).await;
+    let outcome = tool.call(&grants(&tool, &[], &[], Limits::default()), "{}").await.expect("call");
+    assert_eq!(output(&outcome)["c1"], "\u{9b}31mred\u{9b}0m \u{202e}txt.exe");
+    assert!(String::from_utf8_lossy(&outcome.stdout.bytes).contains("\u{1b}]52;c;"));
+    assert_eq!(outcome.logs.len(), 1);
+    assert!(outcome.logs[0].message.contains("\r\u{1b}[2Kairlock: call ok"));
+    let failed =
+        tool.call(&grants(&tool, &[], &[], Limits::default()), r#"{"mode":"error"}"#).await.expect("call");
+    assert!(
+        matches!(&failed.result, Err(airlock_host::ToolError::Failed(m)) if m.contains("\u{1b}]0;pwned"))
+    );
+}
