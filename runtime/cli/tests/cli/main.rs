@@ -498,3 +498,28 @@ fn tool_controlled_text_reaches_the_terminal_escaped() {
     assert_eq!(tail.stdout.lines().count(), 1, "{}", tail.stdout);
     assert!(!hostile(&tail.stdout) && tail.stdout.contains("\\u{1b}]52;c;"), "{:?}", tail.stdout);
 }
+
+/// `airlock run` on a mount holding a FIFO nobody writes: the tool's open
+/// is refused at once (it would block in open(2), where no deadline
+/// reaches), so the command ends well within `--timeout`.
+#[test]
+fn a_fifo_in_a_mount_is_refused_not_waited_on() {
+    let p = Project::new();
+    let fifo = p.dir.path().join("ws/pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let started = std::time::Instant::now();
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        airlock_tools::READ_FILE_PATH,
+        "-m",
+        &p.mount(),
+        "--timeout",
+        "30s",
+        "-i",
+        r#"{"path":"pipe"}"#,
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "it waited for the deadline");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("pipe"), "{}", r.stderr);
+}

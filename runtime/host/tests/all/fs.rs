@@ -185,3 +185,46 @@ pub(crate) async fn patch_deps_malicious() {
         std::path::Path::new("../.ssh/id_ed25519")
     );
 }
+
+/// A FIFO with no writer, a socket and a device node in a mount, named
+/// directly or through a symlink inside it: every open is refused at once,
+/// so the call ends long before its deadline and never blocks a worker
+/// (an echo call running beside it finishes too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub(crate) async fn fs_special_files() {
+    let tree = Tree::new();
+    let fifo = tree.workspace.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let _socket = std::os::unix::net::UnixListener::bind(tree.workspace.join("socket")).expect("socket");
+    std::os::unix::fs::symlink("fifo", tree.workspace.join("link_to_fifo")).expect("symlink");
+    let mut paths = vec!["/workspace/fifo", "/workspace/socket", "/workspace/link_to_fifo"];
+    // A character device (/dev/null's numbers): only root may make one.
+    let device =
+        std::process::Command::new("mknod").arg(tree.workspace.join("null")).args(["c", "1", "3"]).status();
+    if device.is_ok_and(|s| s.success()) {
+        paths.push("/workspace/null");
+    } else {
+        eprintln!("not root: the device node case is skipped (CI runs it)");
+    }
+
+    let special = tool(programs::FS_SPECIAL_FILES).await;
+    let echo = tool(programs::ECHO).await;
+    let limits = Limits { timeout: std::time::Duration::from_secs(5), ..Limits::default() };
+    let grants = grants(&special, &[(&tree.workspace, "/workspace", Access::ReadWrite)], &[], limits);
+    let input = json!({ "paths": paths }).to_string();
+    let beside = tokio::spawn(async move {
+        let grants = crate::fixture::grants(&echo, &[], &[], Limits::default());
+        echo.call(&grants, "\"still served\"").await.expect("echo")
+    });
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), special.call(&grants, &input))
+        .await
+        .expect("the call never returned: an open blocked past the deadline")
+        .expect("call");
+    let out = output(&outcome);
+    assert_eq!(out["denied"].as_array().map(Vec::len), Some(paths.len() * 2), "{out}");
+    for denial in out["denied"].as_array().into_iter().flatten() {
+        assert_eq!(denial["kind"], "PermissionDenied", "{denial}");
+    }
+    assert_eq!(beside.await.expect("join").result.as_deref(), Ok("\"still served\""));
+}

@@ -27,8 +27,8 @@ macro_rules! assert_test_exists {
 /// Every test program's test, by name.
 mod tests {
     pub(crate) use crate::fs::{
-        fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_write_read_only,
-        patch_deps_malicious, workspace_edit,
+        fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_special_files,
+        fs_write_read_only, patch_deps_malicious, workspace_edit,
     };
     pub(crate) use crate::isolation::{env_read, isolation_static_counter, net_denied};
     pub(crate) use crate::limits::{
