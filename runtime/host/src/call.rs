@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use airlock_policy::GrantSet;
 use bytes::Bytes;
 use serde::Serialize;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -126,9 +126,9 @@ pub(crate) async fn with_fresh_instance<R>(
     let capability::Prepared { mut wasi, stdout, stderr, egress, vault } = prepared;
     let state = HostState {
         wasi: wasi.build(),
-        table: ResourceTable::new(),
+        table: handle_table(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
-        log: LogSink::new(limits.log_lines),
+        log: LogSink::new(limits.log_lines, limits.log_bytes),
         http: WasiHttpCtx::new(),
         egress,
         vault,
@@ -164,10 +164,29 @@ pub(crate) async fn with_fresh_instance<R>(
     (result, leftovers)
 }
 
+/// Most resource handles (open files and directories, streams, pollables,
+/// HTTP fields, requests and responses, secret handles) one call may hold
+/// at once. Every handle is host memory or a host descriptor the call
+/// causes; past this the call ends with a limit (`host resources`), so one
+/// call cannot take the process's descriptors or memory from the others.
+pub const MAX_HANDLES: usize = 4096;
+
+fn handle_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
+
 /// Names the limit a failed call ran into, or reports the trap.
 fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_policy::Limits) -> CallError {
     if let Some(busy) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return CallError::Busy(busy.to_string());
+    }
+    let table_full = error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)));
+    if table_full {
+        return LimitExceeded::Handles(MAX_HANDLES).into();
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => LimitExceeded::Timeout(limits.timeout).into(),

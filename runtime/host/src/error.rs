@@ -78,6 +78,10 @@ pub enum LimitExceeded {
     /// WebAssembly call stack exhausted (runaway recursion).
     #[error("stack limit exceeded (call stack exhausted)")]
     Stack,
+    /// The call held more resource handles at once than one call may
+    /// (open files, streams, HTTP fields and bodies, ...).
+    #[error("host resources limit: more than {0} handles (files, streams, HTTP fields) open at once")]
+    Handles(usize),
     /// The JSON result was larger than allowed.
     #[error("output limit {} exceeded (result was {} bytes)", mib(*limit), actual)]
     Output {

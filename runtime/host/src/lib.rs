@@ -25,7 +25,7 @@ mod limiter;
 mod redact;
 mod state;
 
-pub use call::{CallOutcome, Captured, LogLine, ToolError};
+pub use call::{CallOutcome, Captured, LogLine, MAX_HANDLES, ToolError};
 pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};

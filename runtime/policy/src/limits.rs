@@ -27,6 +27,13 @@ pub struct Limits {
     /// Log lines kept through `airlock:tool/log`. Default 1,000; later lines
     /// are counted and dropped.
     pub log_lines: u32,
+    /// Bytes of log lines kept over the whole call (messages, field names
+    /// and values, after each is cut to 4 KiB). Default 256 KiB; a line
+    /// that would pass it is counted and dropped, like one past
+    /// `log_lines`. With it, what a tool's logs make the host hold is
+    /// bounded whatever the line count.
+    #[serde(default = "default_log_bytes")]
+    pub log_bytes: u64,
     /// Budgets for outgoing HTTP requests.
     #[serde(default)]
     pub net: NetLimits,
@@ -68,6 +75,10 @@ impl Default for NetLimits {
     }
 }
 
+fn default_log_bytes() -> u64 {
+    256 << 10
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -76,6 +87,7 @@ impl Default for Limits {
             output_bytes: 1 << 20,
             stdio_bytes: 64 << 10,
             log_lines: 1000,
+            log_bytes: default_log_bytes(),
             net: NetLimits::default(),
         }
     }

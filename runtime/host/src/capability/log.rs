@@ -1,6 +1,8 @@
 //! The `airlock:tool/log` import: structured log lines kept with the call's
-//! outcome, bounded by the `log_lines` limit. Lines past it are counted and
-//! dropped; each line's message and fields are truncated to 4 KiB.
+//! outcome, bounded by the `log_lines` and `log_bytes` limits. Lines past
+//! either are counted and dropped; each line's message and fields are cut
+//! to 4 KiB first (into a new string: the cut never keeps the whole lifted
+//! allocation alive).
 
 use crate::bindings::airlock::tool::log::{Host, Level};
 use crate::call::LogLine;
@@ -17,11 +19,14 @@ pub(crate) struct LogSink {
     pub(crate) lines: Vec<LogLine>,
     pub(crate) dropped: u64,
     max_lines: usize,
+    /// Bytes kept so far, and the most that may be.
+    bytes: u64,
+    max_bytes: u64,
 }
 
 impl LogSink {
-    pub(crate) fn new(max_lines: u32) -> Self {
-        Self { lines: Vec::new(), dropped: 0, max_lines: max_lines as usize }
+    pub(crate) fn new(max_lines: u32, max_bytes: u64) -> Self {
+        Self { lines: Vec::new(), dropped: 0, max_lines: max_lines as usize, bytes: 0, max_bytes }
     }
 }
 
@@ -32,6 +37,16 @@ impl Host for HostState {
             sink.dropped += 1;
             return;
         }
+        let message = truncate(&message);
+        let fields: Vec<(String, String)> =
+            fields.iter().take(MAX_FIELDS).map(|(k, v)| (truncate(k), truncate(v))).collect();
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let size = size as u64;
+        if sink.bytes.saturating_add(size) > sink.max_bytes {
+            sink.dropped += 1;
+            return;
+        }
+        sink.bytes += size;
         sink.lines.push(LogLine {
             level: match level {
                 Level::Trace => "trace",
@@ -40,19 +55,18 @@ impl Host for HostState {
                 Level::Warn => "warn",
                 Level::Error => "error",
             },
-            message: truncate(message),
-            fields: fields.into_iter().take(MAX_FIELDS).map(|(k, v)| (truncate(k), truncate(v))).collect(),
+            message,
+            fields,
         });
     }
 }
 
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+/// At most [`MAX_TEXT`] bytes of `s`, cut at a character boundary, in a
+/// string of its own size.
+fn truncate(s: &str) -> String {
+    let mut end = s.len().min(MAX_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-    s
+    s[..end].to_owned()
 }

@@ -127,3 +127,20 @@ async fn deadlines_hold_after_the_runtime_is_dropped() {
     let err = spin.call(&grants(&spin, &[], &[], limits), "{}").await.expect_err("must time out");
     assert!(matches!(err, CallError::Limit(LimitExceeded::Timeout(_))), "{err}");
 }
+
+/// A tool that keeps opening files until something gives: the call ends at
+/// the handle budget with a limit (exit 4 from the CLI), never a generic
+/// I/O error for the tool or a trap, and the runtime keeps serving.
+#[tokio::test]
+pub(crate) async fn limit_handle_flood() {
+    let tree = crate::fixture::Tree::new();
+    let tool = tool(programs::LIMIT_HANDLE_FLOOD).await;
+    let grants = crate::fixture::workspace(&tool, &tree, airlock_policy::Access::ReadOnly);
+    let err = tool.call(&grants, "{}").await.expect_err("must hit the handle limit");
+    assert!(
+        matches!(err, CallError::Limit(LimitExceeded::Handles(n)) if n == airlock_host::MAX_HANDLES),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("host resources limit: more than 4096 handles"), "{err}");
+    still_serving().await;
+}

@@ -26,6 +26,18 @@ pub(crate) async fn log_lines() {
     let outcome = tool.call(&grants(&tool, &[], &[], capped), "{\"lines\": 5}").await.expect("call");
     assert_eq!(outcome.logs.len(), 3);
     assert_eq!(outcome.logs_dropped, 3);
+
+    // Bytes are a budget of their own, whatever the line count allows:
+    // each line here is "step" + "i" + its number (6 to 10 bytes).
+    let by_bytes = Limits { log_lines: 1_000_000, log_bytes: 1024, ..Limits::default() };
+    let outcome = tool.call(&grants(&tool, &[], &[], by_bytes), "{\"lines\": 5000}").await.expect("call");
+    let kept: usize = outcome
+        .logs
+        .iter()
+        .map(|l| l.message.len() + l.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>())
+        .sum();
+    assert!(kept <= 1024 && kept > 1024 - 16, "kept {kept} bytes");
+    assert_eq!(outcome.logs.len() as u64 + outcome.logs_dropped, 5001, "every line kept or counted");
 }
 
 /// The runtime hands an embedder what the tool produced, byte for byte:
