@@ -132,9 +132,7 @@ impl HostState {
         if header == TAG_HEADER || wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(&header) {
             return Err(SecretError::Invalid(format!("a secret cannot be sent as `{header}`")));
         }
-        if !template.contains("{secret}") {
-            return Err(SecretError::Invalid("the template must contain {secret}".to_owned()));
-        }
+        check_template(template)?;
         let index = {
             let mut inner = self.vault.lock();
             if !inner.grants.iter().any(|g| g.name == name && !g.destinations.is_empty()) {
@@ -152,6 +150,29 @@ impl HostState {
             .map_err(|e| SecretError::Invalid(format!("bad request handle: {e}")))?;
         tag(&mut outgoing.headers, index).map_err(SecretError::Invalid)
     }
+}
+
+/// Longest `attach-header` template, in bytes.
+const MAX_TEMPLATE: usize = 1024;
+
+/// Refuses, when the guest attaches it (not when the request is sent), a
+/// template without `{secret}`, longer than [`MAX_TEMPLATE`], or holding
+/// what a header value cannot: CR, LF, NUL or another control character
+/// (header injection).
+fn check_template(template: &str) -> Result<(), SecretError> {
+    if !template.contains("{secret}") {
+        return Err(SecretError::Invalid("the template must contain {secret}".to_owned()));
+    }
+    if template.len() > MAX_TEMPLATE {
+        return Err(SecretError::Invalid(format!("the template is longer than {MAX_TEMPLATE} bytes")));
+    }
+    if http::HeaderValue::from_str(&template.replace("{secret}", "")).is_err() {
+        return Err(SecretError::Invalid(
+            "the template holds a character no header value may (CR, LF, NUL or another control character)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Adds the tag to a request's headers (rebuilding them if the guest's
@@ -227,5 +248,27 @@ impl Host for HostState {
             }
             _ => Err(denied(format!("secret {name} may not be revealed to the tool"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_that_could_inject_a_header_is_refused_when_attached() {
+        assert!(check_template("token {secret}").is_ok());
+        for (template, why) in [
+            ("{secret}\r\nX-Injected: 1", "CR, LF, NUL"),
+            ("a\n{secret}", "CR, LF, NUL"),
+            ("{secret}\0", "CR, LF, NUL"),
+            ("\u{1b}[2J{secret}", "CR, LF, NUL"),
+            ("no placeholder", "must contain {secret}"),
+        ] {
+            let error = check_template(template).expect_err(template).to_string();
+            assert!(error.contains(why), "{template:?}: {error}");
+        }
+        let long = format!("{{secret}}{}", "x".repeat(MAX_TEMPLATE));
+        assert!(check_template(&long).expect_err("long").to_string().contains("longer than 1024"));
     }
 }
