@@ -106,6 +106,8 @@ pub(crate) struct Leftovers {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: u64,
     pub(crate) network: NetworkReport,
+    /// The call's redactor, with the hits it counted in log lines.
+    pub(crate) redactor: Option<Redactor>,
 }
 
 /// Runs `body` against a fresh instance built with `grants`.
@@ -132,6 +134,7 @@ pub(crate) async fn with_fresh_instance<R>(
         http: WasiHttpCtx::new(),
         egress,
         vault,
+        redactor: Redactor::new(grants.secrets()),
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -152,6 +155,7 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
     };
     let log = std::mem::take(&mut store.data_mut().log);
+    let redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
     drop(store);
     let leftovers = Leftovers {
@@ -160,6 +164,7 @@ pub(crate) async fn with_fresh_instance<R>(
         logs: log.lines,
         logs_dropped: log.dropped,
         network,
+        redactor,
     };
     (result, leftovers)
 }
@@ -206,17 +211,29 @@ pub(crate) async fn invoke(
     input: &str,
 ) -> Result<CallOutcome, CallError> {
     let started = Instant::now();
-    let mut redactor = Redactor::new(grants.secrets());
     let (result, leftovers) =
         with_fresh_instance(pre, grants, settings, async |tool, store| tool.call_invoke(store, input).await)
             .await;
+    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, mut redactor } = leftovers;
+    // Everything is redacted before it is cut: captures that were capped
+    // also lose a partial value at their end.
+    if let Some(r) = redactor.as_mut() {
+        for captured in [&mut stdout, &mut stderr] {
+            let redacted =
+                if captured.truncated() { r.bytes_cut(&captured.bytes) } else { r.bytes(&captured.bytes) };
+            captured.bytes = Bytes::from(redacted);
+        }
+        for refusal in &mut network.refusals {
+            *refusal = r.text(refusal);
+        }
+    }
     let mut scrub = |text: String| match redactor.as_mut() {
         Some(r) => r.text(&text),
         None => text,
     };
     let result = match result {
         Err(CallError::Trap(trap)) => {
-            return Err(CallError::Trap(scrub(with_stderr_tail(trap, &leftovers.stderr))));
+            return Err(CallError::Trap(with_stderr_tail(scrub(trap), &stderr)));
         }
         Err(other) => return Err(other),
         Ok(value) => value,
@@ -227,32 +244,17 @@ pub(crate) async fn invoke(
             if output.len() as u64 > limit {
                 return Err(LimitExceeded::Output { limit, actual: output.len() as u64 }.into());
             }
-            Ok(scrub(output))
+            // The result is JSON: redacted after decoding too.
+            Ok(match redactor.as_mut() {
+                Some(r) => r.json(&output),
+                None => output,
+            })
         }
         Err(wit::ToolError::InvalidInput(m)) => Err(ToolError::InvalidInput(scrub(m))),
         Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(scrub(m))),
         Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
     };
-    let Leftovers { mut stdout, mut stderr, mut logs, logs_dropped, mut network } = leftovers;
-    let redactions = match redactor.as_mut() {
-        Some(r) => {
-            for captured in [&mut stdout, &mut stderr] {
-                captured.bytes = Bytes::from(r.bytes(&captured.bytes));
-            }
-            for line in &mut logs {
-                line.message = r.text(&line.message);
-                for (key, value) in &mut line.fields {
-                    *key = r.text(key);
-                    *value = r.text(value);
-                }
-            }
-            for refusal in &mut network.refusals {
-                *refusal = r.text(refusal);
-            }
-            std::mem::take(&mut r.counts)
-        }
-        None => BTreeMap::new(),
-    };
+    let redactions = redactor.map(|mut r| std::mem::take(&mut r.counts)).unwrap_or_default();
     Ok(CallOutcome {
         result,
         stdout,

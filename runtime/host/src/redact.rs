@@ -10,6 +10,13 @@
 //! is the second line of defence, keeping values out of the tool is the
 //! first). One Aho-Corasick automaton per call, leftmost-longest, so the
 //! longest form wins where forms overlap.
+//!
+//! Redaction runs on what is finally emitted, and before anything is cut:
+//! a JSON result is redacted string by string after decoding (so `\u`
+//! escapes and a value holding `"` or `\` are caught) as well as as text;
+//! the value's JSON-escaped form is one of the forms searched; log lines
+//! are redacted before they are cut to size, and where a cut could not be
+//! avoided (the stdout/stderr cap), a partial value at the cut is masked.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +32,8 @@ use secrecy::zeroize::Zeroizing;
 /// for embedders that emit other output (and for the benchmark).
 pub struct Redactor {
     automaton: AhoCorasick,
+    /// Every form searched for (kept to mask a value cut in half).
+    patterns: Vec<Zeroizing<Vec<u8>>>,
     names: Vec<String>,
     /// Hits per secret name.
     pub counts: BTreeMap<String, u64>,
@@ -55,7 +64,77 @@ impl Redactor {
             .build(patterns.iter().map(|p| p.as_slice()))
             .ok()?;
         let counts = secrets.iter().map(|s| (s.name.clone(), 0)).collect();
-        Some(Self { automaton, names, counts })
+        Some(Self { automaton, patterns, names, counts })
+    }
+
+    /// JSON text with every hit replaced: each string and key is redacted
+    /// after decoding (a value spelled with `\u` escapes, or holding `"` or
+    /// `\`, is caught), then the whole text as text. Text that is not JSON
+    /// is redacted as text.
+    pub fn json(&mut self, text: &str) -> String {
+        if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
+            && self.redact_value(&mut value)
+            && let Ok(redacted) = serde_json::to_string(&value)
+        {
+            return self.text(&redacted);
+        }
+        self.text(text)
+    }
+
+    /// Redacts every string and key of `value` in place; true when any
+    /// changed.
+    fn redact_value(&mut self, value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                let redacted = self.text(text);
+                let changed = redacted != *text;
+                *text = redacted;
+                changed
+            }
+            Value::Array(items) => {
+                // Every item, not just up to the first hit.
+                let mut changed = false;
+                for item in items {
+                    changed |= self.redact_value(item);
+                }
+                changed
+            }
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                let mut changed = false;
+                for (key, mut item) in entries {
+                    let new_key = self.text(&key);
+                    changed |= new_key != key;
+                    changed |= self.redact_value(&mut item);
+                    map.insert(new_key, item);
+                }
+                changed
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+
+    /// `bytes` that were cut after their end (a capped capture): every hit
+    /// replaced, and a trailing piece that could be the start of a value
+    /// (4 bytes or more of one of its forms) masked too.
+    pub fn bytes_cut(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = self.bytes(bytes);
+        let partial = self
+            .patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pattern)| {
+                (MIN_PARTIAL..pattern.len()).rev().find(|&k| out.ends_with(&pattern[..k])).map(|k| (k, i))
+            })
+            .max();
+        if let Some((k, i)) = partial {
+            out.truncate(out.len() - k);
+            let name = &self.names[i];
+            *self.counts.entry(name.clone()).or_default() += 1;
+            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
+        }
+        out
     }
 
     /// `text` with every hit replaced.
@@ -91,10 +170,20 @@ impl Redactor {
     }
 }
 
+/// Shortest start of a value masked where output was cut.
+const MIN_PARTIAL: usize = 4;
+
 /// The value and its encodings.
 fn forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let text = |s: String| Zeroizing::new(s.into_bytes());
-    vec![
+    // As it appears inside a JSON string (quotes, backslashes and control
+    // characters escaped), when that differs from the value itself.
+    let json_escaped = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| serde_json::to_string(v).ok())
+        .map(|quoted| Zeroizing::new(quoted.as_bytes()[1..quoted.len() - 1].to_vec()))
+        .filter(|escaped| **escaped != *value);
+    let mut all = vec![
         Zeroizing::new(value.to_vec()),
         text(STANDARD.encode(value)),
         text(STANDARD_NO_PAD.encode(value)),
@@ -105,7 +194,9 @@ fn forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
         text(percent_encode(value)),
         text(value.iter().map(|b| format!("%{b:02X}")).collect()),
         text(value.iter().map(|b| format!("%{b:02x}")).collect()),
-    ]
+    ];
+    all.extend(json_escaped);
+    all
 }
 
 /// RFC 3986 percent-encoding: unreserved characters kept, everything else
@@ -158,6 +249,30 @@ mod tests {
         );
         assert_eq!(r.counts["T"], 6);
         assert_eq!(r.bytes(format!("x{value}x").as_bytes()), b"x[REDACTED:T]x");
+    }
+
+    #[test]
+    fn json_is_redacted_after_decoding_and_a_quoted_value_is_found() {
+        let mut r =
+            Redactor::new(&[grant("T", "s3cr3t-value"), grant("Q", "a\"b\\c-pem")]).expect("redactor");
+        // The same value spelled with \u escapes, as a key, and a value
+        // holding a quote and a backslash.
+        let out =
+            r.json(r#"{"a":"\u0073\u0033cr3t-value","s3cr3t-value":1,"q":"a\"b\\c-pem","n":[1.5,"x"]}"#);
+        assert_eq!(out, r#"{"a":"[REDACTED:T]","[REDACTED:T]":1,"q":"[REDACTED:Q]","n":[1.5,"x"]}"#);
+        // Text that is JSON-escaped elsewhere (a log line holding JSON).
+        assert_eq!(r.text(r#"log {"q":"a\"b\\c-pem"}"#), r#"log {"q":"[REDACTED:Q]"}"#);
+        // Not JSON: redacted as text; JSON without a hit is left as it was.
+        assert_eq!(r.json("plain s3cr3t-value"), "plain [REDACTED:T]");
+        assert_eq!(r.json("{ \"kept\" : 1 }"), "{ \"kept\" : 1 }");
+    }
+
+    #[test]
+    fn a_value_cut_in_half_at_the_end_is_masked() {
+        let mut r = Redactor::new(&[grant("T", "s3cr3t-value")]).expect("redactor");
+        assert_eq!(r.bytes_cut(b"out: s3cr3t-va"), b"out: [REDACTED:T]");
+        assert_eq!(r.bytes_cut(b"out: s3c"), b"out: s3c", "three bytes are not masked");
+        assert_eq!(r.bytes_cut(b"whole s3cr3t-value end"), b"whole [REDACTED:T] end");
     }
 
     #[test]

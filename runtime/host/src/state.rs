@@ -9,6 +9,7 @@ use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
 use crate::capability::secret::Vault;
 use crate::limiter::MemoryLimiter;
+use crate::redact::Redactor;
 
 /// The data of one call's `Store`. Built fresh for every call from the
 /// call's grants and dropped with the store.
@@ -20,6 +21,9 @@ pub(crate) struct HostState {
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,
     pub(crate) vault: Vault,
+    /// The call's redactor (`None`: no secrets). Log lines go through it as
+    /// they arrive, before they are cut to size.
+    pub(crate) redactor: Option<Redactor>,
 }
 
 impl WasiView for HostState {

@@ -37,9 +37,14 @@ impl Host for HostState {
             sink.dropped += 1;
             return;
         }
-        let message = truncate(&message);
+        // Redacted whole, then cut: a cut never leaves half a secret.
+        let mut redact = |text: &str| match self.redactor.as_mut() {
+            Some(redactor) => truncate(&redactor.text(text)),
+            None => truncate(text),
+        };
+        let message = redact(&message);
         let fields: Vec<(String, String)> =
-            fields.iter().take(MAX_FIELDS).map(|(k, v)| (truncate(k), truncate(v))).collect();
+            fields.iter().take(MAX_FIELDS).map(|(k, v)| (redact(k), redact(v))).collect();
         let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let size = size as u64;
         if sink.bytes.saturating_add(size) > sink.max_bytes {

@@ -85,8 +85,10 @@ struct State {
 }
 
 impl State {
+    /// Notes a refusal for the call's report. Nothing is logged here: the
+    /// reason may hold a secret the tool put in a URL, and the report is
+    /// redacted before anyone sees it (`serve` logs it from there).
     fn refuse(state: &Mutex<State>, reason: String) {
-        tracing::info!(target: "airlock::net", %reason, "refused");
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         state.last_refusal = Some(reason.clone());
         if state.refusals.len() < MAX_REFUSALS {
