@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use airlock_audit::{
     AuditSink, ChangeRecord, Event, RefusedChange, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus,
 };
-use airlock_host::{CallError, CallOutcome, LoadedTool};
+use airlock_host::{CallError, CallOutcome, LoadedTool, Redactor};
 use airlock_policy::authz::{Authorizer, ToolIdentity};
 use airlock_policy::text::printable;
 use airlock_policy::{Access, CapabilityRequest, GrantSet, GuestPath, OfferedMount, Principal};
@@ -148,8 +148,12 @@ impl Workspace {
                 skipped.kind
             );
         }
+        // Built before the call from the call's own secrets: a change that
+        // holds one of their values (in any form redaction knows) never
+        // lands in the checkout, whatever policy says of its path.
+        let secrets = Redactor::new(grants.secrets());
         let grants = grants.with_mount_redirected(&self.guest, stage.path().to_owned(), Access::ReadWrite);
-        Ok((Staged { workspace: self, stage, judge }, grants))
+        Ok((Staged { workspace: self, stage, judge, secrets }, grants))
     }
 }
 
@@ -158,6 +162,8 @@ pub(crate) struct Staged<'a> {
     workspace: &'a Workspace,
     stage: Stage,
     judge: Judge<'a>,
+    /// The call's secret values, to refuse a change that carries one.
+    secrets: Option<Redactor>,
 }
 
 impl Staged<'_> {
@@ -177,10 +183,12 @@ impl Staged<'_> {
         if changes.is_empty() {
             return record(WorkspaceStatus::Unchanged, &changes, Vec::new());
         }
-        let refused = match self.workspace.refusals(&changes, judge) {
+        let mut refused = match self.workspace.refusals(&changes, judge) {
             Ok(refused) => refused,
             Err(message) => return failed(&changes, "(policy)", &message),
         };
+        refused.extend(self.carrying_secrets(&changes));
+        refused.sort_by(|a, b| a.path.cmp(&b.path));
         if !refused.is_empty() {
             return record(WorkspaceStatus::Refused, &changes, refused);
         }
@@ -194,6 +202,31 @@ impl Staged<'_> {
             Ok(()) => record(WorkspaceStatus::Applied, &changes, Vec::new()),
             Err(e) => failed(&changes, &apply_path(&e), &apply_error(&e)),
         }
+    }
+}
+
+impl Staged<'_> {
+    /// Every added or modified file whose new content holds a value of one
+    /// of the call's secrets (raw or in an encoding redaction knows): a
+    /// secret must never land in a pull request. A file that cannot be
+    /// read back is refused too.
+    fn carrying_secrets(&self, changes: &Changeset) -> Vec<RefusedChange> {
+        let Some(secrets) = &self.secrets else { return Vec::new() };
+        changes
+            .changes()
+            .iter()
+            .filter(|change| change.sha256.is_some())
+            .filter_map(|change| {
+                let reason = match self.stage.read(&change.path) {
+                    Ok(content) => format!(
+                        "holds the value of secret {}; a secret never lands in the checkout",
+                        secrets.find(&content)?
+                    ),
+                    Err(e) => format!("cannot be read back to check it for secrets: {e}"),
+                };
+                Some(RefusedChange { path: change.path.clone(), reason, policies: Vec::new() })
+            })
+            .collect()
     }
 }
 

@@ -153,6 +153,12 @@ impl Redactor {
         out
     }
 
+    /// The name of the first secret any form of which occurs in `bytes`
+    /// (not counted as a redaction).
+    pub fn find(&self, bytes: &[u8]) -> Option<&str> {
+        self.automaton.find(bytes).map(|hit| self.names[hit.pattern().as_usize()].as_str())
+    }
+
     /// `bytes` with every hit replaced.
     pub fn bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(bytes.len());
@@ -249,6 +255,8 @@ mod tests {
         );
         assert_eq!(r.counts["T"], 6);
         assert_eq!(r.bytes(format!("x{value}x").as_bytes()), b"x[REDACTED:T]x");
+        assert_eq!(r.find(format!("key = \"{}\"", hex::encode(b)).as_bytes()), Some("T"));
+        assert_eq!(r.find(b"nothing here"), None);
     }
 
     #[test]

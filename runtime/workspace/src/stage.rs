@@ -166,6 +166,13 @@ impl Stage {
         &self.workspace
     }
 
+    /// The content of the regular file `relative` (a `/`-separated path)
+    /// in the stage, read beneath the stage's root handle: a symlink, a
+    /// FIFO or anything but a regular file is refused, never followed.
+    pub fn read(&self, relative: &str) -> Result<Vec<u8>, WorkspaceError> {
+        crate::handle::read(&self.stage, relative)
+    }
+
     /// What was left out of the stage: FIFOs, sockets, devices, names that
     /// are not UTF-8. Never opened.
     pub fn skipped(&self) -> &[Skipped] {

@@ -66,28 +66,7 @@ fn an_override_run_attaches_a_stored_secret_and_redacts_the_echo() {
     assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
     assert_eq!(secret_cmd(&cache, &store, &["set", "GITHUB_TOKEN"], TOKEN).code, 0);
 
-    // A one-request server that answers with the authorization it got.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
-    let port = listener.local_addr().expect("addr").port();
-    let server = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        let mut reader = BufReader::new(stream);
-        let mut auth = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("read");
-            if line.trim_end().is_empty() {
-                break;
-            }
-            if let Some(v) = line.strip_prefix("authorization: ") {
-                auth = v.trim_end().to_owned();
-            }
-        }
-        let body = format!("you sent {auth}");
-        let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-        reader.get_mut().write_all(reply.as_bytes()).expect("write");
-        auth
-    });
+    let (port, server) = echo_server();
     let origin = format!("http://127.0.0.1:{port}");
     let input = format!(r#"{{"url":"{origin}/user"}}"#);
     let store_arg = store.display().to_string();
@@ -111,4 +90,84 @@ fn an_override_run_attaches_a_stored_secret_and_redacts_the_echo() {
     assert_eq!(server.join().expect("server"), format!("Bearer {TOKEN}"), "the server got the real value");
     assert!(r.stdout.contains("you sent Bearer [REDACTED:GITHUB_TOKEN]"), "{}", r.stdout);
     assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN));
+}
+
+/// A one-request server on loopback that answers with the authorization
+/// header it got (`you sent <authorization>`); joins to that header.
+fn echo_server() -> (u16, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream);
+        let mut auth = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("authorization: ") {
+                auth = v.trim_end().to_owned();
+            }
+        }
+        let body = format!("you sent {auth}");
+        let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        reader.get_mut().write_all(reply.as_bytes()).expect("write");
+        auth
+    });
+    (port, server)
+}
+
+/// Reflection into a pull request: a destination the token is bound to
+/// echoes it back, and the tool writes it (raw in one file, hex in
+/// another) into its staged checkout beside an honest edit. The changeset
+/// is refused whole (exit 21), each carrying file named with the secret,
+/// and the checkout is unchanged.
+#[test]
+fn a_staged_change_holding_a_secret_is_refused_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let cache = dir.path().join("cache");
+    let checkout = dir.path().join("checkout");
+    std::fs::create_dir_all(&checkout).expect("mkdir");
+    std::fs::write(checkout.join("README.md"), "before\n").expect("write");
+    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
+    assert_eq!(secret_cmd(&cache, &store, &["set", "GITHUB_TOKEN"], TOKEN).code, 0);
+    let (port, server) = echo_server();
+    let origin = format!("http://127.0.0.1:{port}");
+    let input = format!(r#"{{"url":"{origin}/user"}}"#);
+    let (store_arg, checkout_arg) = (store.display().to_string(), checkout.display().to_string());
+    let r = airlock(
+        &cache,
+        &[
+            "run",
+            "--operator-override",
+            programs::WORKSPACE_SECRET_ECHO,
+            "--net",
+            &origin,
+            "--secret",
+            "GITHUB_TOKEN",
+            "--store",
+            &store_arg,
+            "--workspace",
+            &checkout_arg,
+            "--input",
+            &input,
+        ],
+    );
+    assert_eq!(server.join().expect("server"), format!("Bearer {TOKEN}"));
+    assert_eq!(r.code, 21, "{}", r.stderr);
+    for file in ["config.toml", "notes.md"] {
+        assert!(
+            r.stderr.contains(&format!("{file}: holds the value of secret GITHUB_TOKEN")),
+            "{file}: {}",
+            r.stderr
+        );
+    }
+    assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN), "the value was printed");
+    let after: Vec<_> =
+        std::fs::read_dir(&checkout).expect("read").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(after, ["README.md"], "nothing was applied");
+    assert_eq!(std::fs::read_to_string(checkout.join("README.md")).expect("read"), "before\n");
 }

@@ -29,6 +29,17 @@ permit (principal, action == Action::"secret.use", resource == Secret::"GITHUB_T
 /// The grants `policy` gives an acme/app agent calling `tool`, with `offered`
 /// destinations and the token offered from the store.
 fn grants(tool: &LoadedTool, policy: &str, offered: &[String], limits: Limits) -> GrantSet {
+    grants_with_mounts(tool, policy, offered, limits, Vec::new())
+}
+
+/// [`grants`], with `mounts` offered too.
+fn grants_with_mounts(
+    tool: &LoadedTool,
+    policy: &str,
+    offered: &[String],
+    limits: Limits,
+    mounts: Vec<airlock_policy::OfferedMount>,
+) -> GrantSet {
     let authorizer = Authorizer::new(&[PolicySource { name: "test.cedar".into(), text: policy.into() }])
         .unwrap_or_else(|e| panic!("policy: {e}"));
     let claims = json!({ "repository": "acme/app" });
@@ -50,6 +61,7 @@ fn grants(tool: &LoadedTool, policy: &str, offered: &[String], limits: Limits) -
         hosts,
         secrets: vec![OfferedSecret { name: "GITHUB_TOKEN".into(), value: SecretString::from(TOKEN) }],
         limits,
+        mounts,
         ..Offer::default()
     };
     decision.grants(&request, &offer).expect("grants")
@@ -195,4 +207,32 @@ async fn without_secret_use_the_handle_is_denied() {
         result => panic!("expected a denial, got {result:?}"),
     }
     assert_eq!(server.connections(), 0);
+}
+
+/// Reflection: a bound destination echoes the token back, and the tool
+/// writes it into its read-write mount. On a plain mount it lands (the
+/// host does not yet scan response bodies): why CI gives a checkout only
+/// through `--workspace`, whose changeset is refused when it holds a
+/// secret (`runtime/cli/tests/cli/secrets.rs`). What the call returns is
+/// still redacted.
+#[tokio::test]
+pub(crate) async fn workspace_secret_echo() {
+    let server = HttpServer::start();
+    let checkout = tempfile::tempdir().expect("tempdir");
+    let tool = tool(programs::WORKSPACE_SECRET_ECHO).await;
+    let policy = format!(
+        "{}\npermit (principal, action in [Action::\"fs.read\", Action::\"fs.write\"], resource);",
+        bind_to(&server.url(""))
+    );
+    let mount = airlock_policy::OfferedMount {
+        host: checkout.path().to_owned(),
+        guest: airlock_policy::GuestPath::new("/workspace").expect("path"),
+        access: airlock_policy::Access::ReadWrite,
+    };
+    let grants = grants_with_mounts(&tool, &policy, &[server.url("")], Limits::default(), vec![mount]);
+    let outcome = call(&tool, &grants, json!({ "url": server.url("/echo-headers") })).await;
+    assert_eq!(output(&outcome)["wrote"], 3);
+    assert_no_token(&outcome);
+    let notes = std::fs::read_to_string(checkout.path().join("notes.md")).expect("written");
+    assert!(notes.contains(TOKEN), "on a plain mount the echoed token lands: {notes}");
 }
