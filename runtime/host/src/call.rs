@@ -155,8 +155,14 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
     };
     let log = std::mem::take(&mut store.data_mut().log);
-    let redactor = store.data_mut().redactor.take();
+    let mut redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
+    // Values redacted from responses before the guest read them count too.
+    if let Some(r) = redactor.as_mut() {
+        for (name, hits) in store.data().egress.response_redactions() {
+            *r.counts.entry(name).or_default() += hits;
+        }
+    }
     drop(store);
     let leftovers = Leftovers {
         stdout: stdout.take(),

@@ -37,6 +37,9 @@ pub struct Redactor {
     names: Vec<String>,
     /// Hits per secret name.
     pub counts: BTreeMap<String, u64>,
+    /// Hits per secret name in streams ([`Streaming`] shares the redactor,
+    /// so it counts here).
+    streamed: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 impl Redactor {
@@ -64,7 +67,7 @@ impl Redactor {
             .build(patterns.iter().map(|p| p.as_slice()))
             .ok()?;
         let counts = secrets.iter().map(|s| (s.name.clone(), 0)).collect();
-        Some(Self { automaton, patterns, names, counts })
+        Some(Self { automaton, patterns, names, counts, streamed: std::sync::Mutex::default() })
     }
 
     /// JSON text with every hit replaced: each string and key is redacted
@@ -153,6 +156,21 @@ impl Redactor {
         out
     }
 
+    /// Hits counted in streams so far, per secret name.
+    pub(crate) fn streamed(&self) -> BTreeMap<String, u64> {
+        self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn count_streamed(&self, name: &str) {
+        let mut streamed = self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *streamed.entry(name.to_owned()).or_default() += 1;
+    }
+
+    /// The longest form searched for, in bytes.
+    pub(crate) fn longest(&self) -> usize {
+        self.patterns.iter().map(|p| p.len()).max().unwrap_or(0)
+    }
+
     /// The name of the first secret any form of which occurs in `bytes`
     /// (not counted as a redaction).
     pub fn find(&self, bytes: &[u8]) -> Option<&str> {
@@ -173,6 +191,77 @@ impl Redactor {
             true
         });
         out
+    }
+}
+
+/// A [`Redactor`] applied to a stream of chunks (an HTTP body): a value
+/// split across chunks is still found, because the last `longest - 1`
+/// bytes of each chunk are held back until the next one (or the end).
+pub(crate) struct Streaming {
+    redactor: std::sync::Arc<Redactor>,
+    /// What a hit does: replaced, or the stream refused.
+    refuse: bool,
+    carry: Vec<u8>,
+}
+
+impl Streaming {
+    /// Replaces every hit with `[REDACTED:NAME]` (a response to the guest).
+    pub(crate) fn redacting(redactor: std::sync::Arc<Redactor>) -> Self {
+        Self { redactor, refuse: false, carry: Vec::new() }
+    }
+
+    /// Fails at the first hit, naming the secret (a request body going
+    /// where that secret is not bound): nothing from the chunk holding it,
+    /// nor the held-back start of it, is passed on.
+    pub(crate) fn refusing(redactor: std::sync::Arc<Redactor>) -> Self {
+        Self { redactor, refuse: true, carry: Vec::new() }
+    }
+
+    /// The next chunk in; what may be passed on now out.
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(data);
+        let hold = self.redactor.longest().saturating_sub(1);
+        let safe_end = buf.len().saturating_sub(hold);
+        let mut out = Vec::with_capacity(buf.len());
+        let mut pos = 0;
+        for hit in self.redactor.automaton.find_iter(&buf) {
+            if hit.start() >= safe_end {
+                break;
+            }
+            let name = &self.redactor.names[hit.pattern().as_usize()];
+            if self.refuse {
+                return Err(name.clone());
+            }
+            out.extend_from_slice(&buf[pos..hit.start()]);
+            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
+            self.redactor.count_streamed(name);
+            pos = hit.end();
+        }
+        let cut = pos.max(safe_end);
+        out.extend_from_slice(&buf[pos..cut]);
+        self.carry = buf[cut..].to_vec();
+        Ok(out)
+    }
+
+    /// The end of the stream: what was held back, checked in full.
+    pub(crate) fn finish(&mut self) -> Result<Vec<u8>, String> {
+        let carry = std::mem::take(&mut self.carry);
+        if let Some(hit) = self.redactor.automaton.find(&carry) {
+            let name = &self.redactor.names[hit.pattern().as_usize()];
+            if self.refuse {
+                return Err(name.clone());
+            }
+        }
+        let mut out = Vec::with_capacity(carry.len());
+        let redactor = &self.redactor;
+        redactor.automaton.replace_all_with_bytes(&carry, &mut out, |hit, _, out| {
+            let name = &redactor.names[hit.pattern().as_usize()];
+            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
+            redactor.count_streamed(name);
+            true
+        });
+        Ok(out)
     }
 }
 
@@ -281,6 +370,46 @@ mod tests {
         assert_eq!(r.bytes_cut(b"out: s3cr3t-va"), b"out: [REDACTED:T]");
         assert_eq!(r.bytes_cut(b"out: s3c"), b"out: s3c", "three bytes are not masked");
         assert_eq!(r.bytes_cut(b"whole s3cr3t-value end"), b"whole [REDACTED:T] end");
+    }
+
+    #[test]
+    fn a_value_split_across_chunks_is_redacted_or_refused() {
+        let redactor = std::sync::Arc::new(Redactor::new(&[grant("T", "s3cr3t-value")]).expect("redactor"));
+        let text = b"head s3cr3t-value mid 73336372337420 s3cr3t-value tail";
+        for size in [1, 2, 3, 5, 7, 11, text.len()] {
+            let mut stream = Streaming::redacting(redactor.clone());
+            let mut out = Vec::new();
+            for chunk in text.chunks(size) {
+                out.extend(stream.push(chunk).expect("redacting never refuses"));
+            }
+            out.extend(stream.finish().expect("end"));
+            assert_eq!(
+                String::from_utf8(out).expect("utf-8"),
+                "head [REDACTED:T] mid 73336372337420 [REDACTED:T] tail",
+                "chunks of {size}"
+            );
+            let mut refusing = Streaming::refusing(redactor.clone());
+            let mut passed = Vec::new();
+            let refused = text.chunks(size).find_map(|chunk| match refusing.push(chunk) {
+                Ok(out) => {
+                    passed.extend(out);
+                    None
+                }
+                Err(name) => Some(name),
+            });
+            assert_eq!(refused.as_deref(), Some("T"), "chunks of {size}");
+            assert!(!String::from_utf8_lossy(&passed).contains("s3cr"), "part of the value was passed on");
+        }
+        let mut clean = Streaming::refusing(redactor.clone());
+        let text = "nothing secret here, ".repeat(10);
+        let mut passed = clean.push(text.as_bytes()).expect("pass");
+        assert_eq!(
+            passed.len(),
+            text.len() - (redactor.longest() - 1),
+            "only the possible start of a value is held"
+        );
+        passed.extend(clean.finish().expect("pass"));
+        assert_eq!(passed, text.as_bytes());
     }
 
     #[test]

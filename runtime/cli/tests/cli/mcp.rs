@@ -50,6 +50,12 @@ impl Setup {
     /// A setup with `policy` and `extra` appended to the config (TOML
     /// tables after `[audit]` and `[[issuer]]`).
     pub(super) fn with(policy: &str, extra: &str) -> Self {
+        Self::with_config(policy, "", extra)
+    }
+
+    /// [`Setup::with`], with `top` (top-level keys) at the start of the
+    /// config.
+    pub(super) fn with_config(policy: &str, top: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = LocalKey::generate().expect("key");
         let path = |rel: &str| dir.path().join(rel);
@@ -58,7 +64,7 @@ impl Setup {
         std::fs::write(
             path("airlock.toml"),
             format!(
-                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[audit]\ndir = \"audit\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n{extra}"
+                "{top}audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[audit]\ndir = \"audit\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n{extra}"
             ),
         )
         .expect("config");

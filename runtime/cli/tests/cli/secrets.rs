@@ -119,55 +119,70 @@ fn echo_server() -> (u16, std::thread::JoinHandle<String>) {
     (port, server)
 }
 
-/// Reflection into a pull request: a destination the token is bound to
-/// echoes it back, and the tool writes it (raw in one file, hex in
-/// another) into its staged checkout beside an honest edit. The changeset
-/// is refused whole (exit 21), each carrying file named with the secret,
-/// and the checkout is unchanged.
+/// A tool that holds a token's value (policy reveals it to the tool)
+/// writes it, raw in one file and hex in another, into its staged checkout
+/// beside an honest edit: the changeset is refused whole (exit 21), each
+/// carrying file named with the secret, and the checkout is unchanged. A
+/// value a destination echoes back never reaches the tool at all: the
+/// response is redacted first, so that run applies `[REDACTED:…]`.
 #[test]
 fn a_staged_change_holding_a_secret_is_refused_whole() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
-    let cache = dir.path().join("cache");
-    let checkout = dir.path().join("checkout");
-    std::fs::create_dir_all(&checkout).expect("mkdir");
-    std::fs::write(checkout.join("README.md"), "before\n").expect("write");
+    let policy = r#"permit (principal, action in [Action::"invoke", Action::"net.connect", Action::"fs.read", Action::"fs.write", Action::"secret.reveal"], resource);
+permit (principal, action == Action::"secret.use", resource == Secret::"GITHUB_TOKEN");"#;
+    let setup = super::mcp::Setup::with_config(policy, "secrets = \"store\"\n", "");
+    let store = setup.path("store");
+    let cache = setup.path("cache");
     assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
     assert_eq!(secret_cmd(&cache, &store, &["set", "GITHUB_TOKEN"], TOKEN).code, 0);
-    let (port, server) = echo_server();
-    let origin = format!("http://127.0.0.1:{port}");
-    let input = format!(r#"{{"url":"{origin}/user"}}"#);
-    let (store_arg, checkout_arg) = (store.display().to_string(), checkout.display().to_string());
-    let r = airlock(
-        &cache,
-        &[
-            "run",
-            "--operator-override",
-            programs::WORKSPACE_SECRET_ECHO,
-            "--net",
-            &origin,
-            "--secret",
-            "GITHUB_TOKEN",
-            "--store",
-            &store_arg,
-            "--workspace",
-            &checkout_arg,
-            "--input",
-            &input,
-        ],
-    );
-    assert_eq!(server.join().expect("server"), format!("Bearer {TOKEN}"));
-    assert_eq!(r.code, 21, "{}", r.stderr);
+    let checkout_dir = tempfile::tempdir().expect("tempdir");
+    let checkout = checkout_dir.path();
+    let checkout_arg = checkout.display().to_string();
+    let run = |reveal: bool| {
+        std::fs::write(checkout.join("README.md"), "before\n").expect("write");
+        let (port, server) = echo_server();
+        let origin = format!("http://127.0.0.1:{port}");
+        let input = format!(r#"{{"url":"{origin}/user","reveal":{reveal}}}"#);
+        let token = setup.token("agent:fixer");
+        let out = super::audit::airlock(
+            &setup,
+            &[
+                "run",
+                "--token",
+                &token,
+                programs::WORKSPACE_SECRET_ECHO,
+                "--net",
+                &origin,
+                "--workspace",
+                &checkout_arg,
+                "--input",
+                &input,
+            ],
+        );
+        assert_eq!(
+            server.join().expect("server"),
+            format!("Bearer {TOKEN}"),
+            "the destination got the value"
+        );
+        assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN), "the value was printed");
+        out
+    };
+
+    let revealed = run(true);
+    assert_eq!(revealed.code, 21, "{}", revealed.stderr);
     for file in ["config.toml", "notes.md"] {
         assert!(
-            r.stderr.contains(&format!("{file}: holds the value of secret GITHUB_TOKEN")),
+            revealed.stderr.contains(&format!("{file}: holds the value of secret GITHUB_TOKEN")),
             "{file}: {}",
-            r.stderr
+            revealed.stderr
         );
     }
-    assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN), "the value was printed");
     let after: Vec<_> =
-        std::fs::read_dir(&checkout).expect("read").map(|e| e.expect("entry").file_name()).collect();
+        std::fs::read_dir(checkout).expect("read").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(after, ["README.md"], "nothing was applied");
     assert_eq!(std::fs::read_to_string(checkout.join("README.md")).expect("read"), "before\n");
+
+    let echoed = run(false);
+    assert_eq!(echoed.code, 0, "{}", echoed.stderr);
+    let notes = std::fs::read_to_string(checkout.join("notes.md")).expect("applied");
+    assert_eq!(notes, "debug: [REDACTED:GITHUB_TOKEN]\n", "the echo was redacted before the tool read it");
 }

@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::types::HostOutgoingRequest;
 use wasmtime_wasi_http::{FieldMap, WasiHttpHooks};
 
 use crate::bindings::airlock::tool::secrets::{Host, HostSecret, SecretError};
+use crate::redact::Redactor;
 use crate::state::HostState;
 
 /// The header that tags a request with attachments. Forbidden to guests.
@@ -103,6 +104,27 @@ impl Vault {
             headers.insert(name, value);
         }
         Ok(())
+    }
+}
+
+impl Vault {
+    /// A redactor over every granted secret (responses to the guest are
+    /// redacted with it), or `None` when the call has none.
+    pub(crate) fn redactor(&self) -> Option<Redactor> {
+        Redactor::new(&self.lock().grants)
+    }
+
+    /// A redactor over the granted secrets *not* bound to `request`'s
+    /// destination: a request carrying one of their values is refused.
+    pub(crate) fn foreign_to(&self, request: &Outbound<'_>) -> Option<Redactor> {
+        let inner = self.lock();
+        let foreign: Vec<SecretGrant> = inner
+            .grants
+            .iter()
+            .filter(|g| !g.destinations.iter().any(|d| d.admits(request.scheme, request.host, request.port)))
+            .cloned()
+            .collect();
+        Redactor::new(&foreign)
     }
 }
 

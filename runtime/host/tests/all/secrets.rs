@@ -209,30 +209,73 @@ async fn without_secret_use_the_handle_is_denied() {
     assert_eq!(server.connections(), 0);
 }
 
-/// Reflection: a bound destination echoes the token back, and the tool
-/// writes it into its read-write mount. On a plain mount it lands (the
-/// host does not yet scan response bodies): why CI gives a checkout only
-/// through `--workspace`, whose changeset is refused when it holds a
-/// secret (`runtime/cli/tests/cli/secrets.rs`). What the call returns is
-/// still redacted.
+/// Reflection: a bound destination echoes the token back. The response is
+/// redacted before the tool reads it, so what it writes into its mount is
+/// `[REDACTED:GITHUB_TOKEN]`. A tool that holds the value anyway (it was
+/// revealed to it) can write it into a plain read-write mount: why CI gives
+/// a checkout only through `--workspace`, whose changeset is refused when
+/// it holds a secret (`runtime/cli/tests/cli/secrets.rs`).
 #[tokio::test]
 pub(crate) async fn workspace_secret_echo() {
     let server = HttpServer::start();
-    let checkout = tempfile::tempdir().expect("tempdir");
     let tool = tool(programs::WORKSPACE_SECRET_ECHO).await;
     let policy = format!(
-        "{}\npermit (principal, action in [Action::\"fs.read\", Action::\"fs.write\"], resource);",
+        "{}\npermit (principal, action in [Action::\"fs.read\", Action::\"fs.write\", Action::\"secret.reveal\"], resource);",
         bind_to(&server.url(""))
     );
-    let mount = airlock_policy::OfferedMount {
-        host: checkout.path().to_owned(),
-        guest: airlock_policy::GuestPath::new("/workspace").expect("path"),
-        access: airlock_policy::Access::ReadWrite,
-    };
-    let grants = grants_with_mounts(&tool, &policy, &[server.url("")], Limits::default(), vec![mount]);
-    let outcome = call(&tool, &grants, json!({ "url": server.url("/echo-headers") })).await;
-    assert_eq!(output(&outcome)["wrote"], 3);
+    for reveal in [false, true] {
+        let checkout = tempfile::tempdir().expect("tempdir");
+        let mount = airlock_policy::OfferedMount {
+            host: checkout.path().to_owned(),
+            guest: airlock_policy::GuestPath::new("/workspace").expect("path"),
+            access: airlock_policy::Access::ReadWrite,
+        };
+        let grants = grants_with_mounts(&tool, &policy, &[server.url("")], Limits::default(), vec![mount]);
+        let input = json!({ "url": server.url("/echo-headers"), "reveal": reveal });
+        let outcome = call(&tool, &grants, input).await;
+        let out = output(&outcome);
+        assert!(
+            out["echoed"].as_str().is_some_and(|e| e.contains("Bearer [REDACTED:GITHUB_TOKEN]")),
+            "{out}"
+        );
+        assert_no_token(&outcome);
+        let notes = std::fs::read_to_string(checkout.path().join("notes.md")).expect("written");
+        if reveal {
+            assert!(notes.contains(TOKEN), "a revealed value written to a plain mount lands: {notes}");
+        } else {
+            assert_eq!(
+                notes, "debug: [REDACTED:GITHUB_TOKEN]\n",
+                "the echo was redacted before the tool read it"
+            );
+        }
+    }
+}
+
+/// A tool that holds a token's value sends it to a granted destination the
+/// token is not bound to, in the query, a header and the middle of a
+/// 200 KB body: each request is refused (the first two before anything is
+/// sent), each refusal is reported without the value, and the other
+/// server never sees the value in a request line or header.
+#[tokio::test]
+pub(crate) async fn secret_exfiltrate() {
+    let bound = HttpServer::start();
+    let other = HttpServer::start();
+    let tool = tool(programs::SECRET_EXFILTRATE).await;
+    let policy = format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(&bound.url(""))
+    );
+    let grants = grants(&tool, &policy, &[bound.url(""), other.url("")], Limits::default());
+    let outcome = call(&tool, &grants, json!({ "url": other.url("/collect") })).await;
+    let out = output(&outcome);
+    assert_eq!(out["refused"].as_array().map(Vec::len), Some(3), "{out}");
     assert_no_token(&outcome);
-    let notes = std::fs::read_to_string(checkout.path().join("notes.md")).expect("written");
-    assert!(notes.contains(TOKEN), "on a plain mount the echoed token lands: {notes}");
+    let refusals = outcome.network.refusals.join("\n");
+    for what in ["the URL carries", "header x-leak carries", "its body carries"] {
+        assert!(refusals.contains(&format!("{what} the value of secret GITHUB_TOKEN")), "{what}: {refusals}");
+    }
+    for seen in other.requests() {
+        assert!(!seen.path.contains(TOKEN), "{seen:?}");
+        assert!(seen.headers.iter().all(|(_, v)| !v.contains(TOKEN)), "{seen:?}");
+    }
 }

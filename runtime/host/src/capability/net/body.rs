@@ -1,5 +1,8 @@
 //! Request and response bodies metered against the call's byte budgets,
-//! with an idle timeout between response chunks.
+//! with an idle timeout between response chunks, and filtered for the
+//! call's secret values: a response is redacted before the guest reads it,
+//! a request body that carries a value not bound to its destination fails
+//! before that part is sent.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +14,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::Error;
+
+use crate::redact::{Redactor, Streaming};
 
 /// Bytes left of one budget, shared by every body of a call.
 #[derive(Debug)]
@@ -133,6 +138,101 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Called with the secret's name when a request body is refused.
+pub(crate) type OnRefusal = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A body passed through a [`Streaming`] filter: data is redacted (or the
+/// body refused) across frame boundaries; what is held back is flushed
+/// before trailers and at the end.
+pub(crate) struct Filtered<B> {
+    inner: B,
+    stream: Streaming,
+    /// For a refusing filter: records the refusal for the call's report.
+    on_refusal: Option<OnRefusal>,
+    /// A trailers frame waiting behind the flushed data.
+    pending: Option<Frame<Bytes>>,
+    ended: bool,
+}
+
+impl<B> Filtered<B> {
+    /// Redacts every value `stream` knows (a response to the guest).
+    pub(crate) fn redacting(inner: B, redactor: Arc<Redactor>) -> Self {
+        Self { inner, stream: Streaming::redacting(redactor), on_refusal: None, pending: None, ended: false }
+    }
+
+    /// Fails with `http-request-denied` at the first value it finds.
+    pub(crate) fn refusing(inner: B, redactor: Arc<Redactor>, on_refusal: OnRefusal) -> Self {
+        Self {
+            inner,
+            stream: Streaming::refusing(redactor),
+            on_refusal: Some(on_refusal),
+            pending: None,
+            ended: false,
+        }
+    }
+
+    fn refused(&self, name: &str) -> Error {
+        if let Some(on_refusal) = &self.on_refusal {
+            on_refusal(name);
+        }
+        Error::HttpRequestDenied
+    }
+}
+
+impl<B> Body for Filtered<B>
+where
+    B: Body<Data = Bytes, Error = Error> + Unpin,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if let Some(frame) = self.pending.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => match self.stream.push(&data) {
+                    Ok(out) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
+                    Err(name) => Poll::Ready(Some(Err(self.refused(&name)))),
+                },
+                Err(trailers) => match self.stream.finish() {
+                    Ok(out) => {
+                        self.pending = Some(trailers);
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
+                    }
+                    Err(name) => Poll::Ready(Some(Err(self.refused(&name)))),
+                },
+            },
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => {
+                self.ended = true;
+                match self.stream.finish() {
+                    Ok(out) if out.is_empty() => Poll::Ready(None),
+                    Ok(out) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
+                    Err(name) => Poll::Ready(Some(Err(self.refused(&name)))),
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.pending.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Redaction changes the length.
+        SizeHint::default()
     }
 }
 

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use airlock_policy::{EgressRefusal, NetGrant, NetLimits, Outbound, Scheme, check_request};
+use http::HeaderValue;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -39,9 +40,10 @@ use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
-use self::body::{ByteBudget, Direction, Metered};
+use self::body::{ByteBudget, Direction, Filtered, Metered, OnRefusal};
 use self::connect::{Failure, Timeouts};
 use super::secret::{TAG_HEADER, Vault};
+use crate::redact::{Redactor, Streaming};
 
 /// What a call did on the network.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -63,6 +65,10 @@ pub struct NetworkReport {
 pub(crate) struct Egress {
     grants: Arc<[NetGrant]>,
     vault: Vault,
+    /// Every granted secret: responses are redacted with it before the
+    /// guest reads them (a destination echoing a token back gives the tool
+    /// `[REDACTED:NAME]`, not the value).
+    responses: Option<Arc<Redactor>>,
     limits: NetLimits,
     sent: ByteBudgets,
     state: Arc<Mutex<State>>,
@@ -111,8 +117,10 @@ pub(crate) fn prepare(
         grants.iter().filter(|g| !g.destination.scheme.is_socket()).cloned().collect();
     let state = Arc::default();
     socket::prepare(wasi, grants, &state);
+    let responses = vault.redactor().map(Arc::new);
     Egress {
         grants: http,
+        responses,
         vault,
         limits,
         sent: ByteBudgets {
@@ -134,6 +142,11 @@ impl Egress {
             bytes_sent: self.sent.request.used(),
             bytes_received: self.sent.response.used(),
         }
+    }
+
+    /// Redactions made in responses so far, per secret name.
+    pub(crate) fn response_redactions(&self) -> std::collections::BTreeMap<String, u64> {
+        self.responses.as_ref().map(|r| r.streamed()).unwrap_or_default()
     }
 
     /// The most recent refusal, for `airlock:tool/network.last-refusal`.
@@ -210,8 +223,9 @@ impl WasiHttpHooks for Egress {
         let (timeouts, idle) = self.timeouts(options);
         let request_budget = self.sent.request.clone();
         let response_budget = self.sent.response.clone();
+        let responses = self.responses.clone();
         Box::new(async move {
-            let result = send(&grants, &vault, request, timeouts, request_budget).await;
+            let result = send(&grants, &vault, &state, request, timeouts, request_budget).await;
             let (response, connection) = match result {
                 Ok(sent) => sent,
                 Err(Failure::Denied(reason)) => {
@@ -229,17 +243,53 @@ impl WasiHttpHooks for Egress {
                 Err(Failure::Network(e)) => return Err(e),
             };
             let response = response
-                .map(|incoming| Metered::new(incoming, response_budget, Direction::Response, Some(idle)))
-                .map(BodyExt::boxed_unsync);
+                .map(|incoming| Metered::new(incoming, response_budget, Direction::Response, Some(idle)));
+            let response = match responses {
+                Some(redactor) => redact_response(response, redactor).map(BodyExt::boxed_unsync),
+                None => response.map(BodyExt::boxed_unsync),
+            };
             Ok((response, Box::new(connection) as Box<dyn Future<Output = Result<(), Error>> + Send>))
         })
     }
+}
+
+/// A response whose header values and body are redacted for the call's
+/// secrets; its `content-length` goes (redaction changes the length).
+fn redact_response<B>(response: http::Response<B>, redactor: Arc<Redactor>) -> http::Response<Filtered<B>> {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    for value in parts.headers.values_mut() {
+        if redactor.find(value.as_bytes()).is_some() {
+            let redacted = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let mut scrub = Streaming::redacting(redactor.clone());
+            let mut out = scrub.push(redacted.as_bytes()).unwrap_or_default();
+            out.extend(scrub.finish().unwrap_or_default());
+            *value = HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
+        }
+    }
+    http::Response::from_parts(parts, Filtered::redacting(body, redactor))
+}
+
+/// Refuses a request whose URL or guest-set headers carry the value of a
+/// granted secret that is not bound to its destination (checked before the
+/// host adds its own attachments); `None` when it carries none.
+fn carried_secret(request: &http::Request<WasiBody>, foreign: &Redactor) -> Option<String> {
+    let uri = request.uri().to_string();
+    if let Some(name) = foreign.find(uri.as_bytes()) {
+        return Some(format!("the URL carries the value of secret {name}, which is not bound to it"));
+    }
+    request.headers().iter().find_map(|(header, value)| {
+        foreign.find(value.as_bytes()).map(|name| {
+            format!("header {header} carries the value of secret {name}, which is not bound to it")
+        })
+    })
 }
 
 /// Checks, connects and sends one request.
 async fn send(
     grants: &[NetGrant],
     vault: &Vault,
+    state: &Arc<Mutex<State>>,
     mut request: http::Request<WasiBody>,
     timeouts: Timeouts,
     request_budget: Arc<ByteBudget>,
@@ -265,6 +315,10 @@ async fn send(
         port: authority.port_u16().unwrap_or(default_port),
     };
     check_request(grants, &outbound).map_err(Failure::Refused)?;
+    let foreign = vault.foreign_to(&outbound).map(Arc::new);
+    if let Some(reason) = foreign.as_deref().and_then(|f| carried_secret(&request, f)) {
+        return Err(Failure::Denied(format!("request to {outbound} refused: {reason}")));
+    }
     vault.inject(request.headers_mut(), &outbound).map_err(Failure::Denied)?;
     let client = connect::connect(grants, &outbound, timeouts).await?;
     // The request line carries only the path; the host is in `Host`.
@@ -272,5 +326,20 @@ async fn send(
     *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
     let request =
         request.map(|body| Metered::new(body, request_budget, Direction::Request, None).boxed_unsync());
+    let request = match foreign {
+        Some(foreign) => {
+            let (state, destination) = (state.clone(), outbound.to_string());
+            let on_refusal: OnRefusal = Arc::new(move |name: &str| {
+                State::refuse(
+                    &state,
+                    format!(
+                        "request to {destination} refused: its body carries the value of secret {name}, which is not bound to it"
+                    ),
+                );
+            });
+            request.map(|body| Filtered::refusing(body, foreign, on_refusal).boxed_unsync())
+        }
+        None => request,
+    };
     Ok(connect::send(client, request, timeouts.first_byte).await?)
 }
