@@ -30,4 +30,4 @@ pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CallError, LimitExceeded, LoadError, RuntimeError};
-pub use redact::Redactor;
+pub use redact::{Redactor, Streaming};

@@ -197,7 +197,8 @@ impl Redactor {
 /// A [`Redactor`] applied to a stream of chunks (an HTTP body): a value
 /// split across chunks is still found, because the last `longest - 1`
 /// bytes of each chunk are held back until the next one (or the end).
-pub(crate) struct Streaming {
+/// Public for the benchmark and for embedders that stream other output.
+pub struct Streaming {
     redactor: std::sync::Arc<Redactor>,
     /// What a hit does: replaced, or the stream refused.
     refuse: bool,
@@ -206,19 +207,22 @@ pub(crate) struct Streaming {
 
 impl Streaming {
     /// Replaces every hit with `[REDACTED:NAME]` (a response to the guest).
-    pub(crate) fn redacting(redactor: std::sync::Arc<Redactor>) -> Self {
+    pub fn redacting(redactor: std::sync::Arc<Redactor>) -> Self {
         Self { redactor, refuse: false, carry: Vec::new() }
     }
 
     /// Fails at the first hit, naming the secret (a request body going
     /// where that secret is not bound): nothing from the chunk holding it,
     /// nor the held-back start of it, is passed on.
-    pub(crate) fn refusing(redactor: std::sync::Arc<Redactor>) -> Self {
+    pub fn refusing(redactor: std::sync::Arc<Redactor>) -> Self {
         Self { redactor, refuse: true, carry: Vec::new() }
     }
 
     /// The next chunk in; what may be passed on now out.
-    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    ///
+    /// # Errors
+    /// For a refusing stream, the name of the secret found.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
         let mut buf = std::mem::take(&mut self.carry);
         buf.extend_from_slice(data);
         let hold = self.redactor.longest().saturating_sub(1);
@@ -245,7 +249,10 @@ impl Streaming {
     }
 
     /// The end of the stream: what was held back, checked in full.
-    pub(crate) fn finish(&mut self) -> Result<Vec<u8>, String> {
+    ///
+    /// # Errors
+    /// For a refusing stream, the name of the secret found.
+    pub fn finish(&mut self) -> Result<Vec<u8>, String> {
         let carry = std::mem::take(&mut self.carry);
         if let Some(hit) = self.redactor.automaton.find(&carry) {
             let name = &self.redactor.names[hit.pattern().as_usize()];
