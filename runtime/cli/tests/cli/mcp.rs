@@ -217,6 +217,22 @@ impl HttpServer {
         self.url.replace("/mcp", "/.well-known/oauth-protected-resource")
     }
 
+    /// A raw `tools/list` request, with `Authorization: Bearer TOKEN` when
+    /// a token is given.
+    fn post_list(&self, http: &reqwest::Client, token: Option<&str>) -> reqwest::RequestBuilder {
+        let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+        let request = http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(list);
+        match token {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
     /// Waits up to `within` for a log line containing `needle`.
     fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
         let start = Instant::now();
@@ -414,19 +430,7 @@ async fn http_requires_a_valid_bearer_token_on_every_request() {
     let setup = Setup::new();
     let server = setup.http(&[]);
     let http = reqwest::Client::new();
-    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
-    let post = |token: Option<String>| {
-        let mut request = http
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(list);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        request.send()
-    };
+    let post = |token: Option<String>| server.post_list(&http, token.as_deref()).send();
 
     let missing = post(None).await.expect("request");
     assert_eq!(missing.status(), 401);
@@ -476,19 +480,7 @@ async fn http_refused_tokens_are_recorded_and_a_flood_neither_hides_nor_bloats()
     let setup = Setup::new();
     let server = setup.http(&[]);
     let http = reqwest::Client::new();
-    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
-    let post = |token: Option<&str>| {
-        let mut request = http
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(list);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        request.send()
-    };
+    let post = |token: Option<&str>| server.post_list(&http, token).send();
     for n in 0..200 {
         let forged = format!("forged-token-{n}");
         assert_eq!(post(Some(&forged)).await.expect("request").status(), 401);

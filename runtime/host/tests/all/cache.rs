@@ -113,28 +113,20 @@ async fn an_artifact_resealed_without_the_users_key_never_runs_and_is_reported()
     let [hostile] = artifacts(other_dir.path()).try_into().expect("one artifact");
     let hostile = std::fs::read(hostile).expect("read");
     let code = &hostile[..hostile.len() - 32];
-    for seal in [
-        // The old, unkeyed seal over public inputs.
+    // A seal anyone can compute: sha256 over the public inputs.
+    let public_seal = |domain: &[u8]| {
         Sha256::new()
-            .chain_update(b"airlock-artifact-v1\0")
+            .chain_update(domain)
             .chain_update(digest.as_bytes())
             .chain_update(b"\0")
             .chain_update(engine_key.as_bytes())
             .chain_update(b"\0")
             .chain_update(code)
             .finalize()
-            .to_vec(),
-        // The same with this format's domain.
-        Sha256::new()
-            .chain_update(b"airlock-artifact-v2\0")
-            .chain_update(digest.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(engine_key.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(code)
-            .finalize()
-            .to_vec(),
-    ] {
+            .to_vec()
+    };
+    // The old, unkeyed format, and the same with this format's domain.
+    for seal in [public_seal(b"airlock-artifact-v1\0"), public_seal(b"airlock-artifact-v2\0")] {
         std::fs::write(&artifact, [code, &seal].concat()).expect("plant");
         let tool = rt.load_bytes(&wasm).await.expect("load");
         assert_eq!(tool.info().name, "echo", "the planted artifact ran");
