@@ -131,7 +131,7 @@ pub(crate) async fn with_fresh_instance<R>(
         table: handle_table(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
         log: LogSink::new(limits.log_lines, limits.log_bytes),
-        http: WasiHttpCtx::new(),
+        http: http_ctx(),
         egress,
         vault,
         redactor: Redactor::new(grants.secrets()),
@@ -182,6 +182,18 @@ pub(crate) async fn with_fresh_instance<R>(
 /// call cannot take the process's descriptors or memory from the others.
 pub const MAX_HANDLES: usize = 4096;
 
+/// Most bytes (in memory) of one `fields` resource a guest builds:
+/// wasmtime-wasi-http's default is 128 KiB; with [`MAX_HANDLES`] that let
+/// one call hold ~512 MiB of headers. 32 KiB is four times what proxies
+/// allow on the wire, and bounds it at 128 MiB.
+pub(crate) const MAX_FIELDS_BYTES: usize = 32 << 10;
+
+fn http_ctx() -> WasiHttpCtx {
+    let mut ctx = WasiHttpCtx::new();
+    ctx.set_field_size_limit(MAX_FIELDS_BYTES);
+    ctx
+}
+
 fn handle_table() -> ResourceTable {
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_HANDLES);
@@ -198,6 +210,18 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_poli
         .any(|cause| matches!(cause.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)));
     if table_full {
         return LimitExceeded::Handles(MAX_HANDLES).into();
+    }
+    let fields_full = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<wasmtime_wasi_http::FieldMapError>(),
+            Some(
+                wasmtime_wasi_http::FieldMapError::TotalSizeTooBig
+                    | wasmtime_wasi_http::FieldMapError::TooManyFields
+            )
+        )
+    });
+    if fields_full {
+        return LimitExceeded::Fields(MAX_FIELDS_BYTES).into();
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => LimitExceeded::Timeout(limits.timeout).into(),

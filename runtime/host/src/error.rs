@@ -82,6 +82,9 @@ pub enum LimitExceeded {
     /// (open files, streams, HTTP fields and bodies, ...).
     #[error("host resources limit: more than {0} handles (files, streams, HTTP fields) open at once")]
     Handles(usize),
+    /// HTTP headers the tool built were larger than one call may hold.
+    #[error("host resources limit: HTTP headers over {} KiB in one fields object", .0 / 1024)]
+    Fields(usize),
     /// The JSON result was larger than allowed.
     #[error("output limit {} exceeded (result was {} bytes)", mib(*limit), actual)]
     Output {

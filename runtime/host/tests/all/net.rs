@@ -360,3 +360,22 @@ async fn patch_deps_fetches_the_advisories_for_the_installed_versions_from_an_os
     assert_denied(&outcome, "destination not granted");
     assert_eq!(server.requests().len(), 2, "the refused request never reached the server");
 }
+
+/// Headers a tool builds are bounded per `fields` resource (32 KiB in
+/// memory): with the handle cap, what headers make the host hold is
+/// bounded per call. A 64 KiB header is refused; the server sees nothing.
+#[tokio::test]
+async fn a_header_past_the_fields_budget_is_refused_and_nothing_is_sent() {
+    let server = HttpServer::start();
+    let tool = http_fetch().await;
+    let grants = net(&tool, &[(&server.url(""), &[])], Limits::default());
+    let big = "v".repeat(64 << 10);
+    let input = json!({ "url": server.url("/ok"), "headers": [["x-big", big]] }).to_string();
+    let err = tool.call(&grants, &input).await.expect_err("a 64 KiB header ends the call");
+    assert!(matches!(err, airlock_host::CallError::Limit(airlock_host::LimitExceeded::Fields(_))), "{err}");
+    assert!(err.to_string().starts_with("host resources limit: HTTP headers over 32 KiB"), "{err}");
+    assert!(server.requests().is_empty(), "the server saw a request");
+    let small =
+        fetch(&tool, &grants, json!({ "url": server.url("/ok"), "headers": [["x-small", "v"]] })).await;
+    assert_eq!(output(&small)["status"], 200);
+}
