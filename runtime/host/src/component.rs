@@ -59,8 +59,7 @@ const CORE_VERSION: u32 = 0x0000_0001;
 impl Runtime {
     /// Loads a tool from a `.wasm` file. See [`Runtime::load_bytes`].
     pub async fn load(&self, path: &Path) -> Result<LoadedTool, LoadError> {
-        let bytes =
-            std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Read { path: path.to_owned(), error })?;
         self.load_bytes(&bytes).await
     }
 

@@ -26,12 +26,13 @@ pub enum RuntimeError {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read tool `{path}`: {source}")]
+    #[error("cannot read tool `{path}`: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate source, so a
+        /// chain printer shows it once).
+        error: std::io::Error,
     },
     /// Not a WebAssembly binary at all.
     #[error(

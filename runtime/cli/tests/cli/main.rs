@@ -289,6 +289,9 @@ fn bad_command_lines_exit_2_naming_the_problem() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains(expected), "{args:?}: expected `{expected}` in: {}", r.stderr);
     }
+    // The reason is given once, not repeated by the error chain.
+    let missing = p.run(&["run", "--operator-override", "/no/such/tool.wasm", "-i", "{}"]);
+    assert_eq!(missing.stderr.matches("No such file or directory").count(), 1, "{}", missing.stderr);
 }
 
 #[test]
