@@ -130,17 +130,38 @@ async fn deadlines_hold_after_the_runtime_is_dropped() {
 
 /// A tool that keeps opening files until something gives: the call ends at
 /// the handle budget with a limit (exit 4 from the CLI), never a generic
-/// I/O error for the tool or a trap, and the runtime keeps serving.
-#[tokio::test]
+/// I/O error for the tool or a trap. Four of them at once, with echo calls
+/// and a file read running beside them on the same runtime: every other
+/// call succeeds while they flood, so one call's exhausted budget does not
+/// degrade the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub(crate) async fn limit_handle_flood() {
     let tree = crate::fixture::Tree::new();
-    let tool = tool(programs::LIMIT_HANDLE_FLOOD).await;
-    let grants = crate::fixture::workspace(&tool, &tree, airlock_policy::Access::ReadOnly);
-    let err = tool.call(&grants, "{}").await.expect_err("must hit the handle limit");
-    assert!(
-        matches!(err, CallError::Limit(LimitExceeded::Handles(n)) if n == airlock_host::MAX_HANDLES),
-        "{err}"
-    );
-    assert!(err.to_string().starts_with("host resources limit: more than 4096 handles"), "{err}");
+    let flood = tool(programs::LIMIT_HANDLE_FLOOD).await;
+    let reader = tool(programs::FS_READ_GRANTED).await;
+    let flood_grants = crate::fixture::workspace(&flood, &tree, airlock_policy::Access::ReadOnly);
+    let floods: Vec<_> = (0..4)
+        .map(|_| {
+            let (flood, grants) = (flood.clone(), flood_grants.clone());
+            tokio::spawn(async move { flood.call(&grants, "{}").await })
+        })
+        .collect();
+    for _ in 0..20 {
+        still_serving().await;
+    }
+    let read_grants = crate::fixture::workspace(&reader, &tree, airlock_policy::Access::ReadOnly);
+    let read = reader
+        .call(&read_grants, r#"{"path":"/workspace/hello.txt"}"#)
+        .await
+        .expect("a read beside the floods");
+    assert!(read.result.is_ok(), "{:?}", read.result);
+    for flood in floods {
+        let err = flood.await.expect("join").expect_err("must hit the handle limit");
+        assert!(
+            matches!(err, CallError::Limit(LimitExceeded::Handles(n)) if n == airlock_host::MAX_HANDLES),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("host resources limit: more than 4096 handles"), "{err}");
+    }
     still_serving().await;
 }
