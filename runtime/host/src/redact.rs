@@ -161,6 +161,20 @@ impl Redactor {
         self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// `bytes` with every hit replaced, counted with the stream hits
+    /// (whole values outside a stream: a response header, the end of a
+    /// body).
+    pub(crate) fn replace_streamed(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        self.automaton.replace_all_with_bytes(bytes, &mut out, |hit, _, out| {
+            let name = &self.names[hit.pattern().as_usize()];
+            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
+            self.count_streamed(name);
+            true
+        });
+        out
+    }
+
     fn count_streamed(&self, name: &str) {
         let mut streamed = self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *streamed.entry(name.to_owned()).or_default() += 1;
@@ -260,15 +274,7 @@ impl Streaming {
                 return Err(name.clone());
             }
         }
-        let mut out = Vec::with_capacity(carry.len());
-        let redactor = &self.redactor;
-        redactor.automaton.replace_all_with_bytes(&carry, &mut out, |hit, _, out| {
-            let name = &redactor.names[hit.pattern().as_usize()];
-            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
-            redactor.count_streamed(name);
-            true
-        });
-        Ok(out)
+        Ok(self.redactor.replace_streamed(&carry))
     }
 }
 

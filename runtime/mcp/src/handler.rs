@@ -13,7 +13,7 @@ use airlock_audit::{
 use airlock_host::{CallError, CallOutcome, ToolError};
 use airlock_policy::GrantSet;
 use airlock_policy::authz::{Decision, ToolIdentity};
-use airlock_policy::text::{excerpt, printable};
+use airlock_policy::text::excerpt;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
@@ -120,7 +120,8 @@ impl AirlockServer {
                 .cloned()
                 .ok_or_else(|| "the request carries no verified identity".to_owned()),
             IdentitySource::TokenFile(file) => file.caller().map_err(|e| {
-                let error = printable(&e.to_string()).into_owned();
+                // Escaped and cut by the server's log writer, recorded cut.
+                let error = e.to_string();
                 tracing::warn!(%error, "stdio identity refused");
                 if let Err(failed) = self.shared.refusals.refused("mcp-stdio", e.kind(), &error) {
                     tracing::error!(error = %failed, "cannot record the refused identity in the audit log");

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use airlock_audit::RefusalLog;
-use airlock_policy::text::excerpt;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -110,10 +109,10 @@ async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next:
             next.run(request).await
         }
         Err(error) => {
-            // The message may quote the token's claims (an issuer): shown
-            // escaped and cut, recorded cut.
+            // The message may quote the token's claims (an issuer): the
+            // server's log writer escapes and cuts it; the record is cut.
             let message = error.to_string();
-            tracing::info!(error = %excerpt(&message, 256), "HTTP request refused: bad bearer token");
+            tracing::info!(error = %message, "HTTP request refused: bad bearer token");
             auth.record_refusal(error.kind(), &message);
             unauthorized(&auth.metadata_url, Some("invalid_token"), &message)
         }

@@ -43,7 +43,7 @@ use wasmtime_wasi_http::{
 use self::body::{ByteBudget, Direction, Filtered, Metered, OnRefusal};
 use self::connect::{Failure, Timeouts};
 use super::secret::{TAG_HEADER, Vault};
-use crate::redact::{Redactor, Streaming};
+use crate::redact::Redactor;
 
 /// What a call did on the network.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -260,10 +260,7 @@ fn redact_response<B>(response: http::Response<B>, redactor: Arc<Redactor>) -> h
     parts.headers.remove(http::header::CONTENT_LENGTH);
     for value in parts.headers.values_mut() {
         if redactor.find(value.as_bytes()).is_some() {
-            let redacted = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            let mut scrub = Streaming::redacting(redactor.clone());
-            let mut out = scrub.push(redacted.as_bytes()).unwrap_or_default();
-            out.extend(scrub.finish().unwrap_or_default());
+            let out = redactor.replace_streamed(value.as_bytes());
             *value = HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
         }
     }
