@@ -1,6 +1,7 @@
 //! One call: fresh store, fresh instance, grants applied, limits enforced.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airlock_policy::GrantSet;
@@ -106,8 +107,9 @@ pub(crate) struct Leftovers {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: u64,
     pub(crate) network: NetworkReport,
-    /// The call's redactor, with the hits it counted in log lines.
-    pub(crate) redactor: Option<Redactor>,
+    /// The call's redactor, with the hits it counted in log lines and
+    /// responses.
+    pub(crate) redactor: Option<Arc<Redactor>>,
 }
 
 /// Runs `body` against a fresh instance built with `grants`.
@@ -125,7 +127,7 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(p) => p,
         Err(e) => return (Err(e), Leftovers::default()),
     };
-    let capability::Prepared { mut wasi, stdout, stderr, egress, vault } = prepared;
+    let capability::Prepared { mut wasi, stdout, stderr, egress, vault, redactor } = prepared;
     let state = HostState {
         wasi: wasi.build(),
         table: handle_table(),
@@ -134,7 +136,7 @@ pub(crate) async fn with_fresh_instance<R>(
         http: http_ctx(),
         egress,
         vault,
-        redactor: Redactor::new(grants.secrets()),
+        redactor,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -155,14 +157,8 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
     };
     let log = std::mem::take(&mut store.data_mut().log);
-    let mut redactor = store.data_mut().redactor.take();
+    let redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
-    // Values redacted from responses before the guest read them count too.
-    if let Some(r) = redactor.as_mut() {
-        for (name, hits) in store.data().egress.response_redactions() {
-            *r.counts.entry(name).or_default() += hits;
-        }
-    }
     drop(store);
     let leftovers = Leftovers {
         stdout: stdout.take(),
@@ -244,10 +240,10 @@ pub(crate) async fn invoke(
     let (result, leftovers) =
         with_fresh_instance(pre, grants, settings, async |tool, store| tool.call_invoke(store, input).await)
             .await;
-    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, mut redactor } = leftovers;
+    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, redactor } = leftovers;
     // Everything is redacted before it is cut: captures that were capped
     // also lose a partial value at their end.
-    if let Some(r) = redactor.as_mut() {
+    if let Some(r) = redactor.as_deref() {
         for captured in [&mut stdout, &mut stderr] {
             let redacted =
                 if captured.truncated() { r.bytes_cut(&captured.bytes) } else { r.bytes(&captured.bytes) };
@@ -257,7 +253,7 @@ pub(crate) async fn invoke(
             *refusal = r.text(refusal);
         }
     }
-    let mut scrub = |text: String| match redactor.as_mut() {
+    let scrub = |text: String| match redactor.as_deref() {
         Some(r) => r.text(&text),
         None => text,
     };
@@ -275,7 +271,7 @@ pub(crate) async fn invoke(
                 return Err(LimitExceeded::Output { limit, actual: output.len() as u64 }.into());
             }
             // The result is JSON: redacted after decoding too.
-            Ok(match redactor.as_mut() {
+            Ok(match redactor.as_deref() {
                 Some(r) => r.json(&output),
                 None => output,
             })
@@ -284,7 +280,7 @@ pub(crate) async fn invoke(
         Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(scrub(m))),
         Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
     };
-    let redactions = redactor.map(|mut r| std::mem::take(&mut r.counts)).unwrap_or_default();
+    let redactions = redactor.map(|r| r.counts()).unwrap_or_default();
     Ok(CallOutcome {
         result,
         stdout,

@@ -28,18 +28,16 @@ use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroizing;
 
 /// A call's redactor: its patterns and which secret each belongs to. The
-/// runtime builds one per call from the call's secret grants; it is public
-/// for embedders that emit other output (and for the benchmark).
+/// runtime builds one per call from the call's secret grants and shares it
+/// (log lines, response streams, the outcome); it is public for embedders
+/// that emit other output (and for the benchmark).
 pub struct Redactor {
     automaton: AhoCorasick,
     /// Every form searched for (kept to mask a value cut in half).
     patterns: Vec<Zeroizing<Vec<u8>>>,
     names: Vec<String>,
-    /// Hits per secret name.
-    pub counts: BTreeMap<String, u64>,
-    /// Hits per secret name in streams ([`Streaming`] shares the redactor,
-    /// so it counts here).
-    streamed: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// Hits per secret name, wherever they were made.
+    counts: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 impl Redactor {
@@ -67,14 +65,14 @@ impl Redactor {
             .build(patterns.iter().map(|p| p.as_slice()))
             .ok()?;
         let counts = secrets.iter().map(|s| (s.name.clone(), 0)).collect();
-        Some(Self { automaton, patterns, names, counts, streamed: std::sync::Mutex::default() })
+        Some(Self { automaton, patterns, names, counts: std::sync::Mutex::new(counts) })
     }
 
     /// JSON text with every hit replaced: each string and key is redacted
     /// after decoding (a value spelled with `\u` escapes, or holding `"` or
     /// `\`, is caught), then the whole text as text. Text that is not JSON
     /// is redacted as text.
-    pub fn json(&mut self, text: &str) -> String {
+    pub fn json(&self, text: &str) -> String {
         if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
             && self.redact_value(&mut value)
             && let Ok(redacted) = serde_json::to_string(&value)
@@ -86,7 +84,7 @@ impl Redactor {
 
     /// Redacts every string and key of `value` in place; true when any
     /// changed.
-    fn redact_value(&mut self, value: &mut serde_json::Value) -> bool {
+    fn redact_value(&self, value: &mut serde_json::Value) -> bool {
         use serde_json::Value;
         match value {
             Value::String(text) => {
@@ -121,7 +119,7 @@ impl Redactor {
     /// `bytes` that were cut after their end (a capped capture): every hit
     /// replaced, and a trailing piece that could be the start of a value
     /// (4 bytes or more of one of its forms) masked too.
-    pub fn bytes_cut(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub fn bytes_cut(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = self.bytes(bytes);
         let partial = self
             .patterns
@@ -134,20 +132,18 @@ impl Redactor {
         if let Some((k, i)) = partial {
             out.truncate(out.len() - k);
             let name = &self.names[i];
-            *self.counts.entry(name.clone()).or_default() += 1;
+            self.count(name);
             out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
         }
         out
     }
 
     /// `text` with every hit replaced.
-    pub fn text(&mut self, text: &str) -> String {
+    pub fn text(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
-        let names = &self.names;
-        let counts = &mut self.counts;
         self.automaton.replace_all_with(text, &mut out, |hit, _, out| {
-            let name = &names[hit.pattern().as_usize()];
-            *counts.entry(name.clone()).or_default() += 1;
+            let name = &self.names[hit.pattern().as_usize()];
+            self.count(name);
             out.push_str("[REDACTED:");
             out.push_str(name);
             out.push(']');
@@ -156,28 +152,14 @@ impl Redactor {
         out
     }
 
-    /// Hits counted in streams so far, per secret name.
-    pub(crate) fn streamed(&self) -> BTreeMap<String, u64> {
-        self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    /// Hits so far, per secret name (every granted name, 0 when none).
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// `bytes` with every hit replaced, counted with the stream hits
-    /// (whole values outside a stream: a response header, the end of a
-    /// body).
-    pub(crate) fn replace_streamed(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(bytes.len());
-        self.automaton.replace_all_with_bytes(bytes, &mut out, |hit, _, out| {
-            let name = &self.names[hit.pattern().as_usize()];
-            out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
-            self.count_streamed(name);
-            true
-        });
-        out
-    }
-
-    fn count_streamed(&self, name: &str) {
-        let mut streamed = self.streamed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *streamed.entry(name.to_owned()).or_default() += 1;
+    fn count(&self, name: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counts.entry(name.to_owned()).or_default() += 1;
     }
 
     /// The longest form searched for, in bytes.
@@ -192,13 +174,11 @@ impl Redactor {
     }
 
     /// `bytes` with every hit replaced.
-    pub fn bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub fn bytes(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(bytes.len());
-        let names = &self.names;
-        let counts = &mut self.counts;
         self.automaton.replace_all_with_bytes(bytes, &mut out, |hit, _, out| {
-            let name = &names[hit.pattern().as_usize()];
-            *counts.entry(name.clone()).or_default() += 1;
+            let name = &self.names[hit.pattern().as_usize()];
+            self.count(name);
             out.extend_from_slice(b"[REDACTED:");
             out.extend_from_slice(name.as_bytes());
             out.push(b']');
@@ -253,7 +233,7 @@ impl Streaming {
             }
             out.extend_from_slice(&buf[pos..hit.start()]);
             out.extend_from_slice(format!("[REDACTED:{name}]").as_bytes());
-            self.redactor.count_streamed(name);
+            self.redactor.count(name);
             pos = hit.end();
         }
         let cut = pos.max(safe_end);
@@ -274,7 +254,7 @@ impl Streaming {
                 return Err(name.clone());
             }
         }
-        Ok(self.redactor.replace_streamed(&carry))
+        Ok(self.redactor.bytes(&carry))
     }
 }
 
@@ -340,7 +320,7 @@ mod tests {
     #[test]
     fn every_form_is_redacted_and_counted() {
         let value = "tok/en+with space?&=";
-        let mut r = Redactor::new(&[grant("T", value)]).expect("redactor");
+        let r = Redactor::new(&[grant("T", value)]).expect("redactor");
         let b = value.as_bytes();
         let input = format!(
             "raw {value} b64 {} url {} hex {} HEX {} pct {} end",
@@ -355,7 +335,7 @@ mod tests {
             out,
             "raw [REDACTED:T] b64 [REDACTED:T] url [REDACTED:T] hex [REDACTED:T] HEX [REDACTED:T] pct [REDACTED:T] end"
         );
-        assert_eq!(r.counts["T"], 6);
+        assert_eq!(r.counts()["T"], 6);
         assert_eq!(r.bytes(format!("x{value}x").as_bytes()), b"x[REDACTED:T]x");
         assert_eq!(r.find(format!("key = \"{}\"", hex::encode(b)).as_bytes()), Some("T"));
         assert_eq!(r.find(b"nothing here"), None);
@@ -363,8 +343,7 @@ mod tests {
 
     #[test]
     fn json_is_redacted_after_decoding_and_a_quoted_value_is_found() {
-        let mut r =
-            Redactor::new(&[grant("T", "s3cr3t-value"), grant("Q", "a\"b\\c-pem")]).expect("redactor");
+        let r = Redactor::new(&[grant("T", "s3cr3t-value"), grant("Q", "a\"b\\c-pem")]).expect("redactor");
         // The same value spelled with \u escapes, as a key, and a value
         // holding a quote and a backslash.
         let out =
@@ -379,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_value_cut_in_half_at_the_end_is_masked() {
-        let mut r = Redactor::new(&[grant("T", "s3cr3t-value")]).expect("redactor");
+        let r = Redactor::new(&[grant("T", "s3cr3t-value")]).expect("redactor");
         assert_eq!(r.bytes_cut(b"out: s3cr3t-va"), b"out: [REDACTED:T]");
         assert_eq!(r.bytes_cut(b"out: s3c"), b"out: s3c", "three bytes are not masked");
         assert_eq!(r.bytes_cut(b"whole s3cr3t-value end"), b"whole [REDACTED:T] end");

@@ -1,5 +1,7 @@
 //! Per-call store data: everything one instance can touch.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -23,7 +25,7 @@ pub(crate) struct HostState {
     pub(crate) vault: Vault,
     /// The call's redactor (`None`: no secrets). Log lines go through it as
     /// they arrive, before they are cut to size.
-    pub(crate) redactor: Option<Redactor>,
+    pub(crate) redactor: Option<Arc<Redactor>>,
 }
 
 impl WasiView for HostState {

@@ -38,7 +38,7 @@ impl Host for HostState {
             return;
         }
         // Redacted whole, then cut: a cut never leaves half a secret.
-        let mut redact = |text: &str| match self.redactor.as_mut() {
+        let redact = |text: &str| match self.redactor.as_deref() {
             Some(redactor) => truncate(&redactor.text(text)),
             None => truncate(text),
         };

@@ -17,10 +17,13 @@ pub mod net;
 pub mod secret;
 pub mod stdio;
 
+use std::sync::Arc;
+
 use airlock_policy::GrantSet;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::error::CallError;
+use crate::redact::Redactor;
 
 /// Everything the call's store needs besides the WASI context.
 pub(crate) struct Prepared {
@@ -29,6 +32,9 @@ pub(crate) struct Prepared {
     pub(crate) stderr: stdio::CappedOutput,
     pub(crate) egress: net::Egress,
     pub(crate) vault: secret::Vault,
+    /// The call's one redactor (`None`: no secrets), shared by the log
+    /// sink, the response streams and the outcome.
+    pub(crate) redactor: Option<Arc<Redactor>>,
 }
 
 /// Builds a call's WASI context from its grants. Starts from nothing: no
@@ -42,6 +48,8 @@ pub(crate) fn prepare(grants: &GrantSet, blocking_file_io: bool) -> Result<Prepa
     fs::prepare(&mut wasi, grants.mounts())?;
     env::prepare(&mut wasi, grants.env());
     let vault = secret::prepare(grants.secrets());
-    let egress = net::prepare(&mut wasi, grants.hosts(), grants.limits().net, vault.clone());
-    Ok(Prepared { wasi, stdout, stderr, egress, vault })
+    let redactor = Redactor::new(grants.secrets()).map(Arc::new);
+    let egress =
+        net::prepare(&mut wasi, grants.hosts(), grants.limits().net, vault.clone(), redactor.clone());
+    Ok(Prepared { wasi, stdout, stderr, egress, vault, redactor })
 }

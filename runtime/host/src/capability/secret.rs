@@ -108,12 +108,6 @@ impl Vault {
 }
 
 impl Vault {
-    /// A redactor over every granted secret (responses to the guest are
-    /// redacted with it), or `None` when the call has none.
-    pub(crate) fn redactor(&self) -> Option<Redactor> {
-        Redactor::new(&self.lock().grants)
-    }
-
     /// A redactor over the granted secrets *not* bound to `request`'s
     /// destination: a request carrying one of their values is refused.
     pub(crate) fn foreign_to(&self, request: &Outbound<'_>) -> Option<Redactor> {

@@ -112,15 +112,15 @@ pub(crate) fn prepare(
     grants: &[NetGrant],
     limits: NetLimits,
     vault: Vault,
+    redactor: Option<Arc<Redactor>>,
 ) -> Egress {
     let http: Arc<[NetGrant]> =
         grants.iter().filter(|g| !g.destination.scheme.is_socket()).cloned().collect();
     let state = Arc::default();
     socket::prepare(wasi, grants, &state);
-    let responses = vault.redactor().map(Arc::new);
     Egress {
         grants: http,
-        responses,
+        responses: redactor,
         vault,
         limits,
         sent: ByteBudgets {
@@ -142,11 +142,6 @@ impl Egress {
             bytes_sent: self.sent.request.used(),
             bytes_received: self.sent.response.used(),
         }
-    }
-
-    /// Redactions made in responses so far, per secret name.
-    pub(crate) fn response_redactions(&self) -> std::collections::BTreeMap<String, u64> {
-        self.responses.as_ref().map(|r| r.streamed()).unwrap_or_default()
     }
 
     /// The most recent refusal, for `airlock:tool/network.last-refusal`.
@@ -260,7 +255,7 @@ fn redact_response<B>(response: http::Response<B>, redactor: Arc<Redactor>) -> h
     parts.headers.remove(http::header::CONTENT_LENGTH);
     for value in parts.headers.values_mut() {
         if redactor.find(value.as_bytes()).is_some() {
-            let out = redactor.replace_streamed(value.as_bytes());
+            let out = redactor.bytes(value.as_bytes());
             *value = HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
         }
     }
