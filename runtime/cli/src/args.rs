@@ -179,12 +179,8 @@ pub(crate) struct ServeArgs {
     /// Policy decides per caller (`env.read`).
     #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
     pub(crate) env: Vec<String>,
-    /// Wall-clock limit for each call, such as 500ms, 2s or 1m.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub(crate) timeout: Duration,
-    /// Memory limit for each call, such as 64MiB or 1GiB.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub(crate) memory: u64,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// Most calls running at once; more fail with "at capacity".
     #[arg(long, value_name = "N", default_value = "64")]
     pub(crate) max_calls: u32,
@@ -335,6 +331,39 @@ pub(crate) struct InspectArgs {
     pub(crate) cache: CacheArgs,
 }
 
+/// Per-call limits (`run` and `serve`). Each flag overrides the key of the
+/// same name in the config's `[limits]`; what neither sets keeps the
+/// default shown.
+#[derive(Debug, Default, Args)]
+pub(crate) struct LimitArgs {
+    /// Wall-clock limit for each call, such as 500ms, 2s or 1m [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+    /// Memory limit for each call, all its memories summed, such as 64MiB
+    /// or 1GiB [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) memory: Option<u64>,
+    /// Largest JSON result a call may return [default: 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_output: Option<u64>,
+    /// Bytes of stdout, and of stderr, kept per call [default: 64KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_stdio: Option<u64>,
+    /// Log lines kept per call [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_log_lines: Option<u32>,
+    /// Bytes of log lines kept per call [default: 256KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_log_bytes: Option<u64>,
+    /// Resource handles a call may hold at once [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_handles: Option<u32>,
+    /// Files, directories and sockets a call may hold open at once
+    /// [default: 256].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_open_files: Option<u32>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The tool: a component file (a path with a `/` or a `.wasm` name), or
@@ -376,12 +405,8 @@ pub(crate) struct RunArgs {
     pub(crate) secrets: Vec<String>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
-    /// Wall-clock limit for the call, such as 500ms, 2s or 1m.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub(crate) timeout: Duration,
-    /// Memory limit for the call, such as 64MiB or 1GiB.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub(crate) memory: u64,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// Re-submit a call that needed a human's approval, with the request id
     /// (`apr-…`) a human approved. Used once; the call must be the one
     /// approved (same tool, input, grants and caller).

@@ -9,13 +9,14 @@ use std::time::Duration;
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
 use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
-use airlock_policy::NetLimits;
 use airlock_policy::authz::{Authorizer, PolicySource};
+use airlock_policy::{Limits, NetLimits};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
 use crate::args::{parse_duration, parse_size};
 use crate::exit::{self, Failure};
+use crate::limits::LimitsFile;
 
 /// The file as written. Relative paths are relative to the file's directory.
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,9 @@ struct ConfigFile {
     max_token_lifetime: Option<String>,
     /// Clock skew tolerated, such as `30s`. Default and maximum 60s.
     clock_skew: Option<String>,
+    /// `[limits]`: per-call limits (flags override them).
+    #[serde(default)]
+    limits: LimitsFile,
     /// Per-call budgets for outgoing HTTP.
     #[serde(default)]
     network: NetworkBudgets,
@@ -153,8 +157,8 @@ struct IssuerEntry {
 pub(crate) struct Config {
     pub(crate) verifier: Verifier,
     pub(crate) authorizer: Authorizer,
-    /// Budgets for outgoing HTTP, from `[network]`.
-    pub(crate) net_limits: NetLimits,
+    /// Per-call limits from `[limits]` and `[network]` (before any flag).
+    pub(crate) limits: Limits,
     /// The secret store directory, if any.
     pub(crate) secrets: Option<PathBuf>,
     /// Tools `airlock serve` offers by default (resolved paths).
@@ -201,7 +205,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let authorizer = load_policies(base, &file.policies)?;
-    let net_limits = file.network.limits()?;
+    let limits = Limits { net: file.network.limits()?, ..file.limits.apply(Limits::default())? };
 
     let mut trust = TrustStore::new();
     for issuer in &file.issuers {
@@ -236,7 +240,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted)?;
-    Ok(Config { verifier, authorizer, net_limits, secrets, tools, audit, approvals, issuers: trusted })
+    Ok(Config { verifier, authorizer, limits, secrets, tools, audit, approvals, issuers: trusted })
 }
 
 fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {

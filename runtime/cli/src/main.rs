@@ -12,6 +12,7 @@ mod demo;
 mod exit;
 mod identity;
 mod inspect;
+mod limits;
 mod policy;
 mod run;
 mod runtime;

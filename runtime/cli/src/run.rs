@@ -17,6 +17,7 @@ use crate::audit;
 use crate::authorize;
 use crate::config::{AuditSettings, Config};
 use crate::exit::{self, Failure};
+use crate::limits;
 use crate::runtime;
 use crate::secret;
 use crate::workspace::{self, Judge, Staged, Workspace};
@@ -29,7 +30,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let hosts =
         args.net.iter().map(|n| args::parse_net(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
-    let limits = Limits { timeout: args.timeout, memory_bytes: args.memory, ..Limits::default() };
+    let limits = limits::with_flags(Limits::default(), &args.limits)?;
     let mut offer = Offer { mounts, env, hosts, limits, ..Offer::default() };
 
     if args.operator_override {
@@ -81,7 +82,7 @@ async fn authorized_call(
     let tool = runtime::load(&rt, &args.tool).await?;
     let workspace = prepare_workspace(args, &tool, log)?;
     offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
-    offer.limits.net = config.net_limits;
+    offer.limits = limits::with_flags(config.limits, &args.limits)?;
     offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
     let mut request = authorize::request(&tool, &offer.hosts)?;
     if let Some(workspace) = &workspace {

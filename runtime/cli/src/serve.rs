@@ -32,12 +32,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = config::load(args.config.config.as_deref())?;
     let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
     let verifier = Arc::new(config.verifier);
-    let limits = Limits {
-        timeout: args.timeout,
-        memory_bytes: args.memory,
-        net: config.net_limits,
-        ..Limits::default()
-    };
+    let limits = crate::limits::with_flags(config.limits, &args.limits)?;
     let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
     let gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);
 

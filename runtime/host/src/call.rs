@@ -14,6 +14,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use crate::bindings::{Tool, ToolPre, wit};
 use crate::capability::net::NetworkReport;
 use crate::capability::{self, log::LogSink};
+use crate::descriptors::{Descriptors, DescriptorsExhausted};
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LimitExceeded};
 use crate::limiter::MemoryLimiter;
@@ -130,8 +131,9 @@ pub(crate) async fn with_fresh_instance<R>(
     let capability::Prepared { mut wasi, stdout, stderr, egress, vault, redactor } = prepared;
     let state = HostState {
         wasi: wasi.build(),
-        table: handle_table(),
+        table: handle_table(limits.handles),
         limiter: MemoryLimiter::new(limits.memory_bytes),
+        descriptors: Descriptors::new(limits.open_files),
         log: LogSink::new(limits.log_lines, limits.log_bytes),
         http: http_ctx(),
         egress,
@@ -171,17 +173,10 @@ pub(crate) async fn with_fresh_instance<R>(
     (result, leftovers)
 }
 
-/// Most resource handles (open files and directories, streams, pollables,
-/// HTTP fields, requests and responses, secret handles) one call may hold
-/// at once. Every handle is host memory or a host descriptor the call
-/// causes; past this the call ends with a limit (`host resources`), so one
-/// call cannot take the process's descriptors or memory from the others.
-pub const MAX_HANDLES: usize = 4096;
-
 /// Most bytes (in memory) of one `fields` resource a guest builds:
-/// wasmtime-wasi-http's default is 128 KiB; with [`MAX_HANDLES`] that let
-/// one call hold ~512 MiB of headers. 32 KiB is four times what proxies
-/// allow on the wire, and bounds it at 128 MiB.
+/// wasmtime-wasi-http's default is 128 KiB; with the default 4,096 handles
+/// (`Limits::handles`) that let one call hold ~512 MiB of headers. 32 KiB
+/// is four times what proxies allow on the wire, and bounds it at 128 MiB.
 pub(crate) const MAX_FIELDS_BYTES: usize = 32 << 10;
 
 fn http_ctx() -> WasiHttpCtx {
@@ -190,9 +185,10 @@ fn http_ctx() -> WasiHttpCtx {
     ctx
 }
 
-fn handle_table() -> ResourceTable {
+/// The call's resource table, holding at most `handles` at once.
+fn handle_table(handles: u32) -> ResourceTable {
     let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_HANDLES);
+    table.set_max_capacity(handles as usize);
     table
 }
 
@@ -205,7 +201,10 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_poli
         .chain()
         .any(|cause| matches!(cause.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)));
     if table_full {
-        return LimitExceeded::Handles(MAX_HANDLES).into();
+        return LimitExceeded::Handles(limits.handles).into();
+    }
+    if let Some(DescriptorsExhausted(limit)) = error.chain().find_map(|cause| cause.downcast_ref()) {
+        return LimitExceeded::OpenFiles(*limit).into();
     }
     let fields_full = error.chain().any(|cause| {
         matches!(

@@ -79,6 +79,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         crate::capability::fs::add_open_guard(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::capability::net::socket::add_create_guard(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)

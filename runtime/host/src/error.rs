@@ -82,7 +82,11 @@ pub enum LimitExceeded {
     /// The call held more resource handles at once than one call may
     /// (open files, streams, HTTP fields and bodies, ...).
     #[error("host resources limit: more than {0} handles (files, streams, HTTP fields) open at once")]
-    Handles(usize),
+    Handles(u32),
+    /// The call held as many host file descriptors (files, directories,
+    /// sockets) as it may and asked for one more.
+    #[error("file descriptors limit: more than {0} files, directories and sockets open at once")]
+    OpenFiles(u32),
     /// HTTP headers the tool built were larger than one call may hold.
     #[error("host resources limit: HTTP headers over {} KiB in one fields object", .0 / 1024)]
     Fields(usize),

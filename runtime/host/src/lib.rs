@@ -19,13 +19,14 @@ mod bindings;
 mod call;
 pub mod capability;
 mod component;
+mod descriptors;
 mod engine;
 mod error;
 mod limiter;
 mod redact;
 mod state;
 
-pub use call::{CallOutcome, Captured, LogLine, MAX_HANDLES, ToolError};
+pub use call::{CallOutcome, Captured, LogLine, ToolError};
 pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};

@@ -10,6 +10,7 @@ use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
 use crate::capability::secret::Vault;
+use crate::descriptors::Descriptors;
 use crate::limiter::MemoryLimiter;
 use crate::redact::Redactor;
 
@@ -19,6 +20,9 @@ pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    /// Host descriptors the call holds (files, sockets), against
+    /// `Limits::open_files`.
+    pub(crate) descriptors: Descriptors,
     pub(crate) log: LogSink,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,

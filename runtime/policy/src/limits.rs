@@ -34,6 +34,20 @@ pub struct Limits {
     /// bounded whatever the line count.
     #[serde(default = "default_log_bytes")]
     pub log_bytes: u64,
+    /// Resource handles the call may hold at once: open files and
+    /// directories, streams, pollables, HTTP fields, requests and
+    /// responses, sockets, secret handles. Default 4,096 (64..=65,536).
+    /// Every handle is host memory or a host descriptor the call causes;
+    /// past it the call ends with a limit, so one call cannot take the
+    /// process's memory from the others.
+    #[serde(default = "default_handles")]
+    pub handles: u32,
+    /// Host file descriptors the call may hold at once: files and
+    /// directories it opens and sockets it creates. Default 256
+    /// (1..=4,096). Past it the call ends with a limit, so one call cannot
+    /// take the process's descriptors (`RLIMIT_NOFILE`) from the others.
+    #[serde(default = "default_open_files")]
+    pub open_files: u32,
     /// Budgets for outgoing HTTP requests.
     #[serde(default)]
     pub net: NetLimits,
@@ -79,6 +93,14 @@ fn default_log_bytes() -> u64 {
     256 << 10
 }
 
+fn default_handles() -> u32 {
+    4096
+}
+
+fn default_open_files() -> u32 {
+    256
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -88,6 +110,8 @@ impl Default for Limits {
             stdio_bytes: 64 << 10,
             log_lines: 1000,
             log_bytes: default_log_bytes(),
+            handles: default_handles(),
+            open_files: default_open_files(),
             net: NetLimits::default(),
         }
     }
@@ -109,6 +133,18 @@ pub enum LimitsError {
         /// The runtime's maximum.
         max: u64,
     },
+    /// Another limit outside the range the runtime supports.
+    #[error("{name} limit {requested} is outside the allowed range {min}..={max}")]
+    Range {
+        /// The limit's name, as in `airlock.toml`'s `[limits]`.
+        name: &'static str,
+        /// The limit asked for.
+        requested: u64,
+        /// The least value that still lets a tool run.
+        min: u64,
+        /// The most the runtime allows.
+        max: u64,
+    },
 }
 
 impl Limits {
@@ -119,6 +155,19 @@ impl Limits {
         }
         if self.memory_bytes < (1 << 20) || self.memory_bytes > max_memory_bytes {
             return Err(LimitsError::Memory { requested: self.memory_bytes, max: max_memory_bytes });
+        }
+        let ranges: [(&'static str, u64, u64, u64); 6] = [
+            ("output", self.output_bytes, 1, 1 << 30),
+            ("stdio", self.stdio_bytes, 0, 1 << 30),
+            ("log_lines", self.log_lines.into(), 0, 1_000_000),
+            ("log_bytes", self.log_bytes, 0, 1 << 30),
+            ("handles", self.handles.into(), 64, 65_536),
+            ("open_files", self.open_files.into(), 1, 4096),
+        ];
+        for (name, requested, min, max) in ranges {
+            if !(min..=max).contains(&requested) {
+                return Err(LimitsError::Range { name, requested, min, max });
+            }
         }
         Ok(())
     }

@@ -337,6 +337,16 @@ fn a_bad_config_runs_nothing_and_says_why() {
             "config `network.max_response_bytes`: `lots` is not a size",
         ),
         (
+            format!("audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}[limits]\nmax_files = 3\n"),
+            "unknown field `max_files`",
+        ),
+        (
+            format!(
+                "audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}[limits]\nmax_open_files = 0\n"
+            ),
+            "config `[limits]`: invalid limits: open_files limit 0 is outside the allowed range 1..=4096 (--max-open-files, `[limits] max_open_files`)",
+        ),
+        (
             "audience = \"a\"
 policies = [\"policy.cedar\"]
 [[issuer]]
@@ -421,4 +431,35 @@ fn the_token_never_reaches_the_tool() {
     // No part of the token (its signature is unique) appears anywhere.
     let signature = token.rsplit('.').next().unwrap_or_default();
     assert!(!r.stdout.contains(signature) && !r.stderr.contains(signature), "{}{}", r.stdout, r.stderr);
+}
+
+/// `[limits]` in the config sets a call's limits; a flag overrides the
+/// key of the same name.
+#[test]
+fn config_limits_apply_and_flags_override_them() {
+    let op = Operator::new();
+    let base = std::fs::read_to_string(op.path("airlock.toml")).expect("config");
+    op.write_config(&format!("{base}\n[limits]\nmax_output = \"16\"\n"));
+    let r = op.read_notes(&op.mint("human:alice"));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("output limit 16 bytes exceeded"), "{}", r.stderr);
+
+    let mount = format!("{}:/workspace", op.path("ws").display());
+    let (config, token) = (op.config(), op.mint("human:alice"));
+    let r = op.airlock(&[
+        "run",
+        airlock_tools::READ_FILE_PATH,
+        "--config",
+        &config,
+        "--token",
+        &token,
+        "-m",
+        &mount,
+        "-i",
+        r#"{"path":"notes.txt"}"#,
+        "--max-output",
+        "1MiB",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(CANARY), "{}", r.stdout);
 }

@@ -342,6 +342,36 @@ fn limits_exit_4_naming_the_limit() {
         p.run(&["run", "--operator-override", programs::LIMIT_MEMORY_BOMB, "-i", "{}", "--memory", "16MiB"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("memory limit 16 MiB exceeded"), "{}", r.stderr);
+    let ws = p.dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(ws.join("hello.txt"), "hello\n").expect("write");
+    let mount = format!("{}:/workspace:ro", ws.display());
+    let r = p.run(&[
+        "run",
+        "--operator-override",
+        programs::LIMIT_DESCRIPTOR_FLOOD,
+        "-m",
+        &mount,
+        "-i",
+        r#"{"kind":"files"}"#,
+        "--max-open-files",
+        "4",
+    ]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("file descriptors limit: more than 4 files, directories and sockets open at once"),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["run", "--operator-override", programs::ECHO, "-i", "{}", "--max-handles", "8"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "handles limit 8 is outside the allowed range 64..=65536 (--max-handles, `[limits] max_handles`)"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -15,7 +15,9 @@
 //! symlink (resolved as the open would) is refused with `access` before
 //! any `open(2)`. A guest cannot make a FIFO or a device (WASI has no
 //! `mknod`); another process of the host swapping one in between the check
-//! and the open is the one residual race (documented in the README).
+//! and the open is the one residual race (documented in the README). The
+//! same guard charges every opened file to the call's descriptor budget
+//! ([`crate::descriptors`]).
 
 use airlock_policy::{Access, MountGrant};
 use wasmtime::component::{Linker, Resource};
@@ -26,6 +28,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use crate::descriptors::Kind;
 use crate::error::CallError;
 use crate::state::HostState;
 
@@ -66,15 +69,20 @@ pub(crate) fn add_open_guard(linker: &mut Linker<HostState>) -> wasmtime::Result
             DescriptorFlags,
         )| {
             Box::new(async move {
-                let mut fs = store.data_mut().filesystem();
+                let state = store.data_mut();
+                state.descriptors.admit(&state.table)?;
+                let mut fs = state.filesystem();
                 let probe = Resource::<Descriptor>::new_borrow(fd.rep());
                 if let Ok(stat) = fs.stat_at(probe, path_flags, path.clone()).await
                     && !openable(stat.type_)
                 {
                     return Ok((Err(ErrorCode::Access),));
                 }
-                let opened = fs.open_at(fd, path_flags, path, oflags, flags).await;
-                Ok((error_code(opened)?,))
+                let opened = error_code(fs.open_at(fd, path_flags, path, oflags, flags).await)?;
+                if let Ok(file) = &opened {
+                    state.descriptors.opened(file.rep(), Kind::File);
+                }
+                Ok((opened,))
             })
         },
     )?;

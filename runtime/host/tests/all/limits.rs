@@ -89,6 +89,23 @@ async fn out_of_range_limits_are_refused_before_running() {
     let limits = Limits { memory_bytes: 8 << 30, ..Limits::default() };
     let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("over the runtime maximum");
     assert!(err.to_string().contains("memory limit 8589934592 bytes is outside the allowed range"), "{err}");
+    for (limits, message) in [
+        (
+            Limits { handles: 10, ..Limits::default() },
+            "handles limit 10 is outside the allowed range 64..=65536",
+        ),
+        (
+            Limits { open_files: 0, ..Limits::default() },
+            "open_files limit 0 is outside the allowed range 1..=4096",
+        ),
+        (
+            Limits { output_bytes: 0, ..Limits::default() },
+            "output limit 0 is outside the allowed range 1..=1073741824",
+        ),
+    ] {
+        let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("refused");
+        assert_eq!(err.to_string(), format!("invalid limits: {message}"));
+    }
 }
 
 #[tokio::test]
@@ -128,18 +145,16 @@ async fn deadlines_hold_after_the_runtime_is_dropped() {
     assert!(matches!(err, CallError::Limit(LimitExceeded::Timeout(_))), "{err}");
 }
 
-/// A tool that keeps opening files until something gives: the call ends at
-/// the handle budget with a limit (exit 4 from the CLI), never a generic
-/// I/O error for the tool or a trap. Four of them at once, with echo calls
-/// and a file read running beside them on the same runtime: every other
-/// call succeeds while they flood, so one call's exhausted budget does not
-/// degrade the others.
+/// A tool that keeps making handles that are only host memory (timers):
+/// the call ends at the handle budget with a limit (exit 4 from the CLI),
+/// never a trap. Four of them at once, with echo calls running beside
+/// them on the same runtime: every other call succeeds while they flood,
+/// so one call's exhausted budget does not degrade the others. A lower
+/// budget is the one named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub(crate) async fn limit_handle_flood() {
-    let tree = crate::fixture::Tree::new();
     let flood = tool(programs::LIMIT_HANDLE_FLOOD).await;
-    let reader = tool(programs::FS_READ_GRANTED).await;
-    let flood_grants = crate::fixture::workspace(&flood, &tree, airlock_policy::Access::ReadOnly);
+    let flood_grants = grants(&flood, &[], &[], Limits::default());
     let floods: Vec<_> = (0..4)
         .map(|_| {
             let (flood, grants) = (flood.clone(), flood_grants.clone());
@@ -149,6 +164,61 @@ pub(crate) async fn limit_handle_flood() {
     for _ in 0..20 {
         still_serving().await;
     }
+    for flood in floods {
+        let err = flood.await.expect("join").expect_err("must hit the handle limit");
+        assert!(matches!(err, CallError::Limit(LimitExceeded::Handles(4096))), "{err}");
+        assert!(err.to_string().starts_with("host resources limit: more than 4096 handles"), "{err}");
+    }
+    let lower = grants(&flood, &[], &[], Limits { handles: 100, ..Limits::default() });
+    let err = flood.call(&lower, "{}").await.expect_err("must hit the lower limit");
+    assert!(matches!(err, CallError::Limit(LimitExceeded::Handles(100))), "{err}");
+    still_serving().await;
+}
+
+/// Grants for the descriptor flood: the workspace and loopback sockets.
+fn descriptor_grants(
+    tool: &airlock_host::LoadedTool,
+    tree: &crate::fixture::Tree,
+    limits: Limits,
+) -> airlock_policy::GrantSet {
+    use airlock_policy::{Methods, NetGrant, Offer, OfferedMount, resolve};
+    let offer = Offer {
+        mounts: vec![OfferedMount {
+            host: tree.workspace.clone(),
+            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
+            access: airlock_policy::Access::ReadOnly,
+        }],
+        hosts: vec![NetGrant {
+            destination: "tcp://127.0.0.1:9".parse().expect("destination"),
+            methods: Methods::standard(),
+        }],
+        limits,
+        ..Offer::default()
+    };
+    resolve(&tool.info().name, &tool.info().capabilities, &offer).expect("grants resolve")
+}
+
+/// A tool that keeps files open, or TCP sockets, until something gives:
+/// the call ends at its descriptor budget (`open_files`) with a limit, not
+/// a generic I/O error, while a file read and echo calls beside it on the
+/// same runtime succeed. Closing a file gives its descriptor back: opening
+/// and closing 2,000 files in turn stays within 256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub(crate) async fn limit_descriptor_flood() {
+    let tree = crate::fixture::Tree::new();
+    let flood = tool(programs::LIMIT_DESCRIPTOR_FLOOD).await;
+    let reader = tool(programs::FS_READ_GRANTED).await;
+    let flood_grants = descriptor_grants(&flood, &tree, Limits::default());
+    let floods: Vec<_> = ["files", "sockets", "files", "sockets"]
+        .into_iter()
+        .map(|kind| {
+            let (flood, grants) = (flood.clone(), flood_grants.clone());
+            tokio::spawn(async move { flood.call(&grants, &json!({ "kind": kind }).to_string()).await })
+        })
+        .collect();
+    for _ in 0..10 {
+        still_serving().await;
+    }
     let read_grants = crate::fixture::workspace(&reader, &tree, airlock_policy::Access::ReadOnly);
     let read = reader
         .call(&read_grants, r#"{"path":"/workspace/hello.txt"}"#)
@@ -156,12 +226,17 @@ pub(crate) async fn limit_handle_flood() {
         .expect("a read beside the floods");
     assert!(read.result.is_ok(), "{:?}", read.result);
     for flood in floods {
-        let err = flood.await.expect("join").expect_err("must hit the handle limit");
-        assert!(
-            matches!(err, CallError::Limit(LimitExceeded::Handles(n)) if n == airlock_host::MAX_HANDLES),
-            "{err}"
+        let err = flood.await.expect("join").expect_err("must hit the descriptor limit");
+        assert!(matches!(err, CallError::Limit(LimitExceeded::OpenFiles(256))), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "file descriptors limit: more than 256 files, directories and sockets open at once"
         );
-        assert!(err.to_string().starts_with("host resources limit: more than 4096 handles"), "{err}");
     }
+    let churn = flood.call(&flood_grants, r#"{"kind":"churn"}"#).await.expect("churn completes");
+    assert_eq!(output(&churn)["opened"], 2000, "{:?}", churn.result);
+    let lower = descriptor_grants(&flood, &tree, Limits { open_files: 3, ..Limits::default() });
+    let err = flood.call(&lower, r#"{"kind":"files"}"#).await.expect_err("must hit the lower limit");
+    assert!(matches!(err, CallError::Limit(LimitExceeded::OpenFiles(3))), "{err}");
     still_serving().await;
 }

@@ -24,7 +24,7 @@
 
 mod body;
 mod connect;
-mod socket;
+pub(crate) mod socket;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -13,10 +13,21 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use airlock_policy::{NetGrant, Scheme, check_socket};
+use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::p2::SocketError;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsView};
 
 use super::State;
+use crate::descriptors::Kind;
+use crate::state::HostState;
+
+/// The `wasi:sockets` version wasmtime-wasi 48 defines (guests importing
+/// any 0.2.x match it).
+const TCP_CREATE_SOCKET: &str = "wasi:sockets/tcp-create-socket@0.2.12";
+const UDP_CREATE_SOCKET: &str = "wasi:sockets/udp-create-socket@0.2.12";
 
 /// Enables TCP and/or UDP when `grants` holds socket destinations, with an
 /// address check that admits exactly them.
@@ -46,5 +57,50 @@ fn decide(grants: &[NetGrant], addr: SocketAddr, usage: SocketAddrUse) -> Result
         SocketAddrUse::TcpConnect => checked(Scheme::Tcp),
         SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => checked(Scheme::Udp),
         SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => Err("listening is never granted".to_owned()),
+    }
+}
+
+/// Puts the call's descriptor budget in front of wasmtime-wasi's
+/// `create-tcp-socket` and `create-udp-socket`: a socket is a host
+/// descriptor from the moment it is created, before any address check.
+pub(crate) fn add_create_guard(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(TCP_CREATE_SOCKET)?.func_wrap(
+        "create-tcp-socket",
+        |mut store, (family,): (IpAddressFamily,)| {
+            let state = store.data_mut();
+            state.descriptors.admit(&state.table)?;
+            let created = tcp_create_socket::Host::create_tcp_socket(&mut state.sockets(), family);
+            admitted(state, created, Kind::Tcp)
+        },
+    )?;
+    linker.instance(UDP_CREATE_SOCKET)?.func_wrap_async(
+        "create-udp-socket",
+        |mut store, (family,): (IpAddressFamily,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                state.descriptors.admit(&state.table)?;
+                let created = udp_create_socket::Host::create_udp_socket(&mut state.sockets(), family).await;
+                admitted(state, created, Kind::Udp)
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Counts a created socket against the budget, and turns wasmtime-wasi's
+/// result into the guest's error code or a trap.
+fn admitted<T: 'static>(
+    state: &mut HostState,
+    created: Result<Resource<T>, SocketError>,
+    kind: Kind,
+) -> wasmtime::Result<(Result<Resource<T>, ErrorCode>,)> {
+    match created {
+        Ok(socket) => {
+            state.descriptors.opened(socket.rep(), kind);
+            Ok((Ok(socket),))
+        }
+        Err(error) => Ok((Err(error.downcast()?),)),
     }
 }
