@@ -85,6 +85,36 @@ fn checked(limits: Limits) -> anyhow::Result<Limits> {
     }
 }
 
+/// Descriptors `airlock serve` keeps for itself beyond what calls hold:
+/// the listener, connections, the audit log, the artifact cache.
+const SERVER_DESCRIPTORS: u64 = 256;
+
+/// Makes room in the process's `RLIMIT_NOFILE` for `calls` calls at once,
+/// each holding up to `open_files` descriptors, so that one call's flood
+/// can never make another call fail for want of a descriptor: the soft
+/// limit is raised toward the hard one when it is lower than that. Returns
+/// a warning for the operator when even the hard limit leaves too little.
+pub(crate) fn descriptor_headroom(open_files: u32, calls: u32) -> Option<String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let needed = u64::from(open_files) * u64::from(calls) + SERVER_DESCRIPTORS;
+    let limit = getrlimit(Resource::Nofile);
+    // `None` is "unlimited".
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return None;
+    }
+    let target = needed.min(limit.maximum.unwrap_or(u64::MAX));
+    let now = match setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }) {
+        Ok(()) => target,
+        Err(_) => soft,
+    };
+    (now < needed).then(|| {
+        format!(
+            "{calls} calls (--max-calls) holding up to {open_files} descriptors each (--max-open-files) and the server need {needed} file descriptors, but this process may open only {now} (RLIMIT_NOFILE): a call that takes all of its budget can make other calls fail; raise `ulimit -n`, or lower --max-calls or --max-open-files"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             "no tools to serve: pass --tools PATH or set `tools` in the config"
         )));
     }
+    if let Some(warning) = crate::limits::descriptor_headroom(limits.open_files, args.max_calls) {
+        eprintln!("airlock: warning: {warning}");
+    }
     let runtime = crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?;
     let catalog = Catalog::load(&runtime, &tools, report_progress).await.map_err(Failure::usage)?;
     eprintln!("airlock: {} tool(s) ready", catalog.len());

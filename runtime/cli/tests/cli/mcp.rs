@@ -174,7 +174,31 @@ impl Setup {
 
     fn http(&self, extra: &[&str]) -> HttpServer {
         let mut command = self.command(&["--http", "127.0.0.1:0"]);
-        command.args(extra).stdout(Stdio::null()).stderr(Stdio::piped());
+        command.args(extra);
+        Self::spawn_http(command)
+    }
+
+    /// [`Setup::http`] in a shell that first runs `ulimit ULIMIT`.
+    fn http_with_ulimit(&self, ulimit: &str, extra: &[&str]) -> HttpServer {
+        let mut inner = self.command(&["--http", "127.0.0.1:0"]);
+        inner.args(extra);
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (name, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        Self::spawn_http(command)
+    }
+
+    fn spawn_http(mut command: std::process::Command) -> HttpServer {
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn airlock serve --http");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -775,4 +799,66 @@ async fn http_speaks_the_latest_protocol_revision_and_the_one_before() {
         assert_eq!(result["result"]["protocolVersion"], answered, "{asked}: {result}");
         assert_eq!(result["result"]["serverInfo"]["name"], "airlock");
     }
+}
+
+/// Calls that exhaust their descriptor and handle budgets over MCP end
+/// with the limit named, while echo and file reads running beside them on
+/// the same server all succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_a_call_that_exhausts_its_budgets_degrades_no_other_call() {
+    let setup = Setup::new();
+    std::fs::create_dir_all(setup.path("floods")).expect("mkdir");
+    std::fs::copy(programs::LIMIT_DESCRIPTOR_FLOOD, setup.path("floods/descriptors.wasm")).expect("copy");
+    std::fs::copy(programs::LIMIT_HANDLE_FLOOD, setup.path("floods/handles.wasm")).expect("copy");
+    std::fs::write(setup.path("ws/hello.txt"), "hello\n").expect("write");
+    let (tools, floods) =
+        (setup.path("tools").display().to_string(), setup.path("floods").display().to_string());
+    let server = setup.http(&["--tools", &tools, "--tools", &floods, "--max-open-files", "64"]);
+    let alice = Arc::new(server.client(&setup.token("human:alice")).await);
+    let floods: Vec<_> = [
+        (
+            "limit-descriptor-flood",
+            "file descriptors limit: more than 64 files, directories and sockets open at once",
+        ),
+        ("limit-handle-flood", "host resources limit: more than 4096 handles"),
+        ("limit-descriptor-flood", "file descriptors limit: more than 64"),
+        ("limit-handle-flood", "host resources limit: more than 4096 handles"),
+    ]
+    .into_iter()
+    .map(|(name, message)| {
+        let alice = alice.clone();
+        tokio::spawn(async move { (alice.call_tool(call(name, json!({"kind": "files"}))).await, message) })
+    })
+    .collect();
+    for n in 0..10 {
+        let echoed = alice.call_tool(call("echo", json!({"n": n}))).await.expect("echo");
+        assert_eq!(echoed.structured_content, Some(json!({"n": n})));
+        let read = alice.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("read");
+        assert_eq!(read.is_error, Some(false), "{}", text(&read));
+        assert!(text(&read).contains(CANARY), "{}", text(&read));
+    }
+    for flood in floods {
+        let (result, message) = flood.await.expect("join");
+        let result = result.expect("call");
+        assert_eq!(result.is_error, Some(true), "{}", text(&result));
+        assert!(text(&result).contains(message), "expected `{message}` in {}", text(&result));
+    }
+}
+
+/// `serve` raises its soft descriptor limit to make room for every call's
+/// budget, and warns when the hard limit cannot hold them.
+#[test]
+fn serve_makes_room_for_every_calls_descriptors_or_warns() {
+    let setup = Setup::new();
+    let warning = "file descriptors, but this process may open only";
+    let server = setup.http_with_ulimit("-n 300", &[]);
+    let log = server.log.lock().expect("log").join("\n");
+    assert!(
+        log.contains("64 calls (--max-calls) holding up to 256 descriptors each (--max-open-files) and the server need 16640 file descriptors, but this process may open only 300"),
+        "{log}"
+    );
+    drop(server);
+    let server = setup.http_with_ulimit("-Sn 300", &["--max-calls", "4"]);
+    let log = server.log.lock().expect("log").join("\n");
+    assert!(!log.contains(warning), "the soft limit was not raised: {log}");
 }
