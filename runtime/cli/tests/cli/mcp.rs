@@ -862,3 +862,37 @@ fn serve_makes_room_for_every_calls_descriptors_or_warns() {
     let log = server.log.lock().expect("log").join("\n");
     assert!(!log.contains(warning), "the soft limit was not raised: {log}");
 }
+
+/// Over MCP, reads of a FIFO nobody writes and of a socket file in the
+/// mount are refused at once, not waited on past the deadline, while echo
+/// calls beside them are served.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_special_files_in_a_mount_are_refused_at_once_beside_other_calls() {
+    let setup = Setup::new();
+    let made = std::process::Command::new("mkfifo").arg(setup.path("ws/pipe")).status().expect("mkfifo");
+    assert!(made.success());
+    let _socket = std::os::unix::net::UnixListener::bind(setup.path("ws/socket")).expect("socket");
+    let server = setup.http(&["--timeout", "30s"]);
+    let alice = Arc::new(server.client(&setup.token("human:alice")).await);
+    let started = Instant::now();
+    let reads: Vec<_> = ["pipe", "socket", "pipe", "socket"]
+        .into_iter()
+        .map(|path| {
+            let alice = alice.clone();
+            tokio::spawn(
+                async move { (path, alice.call_tool(call("read-file", json!({"path": path}))).await) },
+            )
+        })
+        .collect();
+    for n in 0..5 {
+        let echoed = alice.call_tool(call("echo", json!({"n": n}))).await.expect("echo");
+        assert_eq!(echoed.structured_content, Some(json!({"n": n})));
+    }
+    for read in reads {
+        let (path, read) = read.await.expect("join");
+        let read = read.expect("call");
+        assert_eq!(read.is_error, Some(true), "{}", text(&read));
+        assert!(text(&read).contains(path) && text(&read).contains("denied"), "{}", text(&read));
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "a read waited for the deadline");
+}
