@@ -120,6 +120,8 @@ struct NetworkBudgets {
     connect_timeout: Option<String>,
     /// Longest wait for response headers and between body chunks, such as `30s`.
     response_timeout: Option<String>,
+    /// Most HTTP header bytes a tool may build per call, such as `1MiB`.
+    max_header_bytes: Option<String>,
 }
 
 impl NetworkBudgets {
@@ -139,6 +141,9 @@ impl NetworkBudgets {
         }
         if let Some(text) = &self.response_timeout {
             limits.response_timeout = duration("network.response_timeout", text)?;
+        }
+        if let Some(text) = &self.max_header_bytes {
+            limits.header_bytes = size("network.max_header_bytes", text)?;
         }
         Ok(limits)
     }
@@ -205,7 +210,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let authorizer = load_policies(base, &file.policies)?;
-    let limits = Limits { net: file.network.limits()?, ..file.limits.apply(Limits::default())? };
+    let limits = file.limits.apply(Limits { net: file.network.limits()?, ..Limits::default() })?;
 
     let mut trust = TrustStore::new();
     for issuer in &file.issuers {

@@ -77,6 +77,9 @@ fn checked(limits: Limits) -> anyhow::Result<Limits> {
             let key = match &error {
                 LimitsError::ZeroTimeout => "timeout".to_owned(),
                 LimitsError::Memory { .. } => "memory".to_owned(),
+                LimitsError::Range { name: "header_bytes", .. } => {
+                    return Err(anyhow!("invalid limits: {error} (`[network] max_header_bytes`)"));
+                }
                 LimitsError::Range { name, .. } => format!("max_{name}"),
                 _ => return Err(anyhow!("invalid limits: {error}")),
             };

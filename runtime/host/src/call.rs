@@ -13,6 +13,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{Tool, ToolPre, wit};
 use crate::capability::net::NetworkReport;
+use crate::capability::net::fields::{HeaderBudget, HeadersExhausted};
 use crate::capability::{self, log::LogSink};
 use crate::descriptors::{Descriptors, DescriptorsExhausted};
 use crate::engine::EPOCH_TICK;
@@ -134,6 +135,7 @@ pub(crate) async fn with_fresh_instance<R>(
         table: handle_table(limits.handles),
         limiter: MemoryLimiter::new(limits.memory_bytes),
         descriptors: Descriptors::new(limits.open_files),
+        headers: HeaderBudget::new(limits.net.header_bytes),
         log: LogSink::new(limits.log_lines, limits.log_bytes),
         http: http_ctx(),
         egress,
@@ -205,6 +207,9 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, limits: &airlock_poli
     }
     if let Some(DescriptorsExhausted(limit)) = error.chain().find_map(|cause| cause.downcast_ref()) {
         return LimitExceeded::OpenFiles(*limit).into();
+    }
+    if let Some(HeadersExhausted(limit)) = error.chain().find_map(|cause| cause.downcast_ref()) {
+        return LimitExceeded::Headers(*limit).into();
     }
     let fields_full = error.chain().any(|cause| {
         matches!(

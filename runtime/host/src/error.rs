@@ -90,6 +90,10 @@ pub enum LimitExceeded {
     /// HTTP headers the tool built were larger than one call may hold.
     #[error("host resources limit: HTTP headers over {} KiB in one fields object", .0 / 1024)]
     Fields(usize),
+    /// The call built more HTTP header bytes, over all its fields objects,
+    /// than `NetLimits::header_bytes`.
+    #[error("host resources limit: HTTP headers built over {} in one call", kib(*.0))]
+    Headers(u64),
     /// The JSON result was larger than allowed.
     #[error("output limit {} exceeded (result was {} bytes)", mib(*limit), actual)]
     Output {
@@ -125,6 +129,16 @@ pub enum CallError {
 
 fn humantime(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+fn kib(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        mib(bytes)
+    } else if bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn mib(bytes: u64) -> String {

@@ -9,6 +9,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
+use crate::capability::net::fields::HeaderBudget;
 use crate::capability::secret::Vault;
 use crate::descriptors::Descriptors;
 use crate::limiter::MemoryLimiter;
@@ -23,6 +24,9 @@ pub(crate) struct HostState {
     /// Host descriptors the call holds (files, sockets), against
     /// `Limits::open_files`.
     pub(crate) descriptors: Descriptors,
+    /// HTTP header bytes the call has built, against
+    /// `NetLimits::header_bytes`.
+    pub(crate) headers: HeaderBudget,
     pub(crate) log: LogSink,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,

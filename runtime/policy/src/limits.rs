@@ -75,6 +75,11 @@ pub struct NetLimits {
     /// its body, in ms. Default 30 s.
     #[serde(with = "millis")]
     pub response_timeout: Duration,
+    /// Most HTTP header bytes (names and values) the tool may build over
+    /// the whole call, in all the `fields` it makes. Default 1 MiB
+    /// (1 KiB..=64 MiB). Headers are host memory the call's memory limit
+    /// does not count; past it the call ends with a limit.
+    pub header_bytes: u64,
 }
 
 impl Default for NetLimits {
@@ -85,6 +90,7 @@ impl Default for NetLimits {
             response_bytes: 8 << 20,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
+            header_bytes: 1 << 20,
         }
     }
 }
@@ -156,13 +162,14 @@ impl Limits {
         if self.memory_bytes < (1 << 20) || self.memory_bytes > max_memory_bytes {
             return Err(LimitsError::Memory { requested: self.memory_bytes, max: max_memory_bytes });
         }
-        let ranges: [(&'static str, u64, u64, u64); 6] = [
+        let ranges: [(&'static str, u64, u64, u64); 7] = [
             ("output", self.output_bytes, 1, 1 << 30),
             ("stdio", self.stdio_bytes, 0, 1 << 30),
             ("log_lines", self.log_lines.into(), 0, 1_000_000),
             ("log_bytes", self.log_bytes, 0, 1 << 30),
             ("handles", self.handles.into(), 64, 65_536),
             ("open_files", self.open_files.into(), 1, 4096),
+            ("header_bytes", self.net.header_bytes, 1 << 10, 64 << 20),
         ];
         for (name, requested, min, max) in ranges {
             if !(min..=max).contains(&requested) {

@@ -347,6 +347,12 @@ fn a_bad_config_runs_nothing_and_says_why() {
             "config `[limits]`: invalid limits: open_files limit 0 is outside the allowed range 1..=4096 (--max-open-files, `[limits] max_open_files`)",
         ),
         (
+            format!(
+                "audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}[network]\nmax_header_bytes = \"1GiB\"\n"
+            ),
+            "invalid limits: header_bytes limit 1073741824 is outside the allowed range 1024..=67108864 (`[network] max_header_bytes`)",
+        ),
+        (
             "audience = \"a\"
 policies = [\"policy.cedar\"]
 [[issuer]]

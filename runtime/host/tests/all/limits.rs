@@ -240,3 +240,25 @@ pub(crate) async fn limit_descriptor_flood() {
     assert!(matches!(err, CallError::Limit(LimitExceeded::OpenFiles(3))), "{err}");
     still_serving().await;
 }
+
+/// A tool that builds HTTP headers (each `fields` object under the 32 KiB
+/// cap) and keeps them, through each of the four ways to put header bytes
+/// in the host: the call ends at its header budget, 1 MiB by default, and
+/// a lower budget is the one named.
+#[tokio::test]
+pub(crate) async fn limit_header_flood() {
+    let flood = tool(programs::LIMIT_HEADER_FLOOD).await;
+    let defaults = grants(&flood, &[], &[], Limits::default());
+    for via in ["from-list", "append", "set", "clone"] {
+        let err =
+            flood.call(&defaults, &json!({ "via": via }).to_string()).await.expect_err("must hit the limit");
+        assert!(matches!(err, CallError::Limit(LimitExceeded::Headers(n)) if n == 1 << 20), "{via}: {err}");
+        assert_eq!(err.to_string(), "host resources limit: HTTP headers built over 1 MiB in one call");
+    }
+    let mut limits = Limits::default();
+    limits.net.header_bytes = 64 << 10;
+    let lower = grants(&flood, &[], &[], limits);
+    let err = flood.call(&lower, r#"{"via":"append"}"#).await.expect_err("must hit the lower limit");
+    assert_eq!(err.to_string(), "host resources limit: HTTP headers built over 64 KiB in one call");
+    still_serving().await;
+}

@@ -32,8 +32,8 @@ mod tests {
     };
     pub(crate) use crate::isolation::{env_read, isolation_static_counter, net_denied};
     pub(crate) use crate::limits::{
-        limit_deep_recursion, limit_descriptor_flood, limit_handle_flood, limit_infinite_loop,
-        limit_memory_bomb, limit_output_too_large, limit_stdout_flood,
+        limit_deep_recursion, limit_descriptor_flood, limit_handle_flood, limit_header_flood,
+        limit_infinite_loop, limit_memory_bomb, limit_output_too_large, limit_stdout_flood,
     };
     pub(crate) use crate::load::{bad_description, echo, not_a_tool, trap_in_describe, trap_in_invoke};
     pub(crate) use crate::net::net_tcp_granted;

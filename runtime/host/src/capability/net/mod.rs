@@ -24,6 +24,7 @@
 
 mod body;
 mod connect;
+pub(crate) mod fields;
 pub(crate) mod socket;
 
 use std::future::Future;
