@@ -13,7 +13,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{Tool, ToolPre, wit};
 use crate::capability::net::NetworkReport;
-use crate::capability::net::fields::{HeaderBudget, HeadersExhausted};
+use crate::capability::net::headers::{HeaderBudget, HeadersExhausted};
 use crate::capability::{self, log::LogSink};
 use crate::descriptors::{Descriptors, DescriptorsExhausted};
 use crate::engine::EPOCH_TICK;

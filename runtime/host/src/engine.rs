@@ -83,7 +83,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        crate::capability::net::fields::add_fields_guard(&mut linker)
+        crate::capability::net::headers::add_headers_guard(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;

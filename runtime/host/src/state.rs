@@ -9,7 +9,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
-use crate::capability::net::fields::HeaderBudget;
+use crate::capability::net::headers::HeaderBudget;
 use crate::capability::secret::Vault;
 use crate::descriptors::Descriptors;
 use crate::limiter::MemoryLimiter;

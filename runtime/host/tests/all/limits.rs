@@ -242,14 +242,15 @@ pub(crate) async fn limit_descriptor_flood() {
 }
 
 /// A tool that builds HTTP headers (each `fields` object under the 32 KiB
-/// cap) and keeps them, through each of the four ways to put header bytes
-/// in the host: the call ends at its header budget, 1 MiB by default, and
-/// a lower budget is the one named.
+/// cap) or requests with long paths and authorities, and keeps them,
+/// through each of the six ways to put such bytes in the host: the call
+/// ends at its header budget, 1 MiB by default, and a lower budget is the
+/// one named.
 #[tokio::test]
 pub(crate) async fn limit_header_flood() {
     let flood = tool(programs::LIMIT_HEADER_FLOOD).await;
     let defaults = grants(&flood, &[], &[], Limits::default());
-    for via in ["from-list", "append", "set", "clone"] {
+    for via in ["from-list", "append", "set", "clone", "path", "authority"] {
         let err =
             flood.call(&defaults, &json!({ "via": via }).to_string()).await.expect_err("must hit the limit");
         assert!(matches!(err, CallError::Limit(LimitExceeded::Headers(n)) if n == 1 << 20), "{via}: {err}");

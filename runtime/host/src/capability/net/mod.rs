@@ -24,7 +24,7 @@
 
 mod body;
 mod connect;
-pub(crate) mod fields;
+pub(crate) mod headers;
 pub(crate) mod socket;
 
 use std::future::Future;

@@ -1,18 +1,21 @@
 //! The per-call budget of HTTP header bytes a tool builds.
 //!
 //! A `fields` resource is host memory: wasmtime-wasi-http caps one at 32 KiB
-//! (`MAX_FIELDS_BYTES`), but a call may hold thousands (`Limits::handles`).
-//! [`add_fields_guard`] puts the call's header budget
+//! (`MAX_FIELDS_BYTES`), but a call may hold thousands (`Limits::handles`),
+//! and so is an `outgoing-request`'s method, scheme, authority and path.
+//! [`add_headers_guard`] puts the call's header budget
 //! (`NetLimits::header_bytes`) in front of every `wasi:http/types` function
-//! that puts header bytes in the host's memory: `fields.from-list`,
-//! `fields.set`, `fields.append` and `fields.clone`. The budget counts bytes
-//! built over the whole call (names and values), never given back: a tool
-//! sends at most `NetLimits::requests` requests, and their headers fit in
-//! far less. Past it the call ends with a limit (`host resources`).
+//! that puts such bytes in the host's memory: `fields.from-list`,
+//! `fields.set`, `fields.append`, `fields.clone` and the four
+//! `outgoing-request` setters. The budget counts bytes built over the whole
+//! call, never given back: a tool sends at most `NetLimits::requests`
+//! requests, and their headers fit in far less. Past it the call ends with a
+//! limit (`host resources`).
 
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi_http::p2::HeaderError;
-use wasmtime_wasi_http::p2::bindings::http::types::{self, HostFields};
+use wasmtime_wasi_http::p2::bindings::http::types::{self, HostFields, HostOutgoingRequest, Method, Scheme};
+use wasmtime_wasi_http::p2::types::HostOutgoingRequest as OutgoingRequest;
 use wasmtime_wasi_http::{FieldMap, WasiHttpView};
 
 use crate::state::HostState;
@@ -51,9 +54,10 @@ impl HeaderBudget {
 }
 
 /// Replaces wasmtime-wasi-http's `fields.from-list`, `fields.set`,
-/// `fields.append` and `fields.clone` with ones that first charge the
-/// bytes they add to the call's header budget.
-pub(crate) fn add_fields_guard(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+/// `fields.append`, `fields.clone` and `outgoing-request.set-method`,
+/// `set-scheme`, `set-authority` and `set-path-with-query` with ones that
+/// first charge the bytes they add to the call's header budget.
+pub(crate) fn add_headers_guard(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut http_types = linker.instance(HTTP_TYPES)?;
     http_types.func_wrap(
@@ -89,6 +93,44 @@ pub(crate) fn add_fields_guard(linker: &mut Linker<HostState>) -> wasmtime::Resu
         state.headers.charge(size)?;
         Ok((HostFields::clone(&mut state.http(), fields)?,))
     })?;
+    http_types.func_wrap(
+        "[method]outgoing-request.set-method",
+        |mut store, (request, method): (Resource<OutgoingRequest>, Method)| {
+            let state = store.data_mut();
+            state.headers.charge(match &method {
+                Method::Other(name) => name.len(),
+                _ => 0,
+            })?;
+            Ok((HostOutgoingRequest::set_method(&mut state.http(), request, method)?,))
+        },
+    )?;
+    http_types.func_wrap(
+        "[method]outgoing-request.set-scheme",
+        |mut store, (request, scheme): (Resource<OutgoingRequest>, Option<Scheme>)| {
+            let state = store.data_mut();
+            state.headers.charge(match &scheme {
+                Some(Scheme::Other(name)) => name.len(),
+                _ => 0,
+            })?;
+            Ok((HostOutgoingRequest::set_scheme(&mut state.http(), request, scheme)?,))
+        },
+    )?;
+    http_types.func_wrap(
+        "[method]outgoing-request.set-authority",
+        |mut store, (request, authority): (Resource<OutgoingRequest>, Option<String>)| {
+            let state = store.data_mut();
+            state.headers.charge(authority.as_ref().map_or(0, String::len))?;
+            Ok((HostOutgoingRequest::set_authority(&mut state.http(), request, authority)?,))
+        },
+    )?;
+    http_types.func_wrap(
+        "[method]outgoing-request.set-path-with-query",
+        |mut store, (request, path): (Resource<OutgoingRequest>, Option<String>)| {
+            let state = store.data_mut();
+            state.headers.charge(path.as_ref().map_or(0, String::len))?;
+            Ok((HostOutgoingRequest::set_path_with_query(&mut state.http(), request, path)?,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }
