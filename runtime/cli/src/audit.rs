@@ -6,7 +6,9 @@ use airlock_audit::{ApprovalStatus, AuditSink, CallEvent, Event, FileLog, LOG_FI
 use airlock_policy::text::printable;
 use anyhow::{Context, anyhow};
 
-use crate::args::{AuditCommand, LogArgs, parse_duration};
+use airlock_gateway::units::parse_duration;
+
+use crate::args::{AuditCommand, LogArgs};
 use crate::config::AuditSettings;
 use crate::exit::{self, Failure};
 

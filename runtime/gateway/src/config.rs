@@ -1,0 +1,358 @@
+//! The runtime configuration file (`airlock.toml`): the audience, trusted
+//! issuers, policy files, the replay cache, limits and network budgets, the
+//! secret store, the audit log, approvals and the tools `airlock serve`
+//! offers. Unknown keys are errors, and a configuration with any error is
+//! never used in part.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_approval::{ApprovalGate, Approvers, HumanRule};
+use airlock_audit::{Checkpointer, Durability};
+use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
+use airlock_policy::authz::{Authorizer, PolicySource};
+use airlock_policy::{Limits, NetLimits};
+use anyhow::{Context, anyhow};
+use serde::Deserialize;
+
+use crate::ConfigError;
+use crate::limits::LimitsFile;
+use crate::units::{parse_duration, parse_size};
+
+/// The file as written. Relative paths are relative to the file's directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// This runtime's audience: tokens must carry exactly this `aud`.
+    audience: String,
+    /// Cedar policy files, validated against the shipped schema.
+    policies: Vec<PathBuf>,
+    /// Trusted issuers.
+    #[serde(default, rename = "issuer")]
+    issuers: Vec<IssuerEntry>,
+    /// Where used token ids are recorded. Default: `$XDG_STATE_HOME/airlock/replay`
+    /// (or `~/.local/state/airlock/replay`).
+    replay_cache: Option<PathBuf>,
+    /// Longest token lifetime accepted, such as `10m`. Default 15m.
+    max_token_lifetime: Option<String>,
+    /// Clock skew tolerated, such as `30s`. Default and maximum 60s.
+    clock_skew: Option<String>,
+    /// `[limits]`: per-call limits (flags override them).
+    #[serde(default)]
+    limits: LimitsFile,
+    /// Per-call budgets for outgoing HTTP.
+    #[serde(default)]
+    network: NetworkBudgets,
+    /// The secret store directory (from `airlock secret init`). Without
+    /// one, no secret is ever offered.
+    secrets: Option<PathBuf>,
+    /// Tool components (`.wasm` files, or directories of them) that
+    /// `airlock serve` offers when no `--tools` is given.
+    #[serde(default)]
+    tools: Vec<PathBuf>,
+    /// `[audit]`: where and how every call is recorded.
+    #[serde(default)]
+    audit: AuditFile,
+    /// `[approvals]`: who may approve calls that policy marks `@approval`.
+    #[serde(default)]
+    approvals: ApprovalsFile,
+}
+
+/// `[approvals]`; every key optional. Without `[[approvals.human]]` nobody
+/// can approve: calls that need approval are filed and wait.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsFile {
+    /// The store directory. Default: `AIRLOCK_APPROVALS`, else
+    /// `$XDG_STATE_HOME/airlock/approvals` (or `~/.local/state/airlock/approvals`).
+    dir: Option<PathBuf>,
+    /// How long an approval stays usable once granted, such as `15m`
+    /// (the default; at most 1h).
+    expiry: Option<String>,
+    /// How long a filed request waits for a human, such as `24h` (the default).
+    request_expiry: Option<String>,
+    /// `sub`s that may open break-glass windows (they must be human too).
+    #[serde(default)]
+    break_glass: Vec<String>,
+    /// Who counts as a human approver.
+    #[serde(default)]
+    human: Vec<HumanEntry>,
+}
+
+/// `[[approvals.human]]`: tokens from `iss` whose `sub` starts with
+/// `sub_prefix` (and that are not delegated) are humans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HumanEntry {
+    iss: String,
+    sub_prefix: String,
+}
+
+/// `[audit]`; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    /// The log directory. Default: `AIRLOCK_AUDIT_LOG`, else
+    /// `$XDG_STATE_HOME/airlock/audit` (or `~/.local/state/airlock/audit`).
+    dir: Option<PathBuf>,
+    /// `fsync` (every record, the default) or `group`.
+    durability: Option<String>,
+    /// With `group`: records per `fdatasync` (default 64).
+    group_size: Option<u32>,
+    /// An Ed25519 private key (PKCS#8 PEM, mode 0600, from `airlock audit
+    /// keygen`): sign the chain head every `checkpoint_every` records.
+    checkpoint_key: Option<PathBuf>,
+    /// With `checkpoint_key`: records between checkpoints (default 100).
+    checkpoint_every: Option<u64>,
+}
+
+/// `[network]`: per-call budgets; each key is optional and defaults to
+/// [`NetLimits::default`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkBudgets {
+    /// Most requests per call, such as `32`.
+    max_requests: Option<u32>,
+    /// Most request-body bytes per call, such as `1MiB`.
+    max_request_bytes: Option<String>,
+    /// Most response-body bytes per call, such as `8MiB`.
+    max_response_bytes: Option<String>,
+    /// Longest connect (TCP + TLS), such as `5s`.
+    connect_timeout: Option<String>,
+    /// Longest wait for response headers and between body chunks, such as `30s`.
+    response_timeout: Option<String>,
+    /// Most HTTP header bytes a tool may build per call, such as `1MiB`.
+    max_header_bytes: Option<String>,
+}
+
+impl NetworkBudgets {
+    fn limits(&self) -> anyhow::Result<NetLimits> {
+        let mut limits = NetLimits::default();
+        if let Some(n) = self.max_requests {
+            limits.requests = n;
+        }
+        if let Some(text) = &self.max_request_bytes {
+            limits.request_bytes = size("network.max_request_bytes", text)?;
+        }
+        if let Some(text) = &self.max_response_bytes {
+            limits.response_bytes = size("network.max_response_bytes", text)?;
+        }
+        if let Some(text) = &self.connect_timeout {
+            limits.connect_timeout = duration("network.connect_timeout", text)?;
+        }
+        if let Some(text) = &self.response_timeout {
+            limits.response_timeout = duration("network.response_timeout", text)?;
+        }
+        if let Some(text) = &self.max_header_bytes {
+            limits.header_bytes = size("network.max_header_bytes", text)?;
+        }
+        Ok(limits)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    /// The exact `iss` value.
+    iss: String,
+    /// Its public keys, as a JWKS file.
+    jwks: PathBuf,
+}
+
+/// A loaded, validated configuration.
+pub struct Config {
+    /// Verifies tokens: the trusted issuers' keys, the audience, lifetime
+    /// and skew settings, and the replay cache (each token id used once).
+    pub verifier: Verifier,
+    /// Decides with the configuration's Cedar policies.
+    pub authorizer: Authorizer,
+    /// Per-call limits from `[limits]` and `[network]` (before any flag).
+    pub limits: Limits,
+    /// The secret store directory, if any.
+    pub secrets: Option<PathBuf>,
+    /// Tools `airlock serve` offers by default (resolved paths).
+    pub tools: Vec<PathBuf>,
+    /// Where and how calls are recorded.
+    pub audit: AuditSettings,
+    /// Who may approve gated calls, and the store of requests.
+    pub approvals: ApprovalGate,
+    /// The trusted issuers' `iss` values, in the file's order.
+    pub issuers: Vec<String>,
+}
+
+/// The audit log's place, durability and checkpoint signer.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    /// The directory, if the config names one (else the default applies).
+    pub dir: Option<PathBuf>,
+    /// When records reach the disk: every record (`fsync`, the default) or
+    /// in groups.
+    pub durability: Durability,
+    /// Signs checkpoints of the chain head, when a key is configured.
+    pub checkpoints: Option<Checkpointer>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { dir: None, durability: Durability::EveryRecord, checkpoints: None }
+    }
+}
+
+/// Reads and validates the configuration at `path`. Relative paths in it
+/// are relative to its directory. Any error in it, or in any file it names
+/// (policies, JWKS, keys), refuses the whole file: the error names the key
+/// and the file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_file(path).map_err(ConfigError::from)
+}
+
+fn load_file(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config `{}`", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let authorizer = read_policies(base, &file.policies)?;
+    let limits = file.limits.apply(Limits { net: file.network.limits()?, ..Limits::default() })?;
+
+    let mut trust = TrustStore::new();
+    for issuer in &file.issuers {
+        let jwks_path = base.join(&issuer.jwks);
+        let text = std::fs::read_to_string(&jwks_path).with_context(|| {
+            format!("issuer `{}`: cannot read JWKS `{}`", issuer.iss, jwks_path.display())
+        })?;
+        let keys = JwksKeys::from_json(&issuer.iss, &text)?;
+        trust.add(&issuer.iss, Box::new(keys))?;
+    }
+    if file.issuers.is_empty() {
+        anyhow::bail!("config `{}`: no [[issuer]] is trusted, so no token can verify", path.display());
+    }
+    let mut settings = VerifierSettings::new(&file.audience);
+    if let Some(text) = &file.max_token_lifetime {
+        settings.max_lifetime = duration("max_token_lifetime", text)?;
+    }
+    if let Some(text) = &file.clock_skew {
+        settings.clock_skew = duration("clock_skew", text)?;
+    }
+    settings.validate()?;
+    let replay_path = match &file.replay_cache {
+        Some(p) => base.join(p),
+        None => {
+            default_replay_path().context("no replay_cache set and no HOME or XDG_STATE_HOME to put it in")?
+        }
+    };
+    let replay = ReplayCache::open(&replay_path)?;
+    let verifier = Verifier::new(trust, settings, replay)?;
+    let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
+    let tools = file.tools.iter().map(|t| base.join(t)).collect();
+    let audit = audit_settings(base, &file.audit)?;
+    let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
+    let approvals = approval_gate(base, &file.approvals, &trusted)?;
+    Ok(Config { verifier, authorizer, limits, secrets, tools, audit, approvals, issuers: trusted })
+}
+
+fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {
+    let mut humans = Vec::with_capacity(file.human.len());
+    for (i, entry) in file.human.iter().enumerate() {
+        if !trusted.contains(&entry.iss) {
+            anyhow::bail!(
+                "config `approvals.human[{i}].iss`: `{}` is not a trusted [[issuer]], so no approver token from it can verify",
+                entry.iss
+            );
+        }
+        if entry.sub_prefix.is_empty() {
+            anyhow::bail!(
+                "config `approvals.human[{i}].sub_prefix` is empty: that would make every identity of `{}`, agents included, a human approver",
+                entry.iss
+            );
+        }
+        humans.push(HumanRule { iss: entry.iss.clone(), sub_prefix: entry.sub_prefix.clone() });
+    }
+    if let Some((i, _)) = file.break_glass.iter().enumerate().find(|(_, sub)| sub.trim().is_empty()) {
+        anyhow::bail!("config `approvals.break_glass[{i}]` is empty");
+    }
+    let mut approvers = Approvers::new(humans, file.break_glass.clone());
+    if let Some(text) = &file.expiry {
+        let lifetime = duration("approvals.expiry", text)?;
+        approvers = approvers
+            .with_approval_lifetime(lifetime)
+            .map_err(|e| anyhow!("config `approvals.expiry`: {e}"))?;
+    }
+    if let Some(text) = &file.request_expiry {
+        approvers = approvers.with_request_lifetime(duration("approvals.request_expiry", text)?);
+    }
+    let dir = match &file.dir {
+        Some(dir) => Some(base.join(dir)),
+        None => default_state_path(Some("AIRLOCK_APPROVALS"), "approvals"),
+    };
+    Ok(ApprovalGate::new(dir, approvers))
+}
+
+fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings> {
+    let durability = match (file.durability.as_deref(), file.group_size) {
+        (None | Some("fsync"), None) => Durability::EveryRecord,
+        (Some("group"), size) => match size.unwrap_or(64) {
+            0 => anyhow::bail!("config `audit.group_size`: must be at least 1"),
+            n => Durability::Group(n),
+        },
+        (None | Some("fsync"), Some(_)) => {
+            anyhow::bail!("config `audit.group_size` needs `durability = \"group\"`")
+        }
+        (Some(other), _) => {
+            anyhow::bail!("config `audit.durability`: `{other}` is not `fsync` or `group`")
+        }
+    };
+    let checkpoints = match (&file.checkpoint_key, file.checkpoint_every) {
+        (None, None) => None,
+        (None, Some(_)) => anyhow::bail!("config `audit.checkpoint_every` needs `audit.checkpoint_key`"),
+        (Some(_), Some(0)) => anyhow::bail!("config `audit.checkpoint_every`: must be at least 1"),
+        (Some(key), every) => {
+            let every = every.unwrap_or(Checkpointer::DEFAULT_EVERY);
+            Some(Checkpointer::from_file(&base.join(key), every).context("config `audit.checkpoint_key`")?)
+        }
+    };
+    Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability, checkpoints })
+}
+
+/// Reads and validates policy files (paths relative to `base`), as
+/// [`load`] does; for checking policies without a configuration.
+pub fn load_policies(base: &Path, files: &[PathBuf]) -> Result<Authorizer, ConfigError> {
+    read_policies(base, files).map_err(ConfigError::from)
+}
+
+fn read_policies(base: &Path, files: &[PathBuf]) -> anyhow::Result<Authorizer> {
+    if files.is_empty() {
+        anyhow::bail!("no policy files: every call would be denied");
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let path = base.join(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read policy file `{}`", path.display()))?;
+        sources.push(PolicySource { name: path.display().to_string(), text });
+    }
+    Authorizer::new(&sources).map_err(|errors| anyhow!("{errors}"))
+}
+
+fn duration(key: &str, text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text).map_err(|e| anyhow!("config `{key}`: {e}"))
+}
+
+fn size(key: &str, text: &str) -> anyhow::Result<u64> {
+    parse_size(text).map_err(|e| anyhow!("config `{key}`: {e}"))
+}
+
+fn default_replay_path() -> Option<PathBuf> {
+    default_state_path(None, "replay")
+}
+
+/// `$VAR` (when given and set), else `$XDG_STATE_HOME/airlock/NAME`, else
+/// `~/.local/state/airlock/NAME`.
+pub fn default_state_path(var: Option<&str>, name: &str) -> Option<PathBuf> {
+    if let Some(path) = var.and_then(std::env::var_os) {
+        return Some(PathBuf::from(path));
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(base.join("airlock").join(name))
+}
