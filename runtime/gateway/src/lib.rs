@@ -1,7 +1,14 @@
 //! airlock's call pipeline as a library, for every door (`airlock run`,
 //! `airlock serve`, the demo, embedders).
 //!
-//! This crate owns the runtime configuration: [`config::load`] reads an
+//! [`Gateway::call`] takes a verified [`Caller`], a tool and its input
+//! through every step in one order: the policy decision (taken once per
+//! caller and tool, for the token's lifetime), the door's input check, the
+//! operator's offer bound to the decision, the approval check, the call in
+//! a fresh sandbox, and the audit record. There is no other public way to
+//! run a tool with a caller's grants, so no door can skip a step.
+//!
+//! This crate also owns the runtime configuration: [`config::load`] reads an
 //! `airlock.toml` (the audience, trusted issuers, policy files, limits,
 //! network budgets, the secret store, the audit log, approvals, tools) and
 //! validates all of it, or refuses it whole with an error naming the key
@@ -9,11 +16,15 @@
 //! the file.
 #![forbid(unsafe_code)]
 
+mod caller;
 pub mod config;
 pub mod limits;
+mod pipeline;
 pub mod units;
 
+pub use caller::Caller;
 pub use config::{AuditSettings, Config};
+pub use pipeline::{Authorized, CallReport, CallRequest, Ended, Gateway, ToolRef};
 
 /// The configuration (or a limit in it) is not usable. The message names
 /// the key and the file; nothing of a refused configuration is used.

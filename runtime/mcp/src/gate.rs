@@ -1,17 +1,15 @@
-//! What a caller may do with a tool: the policy decision (taken once per
-//! caller and tool) and the grants for one call.
+//! What the operator sets up for the server: the policies, the approval
+//! settings and the offer bound to each call. The server turns it, with the
+//! audit log, into the [`Gateway`] every call goes through.
 
 use std::sync::Arc;
 
-use std::time::SystemTime;
-
-use airlock_approval::{ApprovalGate, Approvers, Clearance};
+use airlock_approval::{ApprovalGate, Approvers};
+use airlock_audit::AuditSink;
+use airlock_gateway::Gateway;
 use airlock_host::LoadedTool;
-use airlock_policy::authz::{Authorizer, Decision};
-use airlock_policy::{CapabilityRequest, GrantSet, Offer, Principal};
-
-use crate::caller::Caller;
-use crate::catalog::CatalogTool;
+use airlock_policy::Offer;
+use airlock_policy::authz::Authorizer;
 
 /// What the operator binds to a call of a tool: the host directories behind
 /// the tool's requested mounts, env values, secrets from the store, limits.
@@ -30,12 +28,6 @@ pub struct Gate {
     approvals: ApprovalGate,
 }
 
-/// The decision for one caller and tool, and the request it answered.
-pub(crate) struct Authorized {
-    pub(crate) decision: Arc<Decision>,
-    request: CapabilityRequest,
-}
-
 impl Gate {
     /// A gate deciding with `authorizer` and binding `offers`. With no
     /// approval settings ([`Gate::with_approvals`]), a call that policy
@@ -51,47 +43,8 @@ impl Gate {
         self
     }
 
-    /// The decision for `caller` and `tool`, taken on first use and then
-    /// remembered by the caller.
-    pub(crate) fn authorize(&self, caller: &Caller, tool: &CatalogTool) -> Result<Arc<Authorized>, String> {
-        if let Some(known) = caller.decision(&tool.identity.name) {
-            return Ok(known);
-        }
-        let request = tool
-            .tool
-            .info()
-            .capabilities
-            .with_offered_hosts(&tool.identity.name, &[])
-            .map_err(|e| e.to_string())?;
-        let decision = self
-            .authorizer
-            .decide(caller.principal(), &tool.identity, &request)
-            .map_err(|e| e.to_string())?;
-        let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
-        caller.remember(&tool.identity.name, authorized.clone());
-        Ok(authorized)
-    }
-
-    /// Whether a call `principal` makes, with `input`, may run now (see
-    /// [`ApprovalGate::clear`]). Touches the approval store (SQLite) only
-    /// when the decision needs approval: run it off the async workers.
-    pub(crate) fn clear(
-        &self,
-        principal: &Principal,
-        decision: &Decision,
-        grants: &GrantSet,
-        input: &str,
-        presented: Option<&str>,
-    ) -> Result<Clearance, String> {
-        self.approvals
-            .clear(principal, decision, grants, input, presented, SystemTime::now())
-            .map_err(|e| e.to_string())
-    }
-
-    /// The grants for one call: the permitted part of the request bound to
-    /// this call's offer.
-    pub(crate) fn grants(&self, authorized: &Authorized, tool: &CatalogTool) -> Result<GrantSet, String> {
-        let offer = self.offers.offer(&tool.tool)?;
-        authorized.decision.grants(&authorized.request, &offer).map_err(|e| e.to_string())
+    /// The gateway recording every call in `audit`, and the offers.
+    pub(crate) fn into_gateway(self, audit: Arc<dyn AuditSink>) -> (Gateway, Box<dyn OfferSource>) {
+        (Gateway::new(self.authorizer, self.approvals, audit), self.offers)
     }
 }

@@ -4,15 +4,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use airlock_approval::{Clearance, MCP_META_KEY};
-use airlock_audit::{
-    AuditSink, CallApproval, CallEvent, DEFAULT_REFUSAL_WINDOW, Ending, Event, Outcome, RefusalLog,
-};
+use airlock_approval::MCP_META_KEY;
+use airlock_audit::{AuditSink, DEFAULT_REFUSAL_WINDOW, RefusalLog};
+use airlock_gateway::{CallReport, CallRequest, Caller, Ended, Gateway, ToolRef};
 use airlock_host::{CallError, CallOutcome, ToolError};
-use airlock_policy::GrantSet;
-use airlock_policy::authz::{Decision, ToolIdentity};
 use airlock_policy::text::excerpt;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -22,9 +18,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::caller::Caller;
 use crate::catalog::{Catalog, CatalogTool};
-use crate::gate::Gate;
+use crate::gate::{Gate, OfferSource};
 use crate::identity::TokenFile;
 
 /// The MCP protocol revisions served: the latest `rmcp` supports and the
@@ -51,9 +46,9 @@ pub struct AirlockServer {
 
 struct Shared {
     catalog: Catalog,
-    gate: Gate,
+    gateway: Gateway,
+    offers: Box<dyn OfferSource>,
     identity: IdentitySource,
-    audit: Arc<dyn AuditSink>,
     refusals: Arc<RefusalLog>,
     in_flight: AtomicUsize,
 }
@@ -82,12 +77,13 @@ impl AirlockServer {
 
     fn new(catalog: Catalog, gate: Gate, identity: IdentitySource, audit: Arc<dyn AuditSink>) -> Self {
         let refusals = Arc::new(RefusalLog::new(audit.clone(), DEFAULT_REFUSAL_WINDOW));
+        let (gateway, offers) = gate.into_gateway(audit);
         Self {
             shared: Arc::new(Shared {
                 catalog,
-                gate,
+                gateway,
+                offers,
                 identity,
-                audit,
                 refusals,
                 in_flight: AtomicUsize::new(0),
             }),
@@ -136,7 +132,7 @@ impl AirlockServer {
         self.shared
             .catalog
             .iter()
-            .filter(|tool| match self.shared.gate.authorize(caller, tool) {
+            .filter(|tool| match self.shared.gateway.authorize(caller, tool_ref(tool)) {
                 Ok(authorized) => authorized.decision.invoke_allowed(),
                 Err(error) => {
                     tracing::error!(tool = %tool.identity.name, %error, "policy evaluation failed; tool hidden");
@@ -147,8 +143,9 @@ impl AirlockServer {
             .collect()
     }
 
-    /// Runs one call and records it, whatever its outcome. A call whose
-    /// record cannot be written is reported to the agent as failed.
+    /// Runs one call through the gateway (which records it, whatever its
+    /// outcome) and answers the agent. A call whose record cannot be
+    /// written is reported to the agent as failed.
     async fn call(
         &self,
         caller: &Caller,
@@ -161,167 +158,36 @@ impl AirlockServer {
         let presented = approval_id(&params, context);
         let arguments = Value::Object(params.arguments.unwrap_or_default());
         let input = arguments.to_string();
-        let (ran, identity) = match self.shared.catalog.get(&name) {
-            Some(tool) => {
-                (self.run(caller, tool, &arguments, &input, presented, context).await, tool.identity.clone())
-            }
-            None => {
-                tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
-                let unknown =
-                    ToolIdentity { name: shown.clone(), version: String::new(), digest: String::new() };
-                let ending = Ending::before_start(Outcome::Refused, "no such tool");
-                (Ran::before(failure(not_available(&shown)), None, ending), unknown)
-            }
+        let gateway = &self.shared.gateway;
+        let unrecorded = |error: String| {
+            tracing::error!(%error, tool = %shown, "cannot write the audit record");
+            failure(format!("the call to `{shown}` could not be recorded in the audit log"))
         };
-        let Ran { result, decision, ending, approval } = ran;
-        let event = CallEvent::new(
-            self.transport(),
-            Some(caller.principal()),
-            &identity,
-            decision.as_deref(),
-            &input,
-            ending,
-        )
-        .with_approval(approval);
-        // An fsync can take a millisecond: keep it off the async workers.
-        let audit = self.shared.audit.clone();
-        let written = tokio::task::spawn_blocking(move || audit.append(Event::Call(Box::new(event)))).await;
-        match written {
-            Ok(Ok(_)) => result,
-            Ok(Err(error)) => {
-                tracing::error!(%error, tool = %shown, "cannot write the audit record");
-                failure(format!("the call to `{shown}` could not be recorded in the audit log"))
-            }
-            Err(error) => {
-                tracing::error!(%error, tool = %shown, "the audit writer failed");
-                failure(format!("the call to `{shown}` could not be recorded in the audit log"))
-            }
-        }
-    }
-
-    /// Authorises, validates, clears (approval) and runs a call.
-    async fn run(
-        &self,
-        caller: &Caller,
-        tool: &CatalogTool,
-        arguments: &Value,
-        input: &str,
-        presented: Option<String>,
-        context: &RequestContext<RoleServer>,
-    ) -> Ran {
-        let name = &tool.identity.name;
-        let sub = caller.principal().sub();
-        let authorized = match self.shared.gate.authorize(caller, tool) {
-            Ok(authorized) => authorized,
-            Err(error) => {
-                tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
-                let message = format!("the call to `{name}` could not be authorised");
-                return Ran::before(
-                    failure(message.clone()),
-                    None,
-                    Ending::before_start(Outcome::Internal, &message),
-                );
-            }
+        let Some(tool) = self.shared.catalog.get(&name) else {
+            tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
+            return match gateway.record_unknown_tool(self.transport(), caller, &shown, &input).await {
+                Ok(()) => failure(not_available(&shown)),
+                Err(error) => unrecorded(error),
+            };
         };
-        let decision = Some(authorized.decision.clone());
-        if !authorized.decision.invoke_allowed() {
-            tracing::info!(%sub, tool = %name, decision = %authorized.decision, "call denied by policy");
-            let ending = Ending::before_start(Outcome::Refused, "policy denies invoking the tool");
-            return Ran::before(failure(not_available(name)), decision, ending);
-        }
-        if let Err(problems) = tool.validate(arguments) {
-            let message = format!("invalid arguments for `{name}`: {problems}");
-            return Ran::before(
-                failure(message.clone()),
-                decision,
-                Ending::before_start(Outcome::InvalidInput, &message),
-            );
-        }
-        let grants = match self.shared.gate.grants(&authorized, tool) {
-            Ok(grants) => grants,
-            Err(error) => {
-                tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
-                let ending = Ending::before_start(Outcome::Internal, &error);
-                return Ran::before(
-                    failure(format!("the call to `{name}` could not be prepared")),
-                    decision,
-                    ending,
-                );
-            }
-        };
-        let clearance = match self.clear(caller, &authorized.decision, &grants, input, presented).await {
-            Ok(clearance) => clearance,
-            Err(error) => {
-                tracing::error!(%sub, tool = %name, %error, "cannot check the call's approval");
-                let message = format!("the call to `{name}` needs approval, which could not be checked");
-                return Ran::before(
-                    failure(message.clone()),
-                    decision,
-                    Ending::before_start(Outcome::Internal, &message),
-                );
-            }
-        };
-        let approval = clearance.audit_record();
+        let check = || tool.validate(&arguments);
         let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
-        if let Some(message) = clearance.message(&resubmit) {
-            tracing::info!(%sub, tool = %name, "call filed for approval");
-            let ending = Ending::before_start(Outcome::ApprovalRequired, &message);
-            let mut result = failure(message);
-            if let Some(record) = &approval {
-                result.structured_content = Some(serde_json::json!({
-                    "approval_required": { "request_id": record.id, "request_hash": record.request_hash }
-                }));
-            }
-            return Ran { result, decision, ending, approval };
-        }
-        if let Clearance::Cleared { authority, .. } = &clearance {
-            tracing::warn!(%sub, tool = %name, ?authority, "call runs on an approval");
-        }
+        let request = CallRequest {
+            transport: self.transport(),
+            caller,
+            tool: tool_ref(tool),
+            input: &input,
+            check_input: Some(&check),
+            approval: presented,
+            resubmit: &resubmit,
+        };
         let _running = InFlight::enter(&self.shared.in_flight);
-        let started = Instant::now();
-        tokio::select! {
-            outcome = tool.tool.call(&grants, input) => {
-                let ending = airlock_host::audit::ending(&outcome, started.elapsed());
-                let withheld = authorized.decision.denials().next().is_some();
-                Ran { result: answer(tool, sub, outcome, withheld), decision, ending, approval }
-            }
-            () = context.ct.cancelled() => {
-                // Dropping the call future drops its store: the instance is gone.
-                tracing::info!(%sub, tool = %name, "call cancelled by the client");
-                let message = format!("the call to `{name}` was cancelled");
-                let ending = Ending {
-                    duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
-                    ..Ending::before_start(Outcome::Cancelled, &message)
-                };
-                Ran { result: failure(message), decision, ending, approval }
-            }
+        let report =
+            gateway.call(request, |loaded| self.shared.offers.offer(loaded), context.ct.cancelled()).await;
+        match report.recorded {
+            Ok(()) => reply(tool, caller, report),
+            Err(ref error) => unrecorded(error.clone()),
         }
-    }
-
-    /// The approval check, on the blocking pool when it touches the store.
-    async fn clear(
-        &self,
-        caller: &Caller,
-        decision: &Arc<Decision>,
-        grants: &GrantSet,
-        input: &str,
-        presented: Option<String>,
-    ) -> Result<Clearance, String> {
-        if decision.needing_approval().next().is_none() {
-            return Ok(Clearance::NotNeeded);
-        }
-        let (shared, principal, decision, grants, input) = (
-            self.shared.clone(),
-            caller.principal().clone(),
-            decision.clone(),
-            grants.clone(),
-            input.to_owned(),
-        );
-        tokio::task::spawn_blocking(move || {
-            shared.gate.clear(&principal, &decision, &grants, &input, presented.as_deref())
-        })
-        .await
-        .map_err(|e| e.to_string())?
     }
 
     fn transport(&self) -> &'static str {
@@ -332,19 +198,56 @@ impl AirlockServer {
     }
 }
 
-/// How a call went: the agent's result, the decision (if one was taken),
-/// the audit ending and, when it needed approval, how that was handled.
-struct Ran {
-    result: CallToolResult,
-    decision: Option<Arc<Decision>>,
-    ending: Ending,
-    approval: Option<CallApproval>,
+/// How the gateway sees a catalog tool.
+fn tool_ref(tool: &CatalogTool) -> ToolRef<'_> {
+    ToolRef { loaded: &tool.tool, identity: &tool.identity }
 }
 
-impl Ran {
-    /// A call that ended before any approval check or run.
-    fn before(result: CallToolResult, decision: Option<Arc<Decision>>, ending: Ending) -> Self {
-        Self { result, decision, ending, approval: None }
+/// The agent's answer to a call the gateway ran (or ended), with the
+/// server's log line for it.
+fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolResult {
+    let name = &tool.identity.name;
+    let sub = caller.principal().sub();
+    match report.ended {
+        Ended::PolicyError(error) => {
+            tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
+            failure(format!("the call to `{name}` could not be authorised"))
+        }
+        Ended::NotInvocable => {
+            let decision = report.decision.as_deref().map(ToString::to_string).unwrap_or_default();
+            tracing::info!(%sub, tool = %name, %decision, "call denied by policy");
+            failure(not_available(name))
+        }
+        Ended::InvalidInput(message) => failure(message),
+        Ended::NotPrepared(error) => {
+            tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
+            failure(format!("the call to `{name}` could not be prepared"))
+        }
+        Ended::ApprovalUnchecked(error) => {
+            tracing::error!(%sub, tool = %name, %error, "cannot check the call's approval");
+            failure(format!("the call to `{name}` needs approval, which could not be checked"))
+        }
+        Ended::ApprovalRequired(message) => {
+            tracing::info!(%sub, tool = %name, "call filed for approval");
+            let mut result = failure(message);
+            if let Some(record) = &report.approval {
+                result.structured_content = Some(serde_json::json!({
+                    "approval_required": { "request_id": record.id, "request_hash": record.request_hash }
+                }));
+            }
+            result
+        }
+        Ended::Cancelled => {
+            tracing::info!(%sub, tool = %name, "call cancelled by the client");
+            failure(format!("the call to `{name}` was cancelled"))
+        }
+        Ended::Ran(outcome) => {
+            if let Some(approval) = &report.approval {
+                tracing::warn!(%sub, tool = %name, id = %approval.id, "call ran on an approval");
+            }
+            let withheld = report.decision.is_some_and(|d| d.denials().next().is_some());
+            answer(tool, sub, *outcome, withheld)
+        }
     }
 }
 

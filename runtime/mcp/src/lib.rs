@@ -23,7 +23,6 @@
 //! [`Authorizer`]: airlock_policy::authz::Authorizer
 #![forbid(unsafe_code)]
 
-mod caller;
 mod catalog;
 mod error;
 mod gate;
@@ -32,7 +31,7 @@ pub mod http;
 mod identity;
 pub mod stdio;
 
-pub use caller::Caller;
+pub use airlock_gateway::Caller;
 pub use catalog::{Catalog, CatalogTool, LoadEvent};
 pub use error::{CatalogError, IdentityError, ServeError};
 pub use gate::{Gate, OfferSource};

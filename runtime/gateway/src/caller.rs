@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use airlock_identity::Verified;
 use airlock_policy::Principal;
 
-use crate::gate::Authorized;
+use crate::pipeline::Authorized;
 
 /// A verified caller. Policy is decided once per caller and tool (the
 /// principal, the tool and the policies are all fixed for the caller's
@@ -59,6 +59,6 @@ impl std::fmt::Debug for Caller {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
+fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

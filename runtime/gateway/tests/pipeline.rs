@@ -1,0 +1,162 @@
+//! The gateway embedded directly, as an embedder would (no CLI, no MCP): a
+//! permitted call runs, a denied call, an approval-gated call and a crash
+//! are each recorded in the audit log, and a replayed token is refused.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_audit::{Durability, FileLog};
+use airlock_gateway::{CallReport, CallRequest, Caller, Config, Ended, Gateway, ToolRef};
+use airlock_host::{CallError, LoadedTool, Runtime, RuntimeConfig};
+use airlock_identity::{LocalKey, MintRequest, Verifier};
+use airlock_policy::Offer;
+use airlock_policy::authz::ToolIdentity;
+use airlock_test_artifacts as programs;
+use serde_json::{Map, Value};
+
+const AUDIENCE: &str = "https://airlock.test";
+const ISSUER: &str = "https://issuer.test";
+
+/// alice may call anything; the fixer may call echo only with a human's
+/// approval; the bot nothing.
+const POLICY: &str = r#"
+@id("alice-everything")
+permit (principal, action, resource) when { principal.sub == "human:alice" };
+
+@id("fixer-echo-needs-a-human") @approval("human")
+permit (principal, action == Action::"invoke", resource)
+when { principal.sub == "agent:fixer" && resource.name == "echo" };
+"#;
+
+struct Embedded {
+    dir: tempfile::TempDir,
+    key: LocalKey,
+    verifier: Verifier,
+    gateway: Gateway,
+    runtime: Runtime,
+}
+
+impl Embedded {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = LocalKey::generate().expect("key");
+        std::fs::write(dir.path().join("issuer.jwks.json"), key.jwks().to_string()).expect("jwks");
+        std::fs::write(dir.path().join("policy.cedar"), POLICY).expect("policy");
+        std::fs::write(
+            dir.path().join("airlock.toml"),
+            format!(
+                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"replay\"\n\n[approvals]\ndir = \"approvals\"\n\n[[approvals.human]]\niss = \"{ISSUER}\"\nsub_prefix = \"human:\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
+            ),
+        )
+        .expect("config");
+        let Config { verifier, authorizer, approvals, .. } =
+            airlock_gateway::config::load(&dir.path().join("airlock.toml")).expect("config loads");
+        let log = FileLog::open(&dir.path().join("audit"), Durability::EveryRecord).expect("audit log");
+        let gateway = Gateway::new(authorizer, approvals, Arc::new(log));
+        let runtime =
+            Runtime::new(RuntimeConfig { cache_dir: None, ..RuntimeConfig::default() }).expect("runtime");
+        Self { dir, key, verifier, gateway, runtime }
+    }
+
+    fn token(&self, sub: &str) -> String {
+        let request = MintRequest {
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            subject: sub.to_owned(),
+            ttl: Duration::from_secs(300),
+            claims: Map::new(),
+        };
+        self.key.mint(&request).expect("mint")
+    }
+
+    fn caller(&self, sub: &str) -> Caller {
+        Caller::new(self.verifier.verify(&self.token(sub)).expect("verifies"))
+    }
+
+    async fn load(&self, path: &str) -> LoadedTool {
+        self.runtime.load(Path::new(path)).await.expect("load")
+    }
+
+    async fn call(&self, caller: &Caller, tool: &LoadedTool, input: &str) -> CallReport {
+        let identity = ToolIdentity {
+            name: tool.info().name.clone(),
+            version: tool.info().version.clone(),
+            digest: tool.digest().to_string(),
+        };
+        let request = CallRequest {
+            transport: "embedded",
+            caller,
+            tool: ToolRef { loaded: tool, identity: &identity },
+            input,
+            check_input: None,
+            approval: None,
+            resubmit: "the request id",
+        };
+        self.gateway.call(request, |_| Ok(Offer::default()), std::future::pending()).await
+    }
+
+    /// `(outcome, tool, sub)` of every call in the audit log.
+    fn audited(&self) -> Vec<(String, String, String)> {
+        let log = std::fs::read_to_string(self.dir.path().join("audit/audit.jsonl")).expect("audit log");
+        log.lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("record"))
+            .filter(|record| record["event"]["kind"] == "call")
+            .map(|record| {
+                let event = &record["event"];
+                let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+                (text(&event["outcome"]), text(&event["tool"]["name"]), text(&event["principal"]["sub"]))
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_way_a_call_ends_is_recorded_and_a_replayed_token_is_refused() {
+    let embedded = Embedded::new();
+    let echo = embedded.load(programs::ECHO).await;
+    let trap = embedded.load(programs::TRAP_IN_INVOKE).await;
+
+    let alice = embedded.caller("human:alice");
+    let report = embedded.call(&alice, &echo, r#"{"x":1}"#).await;
+    assert_eq!(report.recorded, Ok(()));
+    match report.ended {
+        Ended::Ran(ran) => assert_eq!(ran.expect("ran").result.as_deref(), Ok(r#"{"x":1}"#)),
+        other => panic!("alice's call should run: {other:?}"),
+    }
+
+    let bot = embedded.caller("agent:bot");
+    let report = embedded.call(&bot, &echo, "{}").await;
+    assert!(matches!(report.ended, Ended::NotInvocable), "{:?}", report.ended);
+
+    let fixer = embedded.caller("agent:fixer");
+    let report = embedded.call(&fixer, &echo, "{}").await;
+    match &report.ended {
+        Ended::ApprovalRequired(message) => assert!(message.contains("approval required"), "{message}"),
+        other => panic!("the fixer's call should be filed: {other:?}"),
+    }
+    assert!(report.approval.is_some_and(|a| a.id.starts_with("apr-")), "filed with an id");
+
+    let report = embedded.call(&alice, &trap, "{}").await;
+    assert!(
+        matches!(&report.ended, Ended::Ran(ran) if matches!(**ran, Err(CallError::Trap(_)))),
+        "{:?}",
+        report.ended
+    );
+
+    let token = embedded.token("human:alice");
+    embedded.verifier.verify(&token).expect("first use");
+    let replayed = embedded.verifier.verify(&token).expect_err("second use");
+    assert_eq!(replayed.kind(), "replayed");
+
+    let audited = embedded.audited();
+    let expected = [
+        ("ok", "echo", "human:alice"),
+        ("refused", "echo", "agent:bot"),
+        ("approval_required", "echo", "agent:fixer"),
+        ("trap", "trap-in-invoke", "human:alice"),
+    ];
+    let audited: Vec<(&str, &str, &str)> =
+        audited.iter().map(|(o, t, s)| (o.as_str(), t.as_str(), s.as_str())).collect();
+    assert_eq!(audited, expected);
+}
