@@ -265,14 +265,15 @@ impl Gateway {
         .map_err(|e| e.to_string())?
     }
 
-    /// Appends `event`, off the async workers (an fsync can take a
-    /// millisecond).
+    /// Appends `event`. An fsync can take a millisecond: on a
+    /// multi-threaded runtime (a server) the worker hands its other tasks
+    /// to the rest while it waits (`block_in_place`, no thread hand-off); a
+    /// single-threaded one (a one-shot command) has nothing else to run.
     async fn append(&self, event: CallEvent) -> Result<(), String> {
-        let audit = self.audit.clone();
-        match tokio::task::spawn_blocking(move || audit.append(Event::Call(Box::new(event)))).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(error) => Err(format!("the audit writer failed: {error}")),
+        let append = || self.audit.append(Event::Call(Box::new(event))).map(drop).map_err(|e| e.to_string());
+        match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(append),
+            _ => append(),
         }
     }
 }
