@@ -127,7 +127,9 @@ fn prepare_workspace(
 ) -> Result<Option<Workspace>, Failure> {
     let stage = StageOptions { parent: args.stage_dir.clone(), max_bytes: args.stage_max_bytes };
     let prepare = |dir| Workspace::prepare(dir, tool, args.dry_run.clone(), stage.clone(), log);
-    args.workspace.as_deref().map(prepare).transpose()
+    let workspace = args.workspace.as_deref().map(prepare).transpose().map_err(workspace::failure)?;
+    workspace::print_notes(workspace.as_ref().map_or(&[], Workspace::notes));
+    Ok(workspace)
 }
 
 /// Stages the workspace, if there is one, and points its mount at the
@@ -138,7 +140,11 @@ fn stage<'a>(
     judge: impl FnOnce() -> Judge<'a>,
 ) -> Result<(Option<Staged<'a>>, GrantSet), Failure> {
     match workspace {
-        Some(workspace) => workspace.stage(grants, judge()).map(|(staged, grants)| (Some(staged), grants)),
+        Some(workspace) => {
+            let (staged, grants) = workspace.stage(grants, judge()).map_err(workspace::failure)?;
+            workspace::print_notes(staged.notes());
+            Ok((Some(staged), grants))
+        }
         None => Ok((None, grants)),
     }
 }

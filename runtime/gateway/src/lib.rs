@@ -21,6 +21,7 @@ pub mod config;
 pub mod limits;
 mod pipeline;
 pub mod units;
+pub mod workspace;
 
 pub use caller::Caller;
 pub use config::{AuditSettings, Config};
