@@ -5,9 +5,8 @@ use std::time::SystemTime;
 
 use airlock_approval::{ApprovalError, ApprovalGate, Authority, CallRequest, Clearance, format_ms};
 use airlock_audit::{ApprovalEvent, ApprovalRefusedEvent, ApproverRecord, AuditSink, BreakGlassEvent, Event};
-use airlock_policy::authz::Decision;
+use airlock_policy::Principal;
 use airlock_policy::text::printable;
-use airlock_policy::{GrantSet, Principal};
 use anyhow::anyhow;
 use serde_json::json;
 
@@ -205,22 +204,11 @@ fn refused(error: ApprovalError) -> Failure {
     Failure::new(code, error)
 }
 
-/// Whether a call `airlock run` (or the demo) is about to make may run: see
-/// [`airlock_approval::ApprovalGate::clear`]. Notes on stderr say on whose
-/// authority a gated call runs.
-pub(crate) fn clear(
-    gate: &ApprovalGate,
-    principal: &Principal,
-    decision: &Decision,
-    grants: &GrantSet,
-    input: &str,
-    presented: Option<&str>,
-) -> Result<Clearance, Failure> {
-    let clearance = gate
-        .clear(principal, decision, grants, input, presented, SystemTime::now())
-        .map_err(Failure::internal)?;
-    match &clearance {
-        Clearance::NotNeeded if presented.is_some() => {
+/// Notes on stderr saying on whose authority a gated call ran, or that an
+/// approval presented was not needed.
+pub(crate) fn note(clearance: &Clearance, presented: bool) {
+    match clearance {
+        Clearance::NotNeeded if presented => {
             eprintln!("note: nothing in this call needs approval; --approval was not used");
         }
         Clearance::Cleared { authority, .. } => match authority.as_ref() {
@@ -241,7 +229,6 @@ pub(crate) fn clear(
         },
         _ => {}
     }
-    Ok(clearance)
 }
 
 /// For a filed call: the JSON line for scripts (stdout) and the failure.

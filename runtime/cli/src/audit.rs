@@ -300,35 +300,6 @@ fn since_time(text: &str) -> anyhow::Result<String> {
     Ok(airlock_audit::rfc3339(at.as_secs(), at.subsec_millis()))
 }
 
-/// A log that notes whether a call record went through it, so a door can
-/// tell a failure that was already recorded from one that must be.
-pub(crate) struct Tracked<'a> {
-    log: &'a dyn AuditSink,
-    recorded: std::sync::atomic::AtomicBool,
-}
-
-impl<'a> Tracked<'a> {
-    pub(crate) fn new(log: &'a dyn AuditSink) -> Self {
-        Self { log, recorded: std::sync::atomic::AtomicBool::new(false) }
-    }
-
-    /// Whether a call event was appended through it.
-    pub(crate) fn recorded_a_call(&self) -> bool {
-        self.recorded.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl AuditSink for Tracked<'_> {
-    fn append(&self, event: Event) -> Result<airlock_audit::Receipt, airlock_audit::AuditError> {
-        let call = matches!(event, Event::Call(_));
-        let receipt = self.log.append(event)?;
-        if call {
-            self.recorded.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(receipt)
-    }
-}
-
 /// Records a refused token: why (never the token itself).
 pub(crate) fn record_refused_token(
     log: &dyn AuditSink,

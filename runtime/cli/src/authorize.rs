@@ -1,9 +1,10 @@
-//! From a token to a grant set: verify, decide, bind.
+//! The command line's identity: the configuration and the token, verified;
+//! how policy names a loaded tool.
 
 use airlock_host::LoadedTool;
 use airlock_identity::Verified;
 use airlock_policy::authz::{Decision, ToolIdentity};
-use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
+use airlock_policy::{CapabilityRequest, NetGrant, Principal};
 use anyhow::anyhow;
 
 use crate::args::{self, IdentityArgs};
@@ -29,20 +30,17 @@ pub(crate) fn verify(config: &Config, token: &str) -> Result<Verified, Failure> 
 
 /// How policy sees a loaded tool.
 pub(crate) fn tool_identity(tool: &LoadedTool) -> ToolIdentity {
-    ToolIdentity {
-        name: tool.info().name.clone(),
-        version: tool.info().version.clone(),
-        digest: tool.digest().to_string(),
-    }
+    airlock_gateway::identity_of(tool)
 }
 
-/// What policy decides for a call: the tool's request plus the offered
-/// destinations (each must lie inside a requested one).
+/// What policy decides for `policy explain`: the tool's request plus the
+/// offered destinations (each must lie inside a requested one).
 pub(crate) fn request(tool: &LoadedTool, offered: &[NetGrant]) -> Result<CapabilityRequest, Failure> {
     tool.info().capabilities.with_offered_hosts(&tool.info().name, offered).map_err(Failure::usage)
 }
 
-/// Decides every capability in `request` for `principal` calling `tool`.
+/// Decides every capability in `request` for `principal` calling `tool`,
+/// for `policy explain` (which runs nothing).
 pub(crate) fn decide(
     config: &Config,
     principal: &Principal,
@@ -50,21 +48,4 @@ pub(crate) fn decide(
     request: &CapabilityRequest,
 ) -> Result<Decision, Failure> {
     config.authorizer.decide(principal, &tool_identity(tool), request).map_err(Failure::internal)
-}
-
-/// The grants for a call, or a denial (exit 3) with the explanation when
-/// the principal may not invoke the tool at all.
-pub(crate) fn grants(
-    decision: &Decision,
-    tool: &LoadedTool,
-    request: &CapabilityRequest,
-    offer: &Offer,
-) -> Result<GrantSet, Failure> {
-    if !decision.invoke_allowed() {
-        return Err(Failure::new(
-            exit::DENIED,
-            anyhow!("policy denies invoking tool `{}`:\n{decision}", tool.info().name),
-        ));
-    }
-    decision.grants(request, offer).map_err(Failure::usage)
 }

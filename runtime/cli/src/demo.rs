@@ -6,10 +6,12 @@
 //! expectation fails.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
-use airlock_audit::{Durability, Ending, FileLog, Outcome as AuditOutcome};
+use airlock_audit::{Durability, FileLog};
+use airlock_gateway::{CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{LoadedTool, Runtime, ToolError};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -21,7 +23,6 @@ use serde_json::{Map, Value, json};
 
 use crate::args::CacheArgs;
 use crate::exit::Failure;
-use crate::run::Audited;
 use crate::runtime;
 
 const SECRET: &str = "AWS_SECRET_ACCESS_KEY=demo-not-a-real-secret";
@@ -39,12 +40,12 @@ struct Identities {
     local: LocalKey,
     factory: LocalKey,
     verifier: Verifier,
-    authorizer: Authorizer,
     /// The demo's audit log, in the scratch directory.
-    log: FileLog,
-    /// Approvals: humans are the local issuer's `human:*`; the store is in
-    /// the scratch directory.
-    approvals: ApprovalGate,
+    log: Arc<FileLog>,
+    /// Every call goes through it: the demo's policies, approvals (humans
+    /// are the local issuer's `human:*`; the store is in the scratch
+    /// directory) and the log.
+    gateway: Gateway,
 }
 
 impl Identities {
@@ -61,11 +62,12 @@ impl Identities {
             .map(|(name, text)| PolicySource { name: (*name).into(), text: (*text).into() })
             .collect();
         let authorizer = Authorizer::new(&sources).map_err(|e| anyhow!("{e}"))?;
-        let log = FileLog::open(&scratch.join("audit"), Durability::EveryRecord)?;
+        let log = Arc::new(FileLog::open(&scratch.join("audit"), Durability::EveryRecord)?);
         let humans = vec![HumanRule { iss: LOCAL_ISSUER.into(), sub_prefix: "human:".into() }];
         let approvals =
             ApprovalGate::new(Some(scratch.join("approvals")), Approvers::new(humans, Vec::new()));
-        Ok(Self { local, factory, verifier, authorizer, log, approvals })
+        let gateway = Gateway::new(authorizer, approvals, log.clone());
+        Ok(Self { local, factory, verifier, log, gateway })
     }
 
     fn mint(&self, key: &LocalKey, issuer: &str, sub: &str, claims: Value) -> anyhow::Result<String> {
@@ -296,9 +298,10 @@ async fn approval_steps(
 /// `airlock approve ID` as the holder of `token`; a refusal is recorded.
 fn approve_as(ids: &Identities, token: &str, id: &str) -> Result<(), Failure> {
     let verified = ids.verifier.verify(token).map_err(|e| Failure::new(crate::exit::for_token(&e), e))?;
-    let result = crate::approve::grant(&ids.approvals, &ids.log, &verified.principal, id, Some("demo"));
+    let result =
+        crate::approve::grant(ids.gateway.approvals(), &*ids.log, &verified.principal, id, Some("demo"));
     if let Err(failure) = &result {
-        crate::approve::record_refusal(&ids.log, &verified.principal, id, failure)?;
+        crate::approve::record_refusal(&*ids.log, &verified.principal, id, failure)?;
     }
     result
 }
@@ -351,37 +354,42 @@ async fn call_approved(
         Ok(v) => v,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
     };
+    let caller = Caller::new(verified);
     let identity = crate::authorize::tool_identity(tool);
-    let decision = ids
-        .authorizer
-        .decide(&verified.principal, &identity, &tool.info().capabilities)
-        .map_err(Failure::internal)?;
-    let mut audited = Audited {
-        log: &ids.log,
-        principal: Some(&verified.principal),
-        decision: Some(&decision),
-        approval: None,
+    let request = CallRequest {
+        transport: "cli",
+        credential: Credential::Caller(&caller),
+        tool: ToolRef { loaded: tool, identity: &identity },
+        input,
+        check_input: None,
+        approval: presented.map(str::to_owned),
+        resubmit: "the approval id",
+        hosts: &[],
+        workspace: None,
     };
-    if !decision.invoke_allowed() {
-        let ending = Ending::before_start(AuditOutcome::Refused, "policy denies invoking the tool");
-        audited.record(tool, input, ending)?;
-        return Ok(Outcome::Refused(decision.to_string()));
+    let offer = offer.clone();
+    let report = ids.gateway.call(request, move |_| Ok(offer), std::future::pending()).await;
+    report.recorded.map_err(|e| Failure::internal(anyhow!("{e}")))?;
+    crate::approve::note(&report.clearance, presented.is_some());
+    match report.ended {
+        Ended::NotInvocable => {
+            Ok(Outcome::Refused(report.decision.map(|d| d.to_string()).unwrap_or_default()))
+        }
+        Ended::ApprovalRequired(message) => match report.approval {
+            Some(record) => Ok(Outcome::Filed { id: record.id, message }),
+            None => Err(Failure::internal(anyhow!("{message}"))),
+        },
+        Ended::Ran(result) => {
+            let outcome =
+                (*result).map_err(|e| Failure::internal(anyhow!("tool `{}`: {e}", identity.name)))?;
+            Ok(Outcome::Ran(
+                outcome
+                    .result
+                    .map(|out| if out.contains(SECRET) { format!("LEAKED THE SECRET: {out}") } else { out }),
+            ))
+        }
+        other => Err(Failure::internal(anyhow!("the call to `{}` did not run: {other:?}", identity.name))),
     }
-    let grants = decision.grants(&tool.info().capabilities, offer).map_err(Failure::usage)?;
-    let clearance =
-        crate::approve::clear(&ids.approvals, &verified.principal, &decision, &grants, input, presented)?;
-    let approval = clearance.audit_record();
-    audited.approval = approval.as_ref();
-    if let (Some(message), Some(record)) = (clearance.message("the approval id"), &approval) {
-        audited.record(tool, input, Ending::before_start(AuditOutcome::ApprovalRequired, &message))?;
-        return Ok(Outcome::Filed { id: record.id.clone(), message });
-    }
-    let outcome = crate::run::call(tool, &grants, input, audited, None).await?.outcome;
-    Ok(Outcome::Ran(
-        outcome
-            .result
-            .map(|out| if out.contains(SECRET) { format!("LEAKED THE SECRET: {out}") } else { out }),
-    ))
 }
 
 fn make_project(scratch: &Path, project: &Path) -> std::io::Result<()> {

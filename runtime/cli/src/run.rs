@@ -1,13 +1,14 @@
 //! `airlock run`: one call, with grants derived from the caller's token by
 //! policy, or (marked) exactly the command-line grants.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Outcome, WorkspaceRecord};
+use airlock_audit::{AuditSink, WorkspaceRecord};
+use airlock_gateway::{CallReport, CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
 use airlock_policy::text::{json_for_terminal, printable, printable_lines};
-use airlock_policy::{GrantSet, Limits, Offer, Principal, resolve};
+use airlock_policy::{Limits, Offer};
 use airlock_workspace::StageOptions;
 use anyhow::anyhow;
 
@@ -20,7 +21,7 @@ use crate::exit::{self, Failure};
 use crate::limits;
 use crate::runtime;
 use crate::secret;
-use crate::workspace::{self, Judge, Staged, Workspace};
+use crate::workspace::{self, Workspace};
 
 /// Printed to stderr whenever a call runs without an identity.
 pub(crate) const OVERRIDE_NOTICE: &str = "airlock: OPERATOR OVERRIDE: no identity, no policy; the call gets exactly the --mount/--env/--net/--secret flags";
@@ -35,89 +36,76 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 
     if args.operator_override {
         eprintln!("{OVERRIDE_NOTICE}");
-        let log = audit::open_for_calls(&AuditSettings::default())?;
+        let log = Arc::new(audit::open_for_calls(&AuditSettings::default())?);
         let rt = runtime::runtime(&args.cache)?;
         let tool = runtime::load(&rt, &args.tool).await?;
-        let workspace = prepare_workspace(&args, &tool, &log)?;
+        let workspace = prepare_workspace(&args, &tool, &*log)?;
         offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
-        let grants = resolve(&tool.info().name, &tool.info().capabilities, &offer).map_err(Failure::usage)?;
-        let (staged, grants) = stage(workspace.as_ref(), grants, || Judge::Override)?;
-        let audited = Audited { log: &log, principal: None, decision: None, approval: None };
-        let called = call(&tool, &grants, &input, audited, staged.as_ref()).await?;
-        return report(&args, &tool, called, None);
+        let gateway = Gateway::without_policy(log);
+        let report =
+            call(&gateway, &args, Credential::OperatorOverride, &tool, workspace.as_ref(), &input, offer)
+                .await;
+        return settle(&args, &tool, report);
     }
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
-    let log = audit::open_for_calls(&config.audit)?;
+    let log = Arc::new(audit::open_for_calls(&config.audit)?);
     let verified = match authorize::verify(&config, &token) {
         Ok(verified) => verified,
         Err(failure) => {
-            audit::record_refused_token(&log, "cli", &failure)?;
+            audit::record_refused_token(&*log, "cli", &failure)?;
             return Err(failure);
         }
     };
-    // From here on every way out leaves a record of the call.
-    let tracked = audit::Tracked::new(&log);
-    let result = authorized_call(&args, &config, &tracked, &verified.principal, &input, offer).await;
+    let caller = Caller::new(verified);
+    let Config { authorizer, approvals, limits, secrets, .. } = config;
+    let gateway = Gateway::new(authorizer, approvals, log.clone());
+    let setup = Setup { limits, secrets: secrets.as_deref() };
+    // From here on every way out leaves a record of the call: the gateway's,
+    // or (when it failed before reaching the gateway) this one.
+    let (result, recorded) = authorized_call(&args, &gateway, &setup, &caller, &input, offer).await;
     if let Err(failure) = &result
-        && !tracked.recorded_a_call()
+        && !recorded
     {
-        audit::record_failure(&log, "cli", Some(&verified.principal), &args.tool, &input, failure)?;
+        audit::record_failure(&*log, "cli", Some(caller.principal()), &args.tool, &input, failure)?;
     }
     result
 }
 
-/// A verified caller's call: decide, clear approval, bind, stage, call,
-/// record, report. Every call it makes is recorded in `log`.
+/// What the configuration adds to a verified caller's offer.
+struct Setup<'a> {
+    limits: Limits,
+    secrets: Option<&'a std::path::Path>,
+}
+
+/// A verified caller's call: load, prepare the workspace, build the offer,
+/// then the gateway's pipeline. Also says whether the gateway recorded it.
 async fn authorized_call(
     args: &RunArgs,
-    config: &Config,
-    log: &dyn AuditSink,
-    principal: &Principal,
+    gateway: &Gateway,
+    setup: &Setup<'_>,
+    caller: &Caller,
     input: &str,
     mut offer: Offer,
-) -> Result<(), Failure> {
-    let rt = runtime::runtime(&args.cache)?;
-    let tool = runtime::load(&rt, &args.tool).await?;
-    let workspace = prepare_workspace(args, &tool, log)?;
-    offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
-    offer.limits = limits::with_flags(config.limits, &args.limits)?;
-    offer.secrets = secret::offered_by_config(&tool, config.secrets.as_deref())?;
-    let mut request = authorize::request(&tool, &offer.hosts)?;
-    if let Some(workspace) = &workspace {
-        request = workspace.request_for_decision(request);
-    }
-    let decision = authorize::decide(config, principal, &tool, &request)?;
-    let mut audited = Audited { log, principal: Some(principal), decision: Some(&decision), approval: None };
-    if !decision.invoke_allowed() {
-        audited.record(
-            &tool,
-            input,
-            Ending::before_start(Outcome::Refused, "policy denies invoking the tool"),
-        )?;
-    }
-    let grants = authorize::grants(&decision, &tool, &request, &offer)?;
-    let clearance =
-        approve::clear(&config.approvals, principal, &decision, &grants, input, args.approval.as_deref())?;
-    let approval = clearance.audit_record();
-    audited.approval = approval.as_ref();
-    if let Some(message) = clearance.message("`--approval ID` added to the same command") {
-        audited.record(&tool, input, Ending::before_start(Outcome::ApprovalRequired, &message))?;
-        return Err(approve::required(&clearance, message));
-    }
-    if decision.denials().next().is_some() {
-        eprintln!(
-            "note: policy denied part of what `{}` requested:\n{}",
-            printable(&tool.info().name),
-            printable_lines(&decision.to_string())
-        );
-    }
-    let judge =
-        || Judge::Policy { authorizer: &config.authorizer, principal, tool: authorize::tool_identity(&tool) };
-    let (staged, grants) = stage(workspace.as_ref(), grants, judge)?;
-    let called = call(&tool, &grants, input, audited, staged.as_ref()).await?;
-    report(args, &tool, called, Some(&decision))
+) -> (Result<(), Failure>, bool) {
+    let prepared = async {
+        let rt = runtime::runtime(&args.cache)?;
+        let tool = runtime::load(&rt, &args.tool).await?;
+        let workspace = prepare_workspace(args, &tool, &**gateway.audit())?;
+        offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
+        offer.limits = limits::with_flags(setup.limits, &args.limits)?;
+        offer.secrets = secret::offered_by_config(&tool, setup.secrets)?;
+        Ok::<_, Failure>((rt, tool, workspace, offer))
+    };
+    let (_rt, tool, workspace, offer) = match prepared.await {
+        Ok(prepared) => prepared,
+        Err(failure) => return (Err(failure), false),
+    };
+    let report =
+        call(gateway, args, Credential::Caller(caller), &tool, workspace.as_ref(), input, offer).await;
+    let recorded = report.recorded.is_ok();
+    (settle(args, &tool, report), recorded)
 }
 
 fn prepare_workspace(
@@ -132,52 +120,72 @@ fn prepare_workspace(
     Ok(workspace)
 }
 
-/// Stages the workspace, if there is one, and points its mount at the
-/// stage.
-fn stage<'a>(
-    workspace: Option<&'a Workspace>,
-    grants: GrantSet,
-    judge: impl FnOnce() -> Judge<'a>,
-) -> Result<(Option<Staged<'a>>, GrantSet), Failure> {
-    match workspace {
-        Some(workspace) => {
-            let (staged, grants) = workspace.stage(grants, judge()).map_err(workspace::failure)?;
-            workspace::print_notes(staged.notes());
-            Ok((Some(staged), grants))
+/// The gateway's pipeline for one call from the command line.
+async fn call(
+    gateway: &Gateway,
+    args: &RunArgs,
+    credential: Credential<'_>,
+    tool: &LoadedTool,
+    workspace: Option<&Workspace>,
+    input: &str,
+    offer: Offer,
+) -> CallReport {
+    let identity = authorize::tool_identity(tool);
+    let hosts = offer.hosts.clone();
+    let request = CallRequest {
+        transport: "cli",
+        credential,
+        tool: ToolRef { loaded: tool, identity: &identity },
+        input,
+        check_input: None,
+        approval: args.approval.clone(),
+        resubmit: "`--approval ID` added to the same command",
+        hosts: &hosts,
+        workspace,
+    };
+    gateway.call(request, move |_| Ok(offer), std::future::pending()).await
+}
+
+/// How the call ended, as notes, output and an exit code.
+fn settle(args: &RunArgs, tool: &LoadedTool, report: CallReport) -> Result<(), Failure> {
+    let name = printable(&tool.info().name).into_owned();
+    report.recorded.map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}")))?;
+    workspace::print_notes(&report.notes);
+    approve::note(&report.clearance, args.approval.is_some());
+    let decision = report.decision.as_deref();
+    match report.ended {
+        Ended::BadRequest(error) | Ended::NotPrepared(error) => Err(Failure::usage(anyhow!("{error}"))),
+        Ended::PolicyError(error) | Ended::ApprovalUnchecked(error) => {
+            Err(Failure::internal(anyhow!("{error}")))
         }
-        None => Ok((None, grants)),
-    }
-}
-
-/// Where and as whom a call is recorded.
-#[derive(Clone, Copy)]
-pub(crate) struct Audited<'a> {
-    pub(crate) log: &'a dyn AuditSink,
-    pub(crate) principal: Option<&'a Principal>,
-    pub(crate) decision: Option<&'a Decision>,
-    /// How the call's approval was handled, when it needed one.
-    pub(crate) approval: Option<&'a CallApproval>,
-}
-
-impl Audited<'_> {
-    /// Appends the call's event; a call that cannot be recorded fails.
-    pub(crate) fn record(&self, tool: &LoadedTool, input: &str, ending: Ending) -> Result<(), Failure> {
-        self.record_with(tool, input, ending, None)
-    }
-
-    /// [`Audited::record`], with what became of a staged workspace.
-    fn record_with(
-        &self,
-        tool: &LoadedTool,
-        input: &str,
-        ending: Ending,
-        workspace: Option<WorkspaceRecord>,
-    ) -> Result<(), Failure> {
-        let identity = authorize::tool_identity(tool);
-        let event = CallEvent::new("cli", self.principal, &identity, self.decision, input, ending)
-            .with_approval(self.approval.cloned())
-            .with_workspace(workspace);
-        audit::record(self.log, event)
+        Ended::NotInvocable => {
+            let decision = decision.map(ToString::to_string).unwrap_or_default();
+            Err(Failure::new(exit::DENIED, anyhow!("policy denies invoking tool `{name}`:\n{decision}")))
+        }
+        Ended::InvalidInput(message) => Err(Failure::usage(anyhow!("{message}"))),
+        Ended::ApprovalRequired(message) => Err(approve::required(&report.clearance, message)),
+        Ended::NotStaged(failure) => Err(workspace::failure(failure)),
+        Ended::Cancelled => Err(Failure::internal(anyhow!("the call to `{name}` was cancelled"))),
+        Ended::Ran(result) => {
+            if let Some(decision) = decision
+                && decision.denials().next().is_some()
+            {
+                eprintln!(
+                    "note: policy denied part of what `{name}` requested:\n{}",
+                    printable_lines(&decision.to_string())
+                );
+            }
+            let outcome = (*result).map_err(|e| {
+                let code = match &e {
+                    CallError::Limit(_) => exit::LIMIT,
+                    CallError::Trap(_) => exit::TOOL_ERROR,
+                    CallError::Grant(_) | CallError::Limits(_) => exit::USAGE,
+                    _ => exit::INTERNAL,
+                };
+                Failure::new(code, anyhow!("tool `{name}`: {}", printable_lines(&e.to_string())))
+            })?;
+            report_call(args, tool, Called { outcome, workspace: report.workspace }, decision)
+        }
     }
 }
 
@@ -187,7 +195,7 @@ pub(crate) struct Called {
     pub(crate) workspace: Option<WorkspaceRecord>,
 }
 
-fn report(
+fn report_call(
     args: &RunArgs,
     tool: &LoadedTool,
     called: Called,
@@ -206,36 +214,6 @@ fn report_network(outcome: &CallOutcome) {
     for refusal in &outcome.network.refusals {
         eprintln!("note: tool network request refused: {}", printable(refusal));
     }
-}
-
-/// Calls the tool, settles its staged workspace (if any), records the
-/// call, and maps runtime failures to exit codes. A call whose record
-/// cannot be written fails.
-pub(crate) async fn call(
-    tool: &LoadedTool,
-    grants: &GrantSet,
-    input: &str,
-    audited: Audited<'_>,
-    staged: Option<&Staged<'_>>,
-) -> Result<Called, Failure> {
-    let started = Instant::now();
-    let result = tool.call(grants, input).await;
-    let elapsed = started.elapsed();
-    let workspace = staged.map(|staged| staged.settle(&result));
-    audited.record_with(tool, input, airlock_host::audit::ending(&result, elapsed), workspace.clone())?;
-    let outcome = result.map_err(|e| {
-        let code = match &e {
-            CallError::Limit(_) => exit::LIMIT,
-            CallError::Trap(_) => exit::TOOL_ERROR,
-            CallError::Grant(_) | CallError::Limits(_) => exit::USAGE,
-            _ => exit::INTERNAL,
-        };
-        Failure::new(
-            code,
-            anyhow!("tool `{}`: {}", printable(&tool.info().name), printable_lines(&e.to_string())),
-        )
-    })?;
-    Ok(Called { outcome, workspace })
 }
 
 /// Prints the result (pretty JSON; with a workspace, `{"output": …,

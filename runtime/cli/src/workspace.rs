@@ -3,8 +3,8 @@
 //! and outcomes to exit codes and prints its notes.
 
 use airlock_audit::{WorkspaceRecord, WorkspaceStatus};
+pub(crate) use airlock_gateway::workspace::Workspace;
 use airlock_gateway::workspace::{FailureKind, WorkspaceFailure};
-pub(crate) use airlock_gateway::workspace::{Judge, Staged, Workspace};
 use airlock_policy::text::printable;
 use anyhow::anyhow;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers};
 use airlock_audit::{AuditError, AuditSink, Event, Receipt};
-use airlock_gateway::{CallRequest, Caller, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -55,12 +55,14 @@ fn token(key: &LocalKey) -> String {
 fn request<'a>(caller: &'a Caller, tool: &'a LoadedTool, identity: &'a ToolIdentity) -> CallRequest<'a> {
     CallRequest {
         transport: "bench",
-        caller,
+        credential: Credential::Caller(caller),
         tool: ToolRef { loaded: tool, identity },
         input: INPUT,
         check_input: None,
         approval: None,
         resubmit: "",
+        hosts: &[],
+        workspace: None,
     }
 }
 

@@ -1,20 +1,22 @@
 //! One call, every step in one order: decide (once per caller and tool),
-//! check the input, bind the operator's offer, clear approval, run in a
-//! fresh sandbox (or be cancelled), record. [`Gateway::call`] is the only
-//! way through: each way a call can end is an [`Ended`], and every one of
-//! them is appended to the audit log before the door hears of it.
+//! check the input, bind the operator's offer, clear approval, stage the
+//! workspace, run in a fresh sandbox (or be cancelled), settle the
+//! workspace, record. [`Gateway::call`] is the only way through: each way a
+//! call can end is an [`Ended`], and every one of them is appended to the
+//! audit log before the door hears of it.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use airlock_approval::{ApprovalGate, Clearance};
-use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome};
+use airlock_approval::{ApprovalGate, Approvers, Clearance};
+use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome, WorkspaceRecord};
 use airlock_host::{CallError, CallOutcome, LoadedTool};
 use airlock_policy::authz::{Authorizer, Decision, ToolIdentity};
-use airlock_policy::{CapabilityRequest, GrantSet, Offer};
+use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
 
 use crate::caller::Caller;
+use crate::workspace::{Judge, Staged, Workspace, WorkspaceFailure};
 
 /// The decision for one caller and tool, and the request it answered.
 pub struct Authorized {
@@ -41,12 +43,40 @@ pub struct ToolRef<'a> {
     pub identity: &'a ToolIdentity,
 }
 
+impl<'a> ToolRef<'a> {
+    /// `loaded`, as policy names it (see [`identity_of`]).
+    pub fn new(loaded: &'a LoadedTool, identity: &'a ToolIdentity) -> Self {
+        Self { loaded, identity }
+    }
+}
+
+/// How policy names a loaded tool: its name, version and the digest of its
+/// component.
+pub fn identity_of(tool: &LoadedTool) -> ToolIdentity {
+    ToolIdentity {
+        name: tool.info().name.clone(),
+        version: tool.info().version.clone(),
+        digest: tool.digest().to_string(),
+    }
+}
+
+/// Who a call is made as.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// A verified caller: policy decides its grants.
+    Caller(&'a Caller),
+    /// An operator at the command line, on purpose (`--operator-override`):
+    /// no identity, no policy, no approval; the call gets exactly the
+    /// offer. Recorded with no principal.
+    OperatorOverride,
+}
+
 /// One call as a door hands it over.
 pub struct CallRequest<'a> {
     /// The door, as recorded: `mcp-http`, `mcp-stdio`, `cli`.
     pub transport: &'static str,
-    /// Who calls, verified.
-    pub caller: &'a Caller,
+    /// Who calls.
+    pub credential: Credential<'a>,
     /// What is called.
     pub tool: ToolRef<'a>,
     /// The input, as recorded (its hash) and handed to the tool.
@@ -60,12 +90,45 @@ pub struct CallRequest<'a> {
     /// How a caller re-submits a call once approved, in this door's words
     /// (for the approval-required message).
     pub resubmit: &'a str,
+    /// Destinations the operator offers beyond the tool's own request
+    /// (each must lie inside a requested one); policy decides them too. A
+    /// decision with offered hosts is not remembered for the caller.
+    pub hosts: &'a [NetGrant],
+    /// A checkout the tool works on through a private stage, if any.
+    pub workspace: Option<&'a Workspace>,
+}
+
+impl<'a> CallRequest<'a> {
+    /// A call of `tool` with `input` by `credential` through `transport`,
+    /// with no input check, no approval presented, no offered hosts and no
+    /// workspace (set those fields to add them).
+    pub fn new(
+        transport: &'static str,
+        credential: Credential<'a>,
+        tool: ToolRef<'a>,
+        input: &'a str,
+    ) -> Self {
+        Self {
+            transport,
+            credential,
+            tool,
+            input,
+            check_input: None,
+            approval: None,
+            resubmit: "the approved request's id",
+            hosts: &[],
+            workspace: None,
+        }
+    }
 }
 
 /// How a call ended. Every variant was recorded in the audit log (unless
 /// [`CallReport::recorded`] says the record failed).
 #[derive(Debug)]
 pub enum Ended {
+    /// The tool's capability request, with the offered hosts, is not
+    /// valid (an offered host outside what the tool requests); nothing ran.
+    BadRequest(String),
     /// Policy could not be evaluated; nothing ran.
     PolicyError(String),
     /// Policy does not let the caller invoke the tool; nothing ran.
@@ -79,6 +142,8 @@ pub enum Ended {
     /// The call needs a human's approval: it was filed (or the approval
     /// presented was refused), and the message says how to re-submit.
     ApprovalRequired(String),
+    /// The workspace could not be staged; nothing ran.
+    NotStaged(WorkspaceFailure),
     /// The door cancelled the call while it ran; the instance is gone.
     Cancelled,
     /// The tool ran: its outcome, or the limit, trap or error that ended it.
@@ -93,9 +158,34 @@ pub struct CallReport {
     pub decision: Option<Arc<Decision>>,
     /// How its approval was handled, when it needed one.
     pub approval: Option<CallApproval>,
+    /// The approval check's answer ([`Clearance::NotNeeded`] when it was
+    /// not reached).
+    pub clearance: Clearance,
+    /// What became of the workspace, when the call had one and ran.
+    pub workspace: Option<WorkspaceRecord>,
+    /// What staging found that the operator should know.
+    pub notes: Vec<String>,
     /// The audit record: `Err` with the reason when it could not be
     /// written. A door must then report the call as failed.
     pub recorded: Result<(), String>,
+}
+
+/// What the steps before the record produced.
+struct Steps {
+    ended: Ended,
+    decision: Option<Arc<Decision>>,
+    clearance: Clearance,
+    workspace: Option<WorkspaceRecord>,
+    notes: Vec<String>,
+    ending: Ending,
+}
+
+impl Steps {
+    /// A call that ended before it ran.
+    fn before(ended: Ended, outcome: Outcome, message: &str, decision: Option<Arc<Decision>>) -> Self {
+        let ending = Ending::before_start(outcome, message);
+        Self { ended, decision, clearance: Clearance::NotNeeded, workspace: None, notes: Vec::new(), ending }
+    }
 }
 
 impl Gateway {
@@ -105,27 +195,68 @@ impl Gateway {
         Self { authorizer, approvals: Arc::new(approvals), audit }
     }
 
+    /// A gateway with no policy and no approvers, for operator-override
+    /// calls ([`Credential::OperatorOverride`]) only: a verified caller's
+    /// call through it is denied by default.
+    pub fn without_policy(audit: Arc<dyn AuditSink>) -> Self {
+        let authorizer = match Authorizer::new(&[]) {
+            Ok(authorizer) => authorizer,
+            Err(e) => unreachable!("an empty policy set always loads: {e}"),
+        };
+        let approvals = ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new()));
+        Self::new(authorizer, approvals, audit)
+    }
+
     /// Where calls are recorded.
     pub fn audit(&self) -> &Arc<dyn AuditSink> {
         &self.audit
     }
 
+    /// Who may approve gated calls, and the store of requests.
+    pub fn approvals(&self) -> &ApprovalGate {
+        &self.approvals
+    }
+
     /// The decision for `caller` and `tool`, taken on first use and then
     /// remembered by the caller for its token's lifetime.
     pub fn authorize(&self, caller: &Caller, tool: ToolRef<'_>) -> Result<Arc<Authorized>, String> {
-        if let Some(known) = caller.decision(&tool.identity.name) {
+        self.decide(caller, tool, &[], None).map_err(|e| match e {
+            Ended::BadRequest(error) | Ended::PolicyError(error) => error,
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// The decision for `caller` and `tool` with `hosts` offered and the
+    /// workspace (if any) asked read-only; remembered for the caller only
+    /// when neither is there (the same every time).
+    fn decide(
+        &self,
+        caller: &Caller,
+        tool: ToolRef<'_>,
+        hosts: &[NetGrant],
+        workspace: Option<&Workspace>,
+    ) -> Result<Arc<Authorized>, Ended> {
+        let plain = hosts.is_empty() && workspace.is_none();
+        if plain && let Some(known) = caller.decision(&tool.identity.name) {
             return Ok(known);
         }
-        let request = tool
+        let mut request = tool
             .loaded
             .info()
             .capabilities
-            .with_offered_hosts(&tool.identity.name, &[])
-            .map_err(|e| e.to_string())?;
-        let decision =
-            self.authorizer.decide(caller.principal(), tool.identity, &request).map_err(|e| e.to_string())?;
+            .with_offered_hosts(&tool.identity.name, hosts)
+            .map_err(|e| Ended::BadRequest(e.to_string()))?;
+        if let Some(workspace) = workspace {
+            request = workspace.request_for_decision(request);
+        }
+        let decision = self
+            .authorizer
+            .decide(caller.principal(), tool.identity, &request)
+            .map_err(|e| Ended::PolicyError(e.to_string()))?;
         let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
-        caller.remember(&tool.identity.name, authorized.clone());
+        if plain {
+            caller.remember(&tool.identity.name, authorized.clone());
+        }
         Ok(authorized)
     }
 
@@ -139,19 +270,21 @@ impl Gateway {
         offer: impl FnOnce(&LoadedTool) -> Result<Offer, String>,
         cancelled: impl Future<Output = ()>,
     ) -> CallReport {
-        let started = Instant::now();
-        let (ended, decision, approval, ending) = self.run(&request, offer, cancelled, started).await;
+        let Steps { ended, decision, clearance, workspace, notes, ending } =
+            self.run(&request, offer, cancelled).await;
+        let approval = clearance.audit_record();
         let event = CallEvent::new(
             request.transport,
-            Some(request.caller.principal()),
+            principal(request.credential),
             request.tool.identity,
             decision.as_deref(),
             request.input,
             ending,
         )
-        .with_approval(approval.clone());
+        .with_approval(approval.clone())
+        .with_workspace(workspace.clone());
         let recorded = self.append(event).await;
-        CallReport { ended, decision, approval, recorded }
+        CallReport { ended, decision, approval, clearance, workspace, notes, recorded }
     }
 
     /// Records a call of a tool that does not exist (or is not loaded).
@@ -167,29 +300,30 @@ impl Gateway {
         self.append(CallEvent::new(transport, Some(caller.principal()), &unknown, None, input, ending)).await
     }
 
-    /// The steps before the record: how the call ended, the decision, the
-    /// approval and the audit ending.
+    /// The steps before the record.
     async fn run(
         &self,
         request: &CallRequest<'_>,
         offer: impl FnOnce(&LoadedTool) -> Result<Offer, String>,
         cancelled: impl Future<Output = ()>,
-        started: Instant,
-    ) -> (Ended, Option<Arc<Decision>>, Option<CallApproval>, Ending) {
+    ) -> Steps {
         let name = &request.tool.identity.name;
-        let before = |ended: Ended, outcome: Outcome, message: &str, decision: Option<Arc<Decision>>| {
-            (ended, decision, None, Ending::before_start(outcome, message))
+        let Credential::Caller(caller) = request.credential else {
+            return self.run_override(request, offer, cancelled).await;
         };
-        let authorized = match self.authorize(request.caller, request.tool) {
+        let authorized = match self.decide(caller, request.tool, request.hosts, request.workspace) {
             Ok(authorized) => authorized,
-            Err(error) => {
+            Err(ended @ Ended::BadRequest(_)) => {
+                return Steps::before(ended, Outcome::Refused, "the capability request is not valid", None);
+            }
+            Err(ended) => {
                 let message = format!("the call to `{name}` could not be authorised");
-                return before(Ended::PolicyError(error), Outcome::Internal, &message, None);
+                return Steps::before(ended, Outcome::Internal, &message, None);
             }
         };
         let decision = Some(authorized.decision.clone());
         if !authorized.decision.invoke_allowed() {
-            return before(
+            return Steps::before(
                 Ended::NotInvocable,
                 Outcome::Refused,
                 "policy denies invoking the tool",
@@ -198,32 +332,95 @@ impl Gateway {
         }
         if let Some(Err(problems)) = request.check_input.map(|check| check()) {
             let message = format!("invalid arguments for `{name}`: {problems}");
-            return before(Ended::InvalidInput(message.clone()), Outcome::InvalidInput, &message, decision);
+            return Steps::before(
+                Ended::InvalidInput(message.clone()),
+                Outcome::InvalidInput,
+                &message,
+                decision,
+            );
         }
         let grants = match offer(request.tool.loaded).and_then(|offer| {
             authorized.decision.grants(&authorized.request, &offer).map_err(|e| e.to_string())
         }) {
             Ok(grants) => grants,
             Err(error) => {
-                return before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, decision);
+                return Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, decision);
             }
         };
-        let clearance = match self.clear(request, &authorized.decision, &grants).await {
+        let clearance = match self.clear(request, caller.principal(), &authorized.decision, &grants).await {
             Ok(clearance) => clearance,
             Err(error) => {
                 let message = format!("the call to `{name}` needs approval, which could not be checked");
-                return before(Ended::ApprovalUnchecked(error), Outcome::Internal, &message, decision);
+                return Steps::before(Ended::ApprovalUnchecked(error), Outcome::Internal, &message, decision);
             }
         };
-        let approval = clearance.audit_record();
         if let Some(message) = clearance.message(request.resubmit) {
             let ending = Ending::before_start(Outcome::ApprovalRequired, &message);
-            return (Ended::ApprovalRequired(message), decision, approval, ending);
+            let ended = Ended::ApprovalRequired(message);
+            return Steps { ended, decision, clearance, workspace: None, notes: Vec::new(), ending };
         }
+        let judge = || Judge::Policy {
+            authorizer: &self.authorizer,
+            principal: caller.principal(),
+            tool: request.tool.identity.clone(),
+        };
+        let mut steps = self.stage_and_run(request, grants, judge, cancelled).await;
+        steps.decision = decision;
+        steps.clearance = clearance;
+        steps
+    }
+
+    /// An operator-override call: exactly the offer, no policy, no approval.
+    async fn run_override(
+        &self,
+        request: &CallRequest<'_>,
+        offer: impl FnOnce(&LoadedTool) -> Result<Offer, String>,
+        cancelled: impl Future<Output = ()>,
+    ) -> Steps {
+        let tool = request.tool;
+        let grants = offer(tool.loaded).and_then(|offer| {
+            airlock_policy::resolve(&tool.identity.name, &tool.loaded.info().capabilities, &offer)
+                .map_err(|e| e.to_string())
+        });
+        match grants {
+            Ok(grants) => self.stage_and_run(request, grants, || Judge::Override, cancelled).await,
+            Err(error) => Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, None),
+        }
+    }
+
+    /// Stages the workspace (if any), runs the call (unless cancelled) and
+    /// settles the workspace.
+    async fn stage_and_run<'a>(
+        &self,
+        request: &'a CallRequest<'_>,
+        grants: GrantSet,
+        judge: impl FnOnce() -> Judge<'a>,
+        cancelled: impl Future<Output = ()>,
+    ) -> Steps {
+        let name = &request.tool.identity.name;
+        let (staged, grants): (Option<Staged<'_>>, GrantSet) = match request.workspace {
+            None => (None, grants),
+            Some(workspace) => match workspace.stage(grants, judge()) {
+                Ok((staged, grants)) => (Some(staged), grants),
+                Err(failure) => {
+                    let outcome = match failure.kind {
+                        crate::workspace::FailureKind::Limit => Outcome::Limit,
+                        crate::workspace::FailureKind::Denied => Outcome::Refused,
+                        _ => Outcome::Internal,
+                    };
+                    let message = failure.to_string();
+                    return Steps::before(Ended::NotStaged(failure), outcome, &message, None);
+                }
+            },
+        };
+        let notes = staged.as_ref().map(|s| s.notes().to_vec()).unwrap_or_default();
+        let started = Instant::now();
         tokio::select! {
             outcome = request.tool.loaded.call(&grants, request.input) => {
                 let ending = airlock_host::audit::ending(&outcome, started.elapsed());
-                (Ended::Ran(Box::new(outcome)), decision, approval, ending)
+                let workspace = staged.as_ref().map(|staged| staged.settle(&outcome));
+                let ended = Ended::Ran(Box::new(outcome));
+                Steps { ended, decision: None, clearance: Clearance::NotNeeded, workspace, notes, ending }
             }
             () = cancelled => {
                 // Dropping the call future drops its store: the instance is gone.
@@ -232,7 +429,7 @@ impl Gateway {
                     duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
                     ..Ending::before_start(Outcome::Cancelled, &message)
                 };
-                (Ended::Cancelled, decision, approval, ending)
+                Steps { ended: Ended::Cancelled, decision: None, clearance: Clearance::NotNeeded, workspace: None, notes, ending }
             }
         }
     }
@@ -242,6 +439,7 @@ impl Gateway {
     async fn clear(
         &self,
         request: &CallRequest<'_>,
+        principal: &Principal,
         decision: &Arc<Decision>,
         grants: &GrantSet,
     ) -> Result<Clearance, String> {
@@ -250,7 +448,7 @@ impl Gateway {
         }
         let (approvals, principal, decision, grants, input, presented) = (
             self.approvals.clone(),
-            request.caller.principal().clone(),
+            principal.clone(),
             decision.clone(),
             grants.clone(),
             request.input.to_owned(),
@@ -275,5 +473,13 @@ impl Gateway {
             tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(append),
             _ => append(),
         }
+    }
+}
+
+/// Who a call is recorded as: the caller, or no one (an operator override).
+fn principal(credential: Credential<'_>) -> Option<&Principal> {
+    match credential {
+        Credential::Caller(caller) => Some(caller.principal()),
+        Credential::OperatorOverride => None,
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_audit::{Durability, FileLog};
-use airlock_gateway::{CallReport, CallRequest, Caller, Config, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallReport, CallRequest, Caller, Config, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{CallError, LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{LocalKey, MintRequest, Verifier};
 use airlock_policy::Offer;
@@ -86,12 +86,14 @@ impl Embedded {
         };
         let request = CallRequest {
             transport: "embedded",
-            caller,
+            credential: Credential::Caller(caller),
             tool: ToolRef { loaded: tool, identity: &identity },
             input,
             check_input: None,
             approval: None,
             resubmit: "the request id",
+            hosts: &[],
+            workspace: None,
         };
         self.gateway.call(request, |_| Ok(Offer::default()), std::future::pending()).await
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use airlock_approval::MCP_META_KEY;
 use airlock_audit::{AuditSink, DEFAULT_REFUSAL_WINDOW, RefusalLog};
-use airlock_gateway::{CallReport, CallRequest, Caller, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallReport, CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{CallError, CallOutcome, ToolError};
 use airlock_policy::text::excerpt;
 use rmcp::model::{
@@ -174,12 +174,14 @@ impl AirlockServer {
         let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
         let request = CallRequest {
             transport: self.transport(),
-            caller,
+            credential: Credential::Caller(caller),
             tool: tool_ref(tool),
             input: &input,
             check_input: Some(&check),
             approval: presented,
             resubmit: &resubmit,
+            hosts: &[],
+            workspace: None,
         };
         let _running = InFlight::enter(&self.shared.in_flight);
         let report =
@@ -209,7 +211,7 @@ fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolRes
     let name = &tool.identity.name;
     let sub = caller.principal().sub();
     match report.ended {
-        Ended::PolicyError(error) => {
+        Ended::BadRequest(error) | Ended::PolicyError(error) => {
             tracing::error!(%sub, tool = %name, %error, "policy evaluation failed");
             failure(format!("the call to `{name}` could not be authorised"))
         }
@@ -236,6 +238,10 @@ fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolRes
                 }));
             }
             result
+        }
+        Ended::NotStaged(error) => {
+            tracing::error!(%sub, tool = %name, %error, "cannot stage the call's workspace");
+            failure(format!("the call to `{name}` could not be prepared"))
         }
         Ended::Cancelled => {
             tracing::info!(%sub, tool = %name, "call cancelled by the client");
