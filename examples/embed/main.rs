@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_audit::{Durability, FileLog};
-use airlock_gateway::{CallRequest, Caller, Credential, Ended, Gateway, ToolRef, identity_of};
+use airlock_gateway::{CallRequest, Callers, Credential, Ended, Gateway, ToolRef, identity_of};
 use airlock_host::{Runtime, RuntimeConfig};
 use airlock_identity::{LocalKey, MintRequest};
 use airlock_policy::{Access, GuestPath, Offer, OfferedMount};
@@ -37,7 +37,7 @@ async fn call(dir: &Path, token: &str) -> anyhow::Result<String> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let tool = runtime.load_bytes(airlock_tools::GREP).await?;
     let identity = identity_of(&tool);
-    let caller = Caller::new(config.verifier.verify(token)?);
+    let caller = Callers::new(config.verifier).caller(token)?;
     let input = r#"{"pattern":"TODO"}"#;
     let request =
         CallRequest::new("embedded", Credential::Caller(&caller), ToolRef::new(&tool, &identity), input);

@@ -24,7 +24,7 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
     let (config, token) = authorize::config_and_token(&args.identity)?;
     let log = audit::open_for_calls(&config.audit)?;
     let verified = authorize::verify(&config, &token)?;
-    let approver = &verified.principal;
+    let approver = verified.principal();
     let (attempt, result) = match (&args.request, &args.agent) {
         (Some(id), _) => (id.as_str(), grant(&config.approvals, &log, approver, id, args.reason.as_deref())),
         (None, Some(agent)) => {

@@ -2,7 +2,9 @@
 //! how policy names a loaded tool.
 
 use airlock_host::LoadedTool;
-use airlock_identity::Verified;
+use std::sync::Arc;
+
+use airlock_gateway::{Caller, Callers};
 use airlock_policy::authz::{Decision, ToolIdentity};
 use airlock_policy::{CapabilityRequest, NetGrant, Principal};
 use anyhow::anyhow;
@@ -23,9 +25,10 @@ pub(crate) fn config_and_token(args: &IdentityArgs) -> Result<(Config, String), 
     Ok((config, token))
 }
 
-/// Verifies `token`, consuming it.
-pub(crate) fn verify(config: &Config, token: &str) -> Result<Verified, Failure> {
-    config.verifier.verify(token).map_err(|e| Failure::new(exit::for_token(&e), e))
+/// Verifies `token`, consuming it (through the gateway's [`Callers`]: the
+/// one place a token is verified).
+pub(crate) fn verify(config: &Config, token: &str) -> Result<Arc<Caller>, Failure> {
+    Callers::new(config.verifier.clone()).caller(token).map_err(|e| Failure::new(exit::for_token(&e), e))
 }
 
 /// How policy sees a loaded tool.

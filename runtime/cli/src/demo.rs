@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
 use airlock_audit::{Durability, FileLog};
-use airlock_gateway::{CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallRequest, Caller, Callers, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{LoadedTool, Runtime, ToolError};
 use airlock_identity::{
-    JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
+    JwksKeys, LocalKey, MintRequest, ReplayCache, TokenError, TrustStore, Verifier, VerifierSettings,
 };
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Access, GuestPath, Offer, OfferedMount, resolve};
@@ -39,7 +39,8 @@ const POLICIES: [(&str, &str); 3] = [
 struct Identities {
     local: LocalKey,
     factory: LocalKey,
-    verifier: Verifier,
+    /// Verifies tokens (through the gateway's `Callers`).
+    verifier: Arc<Verifier>,
     /// The demo's audit log, in the scratch directory.
     log: Arc<FileLog>,
     /// Every call goes through it: the demo's policies, approvals (humans
@@ -67,7 +68,13 @@ impl Identities {
         let approvals =
             ApprovalGate::new(Some(scratch.join("approvals")), Approvers::new(humans, Vec::new()));
         let gateway = Gateway::new(authorizer, approvals, log.clone());
-        Ok(Self { local, factory, verifier, log, gateway })
+        Ok(Self { local, factory, verifier: Arc::new(verifier), log, gateway })
+    }
+
+    /// The caller `token` names, verified as `airlock run` does it: each
+    /// call a new process, so a token presented twice is a replay.
+    fn caller(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
+        Callers::new(self.verifier.clone()).caller(token)
     }
 
     fn mint(&self, key: &LocalKey, issuer: &str, sub: &str, claims: Value) -> anyhow::Result<String> {
@@ -297,11 +304,11 @@ async fn approval_steps(
 
 /// `airlock approve ID` as the holder of `token`; a refusal is recorded.
 fn approve_as(ids: &Identities, token: &str, id: &str) -> Result<(), Failure> {
-    let verified = ids.verifier.verify(token).map_err(|e| Failure::new(crate::exit::for_token(&e), e))?;
+    let verified = ids.caller(token).map_err(|e| Failure::new(crate::exit::for_token(&e), e))?;
     let result =
-        crate::approve::grant(ids.gateway.approvals(), &*ids.log, &verified.principal, id, Some("demo"));
+        crate::approve::grant(ids.gateway.approvals(), &*ids.log, verified.principal(), id, Some("demo"));
     if let Err(failure) = &result {
-        crate::approve::record_refusal(&*ids.log, &verified.principal, id, failure)?;
+        crate::approve::record_refusal(&*ids.log, verified.principal(), id, failure)?;
     }
     result
 }
@@ -350,11 +357,10 @@ async fn call_approved(
     input: &str,
     presented: Option<&str>,
 ) -> Result<Outcome, Failure> {
-    let verified = match ids.verifier.verify(token) {
-        Ok(v) => v,
+    let caller = match ids.caller(token) {
+        Ok(caller) => caller,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
     };
-    let caller = Caller::new(verified);
     let identity = crate::authorize::tool_identity(tool);
     let request = CallRequest {
         transport: "cli",

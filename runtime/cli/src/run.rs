@@ -51,14 +51,13 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
     let log = Arc::new(audit::open_for_calls(&config.audit)?);
-    let verified = match authorize::verify(&config, &token) {
-        Ok(verified) => verified,
+    let caller = match authorize::verify(&config, &token) {
+        Ok(caller) => caller,
         Err(failure) => {
             audit::record_refused_token(&*log, "cli", &failure)?;
             return Err(failure);
         }
     };
-    let caller = Caller::new(verified);
     let Config { authorizer, approvals, limits, secrets, .. } = config;
     let gateway = Gateway::new(authorizer, approvals, log.clone());
     let setup = Setup { limits, secrets: secrets.as_deref() };

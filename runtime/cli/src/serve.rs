@@ -31,7 +31,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
     let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
-    let verifier = Arc::new(config.verifier);
+    let verifier = config.verifier;
     let limits = crate::limits::with_flags(config.limits, &args.limits)?;
     let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
     let gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);

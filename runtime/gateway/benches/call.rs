@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers};
 use airlock_audit::{AuditError, AuditSink, Event, Receipt};
-use airlock_gateway::{CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallRequest, Caller, Callers, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -80,9 +80,9 @@ fn bench_gateway(c: &mut Criterion) {
     let approvals = ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new()));
     let gateway = Gateway::new(authorizer, approvals, Arc::new(NoAudit));
     let key = LocalKey::generate().expect("key");
-    let verifier = verifier(&key);
+    let verifier = Arc::new(verifier(&key));
     let grants = resolve(&identity.name, &echo.info().capabilities, &Offer::default()).expect("grants");
-    let caller = Caller::new(verifier.verify(&token(&key)).expect("verify"));
+    let caller = Callers::new(verifier.clone()).caller(&token(&key)).expect("verify");
     let offer = |_: &LoadedTool| Ok(Offer::default());
 
     let mut group = c.benchmark_group("gateway");
@@ -101,7 +101,7 @@ fn bench_gateway(c: &mut Criterion) {
     });
     group.bench_function("fresh_token_per_call", |b| {
         b.iter(|| {
-            let caller = Caller::new(verifier.verify(&token(&key)).expect("verify"));
+            let caller = Callers::new(verifier.clone()).caller(&token(&key)).expect("verify");
             let report = exec.block_on(gateway.call(
                 request(&caller, &echo, &identity),
                 offer,
@@ -111,7 +111,7 @@ fn bench_gateway(c: &mut Criterion) {
         });
     });
     group.bench_function("mint_and_verify_only", |b| {
-        b.iter(|| verifier.verify(&token(&key)).expect("verify"));
+        b.iter(|| Callers::new(verifier.clone()).caller(&token(&key)).expect("verify"));
     });
     group.finish();
 }

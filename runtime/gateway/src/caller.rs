@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_identity::Verified;
+use airlock_identity::{TokenError, Verified, Verifier};
 use airlock_policy::Principal;
+use sha2::{Digest, Sha256};
 
 use crate::pipeline::Authorized;
 
@@ -61,4 +62,73 @@ impl std::fmt::Debug for Caller {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Most distinct live tokens remembered at once. Past it, expired entries
+/// are dropped first, then the ones closest to expiry.
+const MAX_REMEMBERED_TOKENS: usize = 65_536;
+
+/// Verifies tokens into [`Caller`]s: the one place a token is verified.
+///
+/// A token is verified in full the first time it is presented (signature,
+/// issuer, audience, lifetime; its `jti` is recorded as used), and the
+/// result is remembered under the token's SHA-256 until the token expires:
+/// within its lifetime a token is a bearer credential for this server, as
+/// OAuth access tokens are. A different token reusing a recorded `jti` is
+/// refused as a replay. Tokens are never stored, only their hashes.
+pub struct Callers {
+    verifier: Arc<Verifier>,
+    known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
+}
+
+impl Callers {
+    /// Verification with `verifier`.
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        Self { verifier, known: Mutex::default() }
+    }
+
+    /// The verifier (for the audience and the trusted issuers).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The caller `token` identifies, or why it is refused.
+    pub fn caller(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
+        let key = token_hash(token);
+        let skew = self.verifier.settings().clock_skew.as_secs();
+        {
+            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(caller) = known.get(&key) {
+                if !caller.expired(skew) {
+                    return Ok(caller.clone());
+                }
+                known.remove(&key);
+                return Err(TokenError::Expired);
+            }
+        }
+        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= MAX_REMEMBERED_TOKENS {
+            make_room(&mut known, skew);
+        }
+        known.insert(key, caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Drops expired entries; if that frees nothing, the tenth closest to expiry.
+fn make_room(known: &mut HashMap<[u8; 32], Arc<Caller>>, skew: u64) {
+    known.retain(|_, caller| !caller.expired(skew));
+    if known.len() < MAX_REMEMBERED_TOKENS {
+        return;
+    }
+    let mut expiries: Vec<u64> = known.values().map(|c| c.expires_at()).collect();
+    let cut = expiries.len() / 10;
+    let (_, threshold, _) = expiries.select_nth_unstable(cut);
+    let threshold = *threshold;
+    known.retain(|_, caller| caller.expires_at() > threshold);
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }

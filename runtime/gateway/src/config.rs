@@ -5,6 +5,7 @@
 //! never used in part.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
@@ -163,7 +164,7 @@ struct IssuerEntry {
 pub struct Config {
     /// Verifies tokens: the trusted issuers' keys, the audience, lifetime
     /// and skew settings, and the replay cache (each token id used once).
-    pub verifier: Verifier,
+    pub verifier: Arc<Verifier>,
     /// Decides with the configuration's Cedar policies.
     pub authorizer: Authorizer,
     /// Per-call limits from `[limits]` and `[network]` (before any flag).
@@ -241,7 +242,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
         }
     };
     let replay = ReplayCache::open(&replay_path)?;
-    let verifier = Verifier::new(trust, settings, replay)?;
+    let verifier = Arc::new(Verifier::new(trust, settings, replay)?);
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
     let tools = file.tools.iter().map(|t| base.join(t)).collect();
     let audit = audit_settings(base, &file.audit)?;

@@ -23,7 +23,7 @@ mod pipeline;
 pub mod units;
 pub mod workspace;
 
-pub use caller::Caller;
+pub use caller::{Caller, Callers};
 pub use config::{AuditSettings, Config};
 pub use pipeline::{Authorized, CallReport, CallRequest, Credential, Ended, Gateway, ToolRef, identity_of};
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_audit::{Durability, FileLog};
-use airlock_gateway::{CallReport, CallRequest, Caller, Config, Credential, Ended, Gateway, ToolRef};
+use airlock_gateway::{
+    CallReport, CallRequest, Caller, Callers, Config, Credential, Ended, Gateway, ToolRef,
+};
 use airlock_host::{CallError, LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{LocalKey, MintRequest, Verifier};
 use airlock_policy::Offer;
@@ -32,7 +34,7 @@ when { principal.sub == "agent:fixer" && resource.name == "echo" };
 struct Embedded {
     dir: tempfile::TempDir,
     key: LocalKey,
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     gateway: Gateway,
     runtime: Runtime,
 }
@@ -70,8 +72,8 @@ impl Embedded {
         self.key.mint(&request).expect("mint")
     }
 
-    fn caller(&self, sub: &str) -> Caller {
-        Caller::new(self.verifier.verify(&self.token(sub)).expect("verifies"))
+    fn caller(&self, sub: &str) -> Arc<Caller> {
+        Callers::new(self.verifier.clone()).caller(&self.token(sub)).expect("verifies")
     }
 
     async fn load(&self, path: &str) -> LoadedTool {
@@ -146,9 +148,11 @@ async fn every_way_a_call_ends_is_recorded_and_a_replayed_token_is_refused() {
         report.ended
     );
 
+    // Two processes (two `Callers`) presenting the same token: the second
+    // is refused by the shared replay cache.
     let token = embedded.token("human:alice");
-    embedded.verifier.verify(&token).expect("first use");
-    let replayed = embedded.verifier.verify(&token).expect_err("second use");
+    Callers::new(embedded.verifier.clone()).caller(&token).expect("first use");
+    let replayed = Callers::new(embedded.verifier.clone()).caller(&token).expect_err("second use");
     assert_eq!(replayed.kind(), "replayed");
 
     let audited = embedded.audited();

@@ -1,81 +1,20 @@
 //! Establishing who calls: a bearer token per HTTP request, or a token file
 //! fixed at launch for stdio.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use airlock_identity::{TokenError, Verifier};
+use airlock_gateway::{Caller, Callers};
+use airlock_identity::Verifier;
 use sha2::{Digest, Sha256};
 
 use crate::error::IdentityError;
-use airlock_gateway::Caller;
 
-/// Most distinct live tokens remembered at once. Past it, expired entries
-/// are dropped first, then the ones closest to expiry.
-const MAX_REMEMBERED_TOKENS: usize = 65_536;
-
-/// Verifies the bearer token of each HTTP request.
-///
-/// A token is verified in full the first time it is presented (signature,
-/// issuer, audience, lifetime; its `jti` is recorded as used), and the
-/// result is remembered under the token's SHA-256 until the token expires:
-/// within its lifetime a token is a bearer credential for this server, as
-/// OAuth access tokens are. A different token reusing a recorded `jti` is
-/// refused as a replay. Tokens are never stored, only their hashes.
-pub struct BearerTokens {
-    verifier: Arc<Verifier>,
-    known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
-}
-
-impl BearerTokens {
-    /// Bearer verification with `verifier`.
-    pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier, known: Mutex::default() }
-    }
-
-    /// The verifier (for the audience and the trusted issuers).
-    pub fn verifier(&self) -> &Verifier {
-        &self.verifier
-    }
-
-    /// The caller `token` identifies, or why it is refused.
-    pub fn caller(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
-        let key = token_hash(token);
-        let skew = self.verifier.settings().clock_skew.as_secs();
-        {
-            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(caller) = known.get(&key) {
-                if !caller.expired(skew) {
-                    return Ok(caller.clone());
-                }
-                known.remove(&key);
-                return Err(TokenError::Expired);
-            }
-        }
-        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.len() >= MAX_REMEMBERED_TOKENS {
-            make_room(&mut known, skew);
-        }
-        known.insert(key, caller.clone());
-        Ok(caller)
-    }
-}
-
-/// Drops expired entries; if that frees nothing, the tenth closest to expiry.
-fn make_room(known: &mut HashMap<[u8; 32], Arc<Caller>>, skew: u64) {
-    known.retain(|_, caller| !caller.expired(skew));
-    if known.len() < MAX_REMEMBERED_TOKENS {
-        return;
-    }
-    let mut expiries: Vec<u64> = known.values().map(|c| c.expires_at()).collect();
-    let cut = expiries.len() / 10;
-    let (_, threshold, _) = expiries.select_nth_unstable(cut);
-    let threshold = *threshold;
-    known.retain(|_, caller| caller.expires_at() > threshold);
-}
+/// Verifies the bearer token of each HTTP request: the gateway's
+/// [`Callers`] (each token verified in full once, then remembered by hash
+/// until it expires).
+pub type BearerTokens = Callers;
 
 /// The stdio identity: a token file read at launch and re-read when it
 /// changes (rotation by rename or in-place write), so a long session
@@ -85,7 +24,7 @@ fn make_room(known: &mut HashMap<[u8; 32], Arc<Caller>>, skew: u64) {
 /// until the file holds a good one: there is no fallback to the old token.
 pub struct TokenFile {
     path: PathBuf,
-    verifier: Arc<Verifier>,
+    callers: Callers,
     current: Mutex<Option<Loaded>>,
 }
 
@@ -108,7 +47,7 @@ impl TokenFile {
     /// Reads and verifies the token in `path` now, so a bad token fails the
     /// launch instead of the first call.
     pub fn open(path: &Path, verifier: Arc<Verifier>) -> Result<Self, IdentityError> {
-        let file = Self { path: path.to_owned(), verifier, current: Mutex::new(None) };
+        let file = Self { path: path.to_owned(), callers: Callers::new(verifier), current: Mutex::new(None) };
         file.caller()?;
         Ok(file)
     }
@@ -121,7 +60,7 @@ impl TokenFile {
     /// The caller the file currently names.
     pub fn caller(&self) -> Result<Arc<Caller>, IdentityError> {
         let stamp = self.stamp()?;
-        let skew = self.verifier.settings().clock_skew.as_secs();
+        let skew = self.callers.verifier().settings().clock_skew.as_secs();
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(loaded) = current.as_mut()
             && loaded.stamp != stamp
@@ -143,7 +82,7 @@ impl TokenFile {
         }
         let text = self.read()?;
         let token = text.trim();
-        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
+        let caller = self.callers.caller(token)?;
         tracing::info!(file = %self.path.display(), sub = %caller.principal().sub(), "stdio identity token loaded");
         *current = Some(Loaded { stamp, token_hash: token_hash(token), caller: caller.clone() });
         Ok(caller)
@@ -179,6 +118,8 @@ fn inode(_: &std::fs::Metadata) -> u64 {
 mod tests {
     use airlock_identity::{JwksKeys, LocalKey, ReplayCache, TrustStore, VerifierSettings};
     use serde_json::json;
+
+    use airlock_identity::TokenError;
 
     use super::*;
 
