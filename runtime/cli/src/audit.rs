@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_audit::{ApprovalStatus, AuditSink, CallEvent, Event, FileLog, LOG_FILE, Record};
+use airlock_audit::{ApprovalStatus, AuditSink, Event, FileLog, LOG_FILE, Record};
 use airlock_policy::text::printable;
 use anyhow::{Context, anyhow};
 
@@ -146,11 +146,6 @@ fn keygen(out: &Path) -> Result<(), Failure> {
     println!("  [audit]");
     println!("  checkpoint_key = \"{}\"", key_path.display());
     Ok(())
-}
-
-/// Appends a call's event; a call that cannot be recorded is an error.
-pub(crate) fn record(log: &dyn AuditSink, event: CallEvent) -> Result<(), Failure> {
-    record_event(log, Event::Call(Box::new(event)))
 }
 
 /// Appends any event; failing to is an internal failure.
@@ -312,30 +307,4 @@ pub(crate) fn record_refused_token(
         count: 1,
     };
     record_event(log, Event::TokensRefused(event))
-}
-
-/// Records a verified caller's call that failed before the call itself was
-/// recorded (the tool did not load, the workspace could not be staged, the
-/// policy could not be evaluated, ...): outcome `internal` (or `limit`,
-/// `refused`, `invalid_input` where the exit code says so) with the error.
-pub(crate) fn record_failure(
-    log: &dyn AuditSink,
-    transport: &str,
-    principal: Option<&airlock_policy::Principal>,
-    tool: &Path,
-    input: &str,
-    failure: &Failure,
-) -> Result<(), Failure> {
-    let outcome = match failure.code {
-        exit::LIMIT => airlock_audit::Outcome::Limit,
-        exit::DENIED => airlock_audit::Outcome::Refused,
-        _ => airlock_audit::Outcome::Internal,
-    };
-    let tool = airlock_policy::authz::ToolIdentity {
-        name: tool.display().to_string(),
-        version: String::new(),
-        digest: String::new(),
-    };
-    let ending = airlock_audit::Ending::before_start(outcome, &format!("{:#}", failure.error));
-    record(log, CallEvent::new(transport, principal, &tool, None, input, ending))
 }

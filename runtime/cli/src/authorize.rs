@@ -5,8 +5,7 @@ use airlock_host::LoadedTool;
 use std::sync::Arc;
 
 use airlock_gateway::{Caller, Callers};
-use airlock_policy::authz::{Decision, ToolIdentity};
-use airlock_policy::{CapabilityRequest, NetGrant, Principal};
+use airlock_policy::authz::ToolIdentity;
 use anyhow::anyhow;
 
 use crate::args::{self, IdentityArgs};
@@ -34,21 +33,4 @@ pub(crate) fn verify(config: &Config, token: &str) -> Result<Arc<Caller>, Failur
 /// How policy sees a loaded tool.
 pub(crate) fn tool_identity(tool: &LoadedTool) -> ToolIdentity {
     airlock_gateway::identity_of(tool)
-}
-
-/// What policy decides for `policy explain`: the tool's request plus the
-/// offered destinations (each must lie inside a requested one).
-pub(crate) fn request(tool: &LoadedTool, offered: &[NetGrant]) -> Result<CapabilityRequest, Failure> {
-    tool.info().capabilities.with_offered_hosts(&tool.info().name, offered).map_err(Failure::usage)
-}
-
-/// Decides every capability in `request` for `principal` calling `tool`,
-/// for `policy explain` (which runs nothing).
-pub(crate) fn decide(
-    config: &Config,
-    principal: &Principal,
-    tool: &LoadedTool,
-    request: &CapabilityRequest,
-) -> Result<Decision, Failure> {
-    config.authorizer.decide(principal, &tool_identity(tool), request).map_err(Failure::internal)
 }

@@ -45,8 +45,15 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
         .map(|n| crate::args::parse_net(n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::usage)?;
-    let request = authorize::request(&tool, &offered)?;
-    let decision = authorize::decide(&config, &verified.principal, &tool, &request)?;
+    let identity = airlock_gateway::identity_of(&tool);
+    let tool_ref = airlock_gateway::ToolRef::new(&tool, &identity);
+    let decided =
+        airlock_gateway::decision(&config.authorizer, &verified.principal, tool_ref, &offered, None);
+    let decision = match decided {
+        Ok((_, decision)) => decision,
+        Err(airlock_gateway::Ended::BadRequest(error)) => return Err(Failure::usage(anyhow!("{error}"))),
+        Err(other) => return Err(Failure::internal(anyhow!("{other:?}"))),
+    };
     // Resources and reasons come from the tool's self-description.
     print!("{}", airlock_policy::text::printable_lines(&decision.to_string()));
     if decision.invoke_allowed() {

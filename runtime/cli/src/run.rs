@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use airlock_audit::{AuditSink, WorkspaceRecord};
+use airlock_audit::{AuditSink, Outcome, WorkspaceRecord};
 use airlock_gateway::{CallReport, CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
 use airlock_host::{CallError, CallOutcome, LoadedTool, ToolError};
 use airlock_policy::authz::Decision;
@@ -67,7 +67,17 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     if let Err(failure) = &result
         && !recorded
     {
-        audit::record_failure(&*log, "cli", Some(caller.principal()), &args.tool, &input, failure)?;
+        let outcome = match failure.code {
+            exit::LIMIT => Outcome::Limit,
+            exit::DENIED => Outcome::Refused,
+            _ => Outcome::Internal,
+        };
+        let tool = args.tool.display().to_string();
+        let message = format!("{:#}", failure.error);
+        gateway
+            .record_not_started("cli", Credential::Caller(&caller), &tool, &input, outcome, &message)
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}")))?;
     }
     result
 }

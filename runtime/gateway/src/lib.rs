@@ -25,7 +25,9 @@ pub mod workspace;
 
 pub use caller::{Caller, Callers};
 pub use config::{AuditSettings, Config};
-pub use pipeline::{Authorized, CallReport, CallRequest, Credential, Ended, Gateway, ToolRef, identity_of};
+pub use pipeline::{
+    Authorized, CallReport, CallRequest, Credential, Ended, Gateway, ToolRef, decision, identity_of,
+};
 
 /// The configuration (or a limit in it) is not usable. The message names
 /// the key and the file; nothing of a refused configuration is used.

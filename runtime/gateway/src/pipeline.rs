@@ -240,19 +240,7 @@ impl Gateway {
         if plain && let Some(known) = caller.decision(&tool.identity.name) {
             return Ok(known);
         }
-        let mut request = tool
-            .loaded
-            .info()
-            .capabilities
-            .with_offered_hosts(&tool.identity.name, hosts)
-            .map_err(|e| Ended::BadRequest(e.to_string()))?;
-        if let Some(workspace) = workspace {
-            request = workspace.request_for_decision(request);
-        }
-        let decision = self
-            .authorizer
-            .decide(caller.principal(), tool.identity, &request)
-            .map_err(|e| Ended::PolicyError(e.to_string()))?;
+        let (request, decision) = decision(&self.authorizer, caller.principal(), tool, hosts, workspace)?;
         let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
         if plain {
             caller.remember(&tool.identity.name, authorized.clone());
@@ -287,17 +275,22 @@ impl Gateway {
         CallReport { ended, decision, approval, clearance, workspace, notes, recorded }
     }
 
-    /// Records a call of a tool that does not exist (or is not loaded).
-    pub async fn record_unknown_tool(
+    /// Records a call that ended before it could start: a tool that does
+    /// not exist or did not load, a workspace that could not be prepared,
+    /// an offer that could not be built. `tool` is the name the caller
+    /// used; `outcome` and `message` say how it ended.
+    pub async fn record_not_started(
         &self,
         transport: &'static str,
-        caller: &Caller,
-        name: &str,
+        credential: Credential<'_>,
+        tool: &str,
         input: &str,
+        outcome: Outcome,
+        message: &str,
     ) -> Result<(), String> {
-        let unknown = ToolIdentity { name: name.to_owned(), version: String::new(), digest: String::new() };
-        let ending = Ending::before_start(Outcome::Refused, "no such tool");
-        self.append(CallEvent::new(transport, Some(caller.principal()), &unknown, None, input, ending)).await
+        let named = ToolIdentity { name: tool.to_owned(), version: String::new(), digest: String::new() };
+        let ending = Ending::before_start(outcome, message);
+        self.append(CallEvent::new(transport, principal(credential), &named, None, input, ending)).await
     }
 
     /// The steps before the record.
@@ -482,4 +475,30 @@ fn principal(credential: Credential<'_>) -> Option<&Principal> {
         Credential::Caller(caller) => Some(caller.principal()),
         Credential::OperatorOverride => None,
     }
+}
+
+/// The tool's capability request (with `hosts` offered, and the
+/// workspace's mount asked read-only) and policy's decision on it for
+/// `principal`: what [`Gateway::call`] decides, and what `policy explain`
+/// shows without running anything.
+pub fn decision(
+    authorizer: &Authorizer,
+    principal: &Principal,
+    tool: ToolRef<'_>,
+    hosts: &[NetGrant],
+    workspace: Option<&Workspace>,
+) -> Result<(CapabilityRequest, Decision), Ended> {
+    let mut request = tool
+        .loaded
+        .info()
+        .capabilities
+        .with_offered_hosts(&tool.identity.name, hosts)
+        .map_err(|e| Ended::BadRequest(e.to_string()))?;
+    if let Some(workspace) = workspace {
+        request = workspace.request_for_decision(request);
+    }
+    let decision = authorizer
+        .decide(principal, tool.identity, &request)
+        .map_err(|e| Ended::PolicyError(e.to_string()))?;
+    Ok((request, decision))
 }

@@ -165,7 +165,15 @@ impl AirlockServer {
         };
         let Some(tool) = self.shared.catalog.get(&name) else {
             tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
-            return match gateway.record_unknown_tool(self.transport(), caller, &shown, &input).await {
+            let not_started = gateway.record_not_started(
+                self.transport(),
+                Credential::Caller(caller),
+                &shown,
+                &input,
+                airlock_audit::Outcome::Refused,
+                "no such tool",
+            );
+            return match not_started.await {
                 Ok(()) => failure(not_available(&shown)),
                 Err(error) => unrecorded(error),
             };
