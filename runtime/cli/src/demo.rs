@@ -17,7 +17,7 @@ use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TokenError, TrustStore, Verifier, VerifierSettings,
 };
 use airlock_policy::authz::{Authorizer, PolicySource};
-use airlock_policy::{Access, GuestPath, Offer, OfferedMount, resolve};
+use airlock_policy::{Access, GuestPath, Offer, OfferedMount};
 use anyhow::{Context, anyhow};
 use serde_json::{Map, Value, json};
 
@@ -222,9 +222,9 @@ pub(crate) async fn demo(cache: CacheArgs) -> Result<(), Failure> {
     };
     let greedy = Offer { mounts: vec![etc], ..offer.clone() };
     println!("10. an operator binds /etc for read-file, which never asked for it");
-    match resolve(&read_file.info().name, &read_file.info().capabilities, &greedy) {
-        Ok(_) => failures.push("an unrequested mount"),
-        Err(e) => println!("   REFUSED before the tool runs: {e}\n"),
+    match call(&ids, &read_file, &greedy, &mint(ids.alice())?, r#"{"path":"passwd"}"#).await? {
+        Outcome::Refused(e) => println!("   REFUSED before the tool runs: {e}\n"),
+        _ => failures.push("an unrequested mount"),
     }
 
     approval_steps(&ids, &read_file, &offer, &mut failures).await?;
@@ -381,6 +381,7 @@ async fn call_approved(
         Ended::NotInvocable => {
             Ok(Outcome::Refused(report.decision.map(|d| d.to_string()).unwrap_or_default()))
         }
+        Ended::NotPrepared(error) => Ok(Outcome::Refused(error)),
         Ended::ApprovalRequired(message) => match report.approval {
             Some(record) => Ok(Outcome::Filed { id: record.id, message }),
             None => Err(Failure::internal(anyhow!("{message}"))),

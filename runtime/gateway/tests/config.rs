@@ -3,25 +3,18 @@
 use std::path::Path;
 
 use airlock_gateway::config;
-use airlock_identity::LocalKey;
+
+mod common;
 
 const POLICY: &str = r#"permit (principal, action, resource) when { principal.sub == "human:alice" };"#;
 
 /// A directory holding a policy, an issuer's JWKS and `airlock.toml` with
 /// `extra` appended.
 fn setup(extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = LocalKey::generate().expect("key");
-    std::fs::write(dir.path().join("issuer.jwks.json"), key.jwks().to_string()).expect("jwks");
-    std::fs::write(dir.path().join("policy.cedar"), POLICY).expect("policy");
-    std::fs::write(
-        dir.path().join("airlock.toml"),
-        format!(
-            "audience = \"https://airlock.test\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n\n[[issuer]]\niss = \"https://issuer.test\"\njwks = \"issuer.jwks.json\"\n{extra}"
-        ),
-    )
-    .expect("config");
-    dir
+    let config = format!(
+        "audience = \"https://airlock.test\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"state/replay\"\ntools = [\"tools\"]\n{extra}"
+    );
+    common::operator_dir(POLICY, "https://issuer.test", &config).0
 }
 
 #[test]

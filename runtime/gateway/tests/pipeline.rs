@@ -17,6 +17,8 @@ use airlock_policy::authz::ToolIdentity;
 use airlock_test_artifacts as programs;
 use serde_json::{Map, Value};
 
+mod common;
+
 const AUDIENCE: &str = "https://airlock.test";
 const ISSUER: &str = "https://issuer.test";
 
@@ -41,17 +43,10 @@ struct Embedded {
 
 impl Embedded {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = LocalKey::generate().expect("key");
-        std::fs::write(dir.path().join("issuer.jwks.json"), key.jwks().to_string()).expect("jwks");
-        std::fs::write(dir.path().join("policy.cedar"), POLICY).expect("policy");
-        std::fs::write(
-            dir.path().join("airlock.toml"),
-            format!(
-                "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"replay\"\n\n[approvals]\ndir = \"approvals\"\n\n[[approvals.human]]\niss = \"{ISSUER}\"\nsub_prefix = \"human:\"\n\n[[issuer]]\niss = \"{ISSUER}\"\njwks = \"issuer.jwks.json\"\n"
-            ),
-        )
-        .expect("config");
+        let config = format!(
+            "audience = \"{AUDIENCE}\"\npolicies = [\"policy.cedar\"]\nreplay_cache = \"replay\"\n\n[approvals]\ndir = \"approvals\"\n\n[[approvals.human]]\niss = \"{ISSUER}\"\nsub_prefix = \"human:\"\n"
+        );
+        let (dir, key) = common::operator_dir(POLICY, ISSUER, &config);
         let Config { verifier, authorizer, approvals, .. } =
             airlock_gateway::config::load(&dir.path().join("airlock.toml")).expect("config loads");
         let log = FileLog::open(&dir.path().join("audit"), Durability::EveryRecord).expect("audit log");

@@ -484,7 +484,7 @@ fn demo_shows_allowed_and_denied() {
     assert!(r.stdout.contains("REFUSED: `human:alice` may not approve this request"), "{}", r.stdout);
     assert!(r.stdout.contains("usable once, for exactly this call"), "{}", r.stdout);
     assert!(r.stdout.contains("already used"), "{}", r.stdout);
-    assert!(r.stdout.contains("(13 records, chain verified)"), "{}", r.stdout);
+    assert!(r.stdout.contains("(14 records, chain verified)"), "{}", r.stdout);
     assert!(r.stdout.contains("deny   invoke       Tool::\"grep\""), "{}", r.stdout);
     assert_eq!(r.stdout.matches("DENIED: ").count(), 3, "{}", r.stdout);
     assert!(r.stdout.contains("REFUSED: token already used"), "{}", r.stdout);
