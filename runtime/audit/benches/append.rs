@@ -77,6 +77,30 @@ fn append(c: &mut Criterion) {
             })
         });
     }
+    // 16 callers at once, each waiting for its own record to be on disk:
+    // group commit lets them share `fdatasync`s. Time per record.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("open");
+    let mut base = 0;
+    group.bench_function("fsync_every_record_16_threads", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(16);
+            let first = base;
+            base += per_thread * 16;
+            let log = &log;
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for t in 0..16 {
+                    scope.spawn(move || {
+                        for i in 0..per_thread {
+                            log.append(event(first + t * per_thread + i)).expect("append");
+                        }
+                    });
+                }
+            });
+            start.elapsed().mul_f64(iters as f64 / (per_thread * 16) as f64)
+        })
+    });
     // The worst case for signing: a checkpoint (Ed25519 + one more record)
     // after every record, group commit so the signature is not hidden by
     // an fsync.

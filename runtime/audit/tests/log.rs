@@ -462,6 +462,94 @@ fn sigkill_mid_append_never_breaks_the_verified_prefix() {
     eprintln!("{records} records over 25 kills, {recovered} torn tails recovered");
 }
 
+/// The writer half of the concurrent crash test: 16 threads append to one
+/// handle (per-record durability, so appends share syncs) until killed,
+/// each acknowledging its records as their appends return.
+#[test]
+#[ignore = "run by sigkill_while_16_callers_append_loses_no_acknowledged_record as a child process"]
+fn writers_until_killed() {
+    let Some(dir) = std::env::var_os("AIRLOCK_AUDIT_WRITERS_DIR") else { return };
+    let log = std::sync::Arc::new(FileLog::open(Path::new(&dir), Durability::EveryRecord).expect("open"));
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let receipt = log.append(call(n, Outcome::Ok)).expect("append");
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "ack {}", receipt.seq).expect("stdout");
+                    out.flush().expect("flush");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        let _ = writer.join();
+    }
+}
+
+#[test]
+fn sigkill_while_16_callers_append_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut records = 0;
+    for round in 0..10u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "writers_until_killed", "--ignored", "--nocapture"])
+            .env("AIRLOCK_AUDIT_WRITERS_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn writers");
+        std::thread::sleep(Duration::from_millis(60 + (round * 13) % 80));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let mut acks = String::new();
+        child.stdout.take().expect("stdout").read_to_string(&mut acks).expect("acks");
+        let acknowledged: Vec<u64> =
+            acks.lines().filter_map(|l| l.strip_prefix("ack ")?.parse::<u64>().ok()).collect();
+        let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("reopen after kill");
+        drop(log);
+        let summary = verify(&read(dir.path())).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(summary.records >= records, "records were lost: {} < {records}", summary.records);
+        if let Some(highest) = acknowledged.iter().max() {
+            assert!(summary.records >= *highest, "round {round}: acknowledged record {highest} lost");
+        }
+        let mut unique = acknowledged.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            acknowledged.len(),
+            "two appends were acknowledged with one sequence number"
+        );
+        records = summary.records;
+    }
+    assert!(records > 160, "the writers wrote almost nothing: {records}");
+}
+
+/// Appends from many threads at once, each waiting for its own record to
+/// reach the disk: every one lands once, in one verifying chain.
+#[test]
+fn concurrent_durable_appends_each_land_once_in_one_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = std::sync::Arc::new(FileLog::open(dir.path(), Durability::EveryRecord).expect("open"));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|n| log.append(call(t * 100 + n, Outcome::Ok)).expect("append").seq)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads.into_iter().flat_map(|t| t.join().expect("join")).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=800).collect::<Vec<_>>());
+    assert_eq!(verify(&read(dir.path())).expect("verifies").records, 800);
+}
+
 #[test]
 fn a_writer_that_finds_a_torn_tail_left_by_another_cuts_it_first() {
     let dir = filled();
