@@ -171,7 +171,13 @@ fn settle(args: &RunArgs, tool: &LoadedTool, report: CallReport) -> Result<(), F
             let decision = decision.map(ToString::to_string).unwrap_or_default();
             Err(Failure::new(exit::DENIED, anyhow!("policy denies invoking tool `{name}`:\n{decision}")))
         }
-        Ended::InvalidInput(message) => Err(Failure::usage(anyhow!("{message}"))),
+        Ended::InvalidInput(problems) => Err(Failure::new(
+            exit::TOOL_ERROR,
+            anyhow!(
+                "tool `{name}`: invalid input: input does not match the schema: {}",
+                printable(&problems)
+            ),
+        )),
         Ended::ApprovalRequired(message) => Err(approve::required(&report.clearance, message)),
         Ended::NotStaged(failure) => Err(workspace::failure(failure)),
         Ended::Cancelled => Err(Failure::internal(anyhow!("the call to `{name}` was cancelled"))),

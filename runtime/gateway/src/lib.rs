@@ -3,9 +3,10 @@
 //!
 //! [`Gateway::call`] takes a verified [`Caller`], a tool and its input
 //! through every step in one order: the policy decision (taken once per
-//! caller and tool, for the token's lifetime), the door's input check, the
-//! operator's offer bound to the decision, the approval check, the call in
-//! a fresh sandbox, and the audit record. There is no other public way to
+//! caller and tool, for the token's lifetime), the operator's offer bound
+//! to the decision, the input checked against the tool's schema on the
+//! host, the approval check, the workspace staged, the call in a fresh
+//! sandbox, and the audit record. There is no other public way to
 //! run a tool with a caller's grants, so no door can skip a step.
 //!
 //! This crate also owns the runtime configuration: [`config::load`] reads an
@@ -20,6 +21,7 @@ mod caller;
 pub mod config;
 pub mod limits;
 mod pipeline;
+pub mod schema;
 pub mod units;
 pub mod workspace;
 

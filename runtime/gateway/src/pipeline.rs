@@ -1,5 +1,5 @@
 //! One call, every step in one order: decide (once per caller and tool),
-//! check the input, bind the operator's offer, clear approval, stage the
+//! bind the operator's offer, check the input, clear approval, stage the
 //! workspace, run in a fresh sandbox (or be cancelled), settle the
 //! workspace, record. [`Gateway::call`] is the only way through: each way a
 //! call can end is an [`Ended`], and every one of them is appended to the
@@ -16,6 +16,7 @@ use airlock_policy::authz::{Authorizer, Decision, ToolIdentity};
 use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
 
 use crate::caller::Caller;
+use crate::schema::Schemas;
 use crate::workspace::{Judge, Staged, Workspace, WorkspaceFailure};
 
 /// The decision for one caller and tool, and the request it answered.
@@ -31,6 +32,7 @@ pub struct Gateway {
     authorizer: Authorizer,
     approvals: Arc<ApprovalGate>,
     audit: Arc<dyn AuditSink>,
+    schemas: Schemas,
 }
 
 /// A tool as the gateway sees it: the loaded component and how policy
@@ -81,9 +83,9 @@ pub struct CallRequest<'a> {
     pub tool: ToolRef<'a>,
     /// The input, as recorded (its hash) and handed to the tool.
     pub input: &'a str,
-    /// The door's check of the input before anything runs (the MCP door
-    /// validates against the tool's input schema): an error ends the call
-    /// as [`Ended::InvalidInput`].
+    /// A check of the input the door adds before anything runs, after the
+    /// gateway's own check against the tool's input schema: an error ends
+    /// the call as [`Ended::InvalidInput`].
     pub check_input: Option<&'a (dyn Fn() -> Result<(), String> + Sync)>,
     /// The id of an approved request, when the caller presents one.
     pub approval: Option<String>,
@@ -133,7 +135,9 @@ pub enum Ended {
     PolicyError(String),
     /// Policy does not let the caller invoke the tool; nothing ran.
     NotInvocable,
-    /// The door's input check refused the input; nothing ran.
+    /// The input does not match the tool's input schema (or the door's
+    /// check refused it): the violations, each by JSON pointer and keyword.
+    /// No instance was made.
     InvalidInput(String),
     /// The operator's offer could not be bound to the decision; nothing ran.
     NotPrepared(String),
@@ -192,7 +196,7 @@ impl Gateway {
     /// A gateway deciding with `authorizer`, checking calls marked
     /// `@approval` against `approvals` and recording every call in `audit`.
     pub fn new(authorizer: Authorizer, approvals: ApprovalGate, audit: Arc<dyn AuditSink>) -> Self {
-        Self { authorizer, approvals: Arc::new(approvals), audit }
+        Self { authorizer, approvals: Arc::new(approvals), audit, schemas: Schemas::default() }
     }
 
     /// A gateway with no policy and no approvers, for operator-override
@@ -323,15 +327,6 @@ impl Gateway {
                 decision,
             );
         }
-        if let Some(Err(problems)) = request.check_input.map(|check| check()) {
-            let message = format!("invalid arguments for `{name}`: {problems}");
-            return Steps::before(
-                Ended::InvalidInput(message.clone()),
-                Outcome::InvalidInput,
-                &message,
-                decision,
-            );
-        }
         let grants = match offer(request.tool.loaded).and_then(|offer| {
             authorized.decision.grants(&authorized.request, &offer).map_err(|e| e.to_string())
         }) {
@@ -340,6 +335,10 @@ impl Gateway {
                 return Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, decision);
             }
         };
+        if let Err(problems) = self.check_input(request) {
+            let message = format!("invalid arguments for `{name}`: {problems}");
+            return Steps::before(Ended::InvalidInput(problems), Outcome::InvalidInput, &message, decision);
+        }
         let clearance = match self.clear(request, caller.principal(), &authorized.decision, &grants).await {
             Ok(clearance) => clearance,
             Err(error) => {
@@ -363,6 +362,16 @@ impl Gateway {
         steps
     }
 
+    /// The input against the tool's schema (compiled once per tool), then
+    /// the door's own check.
+    fn check_input(&self, request: &CallRequest<'_>) -> Result<(), String> {
+        match self.schemas.of(request.tool.loaded).as_ref() {
+            Ok(schema) => schema.check(request.input)?,
+            Err(error) => return Err(error.clone()),
+        }
+        request.check_input.map_or(Ok(()), |check| check())
+    }
+
     /// An operator-override call: exactly the offer, no policy, no approval.
     async fn run_override(
         &self,
@@ -375,10 +384,17 @@ impl Gateway {
             airlock_policy::resolve(&tool.identity.name, &tool.loaded.info().capabilities, &offer)
                 .map_err(|e| e.to_string())
         });
-        match grants {
-            Ok(grants) => self.stage_and_run(request, grants, || Judge::Override, cancelled).await,
-            Err(error) => Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, None),
+        let grants = match grants {
+            Ok(grants) => grants,
+            Err(error) => {
+                return Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, None);
+            }
+        };
+        if let Err(problems) = self.check_input(request) {
+            let message = format!("invalid arguments for `{}`: {problems}", tool.identity.name);
+            return Steps::before(Ended::InvalidInput(problems), Outcome::InvalidInput, &message, None);
         }
+        self.stage_and_run(request, grants, || Judge::Override, cancelled).await
     }
 
     /// Stages the workspace (if any), runs the call (unless cancelled) and

@@ -161,3 +161,44 @@ async fn every_way_a_call_ends_is_recorded_and_a_replayed_token_is_refused() {
         audited.iter().map(|(o, t, s)| (o.as_str(), t.as_str(), s.as_str())).collect();
     assert_eq!(audited, expected);
 }
+
+/// An input that fails the tool's schema is refused on the host, before
+/// any instance exists: the witness, which records every run in its
+/// mount, never ran; a valid input runs it once. The refusal is recorded.
+#[tokio::test]
+async fn an_invalid_input_never_runs_the_tool() {
+    let embedded = Embedded::new();
+    let witness = embedded.load(programs::INSTANTIATION_WITNESS).await;
+    let identity = airlock_gateway::identity_of(&witness);
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let offer = Offer {
+        mounts: vec![airlock_policy::OfferedMount {
+            host: workspace.path().to_owned(),
+            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
+            access: airlock_policy::Access::ReadWrite,
+        }],
+        ..Offer::default()
+    };
+    let alice = embedded.caller("human:alice");
+    let call = |input: &'static str| {
+        let request = CallRequest::new(
+            "embedded",
+            Credential::Caller(&alice),
+            ToolRef::new(&witness, &identity),
+            input,
+        );
+        let offer = offer.clone();
+        embedded.gateway.call(request, move |_| Ok(offer), std::future::pending())
+    };
+    for bad in [r#"{"n":"five"}"#, r#"{}"#, "not json"] {
+        let report = call(bad).await;
+        assert!(matches!(&report.ended, Ended::InvalidInput(_)), "{bad}: {:?}", report.ended);
+    }
+    let runs = workspace.path().join("invocations");
+    assert!(!runs.exists(), "the tool ran for an invalid input");
+    let report = call(r#"{"n":5}"#).await;
+    assert!(matches!(report.ended, Ended::Ran(_)), "{:?}", report.ended);
+    assert_eq!(std::fs::read_to_string(&runs).expect("one run"), "{\"n\":5}\n");
+    let outcomes: Vec<String> = embedded.audited().into_iter().map(|(outcome, ..)| outcome).collect();
+    assert_eq!(outcomes, ["invalid_input", "invalid_input", "invalid_input", "ok"]);
+}

@@ -1,5 +1,5 @@
 //! The tools a server offers: loaded and compiled once at start, each with
-//! its MCP listing and a compiled validator for its input schema.
+//! its MCP listing; a tool whose input schema does not compile is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,6 @@ use airlock_policy::authz::ToolIdentity;
 use serde_json::{Map, Value};
 
 use crate::error::CatalogError;
-
-/// At most this many schema violations are reported for one call.
-const MAX_REPORTED_VIOLATIONS: usize = 8;
 
 /// Every tool the server can offer, by name. Fixed for the server's
 /// lifetime: nothing an agent does adds or replaces a tool.
@@ -30,7 +27,6 @@ pub struct CatalogTool {
     /// The file it came from.
     pub path: PathBuf,
     listing: rmcp::model::Tool,
-    validator: jsonschema::Validator,
 }
 
 /// What [`Catalog::load`] reports as it goes: one event per component.
@@ -121,29 +117,6 @@ impl CatalogTool {
     pub fn listing(&self) -> &rmcp::model::Tool {
         &self.listing
     }
-
-    /// Checks `arguments` against the input schema. The error lists the
-    /// first violations, each by its JSON pointer and the schema keyword it
-    /// violates, never the value: the message is recorded in the audit
-    /// log, which holds inputs only as hashes.
-    pub fn validate(&self, arguments: &Value) -> Result<(), String> {
-        let mut problems = Vec::new();
-        let mut more = 0usize;
-        for error in self.validator.iter_errors(arguments) {
-            if problems.len() == MAX_REPORTED_VIOLATIONS {
-                more += 1;
-                continue;
-            }
-            problems.push(violation(&error));
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        if more > 0 {
-            problems.push(format!("and {more} more"));
-        }
-        Err(problems.join("; "))
-    }
 }
 
 /// The component files `paths` name, in order, without repeats.
@@ -170,19 +143,6 @@ fn component_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CatalogError> {
     Ok(files)
 }
 
-/// One violation, named without the offending value: where (JSON
-/// pointer), which keyword, where in the schema; for `required`, the
-/// missing property (a name the schema gives).
-fn violation(error: &jsonschema::ValidationError<'_>) -> String {
-    let at = error.instance_path().to_string();
-    let at = if at.is_empty() { "the arguments".to_owned() } else { format!("`{at}`") };
-    let missing = match error.kind() {
-        jsonschema::error::ValidationErrorKind::Required { property } => format!(" (missing {property})"),
-        _ => String::new(),
-    };
-    format!("{at} violates `{}` at schema `{}`{missing}", error.kind().keyword(), error.schema_path())
-}
-
 async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, CatalogError> {
     let tool =
         runtime.load(path).await.map_err(|source| CatalogError::Load { path: path.to_owned(), source })?;
@@ -197,7 +157,7 @@ async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, Catalog
     })?;
     // Built without remote resolution: a `$ref` to a URL fails here instead
     // of being fetched.
-    let validator = jsonschema::validator_for(&info.input_schema).map_err(|e| schema_error(e.to_string()))?;
+    airlock_gateway::schema::InputSchema::compile(&tool).map_err(schema_error)?;
     let mut listing =
         rmcp::model::Tool::new(info.name.clone(), info.description.clone(), Arc::new(input_schema));
     if let Some(output) = object_schema(&info.output_schema) {
@@ -208,7 +168,7 @@ async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, Catalog
         version: info.version.clone(),
         digest: tool.digest().to_string(),
     };
-    Ok(CatalogTool { tool, identity, path: path.to_owned(), listing, validator })
+    Ok(CatalogTool { tool, identity, path: path.to_owned(), listing })
 }
 
 /// The schema MCP clients see for the arguments, which are always a JSON

@@ -178,14 +178,13 @@ impl AirlockServer {
                 Err(error) => unrecorded(error),
             };
         };
-        let check = || tool.validate(&arguments);
         let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
         let request = CallRequest {
             transport: self.transport(),
             credential: Credential::Caller(caller),
             tool: tool_ref(tool),
             input: &input,
-            check_input: Some(&check),
+            check_input: None,
             approval: presented,
             resubmit: &resubmit,
             hosts: &[],
@@ -228,7 +227,7 @@ fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolRes
             tracing::info!(%sub, tool = %name, %decision, "call denied by policy");
             failure(not_available(name))
         }
-        Ended::InvalidInput(message) => failure(message),
+        Ended::InvalidInput(problems) => failure(format!("invalid arguments for `{name}`: {problems}")),
         Ended::NotPrepared(error) => {
             tracing::error!(%sub, tool = %name, %error, "cannot prepare the call's grants");
             failure(format!("the call to `{name}` could not be prepared"))

@@ -48,3 +48,18 @@ pub(crate) async fn net_denied() {
         "the guest connected: {accepted:?}"
     );
 }
+
+/// The witness records each run in its mount: two calls, two lines (the
+/// gateway's tests use it to show an invalid input never runs a tool).
+#[tokio::test]
+pub(crate) async fn instantiation_witness() {
+    let tree = crate::fixture::Tree::new();
+    let witness = crate::fixture::tool(programs::INSTANTIATION_WITNESS).await;
+    let grants = crate::fixture::workspace(&witness, &tree, airlock_policy::Access::ReadWrite);
+    for n in 0..2 {
+        let outcome = witness.call(&grants, &format!("{{\"n\":{n}}}")).await.expect("call");
+        assert_eq!(outcome.result.as_deref(), Ok(format!("{{\"n\":{n}}}").as_str()));
+    }
+    let recorded = std::fs::read_to_string(tree.workspace.join("invocations")).expect("recorded");
+    assert_eq!(recorded.lines().collect::<Vec<_>>(), ["{\"n\":0}", "{\"n\":1}"]);
+}

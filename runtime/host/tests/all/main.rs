@@ -30,7 +30,9 @@ mod tests {
         fs_absolute_host_path, fs_escape_dotdot, fs_escape_symlink, fs_read_granted, fs_special_files,
         fs_write_read_only, patch_deps_malicious, workspace_edit,
     };
-    pub(crate) use crate::isolation::{env_read, isolation_static_counter, net_denied};
+    pub(crate) use crate::isolation::{
+        env_read, instantiation_witness, isolation_static_counter, net_denied,
+    };
     pub(crate) use crate::limits::{
         limit_deep_recursion, limit_descriptor_flood, limit_handle_flood, limit_header_flood,
         limit_infinite_loop, limit_memory_bomb, limit_output_too_large, limit_stdout_flood,
