@@ -190,9 +190,19 @@ async fn an_invalid_input_never_runs_the_tool() {
         let offer = offer.clone();
         embedded.gateway.call(request, move |_| Ok(offer), std::future::pending())
     };
-    for bad in [r#"{"n":"five"}"#, r#"{}"#, "not json"] {
+    for (bad, named) in [
+        (r#"{"n":"five"}"#, "`/n` violates `type` at schema `/properties/n/type`"),
+        (r#"{}"#, "the arguments violates `required` at schema `/required` (missing \"n\")"),
+        ("not json", "the input is not JSON"),
+    ] {
         let report = call(bad).await;
-        assert!(matches!(&report.ended, Ended::InvalidInput(_)), "{bad}: {:?}", report.ended);
+        match &report.ended {
+            Ended::InvalidInput(problems) => {
+                assert!(problems.contains(named), "{bad}: {problems}");
+                assert!(!problems.contains("five"), "the value is quoted: {problems}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
     }
     let runs = workspace.path().join("invocations");
     assert!(!runs.exists(), "the tool ran for an invalid input");
