@@ -412,6 +412,26 @@ fn group_commit_writes_every_record_and_chains_across_handles() {
     assert_eq!(verify(&read(dir.path())).expect("verifies").records, 50);
 }
 
+/// Runs the ignored test `writer` of this binary as a child appending to
+/// the log in `dir` (named by the variable `dir_var`), SIGKILLs it after
+/// `pause`, and returns the sequence numbers it acknowledged.
+fn run_until_killed(writer: &str, dir_var: &str, dir: &Path, pause: Duration) -> Vec<u64> {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(&exe)
+        .args(["--exact", writer, "--ignored", "--nocapture"])
+        .env(dir_var, dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn writer");
+    std::thread::sleep(pause);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let mut acks = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut acks).expect("acks");
+    acks.lines().filter_map(|l| l.strip_prefix("ack ")?.parse::<u64>().ok()).collect()
+}
+
 /// The writer half of the crash test: appends until killed.
 #[test]
 #[ignore = "run by sigkill_mid_append_never_breaks_the_verified_prefix as a child process"]
@@ -430,23 +450,13 @@ fn writer_until_killed() {
 #[test]
 fn sigkill_mid_append_never_breaks_the_verified_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("test binary");
     let mut recovered = 0;
     let mut records = 0;
     for round in 0..25u64 {
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "writer_until_killed", "--ignored", "--nocapture"])
-            .env("AIRLOCK_AUDIT_WRITER_DIR", dir.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn writer");
-        std::thread::sleep(Duration::from_millis(30 + (round * 7) % 50));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        let mut acks = String::new();
-        child.stdout.take().expect("stdout").read_to_string(&mut acks).expect("acks");
-        let acknowledged = acks.lines().filter_map(|l| l.strip_prefix("ack ")?.parse::<u64>().ok()).max();
+        let pause = Duration::from_millis(30 + (round * 7) % 50);
+        let acknowledged =
+            run_until_killed("writer_until_killed", "AIRLOCK_AUDIT_WRITER_DIR", dir.path(), pause);
+        let acknowledged = acknowledged.into_iter().max();
         // Whatever the kill cut, reopening recovers and the chain verifies.
         let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("reopen after kill");
         drop(log);
@@ -491,23 +501,11 @@ fn writers_until_killed() {
 #[test]
 fn sigkill_while_16_callers_append_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("test binary");
     let mut records = 0;
     for round in 0..10u64 {
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "writers_until_killed", "--ignored", "--nocapture"])
-            .env("AIRLOCK_AUDIT_WRITERS_DIR", dir.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn writers");
-        std::thread::sleep(Duration::from_millis(60 + (round * 13) % 80));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        let mut acks = String::new();
-        child.stdout.take().expect("stdout").read_to_string(&mut acks).expect("acks");
-        let acknowledged: Vec<u64> =
-            acks.lines().filter_map(|l| l.strip_prefix("ack ")?.parse::<u64>().ok()).collect();
+        let pause = Duration::from_millis(60 + (round * 13) % 80);
+        let acknowledged =
+            run_until_killed("writers_until_killed", "AIRLOCK_AUDIT_WRITERS_DIR", dir.path(), pause);
         let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("reopen after kill");
         drop(log);
         let summary = verify(&read(dir.path())).unwrap_or_else(|e| panic!("round {round}: {e}"));

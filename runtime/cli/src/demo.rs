@@ -367,7 +367,7 @@ async fn call_approved(
         credential: Credential::Caller(&caller),
         tool: ToolRef { loaded: tool, identity: &identity },
         input,
-        check_input: None,
+        parsed_input: None,
         approval: presented.map(str::to_owned),
         resubmit: "the approval id",
         hosts: &[],

@@ -146,7 +146,7 @@ async fn call(
         credential,
         tool: ToolRef { loaded: tool, identity: &identity },
         input,
-        check_input: None,
+        parsed_input: None,
         approval: args.approval.clone(),
         resubmit: "`--approval ID` added to the same command",
         hosts: &hosts,

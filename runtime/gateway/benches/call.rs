@@ -58,7 +58,7 @@ fn request<'a>(caller: &'a Caller, tool: &'a LoadedTool, identity: &'a ToolIdent
         credential: Credential::Caller(caller),
         tool: ToolRef { loaded: tool, identity },
         input: INPUT,
-        check_input: None,
+        parsed_input: None,
         approval: None,
         resubmit: "",
         hosts: &[],

@@ -83,10 +83,10 @@ pub struct CallRequest<'a> {
     pub tool: ToolRef<'a>,
     /// The input, as recorded (its hash) and handed to the tool.
     pub input: &'a str,
-    /// A check of the input the door adds before anything runs, after the
-    /// gateway's own check against the tool's input schema: an error ends
-    /// the call as [`Ended::InvalidInput`].
-    pub check_input: Option<&'a (dyn Fn() -> Result<(), String> + Sync)>,
+    /// `input` already parsed, when the door has it (the MCP door receives
+    /// the arguments as JSON values): the schema check then does not parse
+    /// `input` again. It must be the value `input` is the text of.
+    pub parsed_input: Option<&'a serde_json::Value>,
     /// The id of an approved request, when the caller presents one.
     pub approval: Option<String>,
     /// How a caller re-submits a call once approved, in this door's words
@@ -115,7 +115,7 @@ impl<'a> CallRequest<'a> {
             credential,
             tool,
             input,
-            check_input: None,
+            parsed_input: None,
             approval: None,
             resubmit: "the approved request's id",
             hosts: &[],
@@ -335,9 +335,8 @@ impl Gateway {
                 return Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, decision);
             }
         };
-        if let Err(problems) = self.check_input(request) {
-            let message = format!("invalid arguments for `{name}`: {problems}");
-            return Steps::before(Ended::InvalidInput(problems), Outcome::InvalidInput, &message, decision);
+        if let Some(refused) = self.refused_input(request, &decision) {
+            return refused;
         }
         let clearance = match self.clear(request, caller.principal(), &authorized.decision, &grants).await {
             Ok(clearance) => clearance,
@@ -362,14 +361,18 @@ impl Gateway {
         steps
     }
 
-    /// The input against the tool's schema (compiled once per tool), then
-    /// the door's own check.
-    fn check_input(&self, request: &CallRequest<'_>) -> Result<(), String> {
-        match self.schemas.of(request.tool.loaded).as_ref() {
-            Ok(schema) => schema.check(request.input)?,
-            Err(error) => return Err(error.clone()),
-        }
-        request.check_input.map_or(Ok(()), |check| check())
+    /// The input against the tool's schema (compiled once per tool): how
+    /// the call ends ([`Ended::InvalidInput`]) when it does not fit.
+    fn refused_input(&self, request: &CallRequest<'_>, decision: &Option<Arc<Decision>>) -> Option<Steps> {
+        let checked = match (self.schemas.of(request.tool.loaded).as_ref(), request.parsed_input) {
+            (Ok(schema), Some(value)) => schema.check_value(value),
+            (Ok(schema), None) => schema.check(request.input),
+            (Err(error), _) => Err(error.clone()),
+        };
+        checked.err().map(|problems| {
+            let message = format!("invalid arguments for `{}`: {problems}", request.tool.identity.name);
+            Steps::before(Ended::InvalidInput(problems), Outcome::InvalidInput, &message, decision.clone())
+        })
     }
 
     /// An operator-override call: exactly the offer, no policy, no approval.
@@ -390,9 +393,8 @@ impl Gateway {
                 return Steps::before(Ended::NotPrepared(error.clone()), Outcome::Internal, &error, None);
             }
         };
-        if let Err(problems) = self.check_input(request) {
-            let message = format!("invalid arguments for `{}`: {problems}", tool.identity.name);
-            return Steps::before(Ended::InvalidInput(problems), Outcome::InvalidInput, &message, None);
+        if let Some(refused) = self.refused_input(request, &None) {
+            return refused;
         }
         self.stage_and_run(request, grants, || Judge::Override, cancelled).await
     }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use airlock_host::LoadedTool;
+use airlock_host::{LoadedTool, ToolDigest};
 use serde_json::Value;
 
 /// Most violations named in one error; the rest are counted.
@@ -71,18 +71,18 @@ fn violation(error: &jsonschema::ValidationError<'_>) -> String {
 /// first call and kept.
 #[derive(Default)]
 pub(crate) struct Schemas {
-    compiled: Mutex<HashMap<String, Arc<Result<InputSchema, String>>>>,
+    compiled: Mutex<HashMap<ToolDigest, Arc<Result<InputSchema, String>>>>,
 }
 
 impl Schemas {
     /// `tool`'s compiled schema (or why it does not compile).
     pub(crate) fn of(&self, tool: &LoadedTool) -> Arc<Result<InputSchema, String>> {
-        let digest = tool.digest().to_string();
-        if let Some(known) = self.compiled.lock().unwrap_or_else(PoisonError::into_inner).get(&digest) {
+        if let Some(known) = self.compiled.lock().unwrap_or_else(PoisonError::into_inner).get(tool.digest()) {
             return known.clone();
         }
         let compiled = Arc::new(InputSchema::compile(tool));
-        self.compiled.lock().unwrap_or_else(PoisonError::into_inner).insert(digest, compiled.clone());
+        let mut known = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        known.insert(tool.digest().clone(), compiled.clone());
         compiled
     }
 }

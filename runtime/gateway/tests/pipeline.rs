@@ -86,7 +86,7 @@ impl Embedded {
             credential: Credential::Caller(caller),
             tool: ToolRef { loaded: tool, identity: &identity },
             input,
-            check_input: None,
+            parsed_input: None,
             approval: None,
             resubmit: "the request id",
             hosts: &[],

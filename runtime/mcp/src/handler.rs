@@ -184,7 +184,7 @@ impl AirlockServer {
             credential: Credential::Caller(caller),
             tool: tool_ref(tool),
             input: &input,
-            check_input: None,
+            parsed_input: Some(&arguments),
             approval: presented,
             resubmit: &resubmit,
             hosts: &[],
