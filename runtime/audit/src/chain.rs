@@ -21,19 +21,42 @@ pub(crate) fn seal(
         event,
         hash: String::new(),
     };
-    record.hash = record_hash(&record)?;
-    let mut line = serde_jcs::to_vec(&record)?;
+    let event = serde_jcs::to_vec(&record.event)?;
+    record.hash = sha256_hex(&canonical(&record, &event, None)?);
+    let mut line = canonical(&record, &event, Some(&record.hash))?;
     line.push(b'\n');
     Ok((record, line))
 }
 
-/// SHA-256 over the canonical JSON of `record` without its `hash` key.
-fn record_hash(record: &Record) -> Result<String, serde_json::Error> {
-    let mut value = serde_json::to_value(record)?;
-    if let Some(object) = value.as_object_mut() {
-        object.remove("hash");
+/// The RFC 8785 canonical JSON of `record`, whose event's canonical JSON
+/// is `event`: with its `hash` key (`Some`, the line written) or without
+/// it (`None`, what the hash covers).
+///
+/// The same bytes `serde_jcs` gives for the whole record (a test holds
+/// them equal), in one pass: JCS orders keys by UTF-16 code units, and the
+/// record's own keys are ASCII, so their order is fixed (`event`, `hash`,
+/// `prev`, `schema`, `seq`, `time`); only the event needs the general
+/// encoder, and it is encoded once for both forms.
+fn canonical(record: &Record, event: &[u8], hash: Option<&str>) -> Result<Vec<u8>, serde_json::Error> {
+    // Every field named: a new one fails to compile here until it is placed.
+    let Record { schema, seq, time, prev, event: _, hash: _ } = record;
+    let mut out = Vec::with_capacity(event.len() + 256);
+    out.extend_from_slice(b"{\"event\":");
+    out.extend_from_slice(event);
+    if let Some(hash) = hash {
+        out.extend_from_slice(b",\"hash\":");
+        serde_jcs::to_writer(&mut out, hash)?;
     }
-    Ok(sha256_hex(&serde_jcs::to_vec(&value)?))
+    out.extend_from_slice(b",\"prev\":");
+    serde_jcs::to_writer(&mut out, prev)?;
+    out.extend_from_slice(b",\"schema\":");
+    serde_jcs::to_writer(&mut out, schema)?;
+    out.extend_from_slice(b",\"seq\":");
+    serde_jcs::to_writer(&mut out, seq)?;
+    out.extend_from_slice(b",\"time\":");
+    serde_jcs::to_writer(&mut out, time)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 /// Checks one line against the record before it (`None` for the first):
@@ -46,12 +69,12 @@ pub fn check_line(line: &[u8], previous: Option<(u64, &str)>) -> Result<Record, 
     if record.schema != SCHEMA {
         return Err(bad(format!("unknown schema `{}`", record.schema)));
     }
-    let hash = record_hash(&record).map_err(|e| bad(e.to_string()))?;
-    if hash != record.hash {
+    let event = serde_jcs::to_vec(&record.event).map_err(|e| bad(e.to_string()))?;
+    let hash = canonical(&record, &event, None).map(|unhashed| sha256_hex(&unhashed));
+    if hash.map_err(|e| bad(e.to_string()))? != record.hash {
         return Err(bad(format!("record {} was altered: its content does not match its hash", record.seq)));
     }
-    let canonical = serde_jcs::to_vec(&record).map_err(|e| bad(e.to_string()))?;
-    if canonical != line {
+    if canonical(&record, &event, Some(&record.hash)).map_err(|e| bad(e.to_string()))? != line {
         return Err(bad(format!("record {} is not in canonical form (edited by hand?)", record.seq)));
     }
     if record.seq != expected_seq {
@@ -148,6 +171,46 @@ pub fn rfc3339(secs: u64, millis: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `canonical` must keep: the hash over the canonical
+    /// JSON of the record without `hash`, the line the canonical JSON of
+    /// the whole record; so logs written before it verify after it.
+    fn by_definition(record: &Record) -> (String, Vec<u8>) {
+        let mut value = serde_json::to_value(record).expect("to value");
+        value.as_object_mut().expect("object").remove("hash");
+        let hash = sha256_hex(&serde_jcs::to_vec(&value).expect("jcs"));
+        (hash, serde_jcs::to_vec(record).expect("jcs"))
+    }
+
+    #[test]
+    fn a_sealed_record_is_byte_for_byte_its_canonical_json_by_definition() {
+        // Keys JCS orders by UTF-16 code units, not bytes (U+FF61 after
+        // U+1F600 in UTF-16, before it in UTF-8), escapes, numbers.
+        let call = serde_json::json!({
+            "kind": "call", "transport": "mcp-stdio\u{1}\"\\\u{7f}\u{2028}",
+            "principal": {"sub": "agent:\u{1F600}", "iss": "https://i", "act": ["a", "\u{FF61}"],
+                "claims": {"\u{FF61}": "x", "\u{1F600}": "y", "a": 1, "Z": true, "\u{e9}": null}},
+            "tool": {"name": "t", "version": "1", "digest": "sha256:00"},
+            "input_sha256": "ab", "capabilities": [], "effects": {"bytes_received": 0, "bytes_sent": 4_294_967_296u64,
+                "redactions": {}, "refusals": ["r\n"], "refusals_dropped": 0, "requests": 1},
+            "outcome": "ok", "error": null, "output_sha256": null, "duration_ms": 3
+        });
+        let events: Vec<Event> = vec![
+            serde_json::from_value(call).expect("a call event"),
+            Event::Recovered { truncated_bytes: 17 },
+        ];
+        let mut prev = (0, GENESIS.to_owned());
+        for event in events {
+            let (record, line) = seal(prev.0, &prev.1, event).expect("seal");
+            let (hash, whole) = by_definition(&record);
+            assert_eq!(record.hash, hash);
+            assert_eq!(&line[..line.len() - 1], &whole[..], "{}", String::from_utf8_lossy(&line));
+            let checked =
+                check_line(&line[..line.len() - 1], (prev.0 > 0).then(|| (prev.0, prev.1.as_str())));
+            assert_eq!(checked.expect("verifies"), record);
+            prev = (record.seq, record.hash);
+        }
+    }
 
     #[test]
     fn dates_are_rfc3339_utc() {
