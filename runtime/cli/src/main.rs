@@ -26,9 +26,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    // The MCP server runs calls side by side; one-shot commands need one thread.
-    let mut builder = match cli.command {
-        args::Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+    // The HTTP server runs many agents' calls side by side on every core.
+    // A stdio server serves one agent: reading its pipe, running the call
+    // and writing the answer on one thread costs no wake-up of another
+    // (the MCP round trip, issue 19); one-shot commands need one thread.
+    let mut builder = match &cli.command {
+        args::Command::Serve(serve) if !serve.stdio => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     let tokio = match builder.enable_all().build() {

@@ -17,7 +17,7 @@ use crate::exit::{self, Failure};
 use crate::secret;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    init_logging();
+    init_logging(std::env::var_os(LOG_VAR).as_deref())?;
     if args.stdio && args.token_file.is_none() {
         return Err(Failure::usage(anyhow!(
             "--stdio needs --token-file FILE (or AIRLOCK_TOKEN_FILE): the agent's identity is fixed at launch"
@@ -61,9 +61,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     match (token_file, args.http) {
         (Some(token_file), _) => {
             let server = AirlockServer::for_stdio(catalog, gate, token_file, audit);
-            airlock_mcp::stdio::serve(server, tokio::io::stdin(), tokio::io::stdout())
-                .await
-                .map_err(Failure::internal)
+            airlock_mcp::stdio::serve_process_stdio(server).await.map_err(Failure::internal)
         }
         (None, Some(address)) => {
             let listener = tokio::net::TcpListener::bind(address)
@@ -98,20 +96,41 @@ fn report_progress(event: LoadEvent<'_>) {
     }
 }
 
-/// The server's log: `tracing` events to stderr; airlock's at INFO, the
-/// MCP library's only when they are warnings. Every line goes through
-/// [`SafeLines`]: whatever a client, token or tool put in a field (a
-/// method name, an issuer, an error), it is one line, cut and escaped.
-fn init_logging() {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
+/// The variable that sets the server log's levels, as `tracing`'s
+/// `Targets` reads them: `debug` (every call, with its sizes), `warn`,
+/// `info,rmcp=debug`.
+const LOG_VAR: &str = "AIRLOCK_LOG";
+
+/// The server log's levels when [`LOG_VAR`] is not set: airlock's events
+/// at INFO (refusals, denials, failures; not every call, which the audit
+/// log records), the MCP library's only when they are warnings.
+const DEFAULT_LOG: &str = "info,rmcp=warn";
+
+/// The server's log: `tracing` events to stderr, at the levels `spec` (the
+/// value of [`LOG_VAR`]) sets, else [`DEFAULT_LOG`]. Every line goes through
+/// [`SafeLines`]: whatever a client, token or tool put in a field (a method
+/// name, an issuer, an error), it is one line, cut and escaped.
+fn init_logging(spec: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
+    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = Targets::new().with_target("rmcp", LevelFilter::WARN).with_default(LevelFilter::INFO);
+    let filter: Targets = match spec {
+        None => DEFAULT_LOG.parse(),
+        Some(spec) => spec.to_str().unwrap_or("\u{fffd}").parse(),
+    }
+    .map_err(|e| {
+        let shown = spec.map(|s| airlock_policy::text::excerpt(&s.to_string_lossy(), 64).into_owned());
+        Failure::usage(anyhow!(
+            "{LOG_VAR}={}: not a log level list ({e}); for example `debug` or `info,rmcp=warn`",
+            shown.unwrap_or_default()
+        ))
+    })?;
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(|| SafeLines(std::io::stderr()))
         .with_ansi(false)
         .with_target(false);
     let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+    Ok(())
 }
 
 /// Most characters of one server log line; the rest is cut (`…`).
@@ -177,6 +196,13 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+
+    #[test]
+    fn a_log_level_list_that_does_not_parse_is_refused_naming_the_variable() {
+        let failure = init_logging(Some(std::ffi::OsStr::new("info,rmcp=loud"))).expect_err("refused");
+        let message = format!("{:#}", failure.error);
+        assert!(message.starts_with("AIRLOCK_LOG=info,rmcp=loud: not a log level list"), "{message}");
+    }
 
     #[test]
     fn a_log_line_is_one_escaped_line_however_long_or_hostile_its_fields() {

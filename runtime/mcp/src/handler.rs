@@ -333,7 +333,9 @@ fn answer(
     for refusal in &outcome.network.refusals {
         tracing::info!(%sub, tool = %name, %refusal, "tool network request refused");
     }
-    tracing::info!(
+    // Every call is in the audit log; this line is for debugging only
+    // (formatting and writing it on every call costs the round trip).
+    tracing::debug!(
         %sub,
         tool = %name,
         elapsed_ms = outcome.elapsed.as_millis() as u64,

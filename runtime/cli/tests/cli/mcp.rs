@@ -163,8 +163,13 @@ impl Setup {
     }
 
     pub(super) async fn stdio(&self, token_file: &Path) -> Client {
-        let mut command = self.command(&["--stdio", "--token-file"]);
-        command.arg(token_file);
+        self.stdio_with(token_file, &[]).await
+    }
+
+    /// [`Setup::stdio`] with `extra` flags.
+    async fn stdio_with(&self, token_file: &Path, extra: &[&str]) -> Client {
+        let mut command = self.command(extra);
+        command.arg("--stdio").arg("--token-file").arg(token_file);
         let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(command))
             .stderr(Stdio::null())
             .spawn()
@@ -339,6 +344,31 @@ async fn stdio_lists_only_what_the_identity_may_invoke_and_calls_return_structur
     assert_eq!(read.is_error, Some(false), "{}", text(&read));
     assert!(text(&read).contains(CANARY));
     alice.cancel().await.expect("close");
+}
+
+/// An agent host that hands the server a socket, not pipes, gets the same
+/// server: stdio falls back to tokio's blocking stdin and stdout.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_serves_a_socket_as_well_as_pipes() {
+    let setup = Setup::new();
+    let token = setup.write_token("bot.jwt", "agent:bot");
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    let mut command = setup.command(&["--stdio", "--token-file"]);
+    command.arg(&token);
+    let stdout = theirs.try_clone().expect("clone the socket");
+    command.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+    command.stdout(Stdio::from(std::os::fd::OwnedFd::from(stdout)));
+    command.stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn airlock serve --stdio");
+    ours.set_nonblocking(true).expect("non-blocking");
+    let (read, write) = tokio::net::UnixStream::from_std(ours).expect("tokio socket").into_split();
+    let client: Client = ().serve((read, write)).await.expect("MCP session over a socket");
+    assert_eq!(names(&client).await, ["echo", "limit-stdout-flood", "read-file"]);
+    let echoed = client.call_tool(call("echo", json!({"over": "a socket"}))).await.expect("call");
+    assert_eq!(echoed.structured_content, Some(json!({"over": "a socket"})));
+    client.cancel().await.expect("close");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert!(status.success(), "the server ends cleanly when the client closes: {status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -607,6 +637,30 @@ async fn http_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline
     assert_eq!(stopped.is_error, Some(true));
     assert!(text(&stopped).contains("stopped: timeout after 4s"), "{}", text(&stopped));
     assert!(started.elapsed() >= Duration::from_secs(4));
+}
+
+/// A stdio session runs on one thread: a runaway call still holds up no
+/// other call of the same agent (the sandbox yields at every epoch tick).
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline() {
+    let setup = Setup::new();
+    let alice = setup.stdio_with(&setup.write_token("alice.jwt", "human:alice"), &["--timeout", "3s"]).await;
+    let alice = Arc::new(alice);
+    let started = Instant::now();
+    let runaway = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call_tool(call("limit-infinite-loop", json!({}))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..3 {
+        let echoed = alice.call_tool(call("echo", json!({"n": n}))).await.expect("echo");
+        assert_eq!(echoed.structured_content, Some(json!({"n": n})));
+    }
+    assert!(!runaway.is_finished(), "echo calls finished while the runaway still runs");
+    let stopped = runaway.await.expect("join").expect("call");
+    assert_eq!(stopped.is_error, Some(true));
+    assert!(text(&stopped).contains("stopped: timeout after 3s"), "{}", text(&stopped));
+    assert!(started.elapsed() >= Duration::from_secs(3));
 }
 
 #[tokio::test(flavor = "multi_thread")]
