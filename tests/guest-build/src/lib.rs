@@ -15,22 +15,38 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().and_then(Path::parent).expect("guest crates are two levels deep").to_path_buf()
 }
 
-/// Builds `packages` (their libraries, plus examples when `examples`) in
-/// release mode for wasm32-wasip2 and returns the directory holding the
-/// `.wasm` files. Panics with a message naming the fix when it fails:
-/// build scripts have no other way to report.
-pub fn build(packages: &[&str], examples: bool) -> PathBuf {
+/// The cargo profile guests are built with: size-optimised, stripped, one
+/// crate at a time (test programs build fast and incrementally).
+pub const GUEST_PROFILE: &str = "guest";
+
+/// The cargo profile of the built-in tools: [`GUEST_PROFILE`] plus
+/// whole-program optimisation (LTO, one codegen unit), for the components
+/// users run: smaller and faster, built once per change.
+pub const TOOL_PROFILE: &str = "tool";
+
+/// Builds `packages` (their libraries, plus examples when `examples`)
+/// with cargo profile `profile` for wasm32-wasip2 and returns the
+/// directory holding the `.wasm` files. Panics with a message naming the
+/// fix when it fails: build scripts have no other way to report.
+pub fn build(packages: &[&str], examples: bool, profile: &str) -> PathBuf {
     let root = workspace_root();
-    for watched in
-        ["wit", "sdk", "tools", "tests/programs", "tests/guest-build", "Cargo.lock", ".cargo/config.toml"]
-    {
+    for watched in [
+        "wit",
+        "sdk",
+        "tools",
+        "tests/programs",
+        "tests/guest-build",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target").join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--profile", "guest", "--target", "wasm32-wasip2", "--lib"])
+        .args(["build", "--profile", profile, "--target", "wasm32-wasip2", "--lib"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if examples {
         cmd.arg("--examples");
@@ -54,7 +70,7 @@ pub fn build(packages: &[&str], examples: bool) -> PathBuf {
         status.success(),
         "building the wasm32-wasip2 guests failed (is the target installed? run `rustup target add wasm32-wasip2`)"
     );
-    target_dir.join("wasm32-wasip2").join("guest")
+    target_dir.join("wasm32-wasip2").join(profile)
 }
 
 /// Checks that `path` exists and returns it as a Rust string literal.
