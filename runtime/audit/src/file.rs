@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::chain::{check_line, seal};
 use crate::checkpoint::Checkpointer;
@@ -52,14 +52,19 @@ pub struct FileLog {
     written: AtomicU64,
     /// Group commit: how far this handle's records are known synced.
     commit: Mutex<Commit>,
+    /// Signalled whenever a sync ends: wakes every append waiting on it at
+    /// once, not one after another.
+    committed: Condvar,
+    /// This handle's own descriptor of the log, for syncs: a sync never
+    /// waits for the write lock, and holds no lock while the disk works.
+    sync_file: File,
 }
 
-/// The group-commit side of a handle: its own descriptor of the log (so a
-/// sync never waits for the write lock) and how many of this handle's
-/// records are on disk.
+/// The group-commit side of a handle: how many of this handle's records
+/// are on disk, and whether a sync is running.
 struct Commit {
-    file: File,
     synced: u64,
+    syncing: bool,
 }
 
 /// The open file and what this handle last knew of the chain head.
@@ -106,7 +111,7 @@ impl FileLog {
             head_is_checkpoint: false,
             unsynced: 0,
         };
-        let commit = Commit { file: state.file.try_clone().map_err(|e| io(&path, e))?, synced: 0 };
+        let sync_file = state.file.try_clone().map_err(|e| io(&path, e))?;
         let log = Self {
             path,
             lock_path,
@@ -114,7 +119,9 @@ impl FileLog {
             checkpoints: None,
             state: Mutex::new(state),
             written: AtomicU64::new(0),
-            commit: Mutex::new(commit),
+            commit: Mutex::new(Commit { synced: 0, syncing: false }),
+            committed: Condvar::new(),
+            sync_file,
         };
         log.durable(|_| Ok(()))?;
         Ok(log)
@@ -140,19 +147,35 @@ impl FileLog {
         Ok(value)
     }
 
-    /// Returns once this handle's first `mine` records are on disk: the
-    /// first caller to get here syncs everything written so far; callers
-    /// whose records that sync covered return without one.
+    /// Returns once this handle's first `mine` records are on disk: an
+    /// append that finds no sync running syncs everything written so far
+    /// (without holding any lock while the disk works); appends that find
+    /// one running wait for it, and return if it covered their record, or
+    /// else the first of them syncs next. A failed sync covers nothing.
     fn commit_through(&self, mine: u64) -> Result<(), AuditError> {
         let mut commit = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
-        if commit.synced >= mine {
-            return Ok(());
+        loop {
+            if commit.synced >= mine {
+                return Ok(());
+            }
+            if !commit.syncing {
+                break;
+            }
+            commit = self.committed.wait(commit).unwrap_or_else(PoisonError::into_inner);
         }
+        commit.syncing = true;
+        drop(commit);
         // Every record counted here is already written to the file.
         let target = self.written.load(Ordering::SeqCst);
-        commit.file.sync_data().map_err(|e| self.io_at(&self.path, e))?;
-        commit.synced = target;
-        Ok(())
+        let synced = self.sync_file.sync_data();
+        let mut commit = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
+        commit.syncing = false;
+        if synced.is_ok() {
+            commit.synced = commit.synced.max(target);
+        }
+        drop(commit);
+        self.committed.notify_all();
+        synced.map_err(|e| self.io_at(&self.path, e))
     }
 
     /// Brings this handle's view of the chain head up to date: unchanged
@@ -350,6 +373,12 @@ impl FileLog {
 impl AuditSink for FileLog {
     fn append(&self, event: Event) -> Result<Receipt, AuditError> {
         self.durable(|state| self.write_record(state, event))
+    }
+
+    /// With [`Durability::EveryRecord`], every append waits for its sync;
+    /// with [`Durability::Group`], one append in a group does.
+    fn waits(&self) -> bool {
+        self.durability == Durability::EveryRecord
     }
 }
 

@@ -19,4 +19,13 @@ pub struct Receipt {
 pub trait AuditSink: Send + Sync {
     /// Appends `event` as the next record.
     fn append(&self, event: Event) -> Result<Receipt, AuditError>;
+
+    /// Whether an append usually waits for a disk or a network (a sync per
+    /// record, a remote store): a server then runs it where a long wait
+    /// holds up no other call (`block_in_place`). `false` for a sink whose
+    /// appends are usually quick in-memory work, which runs in place and
+    /// costs no thread hand-off. Defaults to `true`, the safe answer.
+    fn waits(&self) -> bool {
+        true
+    }
 }

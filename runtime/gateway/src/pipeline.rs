@@ -475,14 +475,18 @@ impl Gateway {
     }
 
     /// Appends `event`. An fsync can take a millisecond: on a
-    /// multi-threaded runtime (a server) the worker hands its other tasks
-    /// to the rest while it waits (`block_in_place`, no thread hand-off); a
-    /// single-threaded one (a one-shot command) has nothing else to run.
+    /// multi-threaded runtime (a server) with a sink that waits for its
+    /// disk, the worker hands its other tasks to another thread while it
+    /// waits (`block_in_place`); otherwise the append runs in place (a
+    /// one-shot command has nothing else to run, and a quick append is
+    /// cheaper than the hand-off).
     async fn append(&self, event: CallEvent) -> Result<(), String> {
         let append = || self.audit.append(Event::Call(Box::new(event))).map(drop).map_err(|e| e.to_string());
-        match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(append),
-            _ => append(),
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        if flavor == tokio::runtime::RuntimeFlavor::MultiThread && self.audit.waits() {
+            tokio::task::block_in_place(append)
+        } else {
+            append()
         }
     }
 }

@@ -11,13 +11,15 @@
 //!   µs): run it under `taskset -c 0` as well (see docs/performance.md).
 //! - `http/tools_call_echo_16_clients`: 16 HTTP clients, each with its
 //!   own bearer token, calling at once against the loopback server; the
-//!   throughput line is calls per second.
+//!   throughput line is calls per second. `..._fsync_audit`: the same
+//!   with every call recorded in a file audit log with the default
+//!   durability (each call waits for its record's fdatasync).
 #![allow(missing_docs, reason = "criterion macros generate undocumented items")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airlock_audit::{AuditError, AuditSink, Event, Receipt};
+use airlock_audit::{AuditError, AuditSink, Durability, Event, FileLog, Receipt};
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -48,6 +50,10 @@ struct NoAudit;
 impl AuditSink for NoAudit {
     fn append(&self, _: Event) -> Result<Receipt, AuditError> {
         Ok(Receipt { seq: 0, hash: String::new() })
+    }
+
+    fn waits(&self) -> bool {
+        false
     }
 }
 
@@ -165,11 +171,21 @@ fn stdio(c: &mut Criterion) {
 }
 
 fn http(c: &mut Criterion) {
+    http_with(c, "tools_call_echo_16_clients", Arc::new(NoAudit));
+    // The default durability: every call waits until its own record is on
+    // disk (group commit shares one fdatasync among concurrent callers).
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("tempdir");
+    let log = FileLog::open(dir.path(), Durability::EveryRecord).expect("audit log");
+    http_with(c, "tools_call_echo_16_clients_fsync_audit", Arc::new(log));
+}
+
+/// 16 HTTP clients calling `echo` at once, every call recorded in `audit`.
+fn http_with(c: &mut Criterion, name: &str, audit: Arc<dyn AuditSink>) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
     let fixture = Fixture::new();
     let clients: Vec<Arc<Client>> = rt.block_on(async {
         let (catalog, gate) = fixture.parts().await;
-        let server = AirlockServer::for_http(catalog, gate, Arc::new(NoAudit));
+        let server = AirlockServer::for_http(catalog, gate, audit);
         let tokens = Arc::new(BearerTokens::new(fixture.verifier.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
@@ -186,7 +202,7 @@ fn http(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("http");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("tools_call_echo_16_clients", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let per_client = iters.div_ceil(HTTP_CLIENTS as u64);
