@@ -206,7 +206,7 @@ mod tests {
             assert_eq!(record.hash, hash);
             assert_eq!(&line[..line.len() - 1], &whole[..], "{}", String::from_utf8_lossy(&line));
             let checked =
-                check_line(&line[..line.len() - 1], (prev.0 > 0).then(|| (prev.0, prev.1.as_str())));
+                check_line(&line[..line.len() - 1], (prev.0 > 0).then_some((prev.0, prev.1.as_str())));
             assert_eq!(checked.expect("verifies"), record);
             prev = (record.seq, record.hash);
         }
