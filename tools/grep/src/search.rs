@@ -196,6 +196,9 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
         return None;
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).ok()?);
-    file.read_to_end(&mut bytes).ok()?;
+    // At most the size read above: a file growing meanwhile cannot pass the
+    // bound, and a full buffer ends the read without a host call to probe
+    // for more.
+    file.take(len).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
