@@ -190,7 +190,7 @@ impl Search {
 /// [`MAX_FILE_BYTES`]. One open per file.
 fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).ok()?;
+    let file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     if len > MAX_FILE_BYTES {
         return None;
