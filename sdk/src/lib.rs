@@ -17,6 +17,7 @@ mod error;
 pub mod glue;
 pub mod http;
 pub mod log;
+pub mod progress;
 pub mod secrets;
 
 pub use capabilities::{Access, Capabilities};

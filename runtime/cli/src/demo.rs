@@ -372,6 +372,7 @@ async fn call_approved(
         resubmit: "the approval id",
         hosts: &[],
         workspace: None,
+        watcher: None,
     };
     let offer = offer.clone();
     let report = ids.gateway.call(request, move |_| Ok(offer), std::future::pending()).await;

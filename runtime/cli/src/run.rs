@@ -151,6 +151,7 @@ async fn call(
         resubmit: "`--approval ID` added to the same command",
         hosts: &hosts,
         workspace,
+        watcher: None,
     };
     gateway.call(request, move |_| Ok(offer), std::future::pending()).await
 }

@@ -67,6 +67,7 @@ fn request<'a>(caller: &'a Caller, tool: &'a LoadedTool, identity: &'a ToolIdent
         resubmit: "",
         hosts: &[],
         workspace: None,
+        watcher: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! policy decisions already taken for it.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,12 +19,26 @@ pub struct Caller {
     principal: Principal,
     expires_at: u64,
     decisions: Mutex<HashMap<String, Arc<Authorized>>>,
+    log_level: AtomicU8,
 }
 
 impl Caller {
     /// A caller from a verified token.
     pub fn new(verified: Verified) -> Self {
-        Self { principal: verified.principal, expires_at: verified.expires_at, decisions: Mutex::default() }
+        Self {
+            principal: verified.principal,
+            expires_at: verified.expires_at,
+            decisions: Mutex::default(),
+            log_level: AtomicU8::new(0),
+        }
+    }
+
+    /// The log level this caller's client asked tool log lines to be sent
+    /// at (a door's own numbering, such as MCP's `logging/setLevel`; 0:
+    /// never asked, nothing is sent). Kept with the verified token, so it
+    /// lasts as long as the token and is never another caller's.
+    pub fn log_level(&self) -> &AtomicU8 {
+        &self.log_level
     }
 
     /// Who it is.

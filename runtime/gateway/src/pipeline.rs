@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use airlock_approval::{ApprovalGate, Approvers, Clearance};
 use airlock_audit::{AuditSink, CallApproval, CallEvent, Ending, Event, Outcome, WorkspaceRecord};
-use airlock_host::{CallError, CallOutcome, LoadedTool};
+use airlock_host::{CallError, CallOutcome, LoadedTool, Watcher};
 use airlock_policy::authz::{Authorizer, Decision, ToolIdentity};
 use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
 
@@ -98,6 +98,9 @@ pub struct CallRequest<'a> {
     pub hosts: &'a [NetGrant],
     /// A checkout the tool works on through a private stage, if any.
     pub workspace: Option<&'a Workspace>,
+    /// Hears the tool's log lines while it runs (the MCP door forwards
+    /// them to the client that asked for them), if any.
+    pub watcher: Option<Arc<dyn Watcher>>,
 }
 
 impl<'a> CallRequest<'a> {
@@ -120,6 +123,7 @@ impl<'a> CallRequest<'a> {
             resubmit: "the approved request's id",
             hosts: &[],
             workspace: None,
+            watcher: None,
         }
     }
 }
@@ -427,7 +431,12 @@ impl Gateway {
         let notes = staged.as_ref().map(|s| s.notes().to_vec()).unwrap_or_default();
         let started = Instant::now();
         tokio::select! {
-            outcome = request.tool.loaded.call(&grants, request.input) => {
+            outcome = async {
+                match &request.watcher {
+                    Some(watcher) => request.tool.loaded.call_watched(&grants, request.input, watcher.clone()).await,
+                    None => request.tool.loaded.call(&grants, request.input).await,
+                }
+            } => {
                 let ending = airlock_host::audit::ending(&outcome, started.elapsed());
                 let workspace = staged.as_ref().map(|staged| staged.settle(&outcome));
                 let ended = Ended::Ran(Box::new(outcome));

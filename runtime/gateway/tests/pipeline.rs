@@ -91,6 +91,7 @@ impl Embedded {
             resubmit: "the request id",
             hosts: &[],
             workspace: None,
+            watcher: None,
         };
         self.gateway.call(request, |_| Ok(Offer::default()), std::future::pending()).await
     }

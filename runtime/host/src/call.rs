@@ -14,7 +14,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use crate::bindings::{Tool, ToolPre, wit};
 use crate::capability::net::NetworkReport;
 use crate::capability::net::headers::{HeaderBudget, HeadersExhausted};
-use crate::capability::{self, log::LogSink};
+use crate::capability::{self, log::LogSink, progress::ProgressSink};
 use crate::descriptors::{Descriptors, DescriptorsExhausted};
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LimitExceeded};
@@ -89,6 +89,34 @@ pub struct LogLine {
     pub fields: Vec<(String, String)>,
 }
 
+/// Watches a running call: hears each log line the call keeps, as the tool
+/// logs it (already redacted for the call's secrets and cut to size; lines
+/// past the call's log limits are neither kept nor heard). Called on the
+/// thread running the tool, inside a host call: it must return at once
+/// (hand the line to a bounded queue, never wait for a client), or the
+/// tool waits with it.
+pub trait Watcher: Send + Sync {
+    /// One kept log line.
+    fn log(&self, line: &LogLine);
+
+    /// A progress report the tool made (`airlock:tool/progress`), already
+    /// checked to grow and throttled.
+    fn progress(&self, report: &Progress) {
+        let _ = report;
+    }
+}
+
+/// How far a call has come, as its tool reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Units of work done; grows from report to report.
+    pub done: u64,
+    /// Units of work in all, when the tool knows.
+    pub total: Option<u64>,
+    /// A short message: redacted, escaped, at most 1 KiB.
+    pub message: Option<String>,
+}
+
 /// Extra time the wall-clock backstop allows beyond the deadline. The epoch
 /// callback normally interrupts the guest first; the backstop catches a
 /// guest blocked inside a host call.
@@ -119,6 +147,7 @@ pub(crate) async fn with_fresh_instance<R>(
     pre: &ToolPre<HostState>,
     grants: &GrantSet,
     settings: CallSettings,
+    watcher: Option<Arc<dyn Watcher>>,
     body: impl AsyncFnOnce(&Tool, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> (Result<R, CallError>, Leftovers) {
     let limits = *grants.limits();
@@ -136,7 +165,8 @@ pub(crate) async fn with_fresh_instance<R>(
         limiter: MemoryLimiter::new(limits.memory_bytes),
         descriptors: Descriptors::new(limits.open_files),
         headers: HeaderBudget::new(limits.net.header_bytes),
-        log: LogSink::new(limits.log_lines, limits.log_bytes),
+        log: LogSink::new(limits.log_lines, limits.log_bytes, watcher.clone()),
+        progress: ProgressSink::new(watcher),
         http: http_ctx(),
         egress,
         vault,
@@ -239,11 +269,13 @@ pub(crate) async fn invoke(
     grants: &GrantSet,
     settings: CallSettings,
     input: &str,
+    watcher: Option<Arc<dyn Watcher>>,
 ) -> Result<CallOutcome, CallError> {
     let started = Instant::now();
-    let (result, leftovers) =
-        with_fresh_instance(pre, grants, settings, async |tool, store| tool.call_invoke(store, input).await)
-            .await;
+    let (result, leftovers) = with_fresh_instance(pre, grants, settings, watcher, async |tool, store| {
+        tool.call_invoke(store, input).await
+    })
+    .await;
     let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, redactor } = leftovers;
     // Everything is redacted before it is cut: captures that were capped
     // also lose a partial value at their end.

@@ -13,7 +13,7 @@ use airlock_policy::{
 use sha2::{Digest, Sha256};
 
 use crate::bindings::{ToolPre, wit};
-use crate::call::{self, CallOutcome, CallSettings};
+use crate::call::{self, CallOutcome, CallSettings, Watcher};
 use crate::engine::{Runtime, Ticker};
 use crate::error::{CallError, LoadError};
 use crate::state::HostState;
@@ -134,7 +134,18 @@ impl LoadedTool {
     /// tool error) is in [`CallOutcome::result`]. `Err` means the runtime
     /// ended the call (a limit, a trap) or could not start it.
     pub async fn call(&self, grants: &GrantSet, input: &str) -> Result<CallOutcome, CallError> {
-        call::invoke(&self.inner.pre, grants, self.inner.settings, input).await
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input, None).await
+    }
+
+    /// [`LoadedTool::call`], with `watcher` hearing each log line the call
+    /// keeps while it runs (they are in the outcome as well).
+    pub async fn call_watched(
+        &self,
+        grants: &GrantSet,
+        input: &str,
+        watcher: Arc<dyn Watcher>,
+    ) -> Result<CallOutcome, CallError> {
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input, Some(watcher)).await
     }
 }
 
@@ -152,7 +163,7 @@ fn check_preamble(bytes: &[u8]) -> Result<(), LoadError> {
 
 async fn describe(pre: &ToolPre<HostState>, settings: CallSettings) -> Result<ToolInfo, LoadError> {
     let grants = GrantSet::none().with_limits(Limits { timeout: DESCRIBE_TIMEOUT, ..Limits::default() });
-    let (result, leftovers) = call::with_fresh_instance(pre, &grants, settings, async |tool, store| {
+    let (result, leftovers) = call::with_fresh_instance(pre, &grants, settings, None, async |tool, store| {
         tool.call_describe(store).await
     })
     .await;

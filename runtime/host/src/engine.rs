@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::artifact::ArtifactCache;
-use crate::bindings::airlock::tool::{log, network, secrets};
+use crate::bindings::airlock::tool::{log, network, progress, secrets};
 use crate::error::RuntimeError;
 use crate::state::HostState;
 
@@ -86,6 +86,8 @@ impl Runtime {
         crate::capability::net::headers::add_headers_guard(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        progress::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         network::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;

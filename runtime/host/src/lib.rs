@@ -26,7 +26,7 @@ mod limiter;
 mod redact;
 mod state;
 
-pub use call::{CallOutcome, Captured, LogLine, ToolError};
+pub use call::{CallOutcome, Captured, LogLine, Progress, ToolError, Watcher};
 pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};

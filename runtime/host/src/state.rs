@@ -10,6 +10,7 @@ use crate::bindings::airlock::tool::network;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
 use crate::capability::net::headers::HeaderBudget;
+use crate::capability::progress::ProgressSink;
 use crate::capability::secret::Vault;
 use crate::descriptors::Descriptors;
 use crate::limiter::MemoryLimiter;
@@ -28,6 +29,7 @@ pub(crate) struct HostState {
     /// `NetLimits::header_bytes`.
     pub(crate) headers: HeaderBudget,
     pub(crate) log: LogSink,
+    pub(crate) progress: ProgressSink,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,
     pub(crate) vault: Vault,

@@ -1,18 +1,23 @@
 //! The MCP request handler: `tools/list` filtered by the caller's identity,
 //! `tools/call` validated, authorised and run in a fresh sandbox.
+#![allow(
+    deprecated,
+    reason = "MCP logging (`logging/setLevel`) is deprecated by SEP-2577 but still in the 2025-11-25 revision served"
+)]
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use airlock_approval::MCP_META_KEY;
 use airlock_audit::{AuditSink, DEFAULT_REFUSAL_WINDOW, RefusalLog};
 use airlock_gateway::{CallReport, CallRequest, Caller, Credential, Ended, Gateway, ToolRef};
-use airlock_host::{CallError, CallOutcome, ToolError};
+use airlock_host::{CallError, CallOutcome, ToolError, Watcher};
 use airlock_policy::text::excerpt;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ListToolsResult, PaginatedRequestParams, ProgressToken, ProtocolVersion, RequestMetaObject,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -21,6 +26,7 @@ use serde_json::Value;
 use crate::catalog::{Catalog, CatalogTool};
 use crate::gate::{Gate, OfferSource};
 use crate::identity::TokenFile;
+use crate::live;
 
 /// The MCP protocol revisions served: the latest `rmcp` supports and the
 /// one before it (the last with the `initialize` handshake).
@@ -51,6 +57,9 @@ struct Shared {
     identity: IdentitySource,
     refusals: Arc<RefusalLog>,
     in_flight: AtomicUsize,
+    /// The stdio client's `logging/setLevel` (the session outlives a
+    /// rotated token, so it is not kept with the caller as over HTTP).
+    stdio_log_level: AtomicU8,
 }
 
 /// Where the caller of a request comes from.
@@ -86,6 +95,7 @@ impl AirlockServer {
                 identity,
                 refusals,
                 in_flight: AtomicUsize::new(0),
+                stdio_log_level: AtomicU8::new(0),
             }),
         }
     }
@@ -124,6 +134,16 @@ impl AirlockServer {
                 }
                 format!("identity refused: {e}")
             }),
+        }
+    }
+
+    /// Where the level the client of `caller` asked tool log lines at is
+    /// kept: with the caller (its token) over HTTP, with the session over
+    /// stdio.
+    fn log_level<'a>(&'a self, caller: &'a Caller) -> &'a AtomicU8 {
+        match self.shared.identity {
+            IdentitySource::HttpBearer => caller.log_level(),
+            IdentitySource::TokenFile(_) => &self.shared.stdio_log_level,
         }
     }
 
@@ -179,6 +199,11 @@ impl AirlockServer {
             };
         };
         let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
+        let wanted = live::Wanted {
+            threshold: self.log_level(caller).load(Ordering::Relaxed),
+            progress: progress_token(params.meta.as_ref(), context),
+        };
+        let live = live::forward(context.peer.clone(), &tool.identity.name, wanted);
         let request = CallRequest {
             transport: self.transport(),
             credential: Credential::Caller(caller),
@@ -189,10 +214,17 @@ impl AirlockServer {
             resubmit: &resubmit,
             hosts: &[],
             workspace: None,
+            watcher: live.as_ref().map(|(forwarder, _)| forwarder.clone() as Arc<dyn Watcher>),
         };
         let _running = InFlight::enter(&self.shared.in_flight);
         let report =
             gateway.call(request, |loaded| self.shared.offers.offer(loaded), context.ct.cancelled()).await;
+        // Everything is sent before the result: the forwarder's last holder
+        // is gone with the call, so its queue ends.
+        if let Some((forwarder, sending)) = live {
+            drop(forwarder);
+            let _ = sending.await;
+        }
         match report.recorded {
             Ok(()) => reply(tool, caller, report),
             Err(ref error) => unrecorded(error.clone()),
@@ -262,6 +294,14 @@ fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolRes
             answer(tool, sub, *outcome, withheld)
         }
     }
+}
+
+/// The `progressToken` a call carries in `_meta`, if any.
+fn progress_token(
+    meta: Option<&RequestMetaObject>,
+    context: &RequestContext<RoleServer>,
+) -> Option<ProgressToken> {
+    meta.and_then(RequestMetaObject::get_progress_token).or_else(|| context.meta.get_progress_token())
 }
 
 /// The approval id a re-submitted call carries in `_meta`, if any.
@@ -360,7 +400,7 @@ fn answer(
 
 impl ServerHandler for AirlockServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_logging().build())
             .with_server_info(Implementation::new("airlock", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "airlock runs each tool call in a fresh WebAssembly sandbox. The tools listed are the ones \
@@ -380,6 +420,16 @@ impl ServerHandler for AirlockServer {
         let caller = self.caller(&context).map_err(|e| McpError::invalid_request(e, None))?;
         // The list depends on who asks: only that client may cache it.
         Ok(ListToolsResult::with_all_items(self.visible_to(&caller)).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(&context).map_err(|e| McpError::invalid_request(e, None))?;
+        self.log_level(&caller).store(live::rank(request.level), Ordering::Relaxed);
+        Ok(())
     }
 
     async fn call_tool(

@@ -17,7 +17,8 @@
 //! `tools/list` shows only the tools the caller may invoke. `tools/call`
 //! validates the arguments against the tool's input schema before any
 //! instance exists, runs the call, and answers with structured content or a
-//! result with `isError: true`. There is no tool that changes grants or loads
+//! result with `isError: true`. A client that asks (`logging/setLevel`, a
+//! `progressToken`) receives the tool's log lines and progress as they come. There is no tool that changes grants or loads
 //! code: an agent cannot widen its own authority through this server.
 //!
 //! [`Authorizer`]: airlock_policy::authz::Authorizer
@@ -29,6 +30,7 @@ mod gate;
 mod handler;
 pub mod http;
 mod identity;
+mod live;
 pub mod stdio;
 
 pub use airlock_gateway::Caller;

@@ -25,7 +25,7 @@ const CANARY: &str = "MCP-CANARY-9d41";
 
 /// alice may do everything; the bot may invoke three tools and read
 /// nothing; strangers get nothing.
-const POLICY: &str = r#"
+pub(super) const POLICY: &str = r#"
 @id("alice-everything")
 permit (principal, action, resource) when { principal.sub == "human:alice" };
 
@@ -168,16 +168,26 @@ impl Setup {
 
     /// [`Setup::stdio`] with `extra` flags.
     async fn stdio_with(&self, token_file: &Path, extra: &[&str]) -> Client {
+        self.stdio_client(token_file, extra, ()).await
+    }
+
+    /// [`Setup::stdio_with`], the client with its own `handler`.
+    pub(super) async fn stdio_client<H: rmcp::ClientHandler>(
+        &self,
+        token_file: &Path,
+        extra: &[&str],
+        handler: H,
+    ) -> RunningService<RoleClient, H> {
         let mut command = self.command(extra);
         command.arg("--stdio").arg("--token-file").arg(token_file);
         let (transport, _) = TokioChildProcess::builder(tokio::process::Command::from(command))
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn airlock serve --stdio");
-        ().serve(transport).await.expect("MCP session over stdio")
+        handler.serve(transport).await.expect("MCP session over stdio")
     }
 
-    fn http(&self, extra: &[&str]) -> HttpServer {
+    pub(super) fn http(&self, extra: &[&str]) -> HttpServer {
         let mut command = self.command(&["--http", "127.0.0.1:0"]);
         command.args(extra);
         Self::spawn_http(command)
@@ -229,7 +239,7 @@ pub(super) fn shared_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache")
 }
 
-struct HttpServer {
+pub(super) struct HttpServer {
     child: Child,
     url: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -237,13 +247,33 @@ struct HttpServer {
 
 impl HttpServer {
     async fn client(&self, token: &str) -> Client {
+        self.client_with(token, ()).await
+    }
+
+    /// A client with its own `handler` (to hear notifications).
+    pub(super) async fn client_with<H: rmcp::ClientHandler>(
+        &self,
+        token: &str,
+        handler: H,
+    ) -> RunningService<RoleClient, H> {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str()).auth_header(token);
         let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-        ().serve(transport).await.expect("MCP session over HTTP")
+        handler.serve(transport).await.expect("MCP session over HTTP")
     }
 
     fn metadata_url(&self) -> String {
         self.url.replace("/mcp", "/.well-known/oauth-protected-resource")
+    }
+
+    /// A raw JSON-RPC request `body` with `Authorization: Bearer TOKEN`,
+    /// accepting JSON or an event stream.
+    pub(super) fn post(&self, http: &reqwest::Client, token: &str, body: &Value) -> reqwest::RequestBuilder {
+        http.post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body.to_string())
     }
 
     /// A raw `tools/list` request, with `Authorization: Bearer TOKEN` when
@@ -282,12 +312,12 @@ impl Drop for HttpServer {
     }
 }
 
-fn call(name: &str, arguments: Value) -> CallToolRequestParams {
+pub(super) fn call(name: &str, arguments: Value) -> CallToolRequestParams {
     let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
     CallToolRequestParams::new(name.to_owned()).with_arguments(arguments)
 }
 
-fn text(result: &CallToolResult) -> String {
+pub(super) fn text(result: &CallToolResult) -> String {
     result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
 }
 

@@ -10,7 +10,7 @@ use crate::{Run, airlock, programs};
 const TOKEN: &str = "ghp_CLI-SECRET-CANARY-42";
 
 /// `airlock secret ...` with `value` on stdin.
-fn secret_cmd(cache: &Path, store: &Path, args: &[&str], stdin: &str) -> Run {
+pub(super) fn secret_cmd(cache: &Path, store: &Path, args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .arg("secret")
         .args(args)

@@ -5,7 +5,9 @@
 //! allocation alive).
 
 use crate::bindings::airlock::tool::log::{Host, Level};
-use crate::call::LogLine;
+use std::sync::Arc;
+
+use crate::call::{LogLine, Watcher};
 use crate::state::HostState;
 
 /// Longest message or field value kept, in bytes.
@@ -14,7 +16,7 @@ const MAX_TEXT: usize = 4 << 10;
 const MAX_FIELDS: usize = 32;
 
 /// Collected log lines of one call.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct LogSink {
     pub(crate) lines: Vec<LogLine>,
     pub(crate) dropped: u64,
@@ -22,11 +24,13 @@ pub(crate) struct LogSink {
     /// Bytes kept so far, and the most that may be.
     bytes: u64,
     max_bytes: u64,
+    /// Hears each kept line as it is logged.
+    watcher: Option<Arc<dyn Watcher>>,
 }
 
 impl LogSink {
-    pub(crate) fn new(max_lines: u32, max_bytes: u64) -> Self {
-        Self { lines: Vec::new(), dropped: 0, max_lines: max_lines as usize, bytes: 0, max_bytes }
+    pub(crate) fn new(max_lines: u32, max_bytes: u64, watcher: Option<Arc<dyn Watcher>>) -> Self {
+        Self { lines: Vec::new(), dropped: 0, max_lines: max_lines as usize, bytes: 0, max_bytes, watcher }
     }
 }
 
@@ -52,7 +56,7 @@ impl Host for HostState {
             return;
         }
         sink.bytes += size;
-        sink.lines.push(LogLine {
+        let line = LogLine {
             level: match level {
                 Level::Trace => "trace",
                 Level::Debug => "debug",
@@ -62,7 +66,11 @@ impl Host for HostState {
             },
             message,
             fields,
-        });
+        };
+        if let Some(watcher) = &sink.watcher {
+            watcher.log(&line);
+        }
+        sink.lines.push(line);
     }
 }
 

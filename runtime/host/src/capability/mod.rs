@@ -14,6 +14,7 @@ pub mod env;
 pub mod fs;
 pub mod log;
 pub mod net;
+pub mod progress;
 pub mod secret;
 pub mod stdio;
 

@@ -40,7 +40,9 @@ mod tests {
     pub(crate) use crate::load::{bad_description, echo, not_a_tool, trap_in_describe, trap_in_invoke};
     pub(crate) use crate::net::net_tcp_granted;
     pub(crate) use crate::output::{log_lines, terminal_forgery};
-    pub(crate) use crate::secrets::{secret_bearer, secret_exfiltrate, secret_snoop, workspace_secret_echo};
+    pub(crate) use crate::secrets::{
+        log_stream, progress_report, secret_bearer, secret_exfiltrate, secret_snoop, workspace_secret_echo,
+    };
 }
 
 airlock_test_artifacts::foreach_program!(assert_test_exists);

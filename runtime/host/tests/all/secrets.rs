@@ -2,7 +2,9 @@
 //! requests to destinations policy binds it to, and every output is
 //! redacted.
 
-use airlock_host::{CallOutcome, LoadedTool, ToolError};
+use std::sync::Arc;
+
+use airlock_host::{CallOutcome, LoadedTool, LogLine, Progress, ToolError, Watcher};
 use airlock_policy::authz::{Authorizer, PolicySource, ToolIdentity};
 use airlock_policy::{GrantSet, Limits, Methods, NetGrant, Offer, OfferedSecret, Principal};
 use airlock_test_artifacts as programs;
@@ -124,6 +126,92 @@ async fn a_revealed_secret_is_still_redacted_from_every_output() {
         outcome.redactions
     );
     assert_no_token(&outcome);
+}
+
+/// Collects the log lines a call keeps, as it keeps them, with when, and
+/// the progress reports passed on.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<(std::time::Instant, LogLine)>>, std::sync::Mutex<Vec<Progress>>);
+
+impl Watcher for Heard {
+    fn log(&self, line: &LogLine) {
+        self.0.lock().expect("lock").push((std::time::Instant::now(), line.clone()));
+    }
+
+    fn progress(&self, report: &Progress) {
+        self.1.lock().expect("lock").push(report.clone());
+    }
+}
+
+/// Progress passes on as reported, growing only, throttled (the final
+/// report always), its message redacted and escaped.
+#[tokio::test]
+pub(crate) async fn progress_report() {
+    let tool = tool(programs::PROGRESS_REPORT).await;
+    let server = HttpServer::start();
+    let policy = format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(&server.url(""))
+    );
+    let granted = grants(&tool, &policy, &[server.url("")], Limits::default());
+    let heard = Arc::new(Heard::default());
+    let input = json!({ "steps": 3, "pause_ms": 50, "spam": 100_000, "secret": true }).to_string();
+    let started = std::time::Instant::now();
+    tool.call_watched(&granted, &input, heard.clone()).await.expect("the call completes");
+    let elapsed = started.elapsed();
+    let reports = std::mem::take(&mut *heard.1.lock().expect("lock"));
+    let first: Vec<(u64, Option<u64>)> = reports.iter().take(3).map(|r| (r.done, r.total)).collect();
+    assert_eq!(first, [(0, Some(100)), (50, Some(100)), (100, Some(100))], "reports 50 ms apart all pass");
+    assert!(reports.windows(2).all(|w| w[0].done < w[1].done), "done only grows: {reports:?}");
+    assert!(
+        !reports.iter().any(|r| r.message.as_deref() == Some("backwards")),
+        "a report going back is dropped"
+    );
+    // 100,000 reports in a tight loop pass at most one per 25 ms.
+    let most = usize::try_from(elapsed.as_millis() / 25).expect("small") + 5;
+    assert!(reports.len() <= most, "{} reports in {elapsed:?}", reports.len());
+    let last = reports.last().expect("reports").message.clone().unwrap_or_default();
+    assert_eq!(last, "\\u{1b}[2Jusing [REDACTED:GITHUB_TOKEN]", "redacted and escaped");
+    assert!(!format!("{reports:?}").contains(TOKEN));
+}
+
+/// A watcher hears every kept line while the tool runs, redacted as the
+/// outcome's, and nothing past the log limits.
+#[tokio::test]
+pub(crate) async fn log_stream() {
+    let tool = tool(programs::LOG_STREAM).await;
+    let server = HttpServer::start();
+    let policy = format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(&server.url(""))
+    );
+    let granted = grants(&tool, &policy, &[server.url("")], Limits::default());
+    let heard = Arc::new(Heard::default());
+    let input = json!({ "lines": 3, "pause_ms": 300, "secret": true }).to_string();
+    let outcome = tool.call_watched(&granted, &input, heard.clone()).await.expect("the call completes");
+    let returned = std::time::Instant::now();
+    let heard = std::mem::take(&mut *heard.0.lock().expect("lock"));
+    let lines: Vec<LogLine> = heard.iter().map(|(_, line)| line.clone()).collect();
+    assert_eq!(lines, outcome.logs, "heard what the outcome keeps, in order");
+    assert_eq!(lines.len(), 5, "three steps, the token line, the escapes");
+    assert!(
+        returned.duration_since(heard[0].0) >= std::time::Duration::from_millis(250),
+        "the first line was heard while the tool still ran"
+    );
+    let token_line = &lines[3];
+    assert_eq!(token_line.message, "token is [REDACTED:GITHUB_TOKEN]");
+    assert_eq!(
+        token_line.fields,
+        [("authorization".to_owned(), "Bearer [REDACTED:GITHUB_TOKEN]".to_owned())]
+    );
+    assert!(!format!("{lines:?}").contains(TOKEN), "the token reached the watcher");
+
+    let capped = Limits { log_lines: 5, ..Limits::default() };
+    let capped = grants(&tool, &policy, &[server.url("")], capped);
+    let heard = Arc::new(Heard::default());
+    let outcome = tool.call_watched(&capped, "{\"lines\": 50}", heard.clone()).await.expect("call");
+    assert_eq!(heard.0.lock().expect("lock").len(), 5, "nothing past the log limit is heard");
+    assert_eq!(outcome.logs_dropped, 46);
 }
 
 /// An attached secret reaches its bound destination, and the echo is redacted.
