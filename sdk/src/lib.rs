@@ -6,12 +6,16 @@
 //! `airlock:tool` world. Build with
 //! `cargo build --release --target wasm32-wasip2`.
 //!
-//! The SDK validates the input JSON against the schema of `Tool::Input`
-//! before `run` sees it; a bad input becomes [`ToolError::InvalidInput`]
-//! naming the offending field. See `sdk/README.md` for a complete example.
+//! The host validates the input JSON against the schema of `Tool::Input`
+//! before any instance exists; a bad input is refused as `invalid-input`
+//! naming the offending field, and the SDK only deserialises. Besides its
+//! JSON output a tool may log ([`log`]), report progress ([`progress`]) and
+//! return text, images, audio and resources ([`content`]). See
+//! `sdk/README.md` for a complete example.
 #![deny(unsafe_code)]
 
 mod capabilities;
+pub mod content;
 mod error;
 #[doc(hidden)]
 pub mod glue;

@@ -55,6 +55,7 @@ fn event(n: u64) -> Event {
         outcome: Outcome::Ok,
         error: None,
         output_sha256: Some(input_sha256("{}")),
+        content_sha256: None,
         duration_ms: 42,
         approval: None,
         workspace: None,

@@ -231,6 +231,11 @@ pub struct CallEvent {
     pub error: Option<String>,
     /// SHA-256 of the output, when there was one.
     pub output_sha256: Option<String>,
+    /// SHA-256 of the content blocks (text, images, audio, resources) the
+    /// call returned besides its output, when there were any: over one
+    /// line per block, `KIND\tMIME\tSHA-256 of its text or bytes\n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<String>,
     /// Wall-clock time of the call, in milliseconds.
     pub duration_ms: u64,
     /// Set when the call needed a human's approval: whether it was filed

@@ -72,6 +72,9 @@ pub struct Ending {
     pub error: Option<String>,
     /// SHA-256 of the output, when there was one.
     pub output_sha256: Option<String>,
+    /// SHA-256 of the content blocks returned besides it, when there were
+    /// any (see [`CallEvent::content_sha256`]).
+    pub content_sha256: Option<String>,
     /// Network use and refusals, redactions.
     pub effects: Effects,
     /// Wall-clock time of the call, in milliseconds.
@@ -86,6 +89,7 @@ impl Ending {
             outcome,
             error: Some(bounded(error)),
             output_sha256: None,
+            content_sha256: None,
             effects: Effects::default(),
             duration_ms: 0,
         }
@@ -114,6 +118,7 @@ impl CallEvent {
             outcome: ending.outcome,
             error: ending.error,
             output_sha256: ending.output_sha256,
+            content_sha256: ending.content_sha256,
             duration_ms: ending.duration_ms,
             approval: None,
             workspace: None,

@@ -44,6 +44,7 @@ fn call(n: u64, outcome: Outcome) -> Event {
         outcome,
         error: (outcome != Outcome::Ok).then(|| format!("{} happened", outcome.as_str())),
         output_sha256: (outcome == Outcome::Ok).then(|| input_sha256("{}")),
+        content_sha256: None,
         duration_ms: n,
         approval: (outcome == Outcome::ApprovalRequired).then(|| CallApproval {
             status: ApprovalStatus::Required,

@@ -222,7 +222,30 @@ fn report_call(
     }
     report_truncation(&called.outcome);
     report_network(&called.outcome);
+    report_content(&called.outcome);
     finish(tool, called, decision)
+}
+
+/// Content blocks are for MCP clients; `run` says what there was, on
+/// stderr, so nothing a tool returned goes unseen.
+fn report_content(outcome: &CallOutcome) {
+    use airlock_host::{ContentBlock, ResourceBody};
+    for block in &outcome.content {
+        let what = match block {
+            ContentBlock::Text(text) => format!("text, {} bytes", text.len()),
+            ContentBlock::Image { mime_type, data } => format!("image {mime_type}, {} bytes", data.len()),
+            ContentBlock::Audio { mime_type, data } => format!("audio {mime_type}, {} bytes", data.len()),
+            ContentBlock::ResourceLink { uri, .. } => format!("link to {}", printable(uri)),
+            ContentBlock::Resource { uri, body, .. } => {
+                let size = match body {
+                    ResourceBody::Text(text) => text.len(),
+                    ResourceBody::Blob(data) => data.len(),
+                };
+                format!("resource {}, {size} bytes", printable(uri))
+            }
+        };
+        eprintln!("note: content block ({what}); MCP clients receive it, `run` prints only the JSON output");
+    }
 }
 
 /// Refused requests are notes on stderr even when the tool handled them.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use airlock_audit::{Effects, Ending, MAX_REFUSALS, Outcome, bounded, sha256_hex};
 
 use crate::call::{CallOutcome, ToolError};
+use crate::capability::content::{ContentBlock, ResourceBody};
 use crate::error::CallError;
 
 /// The audit ending of a call that took `elapsed` (as the caller measured
@@ -38,5 +39,33 @@ pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> End
         refusals_dropped: network.refusals_dropped + (network.refusals.len() - listed) as u64,
         redactions: outcome.redactions.clone(),
     };
-    Ending { outcome: kind, error, output_sha256: output, effects, duration_ms }
+    let content = (!outcome.content.is_empty()).then(|| content_sha256(&outcome.content));
+    Ending { outcome: kind, error, output_sha256: output, content_sha256: content, effects, duration_ms }
+}
+
+/// SHA-256 over one line per block: `KIND\tMIME\tSHA-256 of its payload\n`
+/// (a link's payload is its URI, name and description, tab-separated).
+fn content_sha256(blocks: &[ContentBlock]) -> String {
+    let mut lines = String::new();
+    for block in blocks {
+        let none = String::new();
+        let (kind, mime, payload) = match block {
+            ContentBlock::Text(text) => ("text", &none, sha256_hex(text.as_bytes())),
+            ContentBlock::Image { mime_type, data } => ("image", mime_type, sha256_hex(data)),
+            ContentBlock::Audio { mime_type, data } => ("audio", mime_type, sha256_hex(data)),
+            ContentBlock::ResourceLink { uri, name, mime_type, description } => {
+                let link = format!("{uri}\t{name}\t{}", description.as_deref().unwrap_or(""));
+                ("resource_link", mime_type.as_ref().unwrap_or(&none), sha256_hex(link.as_bytes()))
+            }
+            ContentBlock::Resource { mime_type, body, .. } => {
+                let payload = match body {
+                    ResourceBody::Text(text) => sha256_hex(text.as_bytes()),
+                    ResourceBody::Blob(data) => sha256_hex(data),
+                };
+                ("resource", mime_type.as_ref().unwrap_or(&none), payload)
+            }
+        };
+        lines.push_str(&format!("{kind}\t{mime}\t{payload}\n"));
+    }
+    sha256_hex(lines.as_bytes())
 }

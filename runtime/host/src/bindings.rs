@@ -1,7 +1,7 @@
 //! The one `bindgen!` site for the `airlock:tool` world.
 //!
 //! Exports are async (the host is async, so epoch deadlines can yield and a
-//! wall-clock timeout can drop a running call); the `log`, `progress`, `network` and `secrets` imports are sync.
+//! wall-clock timeout can drop a running call); the `log`, `progress`, `content`, `network` and `secrets` imports are sync.
 
 wasmtime::component::bindgen!({
     world: "tool",

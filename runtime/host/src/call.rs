@@ -12,6 +12,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{Tool, ToolPre, wit};
+use crate::capability::content::{ContentBlock, ContentSink, ResourceBody};
 use crate::capability::net::NetworkReport;
 use crate::capability::net::headers::{HeaderBudget, HeadersExhausted};
 use crate::capability::{self, log::LogSink, progress::ProgressSink};
@@ -43,6 +44,9 @@ pub enum ToolError {
 pub struct CallOutcome {
     /// The JSON output, or the tool's own error.
     pub result: Result<String, ToolError>,
+    /// Text, images, audio and resources the tool added
+    /// (`airlock:tool/content`), in order, redacted.
+    pub content: Vec<ContentBlock>,
     /// What the tool wrote to stdout (capped).
     pub stdout: Captured,
     /// What the tool wrote to stderr (capped).
@@ -137,6 +141,8 @@ pub(crate) struct Leftovers {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) logs_dropped: u64,
     pub(crate) network: NetworkReport,
+    /// The content blocks the call added, not yet redacted.
+    pub(crate) content: ContentSink,
     /// The call's redactor, with the hits it counted in log lines and
     /// responses.
     pub(crate) redactor: Option<Arc<Redactor>>,
@@ -167,6 +173,7 @@ pub(crate) async fn with_fresh_instance<R>(
         headers: HeaderBudget::new(limits.net.header_bytes),
         log: LogSink::new(limits.log_lines, limits.log_bytes, watcher.clone()),
         progress: ProgressSink::new(watcher),
+        content: ContentSink::new(limits.output_bytes),
         http: http_ctx(),
         egress,
         vault,
@@ -191,6 +198,7 @@ pub(crate) async fn with_fresh_instance<R>(
         Ok(Err(error)) => Err(classify(&error, store.data().limiter.refused, &limits)),
     };
     let log = std::mem::take(&mut store.data_mut().log);
+    let content = std::mem::take(&mut store.data_mut().content);
     let redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
     drop(store);
@@ -200,6 +208,7 @@ pub(crate) async fn with_fresh_instance<R>(
         logs: log.lines,
         logs_dropped: log.dropped,
         network,
+        content,
         redactor,
     };
     (result, leftovers)
@@ -276,7 +285,11 @@ pub(crate) async fn invoke(
         tool.call_invoke(store, input).await
     })
     .await;
-    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, redactor } = leftovers;
+    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, content, redactor } = leftovers;
+    let limit = grants.limits().output_bytes;
+    if let Some(actual) = content.exceeded {
+        return Err(LimitExceeded::Output { limit, actual }.into());
+    }
     // Everything is redacted before it is cut: captures that were capped
     // also lose a partial value at their end.
     if let Some(r) = redactor.as_deref() {
@@ -302,9 +315,9 @@ pub(crate) async fn invoke(
     };
     let result = match result {
         Ok(output) => {
-            let limit = grants.limits().output_bytes;
-            if output.len() as u64 > limit {
-                return Err(LimitExceeded::Output { limit, actual: output.len() as u64 }.into());
+            let actual = (output.len() as u64).saturating_add(content.bytes);
+            if actual > limit {
+                return Err(LimitExceeded::Output { limit, actual }.into());
             }
             // The result is JSON: redacted after decoding too.
             Ok(match redactor.as_deref() {
@@ -316,9 +329,14 @@ pub(crate) async fn invoke(
         Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(scrub(m))),
         Err(wit::ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
     };
+    let content = match redactor.as_deref() {
+        Some(r) => content.blocks.into_iter().map(|block| redacted(block, r)).collect(),
+        None => content.blocks,
+    };
     let redactions = redactor.map(|r| r.counts()).unwrap_or_default();
     Ok(CallOutcome {
         result,
+        content,
         stdout,
         stderr,
         logs,
@@ -343,4 +361,29 @@ pub(crate) fn with_stderr_tail(trap: String, stderr: &Captured) -> String {
         start += 1;
     }
     format!("{trap}; tool stderr: {}", &text[start..])
+}
+
+/// `block` with every secret of the call masked in its text and bytes.
+fn redacted(block: ContentBlock, r: &Redactor) -> ContentBlock {
+    let text = |text: String| r.text(&text);
+    let opt = |text: Option<String>| text.map(|t| r.text(&t));
+    match block {
+        ContentBlock::Text(t) => ContentBlock::Text(text(t)),
+        ContentBlock::Image { mime_type, data } => ContentBlock::Image { mime_type, data: r.bytes(&data) },
+        ContentBlock::Audio { mime_type, data } => ContentBlock::Audio { mime_type, data: r.bytes(&data) },
+        ContentBlock::ResourceLink { uri, name, mime_type, description } => ContentBlock::ResourceLink {
+            uri: text(uri),
+            name: text(name),
+            mime_type: opt(mime_type),
+            description: opt(description),
+        },
+        ContentBlock::Resource { uri, mime_type, body } => ContentBlock::Resource {
+            uri: text(uri),
+            mime_type: opt(mime_type),
+            body: match body {
+                ResourceBody::Text(t) => ResourceBody::Text(text(t)),
+                ResourceBody::Blob(data) => ResourceBody::Blob(r.bytes(&data)),
+            },
+        },
+    }
 }

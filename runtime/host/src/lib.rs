@@ -27,6 +27,7 @@ mod redact;
 mod state;
 
 pub use call::{CallOutcome, Captured, LogLine, Progress, ToolError, Watcher};
+pub use capability::content::{AUDIO_TYPES, ContentBlock, IMAGE_TYPES, ResourceBody};
 pub use capability::net::NetworkReport;
 pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};

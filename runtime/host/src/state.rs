@@ -7,6 +7,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::airlock::tool::network;
+use crate::capability::content::ContentSink;
 use crate::capability::log::LogSink;
 use crate::capability::net::Egress;
 use crate::capability::net::headers::HeaderBudget;
@@ -30,6 +31,7 @@ pub(crate) struct HostState {
     pub(crate) headers: HeaderBudget,
     pub(crate) log: LogSink,
     pub(crate) progress: ProgressSink,
+    pub(crate) content: ContentSink,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: Egress,
     pub(crate) vault: Vault,

@@ -385,11 +385,16 @@ fn answer(
         ok = outcome.result.is_ok(),
         "call finished"
     );
+    let blocks = outcome.content.into_iter().map(crate::content::to_mcp);
     match outcome.result {
-        Ok(output) => match serde_json::from_str::<Value>(&output) {
-            Ok(value @ Value::Object(_)) => CallToolResult::structured(value),
-            _ => CallToolResult::success(vec![ContentBlock::text(output)]),
-        },
+        Ok(output) => {
+            let mut result = match serde_json::from_str::<Value>(&output) {
+                Ok(value @ Value::Object(_)) => CallToolResult::structured(value),
+                _ => CallToolResult::success(vec![ContentBlock::text(output)]),
+            };
+            result.content.extend(blocks);
+            result
+        }
         Err(error @ ToolError::Denied(_)) => failure(format!("tool `{name}`: {error}")),
         Err(error) => {
             let note = if withheld { WITHHELD_NOTE } else { "" };

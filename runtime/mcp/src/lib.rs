@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod content;
 mod error;
 mod gate;
 mod handler;

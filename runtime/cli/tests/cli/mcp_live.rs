@@ -25,7 +25,7 @@ use super::mcp::{Setup, call, text};
 use super::programs;
 use super::secrets::secret_cmd;
 
-const TOKEN: &str = "ghp_LOG-CANARY_9f3e1d2c4b5a69788776";
+pub(super) const TOKEN: &str = "ghp_LOG-CANARY_9f3e1d2c4b5a69788776";
 const ESCAPES: &str = "\\u{1b}]0;pwned\\u{7}\\u{202e}title";
 
 type Heard<T> = Arc<Mutex<Vec<T>>>;
@@ -76,13 +76,14 @@ impl Listener {
     }
 }
 
-/// The standard setup plus the `log-stream` and `progress-report` tools
-/// and a secret store holding GITHUB_TOKEN (alice may reveal it: her
-/// policy permits everything).
-fn setup() -> Setup {
+/// The standard setup plus the `log-stream`, `progress-report` and
+/// `content-blocks` tools and a secret store holding GITHUB_TOKEN (alice
+/// may reveal it: her policy permits everything).
+pub(super) fn setup() -> Setup {
     let setup = Setup::with_config(super::mcp::POLICY, "secrets = \"secrets\"\n", "");
     std::fs::copy(programs::LOG_STREAM, setup.path("tools/log-stream.wasm")).expect("copy tool");
     std::fs::copy(programs::PROGRESS_REPORT, setup.path("tools/progress-report.wasm")).expect("copy tool");
+    std::fs::copy(programs::CONTENT_BLOCKS, setup.path("tools/content-blocks.wasm")).expect("copy tool");
     let (cache, store) = (setup.path("cache"), setup.path("secrets"));
     assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
     assert_eq!(secret_cmd(&cache, &store, &["set", "GITHUB_TOKEN"], &format!("{TOKEN}\n")).code, 0);

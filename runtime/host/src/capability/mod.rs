@@ -10,6 +10,7 @@
 //! design: `net` holds the call's secret vault, because attaching a secret
 //! to a request is checked and done where the request leaves.
 
+pub mod content;
 pub mod env;
 pub mod fs;
 pub mod log;

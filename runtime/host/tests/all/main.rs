@@ -41,7 +41,8 @@ mod tests {
     pub(crate) use crate::net::net_tcp_granted;
     pub(crate) use crate::output::{log_lines, terminal_forgery};
     pub(crate) use crate::secrets::{
-        log_stream, progress_report, secret_bearer, secret_exfiltrate, secret_snoop, workspace_secret_echo,
+        content_blocks, log_stream, progress_report, secret_bearer, secret_exfiltrate, secret_snoop,
+        workspace_secret_echo,
     };
 }
 

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use airlock_host::{CallOutcome, LoadedTool, LogLine, Progress, ToolError, Watcher};
+use airlock_host::{
+    CallError, CallOutcome, ContentBlock, LimitExceeded, LoadedTool, LogLine, Progress, ResourceBody,
+    ToolError, Watcher,
+};
 use airlock_policy::authz::{Authorizer, PolicySource, ToolIdentity};
 use airlock_policy::{GrantSet, Limits, Methods, NetGrant, Offer, OfferedSecret, Principal};
 use airlock_test_artifacts as programs;
@@ -212,6 +215,64 @@ pub(crate) async fn log_stream() {
     let outcome = tool.call_watched(&capped, "{\"lines\": 50}", heard.clone()).await.expect("call");
     assert_eq!(heard.0.lock().expect("lock").len(), 5, "nothing past the log limit is heard");
     assert_eq!(outcome.logs_dropped, 46);
+}
+
+/// Content blocks come back in order, checked: every sort passes, SVG is
+/// refused, a 100 MiB clip ends the call at the output limit whatever the
+/// tool does, and a revealed secret is masked in text and bytes.
+#[tokio::test]
+pub(crate) async fn content_blocks() {
+    let tool = tool(programs::CONTENT_BLOCKS).await;
+    let server = HttpServer::start();
+    let policy = format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(&server.url(""))
+    );
+    let roomy = Limits { memory_bytes: 512 << 20, ..Limits::default() };
+    let granted = grants(&tool, &policy, &[server.url("")], roomy);
+
+    let all = call(&tool, &granted, json!({"kind": "all"})).await;
+    assert_eq!(output(&all)["added"], 6);
+    let kinds: Vec<&str> = all
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text(_) => "text",
+            ContentBlock::Image { .. } => "image",
+            ContentBlock::Audio { .. } => "audio",
+            ContentBlock::ResourceLink { .. } => "link",
+            ContentBlock::Resource { body: ResourceBody::Text(_), .. } => "resource-text",
+            ContentBlock::Resource { body: ResourceBody::Blob(_), .. } => "resource-blob",
+        })
+        .collect();
+    assert_eq!(kinds, ["text", "image", "audio", "link", "resource-text", "resource-blob"]);
+
+    let svg = call(&tool, &granted, json!({"kind": "svg"})).await;
+    let refused = output(&svg)["refused"].as_str().unwrap_or_default().to_owned();
+    assert!(refused.contains("image type `image/svg+xml` is not one of image/png"), "{refused}");
+    assert!(svg.content.is_empty());
+
+    let bomb = tool.call(&granted, &json!({"kind": "bomb", "mib": 100}).to_string()).await;
+    match bomb {
+        Err(CallError::Limit(LimitExceeded::Output { limit, actual })) => {
+            assert_eq!(limit, Limits::default().output_bytes);
+            assert!(actual > 100 << 20, "{actual}");
+        }
+        other => {
+            panic!("a 100 MiB clip must end the call at the output limit: {:?}", other.map(|o| o.result))
+        }
+    }
+
+    let secret = call(&tool, &granted, json!({"kind": "secret"})).await;
+    let shown = format!("{:?}", secret.content);
+    assert!(shown.contains("token [REDACTED:GITHUB_TOKEN]"), "{shown}");
+    assert!(!shown.contains(TOKEN), "the token reached the content: {shown}");
+    let image = secret.content.iter().find_map(|b| match b {
+        ContentBlock::Image { data, .. } => Some(data.clone()),
+        _ => None,
+    });
+    let image = image.expect("the image");
+    assert!(!image.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "the token is in the image bytes");
 }
 
 /// An attached secret reaches its bound destination, and the echo is redacted.
