@@ -50,7 +50,8 @@ pub trait Tool {
     /// Output, serialised to JSON for the caller.
     type Output: serde::Serialize + schemars::JsonSchema;
 
-    /// Short identifier, `[a-z0-9-]+`.
+    /// Short identifier, 1-64 characters of `[a-z0-9_-]` (MCP clients
+    /// call tools by it; many use `snake_case`).
     const NAME: &'static str;
     /// Semantic version.
     const VERSION: &'static str;

@@ -179,9 +179,9 @@ async fn describe(pre: &ToolPre<HostState>, settings: CallSettings) -> Result<To
 fn convert_info(raw: wit::ToolInfo) -> Result<ToolInfo, String> {
     if raw.name.is_empty()
         || raw.name.len() > 64
-        || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     {
-        return Err(format!("name `{}` must be 1-64 characters of [a-z0-9-]", raw.name.escape_default()));
+        return Err(format!("name `{}` must be 1-64 characters of [a-z0-9_-]", raw.name.escape_default()));
     }
     check_text(&raw)?;
     let schema = |which: &str, text: &str| -> Result<serde_json::Value, String> {
@@ -322,6 +322,21 @@ mod tests {
 
     /// A change that spoils a self-description.
     type Spoil = fn(&mut wit::ToolInfo);
+
+    #[test]
+    fn a_name_is_1_to_64_characters_of_lowercase_digits_dash_and_underscore() {
+        for good in ["grep", "read-file", "test_simple_text", "a", &"x".repeat(64)] {
+            let mut raw = info();
+            raw.name = good.to_owned();
+            assert!(convert_info(raw).is_ok(), "{good}");
+        }
+        for bad in ["", "Grep", "read file", "../x", "a.b", "tool\u{0}", &"x".repeat(65)] {
+            let mut raw = info();
+            raw.name = bad.to_owned();
+            let error = convert_info(raw).expect_err(bad);
+            assert!(error.contains("must be 1-64 characters of [a-z0-9_-]"), "{error}");
+        }
+    }
 
     #[test]
     fn a_self_description_that_could_disguise_itself_is_refused_naming_the_field() {

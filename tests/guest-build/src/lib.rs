@@ -35,6 +35,7 @@ pub fn build(packages: &[&str], examples: bool, profile: &str) -> PathBuf {
         "sdk",
         "tools",
         "tests/programs",
+        "tests/conformance",
         "tests/guest-build",
         "Cargo.toml",
         "Cargo.lock",

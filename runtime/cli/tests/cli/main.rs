@@ -10,6 +10,7 @@ mod approval;
 mod audit;
 mod identity;
 mod mcp;
+mod mcp_conformance;
 mod mcp_content;
 mod mcp_live;
 mod patch_deps;

@@ -261,6 +261,11 @@ impl HttpServer {
         handler.serve(transport).await.expect("MCP session over HTTP")
     }
 
+    /// Where it serves MCP: `http://ADDR/mcp`.
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+
     fn metadata_url(&self) -> String {
         self.url.replace("/mcp", "/.well-known/oauth-protected-resource")
     }
