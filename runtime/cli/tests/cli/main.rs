@@ -14,6 +14,7 @@ mod mcp_conformance;
 mod mcp_content;
 mod mcp_live;
 mod patch_deps;
+mod python_sdk;
 mod secrets;
 mod workspace;
 

@@ -1,0 +1,117 @@
+//! Tools written in Python (`sdk/python`), built with componentize-py as a
+//! tool author builds them, run by `airlock run`: the example `json-query`
+//! answers, and the sandbox holds for the Python runtime as for Rust tools
+//! (a `..` escape denied, a host path absent, the canary nowhere, the
+//! input checked against the schema the SDK derived).
+//!
+//! `.ci/run` installs componentize-py (pinned) and names it in
+//! `AIRLOCK_COMPONENTIZE_PY`; without it the test says it was skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+const CANARY: &str = "PY-SANDBOX-CANARY-5e1f";
+
+fn componentize_py() -> Option<String> {
+    match std::env::var("AIRLOCK_COMPONENTIZE_PY") {
+        Ok(path) => Some(path),
+        Err(_) => {
+            eprintln!("skipped: AIRLOCK_COMPONENTIZE_PY does not name componentize-py (.ci/run installs it)");
+            None
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the example `json-query` with the documented command.
+fn build(componentize_py: &str, out: &Path) {
+    let example = repo().join("examples/tools/python/json-query");
+    let status = Command::new(componentize_py)
+        .arg("-d")
+        .arg(repo().join("wit"))
+        .args(["-w", "tool", "componentize", "app", "-p"])
+        .arg(&example)
+        .arg("-p")
+        .arg(repo().join("sdk/python"))
+        .arg("-o")
+        .arg(out)
+        .status()
+        .expect("run componentize-py");
+    assert!(status.success(), "componentize-py failed");
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, tool: &Path, input: &Value) -> Ran {
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--operator-override", "--mount"])
+        .arg(format!("{}:/workspace", dir.join("ws").display()))
+        .arg("--input")
+        .arg(input.to_string())
+        .arg(tool)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
+        .output()
+        .expect("run airlock");
+    let ran = Ran {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !ran.stdout.contains(CANARY) && !ran.stderr.contains(CANARY),
+        "the canary leaked: {}",
+        ran.stderr
+    );
+    ran
+}
+
+#[test]
+fn a_python_tool_built_with_the_sdk_runs_and_the_sandbox_holds() {
+    let Some(componentize_py) = componentize_py() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = dir.path().join("json-query.wasm");
+    build(&componentize_py, &tool);
+    std::fs::create_dir_all(dir.path().join("ws")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("ws/package.json"),
+        r#"{"name": "app", "dependencies": {"left-pad": "1.3.0"}, "files": ["a", "b"]}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("secret.txt"), CANARY).expect("write");
+
+    let found = run(dir.path(), &tool, &json!({"path": "package.json", "query": "dependencies.left-pad"}));
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    let value: Value = serde_json::from_str(&found.stdout).expect("JSON");
+    assert_eq!(
+        value,
+        json!({"path": "package.json", "query": "dependencies.left-pad", "found": true, "value": "1.3.0"})
+    );
+    let indexed = run(dir.path(), &tool, &json!({"path": "package.json", "query": "files.1"}));
+    assert_eq!(serde_json::from_str::<Value>(&indexed.stdout).expect("JSON")["value"], "b");
+
+    let escape = run(dir.path(), &tool, &json!({"path": "../secret.txt"}));
+    assert_eq!(escape.code, 3, "a `..` escape is denied (exit 3): {}", escape.stderr);
+    assert!(escape.stderr.contains("denied"), "{}", escape.stderr);
+    let host_path = run(dir.path(), &tool, &json!({"path": dir.path().join("secret.txt")}));
+    assert_ne!(host_path.code, 0, "a host path is not there: {}", host_path.stdout);
+
+    let bad = run(dir.path(), &tool, &json!({"path": 7}));
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`/path` violates `type`"),
+        "checked against the SDK's schema: {}",
+        bad.stderr
+    );
+    let unknown = run(dir.path(), &tool, &json!({"path": "package.json", "mode": "x"}));
+    assert!(unknown.stderr.contains("additionalProperties"), "{}", unknown.stderr);
+}
