@@ -143,6 +143,8 @@ pub(crate) struct Leftovers {
     pub(crate) network: NetworkReport,
     /// The content blocks the call added, not yet redacted.
     pub(crate) content: ContentSink,
+    /// Whether the memory limit refused a growth during the call.
+    pub(crate) memory_refused: bool,
     /// The call's redactor, with the hits it counted in log lines and
     /// responses.
     pub(crate) redactor: Option<Arc<Redactor>>,
@@ -199,6 +201,7 @@ pub(crate) async fn with_fresh_instance<R>(
     };
     let log = std::mem::take(&mut store.data_mut().log);
     let content = std::mem::take(&mut store.data_mut().content);
+    let memory_refused = store.data().limiter.refused;
     let redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
     drop(store);
@@ -209,6 +212,7 @@ pub(crate) async fn with_fresh_instance<R>(
         logs_dropped: log.dropped,
         network,
         content,
+        memory_refused,
         redactor,
     };
     (result, leftovers)
@@ -285,7 +289,16 @@ pub(crate) async fn invoke(
         tool.call_invoke(store, input).await
     })
     .await;
-    let Leftovers { mut stdout, mut stderr, logs, logs_dropped, mut network, content, redactor } = leftovers;
+    let Leftovers {
+        mut stdout,
+        mut stderr,
+        logs,
+        logs_dropped,
+        mut network,
+        content,
+        memory_refused,
+        redactor,
+    } = leftovers;
     let limit = grants.limits().output_bytes;
     if let Some(actual) = content.exceeded {
         return Err(LimitExceeded::Output { limit, actual }.into());
@@ -324,6 +337,12 @@ pub(crate) async fn invoke(
                 Some(r) => r.json(&output),
                 None => output,
             })
+        }
+        // A tool that failed after its memory was refused failed for want
+        // of memory, whatever its runtime called it (Python raises
+        // `MemoryError`; Rust aborts, which is a trap, classified above).
+        Err(wit::ToolError::Failed(_)) if memory_refused => {
+            return Err(LimitExceeded::Memory(grants.limits().memory_bytes).into());
         }
         Err(wit::ToolError::InvalidInput(m)) => Err(ToolError::InvalidInput(scrub(m))),
         Err(wit::ToolError::Denied(m)) => Err(ToolError::Denied(scrub(m))),

@@ -28,9 +28,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the example `json-query` with the documented command.
-fn build(componentize_py: &str, out: &Path) {
-    let example = repo().join("examples/tools/python/json-query");
+/// Builds the Python tool in `dir` (of the repository) with the documented
+/// command.
+fn build(componentize_py: &str, dir: &str, out: &Path) {
+    let example = repo().join(dir);
     let status = Command::new(componentize_py)
         .arg("-d")
         .arg(repo().join("wit"))
@@ -52,9 +53,15 @@ struct Ran {
 }
 
 fn run(dir: &Path, tool: &Path, input: &Value) -> Ran {
+    run_with(dir, tool, input, &[])
+}
+
+fn run_with(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
     let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(["run", "--operator-override", "--mount"])
-        .arg(format!("{}:/workspace", dir.join("ws").display()))
+        .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
+        .args(extra)
+        .env("PY_HOST_SECRET", CANARY)
         .arg("--input")
         .arg(input.to_string())
         .arg(tool)
@@ -80,7 +87,7 @@ fn a_python_tool_built_with_the_sdk_runs_and_the_sandbox_holds() {
     let Some(componentize_py) = componentize_py() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let tool = dir.path().join("json-query.wasm");
-    build(&componentize_py, &tool);
+    build(&componentize_py, "examples/tools/python/json-query", &tool);
     std::fs::create_dir_all(dir.path().join("ws")).expect("mkdir");
     std::fs::write(
         dir.path().join("ws/package.json"),
@@ -114,4 +121,39 @@ fn a_python_tool_built_with_the_sdk_runs_and_the_sandbox_holds() {
     );
     let unknown = run(dir.path(), &tool, &json!({"path": "package.json", "mode": "x"}));
     assert!(unknown.stderr.contains("additionalProperties"), "{}", unknown.stderr);
+}
+
+/// The sandbox holds for the Python runtime as for Rust tools: the host's
+/// environment is not there, a symlink out of the mount cannot be made, a
+/// spinning tool is stopped at its deadline and an unbounded one at its
+/// memory limit, with the same messages and exit codes (4).
+#[test]
+fn a_python_tool_cannot_see_the_host_env_leave_its_mount_spin_or_hoard() {
+    let Some(componentize_py) = componentize_py() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = dir.path().join("escapes.wasm");
+    build(&componentize_py, "tests/python/escapes", &tool);
+    std::fs::create_dir_all(dir.path().join("ws")).expect("mkdir");
+
+    let env = run(dir.path(), &tool, &json!({"attempt": "env"}));
+    assert_eq!(env.code, 0, "{}", env.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&env.stdout).expect("JSON")["saw"],
+        json!({}),
+        "no host variable"
+    );
+
+    let symlink = run(dir.path(), &tool, &json!({"attempt": "symlink"}));
+    assert_eq!(symlink.code, 0, "{}", symlink.stderr);
+    let saw = serde_json::from_str::<Value>(&symlink.stdout).expect("JSON")["saw"].clone();
+    assert!(saw.as_str().is_some_and(|s| s.starts_with("symlink refused")), "{saw}");
+    assert!(std::fs::read_dir(dir.path().join("ws")).expect("ws").next().is_none(), "nothing was made");
+
+    let spin = run_with(dir.path(), &tool, &json!({"attempt": "loop"}), &["--timeout", "2s"]);
+    assert_eq!(spin.code, 4, "{}", spin.stderr);
+    assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
+
+    let hoard = run_with(dir.path(), &tool, &json!({"attempt": "memory"}), &["--memory", "96MiB"]);
+    assert_eq!(hoard.code, 4, "{}", hoard.stderr);
+    assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
 }

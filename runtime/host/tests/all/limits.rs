@@ -37,6 +37,11 @@ pub(crate) async fn limit_memory_bomb() {
     let err = tool.call(&grants(&tool, &[], &[], limits), "{}").await.expect_err("must hit the memory limit");
     assert!(matches!(err, CallError::Limit(LimitExceeded::Memory(m)) if m == 32 << 20), "{err}");
     assert_eq!(err.to_string(), "memory limit 32 MiB exceeded");
+    // A tool that copes with the refusal and fails on its own terms (as
+    // Python's MemoryError does) still ended at the memory limit.
+    let graceful = tool.call(&grants(&tool, &[], &[], limits), r#"{"graceful": true}"#).await;
+    let err = graceful.expect_err("a failure after a refused growth is the memory limit");
+    assert_eq!(err.to_string(), "memory limit 32 MiB exceeded");
     still_serving().await;
 }
 
