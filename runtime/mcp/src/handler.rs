@@ -16,7 +16,7 @@ use airlock_host::{CallError, CallOutcome, ToolError, Watcher};
 use airlock_policy::text::excerpt;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProgressToken, ProtocolVersion, RequestMetaObject,
+    ListToolsResult, LoggingLevel, PaginatedRequestParams, ProgressToken, ProtocolVersion, RequestMetaObject,
     ServerCapabilities, ServerConfig, SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
@@ -200,7 +200,8 @@ impl AirlockServer {
         };
         let resubmit = format!("the request id in the call's `_meta` as `\"{MCP_META_KEY}\": \"ID\"`");
         let wanted = live::Wanted {
-            threshold: self.log_level(caller).load(Ordering::Relaxed),
+            threshold: request_log_level(params.meta.as_ref(), context)
+                .map_or_else(|| self.log_level(caller).load(Ordering::Relaxed), live::rank),
             progress: progress_token(params.meta.as_ref(), context),
         };
         let live = live::forward(context.peer.clone(), &tool.identity.name, wanted);
@@ -294,6 +295,16 @@ fn reply(tool: &CatalogTool, caller: &Caller, report: CallReport) -> CallToolRes
             answer(tool, sub, *outcome, withheld)
         }
     }
+}
+
+/// The log level a call asks for in `_meta` (`io.modelcontextprotocol/logLevel`,
+/// the 2026-07-28 revision's per-request form of `logging/setLevel`), if any:
+/// it applies to that call only.
+fn request_log_level(
+    meta: Option<&RequestMetaObject>,
+    context: &RequestContext<RoleServer>,
+) -> Option<LoggingLevel> {
+    meta.and_then(RequestMetaObject::log_level).or_else(|| context.meta.log_level())
 }
 
 /// The `progressToken` a call carries in `_meta`, if any.

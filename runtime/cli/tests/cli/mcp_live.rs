@@ -274,3 +274,30 @@ async fn stdio_progress_reaches_the_request_that_carried_a_token() {
     assert!(reports.windows(2).all(|w| w[0].progress_token == w[1].progress_token), "one token: {reports:?}");
     client.cancel().await.expect("close");
 }
+
+/// The 2026-07-28 revision's per-request level (`_meta`
+/// `io.modelcontextprotocol/logLevel`) sends that call's lines without
+/// `logging/setLevel`, for that call only.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_a_per_request_log_level_sends_that_calls_lines_only() {
+    let setup = setup();
+    let server = setup.http(&[]);
+    let http = reqwest::Client::new();
+    let token = setup.token("human:alice");
+    let call = |id: u64, meta: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "log-stream", "arguments": {"lines": 2}, "_meta": meta}})
+    };
+    let asked = server.post(&http, &token, &call(1, json!({"io.modelcontextprotocol/logLevel": "warning"})));
+    let asked = messages(&asked.send().await.expect("response").text().await.expect("body"));
+    let methods: Vec<&str> = asked.iter().map(|m| m["method"].as_str().unwrap_or("result")).collect();
+    assert_eq!(
+        methods,
+        ["notifications/message", "result"],
+        "the error line only, then the result: {asked:?}"
+    );
+    assert_eq!(asked[0]["params"]["data"]["message"], ESCAPES);
+    let next = server.post(&http, &token, &call(2, json!({})));
+    let next = messages(&next.send().await.expect("response").text().await.expect("body"));
+    assert_eq!(next.len(), 1, "the next call did not ask: {next:?}");
+}
