@@ -656,30 +656,13 @@ async fn http_agents_calling_at_once_get_their_own_grants() {
 async fn http_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline() {
     let setup = Setup::new();
     let server = setup.http(&["--timeout", "4s"]);
-    let alice = Arc::new(server.client(&setup.token("human:alice")).await);
-    let started = Instant::now();
-    let runaway = tokio::spawn({
-        let alice = alice.clone();
-        async move { alice.call_tool(call("limit-infinite-loop", json!({}))).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for n in 0..3 {
-        let echoed = alice.call_tool(call("echo", json!({"n": n}))).await.expect("echo");
-        assert_eq!(echoed.structured_content, Some(json!({"n": n})));
-    }
-    assert!(!runaway.is_finished(), "echo calls finished while the runaway still runs");
-    let stopped = runaway.await.expect("join").expect("call");
-    assert_eq!(stopped.is_error, Some(true));
-    assert!(text(&stopped).contains("stopped: timeout after 4s"), "{}", text(&stopped));
-    assert!(started.elapsed() >= Duration::from_secs(4));
+    let alice = server.client(&setup.token("human:alice")).await;
+    runaway_blocks_no_other_call(alice, 4).await;
 }
 
-/// A stdio session runs on one thread: a runaway call still holds up no
-/// other call of the same agent (the sandbox yields at every epoch tick).
-#[tokio::test(flavor = "multi_thread")]
-async fn stdio_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline() {
-    let setup = Setup::new();
-    let alice = setup.stdio_with(&setup.write_token("alice.jwt", "human:alice"), &["--timeout", "3s"]).await;
+/// Starts `limit-infinite-loop` with `alice`, then calls `echo` three
+/// times while it runs; the runaway is stopped at its `deadline_secs`.
+async fn runaway_blocks_no_other_call(alice: Client, deadline_secs: u64) {
     let alice = Arc::new(alice);
     let started = Instant::now();
     let runaway = tokio::spawn({
@@ -694,8 +677,18 @@ async fn stdio_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadlin
     assert!(!runaway.is_finished(), "echo calls finished while the runaway still runs");
     let stopped = runaway.await.expect("join").expect("call");
     assert_eq!(stopped.is_error, Some(true));
-    assert!(text(&stopped).contains("stopped: timeout after 3s"), "{}", text(&stopped));
-    assert!(started.elapsed() >= Duration::from_secs(3));
+    let expected = format!("stopped: timeout after {deadline_secs}s");
+    assert!(text(&stopped).contains(&expected), "{}", text(&stopped));
+    assert!(started.elapsed() >= Duration::from_secs(deadline_secs));
+}
+
+/// A stdio session runs on one thread: a runaway call still holds up no
+/// other call of the same agent (the sandbox yields at every epoch tick).
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_a_runaway_tool_blocks_no_other_call_and_is_stopped_at_its_deadline() {
+    let setup = Setup::new();
+    let alice = setup.stdio_with(&setup.write_token("alice.jwt", "human:alice"), &["--timeout", "3s"]).await;
+    runaway_blocks_no_other_call(alice, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -31,6 +31,14 @@ permit (principal, action == Action::"secret.use", resource == Secret::"GITHUB_T
     )
 }
 
+/// [`bind_to`] `destination`, and `secret.reveal` of GITHUB_TOKEN.
+fn reveal_and_bind_to(destination: &str) -> String {
+    format!(
+        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
+        bind_to(destination)
+    )
+}
+
 /// The grants `policy` gives an acme/app agent calling `tool`, with `offered`
 /// destinations and the token offered from the store.
 fn grants(tool: &LoadedTool, policy: &str, offered: &[String], limits: Limits) -> GrantSet {
@@ -114,10 +122,7 @@ pub(crate) async fn secret_snoop() {
 async fn a_revealed_secret_is_still_redacted_from_every_output() {
     let tool = tool(programs::SECRET_SNOOP).await;
     let server = HttpServer::start();
-    let policy = format!(
-        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
-        bind_to(&server.url(""))
-    );
+    let policy = reveal_and_bind_to(&server.url(""));
     let big = Limits { output_bytes: 64 << 20, ..Limits::default() };
     let grants = grants(&tool, &policy, &[server.url("")], big);
     let outcome = call(&tool, &grants, json!({})).await;
@@ -152,10 +157,7 @@ impl Watcher for Heard {
 pub(crate) async fn progress_report() {
     let tool = tool(programs::PROGRESS_REPORT).await;
     let server = HttpServer::start();
-    let policy = format!(
-        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
-        bind_to(&server.url(""))
-    );
+    let policy = reveal_and_bind_to(&server.url(""));
     let granted = grants(&tool, &policy, &[server.url("")], Limits::default());
     let heard = Arc::new(Heard::default());
     let input = json!({ "steps": 3, "pause_ms": 50, "spam": 100_000, "secret": true }).to_string();
@@ -184,10 +186,7 @@ pub(crate) async fn progress_report() {
 pub(crate) async fn log_stream() {
     let tool = tool(programs::LOG_STREAM).await;
     let server = HttpServer::start();
-    let policy = format!(
-        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
-        bind_to(&server.url(""))
-    );
+    let policy = reveal_and_bind_to(&server.url(""));
     let granted = grants(&tool, &policy, &[server.url("")], Limits::default());
     let heard = Arc::new(Heard::default());
     let input = json!({ "lines": 3, "pause_ms": 300, "secret": true }).to_string();
@@ -224,10 +223,7 @@ pub(crate) async fn log_stream() {
 pub(crate) async fn content_blocks() {
     let tool = tool(programs::CONTENT_BLOCKS).await;
     let server = HttpServer::start();
-    let policy = format!(
-        "{}\npermit (principal, action == Action::\"secret.reveal\", resource == Secret::\"GITHUB_TOKEN\");",
-        bind_to(&server.url(""))
-    );
+    let policy = reveal_and_bind_to(&server.url(""));
     let roomy = Limits { memory_bytes: 512 << 20, ..Limits::default() };
     let granted = grants(&tool, &policy, &[server.url("")], roomy);
 
