@@ -9,6 +9,7 @@ use airlock_test_artifacts as programs;
 mod approval;
 mod audit;
 mod identity;
+mod js_sdk;
 mod mcp;
 mod mcp_conformance;
 mod mcp_content;

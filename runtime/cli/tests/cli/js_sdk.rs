@@ -1,0 +1,341 @@
+//! Tools written in JavaScript and TypeScript (`sdk/js`), built with the
+//! SDK's `airlock-js-build` as a tool author builds them, run by `airlock
+//! run`: the TypeScript example `link-check` reads a mount and checks links
+//! on a granted host, and the sandbox holds for the JS runtime as for Rust
+//! tools (mount escapes, host env, ungranted and private destinations, a
+//! secret's value, a spinning and a hoarding tool), the canary nowhere.
+//!
+//! `.ci/run` installs the SDK's pinned builders (`npm ci` in `sdk/js`) and
+//! names the build command in `AIRLOCK_JS_BUILD`; without it the tests say
+//! they were skipped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde_json::{Value, json};
+
+use crate::secrets::secret_cmd;
+
+const CANARY: &str = "JS-SANDBOX-CANARY-77c2";
+
+fn js_build() -> Option<String> {
+    match std::env::var("AIRLOCK_JS_BUILD") {
+        Ok(path) => Some(path),
+        Err(_) => {
+            eprintln!(
+                "skipped: AIRLOCK_JS_BUILD does not name sdk/js/bin/airlock-js-build.mjs (.ci/run sets it)"
+            );
+            None
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the JS or TS tool `entry` (of the repository) with the
+/// documented command.
+fn build(js_build: &str, entry: &str, out: &Path) {
+    let built = Command::new(js_build)
+        .arg(repo().join(entry))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("run airlock-js-build");
+    assert!(built.status.success(), "airlock-js-build failed: {}", String::from_utf8_lossy(&built.stderr));
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} / {}", self.stdout, self.stderr))
+    }
+}
+
+/// `airlock run --operator-override` of `tool` in `dir` with the mount
+/// `dir/ws` at `/workspace`, the canary in the host's environment, and
+/// `extra` flags; checks the canary appears in neither output.
+fn run(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--operator-override", "--mount"])
+        .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
+        .args(extra)
+        .arg("--store")
+        .arg(dir.join("store"))
+        .arg("--input")
+        .arg(input.to_string())
+        .arg(tool)
+        .env("JS_HOST_SECRET", CANARY)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
+        .output()
+        .expect("run airlock");
+    let ran = Ran {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !ran.stdout.contains(CANARY) && !ran.stderr.contains(CANARY),
+        "the canary leaked: {}",
+        ran.stderr
+    );
+    ran
+}
+
+#[test]
+fn a_typescript_tool_built_with_the_sdk_checks_links_in_a_mount_on_a_granted_host() {
+    let Some(js_build) = js_build() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = dir.path().join("link-check.wasm");
+    build(&js_build, "examples/tools/js/link-check/app.ts", &tool);
+    let server = LinkServer::start();
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("docs")).expect("mkdir");
+    std::fs::create_dir_all(ws.join(".git")).expect("mkdir");
+    std::fs::write(dir.path().join("secret.md"), CANARY).expect("write");
+    std::fs::write(
+        ws.join("README.md"),
+        format!(
+            "# Demo\nSee [the guide](docs/guide.md), [a missing page](docs/nope.md), [out](../secret.md), \
+             [an anchor](#demo) and [mail](mailto:a@example.com).\n\
+             [fine]({origin}/ok) [gone]({origin}/gone) [no head]({origin}/no-head) [fine again]({origin}/ok#x)\n\
+             [elsewhere](https://elsewhere.example/page)\n\
+             ```\n[in a fence](fenced.md)\n```\n\
+             [ref]: docs/guide.md\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(ws.join("docs/guide.md"), "[back](../README.md) [self](./guide.md)\n").expect("write");
+    std::fs::write(ws.join(".git/HEAD.md"), "[skipped](nowhere.md)\n").expect("write");
+    let net = format!("HEAD,GET={origin}");
+
+    let ran = run(dir.path(), &tool, &json!({}), &["--net", &net]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let out = ran.json();
+    assert_eq!(out["files"], 2, "{out}");
+    let broken: Vec<(&str, &str)> = out["broken"]
+        .as_array()
+        .expect("broken")
+        .iter()
+        .map(|l| (l["target"].as_str().expect("target"), l["detail"].as_str().expect("detail")))
+        .collect();
+    assert_eq!(
+        broken,
+        [
+            ("docs/nope.md", "/workspace/docs/nope.md does not exist"),
+            ("../secret.md", "points outside the checkout"),
+            (format!("{origin}/gone").as_str(), "404"),
+        ],
+        "{out}"
+    );
+    let refused = &out["refused"];
+    assert_eq!(refused.as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(refused[0]["target"], "https://elsewhere.example/page");
+    assert!(
+        refused[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("destination not granted: https://elsewhere.example:443")),
+        "the host's reason: {out}"
+    );
+    // README: 3 relative, 4 remote on the granted host (one URL twice), 1
+    // refused, 1 reference (the anchor and the mail link are skipped, the
+    // fenced link and `.git` are not read); guide: 2.
+    assert_eq!(out["checked"], 11, "{out}");
+    let asked = server.requests();
+    assert_eq!(
+        asked,
+        ["HEAD /ok", "HEAD /gone", "HEAD /no-head", "GET /no-head"],
+        "each URL once, GET only where HEAD is not allowed"
+    );
+
+    let bad = run(dir.path(), &tool, &json!({"max_files": 0}), &[]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`/max_files` violates `minimum`"),
+        "checked against the SDK's schema: {}",
+        bad.stderr
+    );
+    let outside = run(dir.path(), &tool, &json!({"path": "../"}), &[]);
+    assert_eq!(outside.code, 1, "{}", outside.stderr);
+    assert!(outside.stderr.contains("../ is not under /workspace"), "{}", outside.stderr);
+}
+
+/// The sandbox holds for the JS runtime as for Rust tools, with the same
+/// messages and exit codes: no host environment; `..`, absolute and
+/// symlinked paths out of the mount refused; an ungranted destination and
+/// a granted name resolving to loopback refused before connecting; a
+/// secret's value not revealed, while the host attaches it by handle; a
+/// spinning tool stopped at its deadline and a hoarding one at its memory
+/// limit.
+#[test]
+fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_hoard() {
+    let Some(js_build) = js_build() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = dir.path().join("escapes.wasm");
+    build(&js_build, "tests/js/escapes/app.js", &tool);
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    let secret_file = dir.path().join("secret.txt");
+    std::fs::write(&secret_file, CANARY).expect("write");
+    let cache = dir.path().join("cache");
+    let store = dir.path().join("store");
+    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
+    assert_eq!(secret_cmd(&cache, &store, &["set", "TOKEN"], CANARY).code, 0);
+    let attempt = |attempt: &str, target: &str, extra: &[&str]| {
+        run(dir.path(), &tool, &json!({"attempt": attempt, "target": target}), extra)
+    };
+
+    let env = attempt("env", "", &[]);
+    assert_eq!(env.code, 0, "{}", env.stderr);
+    assert_eq!(env.json()["saw"], json!({}), "no host variable");
+
+    let dotdot = attempt("dotdot", "secret.txt", &[]);
+    assert_eq!(dotdot.json()["saw"], "refused: not-permitted");
+    let absolute = attempt("absolute", secret_file.to_str().expect("utf-8"), &[]);
+    assert_eq!(absolute.json()["saw"], "refused: not-permitted");
+    let symlink = attempt("symlink", "secret.txt", &[]);
+    let saw = symlink.json()["saw"].clone();
+    assert_eq!(saw["made"][0], "abs: refused: not-permitted", "an absolute symlink cannot be made: {saw}");
+    assert!(saw["abs"].as_str().is_some_and(|s| s.starts_with("refused")), "{saw}");
+    assert_eq!(saw["up"], "refused: not-permitted", "a relative symlink out is not followed: {saw}");
+
+    let server = LinkServer::start();
+    let port = server.port;
+    let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
+    assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
+    assert!(ungranted.stderr.contains("destination not granted: http://127.0.0.1"), "{}", ungranted.stderr);
+    let by_name = format!("http://localhost:{port}");
+    let private = attempt("private", &format!("{by_name}/ok"), &["--net", &by_name]);
+    assert_eq!(private.code, 3, "{}", private.stderr);
+    assert!(private.stderr.contains("(loopback address), which no grant names"), "{}", private.stderr);
+    assert!(server.requests().is_empty(), "a refused request reached the server");
+
+    let origin = format!("http://127.0.0.1:{port}");
+    let reveal = attempt("reveal", "", &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(reveal.code, 3, "{}", reveal.stderr);
+    assert!(reveal.stderr.contains("secret TOKEN may not be revealed to the tool"), "{}", reveal.stderr);
+    let bearer = attempt("bearer", &format!("{origin}/echo-auth"), &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(bearer.code, 0, "{}", bearer.stderr);
+    assert_eq!(bearer.json()["saw"], "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
+    assert_eq!(server.authorizations(), [format!("Bearer {CANARY}")], "the server got the real value");
+
+    let spin = attempt("loop", "", &["--timeout", "2s"]);
+    assert_eq!(spin.code, 4, "{}", spin.stderr);
+    assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
+    let hoard = attempt("memory", "", &["--memory", "96MiB"]);
+    assert_eq!(hoard.code, 4, "{}", hoard.stderr);
+    assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
+}
+
+/// A loopback HTTP/1.1 server for these tests: `/ok` answers 200,
+/// `/no-head` 405 to HEAD and 200 to GET, `/echo-auth` 200 with `you sent
+/// <authorization>`, anything else 404. Records `METHOD /path` and the
+/// authorization headers it got; stops when dropped.
+struct LinkServer {
+    port: u16,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the server was asked.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<String>,
+    authorizations: Vec<String>,
+}
+
+impl LinkServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
+            move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        let _ = answer(stream, &seen);
+                    }
+                }
+            }
+        });
+        LinkServer { port, seen, stop, thread: Some(thread) }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().expect("seen").requests.clone()
+    }
+
+    fn authorizations(&self) -> Vec<String> {
+        self.seen.lock().expect("seen").authorizations.clone()
+    }
+}
+
+impl Drop for LinkServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one request from `stream` and answers it (connections are not
+/// kept alive).
+fn answer(stream: TcpStream, seen: &Mutex<Seen>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if line.trim_end().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = Some(value.trim().to_owned());
+        }
+    }
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut seen = seen.lock().expect("seen");
+    seen.requests.push(format!("{method} {path}"));
+    let (status, body) = match (method, path) {
+        (_, "/ok") | ("GET", "/no-head") => ("200 OK", "fine".to_owned()),
+        ("HEAD", "/no-head") => ("405 Method Not Allowed", String::new()),
+        (_, "/echo-auth") => {
+            let sent = authorization.unwrap_or_default();
+            seen.authorizations.push(sent.clone());
+            ("200 OK", format!("you sent {sent}"))
+        }
+        _ => ("404 Not Found", "no".to_owned()),
+    };
+    drop(seen);
+    let mut stream = reader.into_inner();
+    let body = if method == "HEAD" { String::new() } else { body };
+    write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())?;
+    stream.flush()
+}
