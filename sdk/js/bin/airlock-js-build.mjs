@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// airlock-js-build ENTRY -o OUT.wasm [--wit DIR]
+// airlock-js-build ENTRY -o OUT.wasm [--wit DIR] [--check]
 //
 // Builds a tool written in JavaScript or TypeScript into a component of
-// the `airlock:tool` world: bundles ENTRY with what it imports (rolldown:
-// TypeScript types are stripped, not checked; `airlock-sdk` is always this
-// SDK), then componentizes the bundle with componentize-js (the JS engine
-// is initialised at build time, never per call).
+// the `airlock:tool` world: with `--check`, type-checks a TypeScript ENTRY
+// first (tsc --strict against the SDK's types); bundles ENTRY with what it
+// imports (rolldown: TypeScript types are stripped; `airlock-sdk` is always
+// this SDK), then componentizes the bundle with componentize-js (the JS
+// engine is initialised at build time, never per call).
 
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +20,7 @@ import { componentize } from '@bytecodealliance/componentize-js';
 import { rolldown } from 'rolldown';
 
 const sdk = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const usage = 'usage: airlock-js-build ENTRY.(js|ts) -o OUT.wasm [--wit DIR]';
+const usage = 'usage: airlock-js-build ENTRY.(js|ts) -o OUT.wasm [--wit DIR] [--check]';
 
 function fail(message) {
   console.error(`airlock-js-build: ${message}`);
@@ -28,7 +31,12 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { out: { type: 'string', short: 'o' }, wit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      out: { type: 'string', short: 'o' },
+      wit: { type: 'string' },
+      check: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
 } catch (error) {
   fail(`${error.message}\n${usage}`);
@@ -50,8 +58,35 @@ for (const [what, path] of [['entry', entry], ['WIT directory (--wit)', wit]]) {
   }
 }
 
+/** Type-checks `entry` with tsc (strict), `airlock-sdk` resolved to the
+ * SDK's type definitions; exits naming every error. */
+async function typeCheck(entry, work) {
+  const config = join(work, 'tsconfig.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'Bundler',
+        lib: ['ES2022', 'DOM'],
+        types: [],
+        skipLibCheck: true,
+        paths: { 'airlock-sdk': [join(sdk, 'src', 'index.d.ts')] },
+      },
+      files: [entry],
+    }),
+  );
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const checked = spawnSync(process.execPath, [tsc, '-p', config], { encoding: 'utf8' });
+  if (checked.status !== 0) fail(`type errors in ${entry}:\n${checked.stdout}${checked.stderr}`);
+}
+
 const work = await mkdtemp(join(tmpdir(), 'airlock-js-build-'));
 try {
+  if (values.check && /\.[cm]?tsx?$/.test(entry)) await typeCheck(entry, work);
   const bundle = await rolldown({
     input: entry,
     platform: 'neutral',

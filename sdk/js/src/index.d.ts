@@ -11,10 +11,16 @@ export interface Optional<T> {
   readonly __optional: T;
 }
 
-/** The type of the values a schema accepts. */
-export type Infer<S> = S extends Schema<infer T> ? T : unknown;
+/** A field of `s.object` that may be absent in the input, and is then
+ * filled in with its fallback: always there for `run`. */
+export interface Defaulted<T> {
+  readonly __defaulted: T;
+}
 
-type Field = Schema<unknown> | Optional<unknown>;
+/** The type of the values a schema accepts. */
+export type Infer<S> = S extends Defaulted<infer T> ? T : S extends Schema<infer T> ? T : unknown;
+
+type Field = Schema<unknown> | Optional<unknown> | Defaulted<unknown>;
 type Required<F> = { [K in keyof F as F[K] extends Optional<unknown> ? never : K]: Infer<F[K]> };
 type Maybe<F> = { [K in keyof F as F[K] extends Optional<unknown> ? K : never]?: F[K] extends Optional<infer T> ? T : never };
 type Flatten<T> = { [K in keyof T]: T[K] };
@@ -32,7 +38,8 @@ export declare const s: {
   enum<const V extends readonly Json[]>(values: V, options?: Options): Schema<V[number]>;
   nullable<T>(schema: Schema<T>): Schema<T | null>;
   any(options?: Options): Schema<Json>;
-  optional<T>(schema: Schema<T>, fallback?: T): Optional<T>;
+  optional<T>(schema: Schema<T>): Optional<T>;
+  optional<T>(schema: Schema<T>, fallback: T): Defaulted<T>;
   object<F extends Record<string, Field>>(fields: F, options?: Options): Schema<Flatten<Required<F> & Maybe<F>>>;
   record<T>(values: Schema<T>, options?: Options): Schema<Record<string, T>>;
 };

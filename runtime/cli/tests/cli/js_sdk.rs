@@ -40,15 +40,52 @@ fn repo() -> PathBuf {
 }
 
 /// Builds the JS or TS tool `entry` (of the repository) with the
-/// documented command.
+/// documented command (`--check`: TypeScript type-checked first).
 fn build(js_build: &str, entry: &str, out: &Path) {
     let built = Command::new(js_build)
+        .arg("--check")
         .arg(repo().join(entry))
         .arg("-o")
         .arg(out)
         .output()
         .expect("run airlock-js-build");
     assert!(built.status.success(), "airlock-js-build failed: {}", String::from_utf8_lossy(&built.stderr));
+}
+
+/// A TypeScript tool whose `run` does not fit its schemas is refused by
+/// `--check` naming the error, and nothing is written; a missing entry is
+/// named too.
+#[test]
+fn the_build_type_checks_typescript_against_the_schemas_and_names_what_is_wrong() {
+    let Some(js_build) = js_build() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entry = dir.path().join("wrong.ts");
+    std::fs::write(
+        &entry,
+        "import { s, tool } from 'airlock-sdk';\n\
+         export const { describe, invoke } = tool({\n\
+           name: 'wrong', version: '0.1.0', description: 'returns the wrong type',\n\
+           input: s.object({ count: s.optional(s.integer()) }),\n\
+           output: s.object({ doubled: s.integer() }),\n\
+           run: ({ count }) => ({ doubled: count * 2 }),\n\
+         });\n",
+    )
+    .expect("write");
+    let out = dir.path().join("wrong.wasm");
+    let built = Command::new(&js_build).arg("--check").arg(&entry).arg("-o").arg(&out).output().expect("run");
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert_eq!(built.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("type errors in") && stderr.contains("'count' is possibly 'undefined'"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    let missing =
+        Command::new(&js_build).arg(dir.path().join("nope.ts")).arg("-o").arg(&out).output().expect("run");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("entry not found") && stderr.contains("nope.ts"), "{stderr}");
 }
 
 struct Ran {
