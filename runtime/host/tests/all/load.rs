@@ -51,6 +51,26 @@ async fn other_binary_versions_are_rejected() {
     assert!(matches!(err, LoadError::UnsupportedVersion(0x0001_000e)), "{err}");
 }
 
+/// An import airlock does not provide is refused at load, naming it:
+/// nothing a component asks for is silently stubbed. (What is provided
+/// beyond the `tool` world, for the language runtimes, is in the README:
+/// `wasi:cli/terminal-*`, answering "no terminal", and `wasi:sockets`,
+/// off unless a socket grant names the address.)
+#[tokio::test]
+async fn an_import_airlock_does_not_provide_is_refused_naming_it() {
+    let component = wat::parse_str(
+        r#"(component
+             (import "wasi:keyvalue/store@0.2.0-draft" (instance (export "ping" (func))))
+           )"#,
+    )
+    .expect("component text");
+    let err = load_err(&component).await;
+    assert!(matches!(err, LoadError::UnknownImport(_)), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("component imports something airlock does not provide: "), "{message}");
+    assert!(message.contains("wasi:keyvalue/store@0.2.0-draft"), "names the import: {message}");
+}
+
 #[tokio::test]
 async fn corrupt_component_is_rejected() {
     let mut bytes = std::fs::read(programs::ECHO).expect("read echo");
