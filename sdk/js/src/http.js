@@ -78,7 +78,12 @@ export function request(url, options = {}) {
   writeBody(body, options.body);
   OutgoingBody.finish(body, undefined);
 
-  const pending = handle(outgoing, undefined);
+  let pending;
+  try {
+    pending = handle(outgoing, undefined);
+  } catch (error) {
+    throw refused(error?.payload, url);
+  }
   pending.subscribe().block();
   const answer = pending.get();
   // option<result<result<incoming-response, error-code>>>: here always some.

@@ -26,8 +26,10 @@ The input and output JSON Schemas come from the dataclasses' type hints.
 The host validates every input against the input schema before the tool
 runs; the SDK builds the dataclass from it. Raise :class:`InvalidInput`,
 :class:`Denied` or :class:`ToolError` to fail a call; a ``PermissionError``
-(the sandbox said no) becomes ``denied``. Build the component with
-componentize-py (see ``sdk/python/README.md``).
+(the sandbox said no) becomes ``denied``. HTTP goes through :mod:`http`
+(the host's egress checks; secrets from :mod:`secrets` attached by
+handle). Build the component with componentize-py (see
+``sdk/python/README.md``).
 """
 
 from ._tool import (
@@ -38,7 +40,7 @@ from ._tool import (
     WitWorld,
     tool,
 )
-from . import content, log, progress
+from . import content, http, log, progress, secrets
 
 __all__ = [
     "Capabilities",
@@ -47,7 +49,9 @@ __all__ = [
     "ToolError",
     "WitWorld",
     "content",
+    "http",
     "log",
     "progress",
+    "secrets",
     "tool",
 ]

@@ -9,16 +9,12 @@
 //! names the build command in `AIRLOCK_JS_BUILD`; without it the tests say
 //! they were skipped.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use serde_json::{Value, json};
 
+use crate::loopback::LoopbackServer;
 use crate::secrets::secret_cmd;
 
 const CANARY: &str = "JS-SANDBOX-CANARY-77c2";
@@ -138,7 +134,7 @@ fn a_typescript_tool_built_with_the_sdk_checks_links_in_a_mount_on_a_granted_hos
     let dir = tempfile::tempdir().expect("tempdir");
     let tool = dir.path().join("link-check.wasm");
     build(&js_build, "examples/tools/js/link-check/app.ts", &tool);
-    let server = LinkServer::start();
+    let server = LoopbackServer::start();
     let origin = format!("http://127.0.0.1:{}", server.port);
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(ws.join("docs")).expect("mkdir");
@@ -250,7 +246,7 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     assert!(saw["abs"].as_str().is_some_and(|s| s.starts_with("refused")), "{saw}");
     assert_eq!(saw["up"], "refused: not-permitted", "a relative symlink out is not followed: {saw}");
 
-    let server = LinkServer::start();
+    let server = LoopbackServer::start();
     let port = server.port;
     let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
     assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
@@ -276,103 +272,4 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     let hoard = attempt("memory", "", &["--memory", "96MiB"]);
     assert_eq!(hoard.code, 4, "{}", hoard.stderr);
     assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
-}
-
-/// A loopback HTTP/1.1 server for these tests: `/ok` answers 200,
-/// `/no-head` 405 to HEAD and 200 to GET, `/echo-auth` 200 with `you sent
-/// <authorization>`, anything else 404. Records `METHOD /path` and the
-/// authorization headers it got; stops when dropped.
-struct LinkServer {
-    port: u16,
-    seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// What the server was asked.
-#[derive(Default)]
-struct Seen {
-    requests: Vec<String>,
-    authorizations: Vec<String>,
-}
-
-impl LinkServer {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
-        let port = listener.local_addr().expect("addr").port();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
-            move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        let _ = answer(stream, &seen);
-                    }
-                }
-            }
-        });
-        LinkServer { port, seen, stop, thread: Some(thread) }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.seen.lock().expect("seen").requests.clone()
-    }
-
-    fn authorizations(&self) -> Vec<String> {
-        self.seen.lock().expect("seen").authorizations.clone()
-    }
-}
-
-impl Drop for LinkServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Reads one request from `stream` and answers it (connections are not
-/// kept alive).
-fn answer(stream: TcpStream, seen: &Mutex<Seen>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    let mut authorization = None;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        if line.trim_end().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
-        }
-    }
-    let mut parts = first.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let mut seen = seen.lock().expect("seen");
-    seen.requests.push(format!("{method} {path}"));
-    let (status, body) = match (method, path) {
-        (_, "/ok") | ("GET", "/no-head") => ("200 OK", "fine".to_owned()),
-        ("HEAD", "/no-head") => ("405 Method Not Allowed", String::new()),
-        (_, "/echo-auth") => {
-            let sent = authorization.unwrap_or_default();
-            seen.authorizations.push(sent.clone());
-            ("200 OK", format!("you sent {sent}"))
-        }
-        _ => ("404 Not Found", "no".to_owned()),
-    };
-    drop(seen);
-    let mut stream = reader.into_inner();
-    let body = if method == "HEAD" { String::new() } else { body };
-    write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())?;
-    stream.flush()
 }

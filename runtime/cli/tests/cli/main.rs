@@ -10,6 +10,7 @@ mod approval;
 mod audit;
 mod identity;
 mod js_sdk;
+mod loopback;
 mod mcp;
 mod mcp_conformance;
 mod mcp_content;

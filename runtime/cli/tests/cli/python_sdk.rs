@@ -1,8 +1,9 @@
 //! Tools written in Python (`sdk/python`), built with componentize-py as a
 //! tool author builds them, run by `airlock run`: the example `json-query`
 //! answers, and the sandbox holds for the Python runtime as for Rust tools
-//! (a `..` escape denied, a host path absent, the canary nowhere, the
-//! input checked against the schema the SDK derived).
+//! (mount escapes, host env, ungranted and private destinations, raw
+//! sockets, a secret's value, a spinning and a hoarding tool; the canary
+//! nowhere; the input checked against the schema the SDK derived).
 //!
 //! `.ci/run` installs componentize-py (pinned) and names it in
 //! `AIRLOCK_COMPONENTIZE_PY`; without it the test says it was skipped.
@@ -11,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
+
+use crate::loopback::LoopbackServer;
+use crate::secrets::secret_cmd;
 
 const CANARY: &str = "PY-SANDBOX-CANARY-5e1f";
 
@@ -61,6 +65,8 @@ fn run_with(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
         .args(["run", "--operator-override", "--mount"])
         .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
         .args(extra)
+        .arg("--store")
+        .arg(dir.join("store"))
         .env("PY_HOST_SECRET", CANARY)
         .arg("--input")
         .arg(input.to_string())
@@ -123,12 +129,15 @@ fn a_python_tool_built_with_the_sdk_runs_and_the_sandbox_holds() {
     assert!(unknown.stderr.contains("additionalProperties"), "{}", unknown.stderr);
 }
 
-/// The sandbox holds for the Python runtime as for Rust tools: the host's
-/// environment is not there, a symlink out of the mount cannot be made, a
-/// spinning tool is stopped at its deadline and an unbounded one at its
-/// memory limit, with the same messages and exit codes (4).
+/// The sandbox holds for the Python runtime as for Rust tools, with the
+/// same messages and exit codes: the host's environment is not there, a
+/// symlink out of the mount cannot be made; an ungranted destination, a
+/// granted name resolving to loopback and a raw socket are refused before
+/// connecting; a secret's value is not revealed, while the host attaches
+/// it by handle; a spinning tool is stopped at its deadline and an
+/// unbounded one at its memory limit.
 #[test]
-fn a_python_tool_cannot_see_the_host_env_leave_its_mount_spin_or_hoard() {
+fn a_python_tool_cannot_see_the_host_env_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_hoard() {
     let Some(componentize_py) = componentize_py() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let tool = dir.path().join("escapes.wasm");
@@ -148,6 +157,38 @@ fn a_python_tool_cannot_see_the_host_env_leave_its_mount_spin_or_hoard() {
     let saw = serde_json::from_str::<Value>(&symlink.stdout).expect("JSON")["saw"].clone();
     assert!(saw.as_str().is_some_and(|s| s.starts_with("symlink refused")), "{saw}");
     assert!(std::fs::read_dir(dir.path().join("ws")).expect("ws").next().is_none(), "nothing was made");
+
+    let server = LoopbackServer::start();
+    let port = server.port;
+    let attempt = |attempt: &str, target: &str, extra: &[&str]| {
+        run_with(dir.path(), &tool, &json!({"attempt": attempt, "target": target}), extra)
+    };
+    let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
+    assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
+    assert!(ungranted.stderr.contains("destination not granted: http://127.0.0.1"), "{}", ungranted.stderr);
+    let by_name = format!("http://localhost:{port}");
+    let private = attempt("private", &format!("{by_name}/ok"), &["--net", &by_name]);
+    assert_eq!(private.code, 3, "{}", private.stderr);
+    assert!(private.stderr.contains("(loopback address), which no grant names"), "{}", private.stderr);
+    let socket = attempt("socket", &format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(socket.code, 0, "{}", socket.stderr);
+    let saw = serde_json::from_str::<Value>(&socket.stdout).expect("JSON")["saw"].clone();
+    assert!(saw.as_str().is_some_and(|s| s.starts_with("refused: PermissionError")), "{saw}");
+    assert!(server.requests().is_empty(), "a refused request reached the server");
+
+    let cache = dir.path().join("cache");
+    let store = dir.path().join("store");
+    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
+    assert_eq!(secret_cmd(&cache, &store, &["set", "TOKEN"], CANARY).code, 0);
+    let origin = format!("http://127.0.0.1:{port}");
+    let reveal = attempt("reveal", "", &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(reveal.code, 3, "{}", reveal.stderr);
+    assert!(reveal.stderr.contains("secret TOKEN may not be revealed to the tool"), "{}", reveal.stderr);
+    let bearer = attempt("bearer", &format!("{origin}/echo-auth"), &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(bearer.code, 0, "{}", bearer.stderr);
+    let saw = serde_json::from_str::<Value>(&bearer.stdout).expect("JSON")["saw"].clone();
+    assert_eq!(saw, "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
+    assert_eq!(server.authorizations(), [format!("Bearer {CANARY}")], "the server got the real value");
 
     let spin = run_with(dir.path(), &tool, &json!({"attempt": "loop"}), &["--timeout", "2s"]);
     assert_eq!(spin.code, 4, "{}", spin.stderr);
