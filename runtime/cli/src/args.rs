@@ -47,6 +47,38 @@ pub(crate) enum Command {
     /// a human, with your own token); list the requests waiting; or open a
     /// break-glass window.
     Approve(ApproveArgs),
+    /// Create a tool project (source, build script, README) in Rust,
+    /// Python or TypeScript that builds and runs with `airlock run`.
+    New(NewArgs),
+}
+
+/// The languages `airlock new` scaffolds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Lang {
+    /// Rust with `airlock-sdk` (`sdk/`), built with cargo for wasm32-wasip2.
+    Rust,
+    /// Python with `sdk/python`, built with componentize-py.
+    Python,
+    /// TypeScript with `sdk/js`, built with airlock-js-build.
+    Js,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// The tool's name: 1-64 of `[a-z0-9_-]`, starting with a letter.
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// The language of the tool.
+    #[arg(long, value_enum)]
+    pub(crate) lang: Lang,
+    /// Where to create the project; it must not exist. Default: ./NAME.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// The airlock checkout whose `wit/` and SDKs the project uses.
+    /// Default: the checkout this binary was built from, when it is still
+    /// there.
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_CHECKOUT")]
+    pub(crate) airlock: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod exit;
 mod identity;
 mod inspect;
 mod limits;
+mod new;
 mod policy;
 mod run;
 mod runtime;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
             args::Command::Serve(a) => serve::serve(a).await,
             args::Command::Audit(c) => audit::audit(c),
             args::Command::Approve(a) => approve::approve(a),
+            args::Command::New(a) => new::new(a),
         }
     });
     match result {

@@ -15,6 +15,7 @@ mod mcp;
 mod mcp_conformance;
 mod mcp_content;
 mod mcp_live;
+mod new;
 mod patch_deps;
 mod python_sdk;
 mod secrets;
