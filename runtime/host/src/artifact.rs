@@ -8,8 +8,11 @@
 //! component digest, the engine key and the artifact. It binds the artifact
 //! to the component it was compiled from, and only someone holding the key
 //! can make one: an artifact the public inputs were simply re-hashed for is
-//! refused. On load the seal is checked before the artifact is handed to
-//! wasmtime; a missing, truncated, corrupted, swapped, foreign or
+//! refused. On load the file is read once, into the seal check and into a
+//! private copy (a sealed memfd on Linux, which wasmtime maps without
+//! copying again), and only a copy whose seal verified is handed to
+//! wasmtime: changing the file afterwards reaches nothing running. A
+//! missing, truncated, corrupted, swapped, foreign or
 //! incompatible artifact is recompiled and rewritten, never run, and the
 //! loaded tool carries a note saying so for the operator.
 //!
@@ -24,7 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use airlock_seal::{PrivateDir, SealKey};
+use airlock_seal::{PrivateDir, SealKey, SealStream};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -33,6 +36,8 @@ use crate::error::{LoadError, RuntimeError};
 
 /// Bytes of the seal after the artifact (one HMAC-SHA256 tag).
 const SEAL_BYTES: usize = 32;
+/// How much of an artifact is read at once to check its seal.
+const READ_PIECE: usize = 1 << 20;
 /// Domain separation: a tag made for anything else never seals an artifact.
 const SEAL_DOMAIN: &[u8] = b"airlock-artifact-v2\0";
 
@@ -110,7 +115,7 @@ impl ArtifactCache {
         let unwritten = store(sealed.dir.path(), &path, &artifact, &seal)
             .err()
             .map(|e| format!("cannot write compiled artifact `{}`: {e}", path.display()));
-        let component = deserialize(engine, &artifact).map_err(LoadError::Invalid)?;
+        let component = deserialize(engine, Artifact::Bytes(&artifact)).map_err(LoadError::Invalid)?;
         let note = [refused, unwritten].into_iter().flatten().collect::<Vec<_>>().join("; ");
         let source = if note.is_empty() { Source::Compiled } else { Source::CompiledWithNote(note) };
         Ok((component, source))
@@ -130,58 +135,174 @@ struct Seal<'a> {
 }
 
 impl Seal<'_> {
-    fn parts<'b>(&'b self, artifact: &'b [u8]) -> [&'b [u8]; 6] {
-        [SEAL_DOMAIN, self.digest.as_bytes(), b"\0", self.engine_key.as_bytes(), b"\0", artifact]
+    /// A seal stream that has taken in what the artifact is bound to; the
+    /// artifact's bytes follow.
+    fn stream(&self) -> SealStream {
+        let mut stream = self.key.stream();
+        for part in [SEAL_DOMAIN, self.digest.as_bytes(), b"\0", self.engine_key.as_bytes(), b"\0"] {
+            stream.update(part);
+        }
+        stream
     }
 
     fn over(&self, artifact: &[u8]) -> [u8; SEAL_BYTES] {
-        self.key.tag_parts(&self.parts(artifact))
+        let mut stream = self.stream();
+        stream.update(artifact);
+        stream.finish()
     }
 
-    fn verifies(&self, artifact: &[u8], tag: &[u8]) -> bool {
-        self.key.verify_parts(&self.parts(artifact), tag)
+    /// Copies the first `artifact_len` bytes of `file` into a
+    /// [`PrivateCopy`], and says whether the tag that follows them seals
+    /// exactly those bytes.
+    fn copy_verified(
+        &self,
+        mut file: std::fs::File,
+        artifact_len: u64,
+    ) -> std::io::Result<(PrivateCopy, bool)> {
+        use std::io::Read;
+        let mut stream = self.stream();
+        let mut copy = PrivateCopy::new(artifact_len)?;
+        let mut piece = vec![0u8; READ_PIECE];
+        let mut offset = 0;
+        while offset < artifact_len {
+            let n = usize::try_from(artifact_len - offset).map_or(READ_PIECE, |left| left.min(READ_PIECE));
+            file.read_exact(&mut piece[..n])?;
+            stream.update(&piece[..n]);
+            copy.append(offset, &piece[..n])?;
+            offset += n as u64;
+        }
+        let mut tag = [0u8; SEAL_BYTES];
+        file.read_exact(&mut tag)?;
+        Ok((copy, stream.verifies(&tag)))
     }
 }
 
 /// Reads and verifies a cached artifact. `Err(None)`: there is none;
 /// `Err(Some(why))`: there is one, and it is not used (recompile, tell the
 /// operator).
+///
+/// The file is read once, in pieces: each piece goes into the seal check
+/// and into a private copy ([`PrivateCopy`]), and only a copy whose seal
+/// verified is handed to wasmtime. Nothing later done to the file (a
+/// rewrite in place, a truncation) can reach code that is running.
 fn load_verified(engine: &Engine, path: &Path, seal: &Seal<'_>) -> Result<Component, Option<String>> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
         Err(e) => {
             return Err(Some(format!("cannot read cached artifact `{}` ({e}); recompiled", path.display())));
         }
     };
     let bad = |why: &str| Some(format!("cached artifact `{}` {why}; recompiled", path.display()));
-    if bytes.len() <= SEAL_BYTES {
+    let unreadable = |e: std::io::Error| bad(&format!("cannot be read ({e})"));
+    let len = file.metadata().map_err(unreadable)?.len();
+    let Some(artifact_len) = len.checked_sub(SEAL_BYTES as u64).filter(|&n| n > 0) else {
         return Err(bad("is truncated"));
-    }
-    let (artifact, tag) = bytes.split_at(bytes.len() - SEAL_BYTES);
-    if !seal.verifies(artifact, tag) {
+    };
+    let (copy, verified) = seal.copy_verified(file, artifact_len).map_err(unreadable)?;
+    if !verified {
         return Err(bad(
             "is not sealed by this user's key for this component (altered, swapped or written by someone else)",
         ));
     }
-    deserialize(engine, artifact).map_err(|e| bad(&format!("was rejected by wasmtime ({e})")))
+    copy.deserialize(engine).map_err(|e| bad(&format!("was rejected by wasmtime ({e})")))
+}
+
+/// A copy of an artifact that only this process holds. On Linux an
+/// anonymous memory file (`memfd`), sealed against any change once
+/// written, which wasmtime maps instead of copying again (its memory images
+/// then come from it too); elsewhere, or without `/proc`, bytes in memory.
+enum PrivateCopy {
+    #[cfg(target_os = "linux")]
+    Memfd(std::fs::File),
+    Bytes(Vec<u8>),
+}
+
+impl PrivateCopy {
+    fn new(len: u64) -> std::io::Result<Self> {
+        // wasmtime maps a memfd by its `/proc/self/fd` path.
+        #[cfg(target_os = "linux")]
+        if Path::new("/proc/self/fd").is_dir() {
+            use rustix::fs::{MemfdFlags, memfd_create};
+            let fd = memfd_create("airlock-artifact", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+            let file = std::fs::File::from(fd);
+            file.set_len(len)?;
+            return Ok(Self::Memfd(file));
+        }
+        Ok(Self::Bytes(Vec::with_capacity(usize::try_from(len).unwrap_or(0))))
+    }
+
+    fn append(&mut self, offset: u64, piece: &[u8]) -> std::io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::Memfd(file) => std::os::unix::fs::FileExt::write_all_at(file, piece, offset),
+            Self::Bytes(bytes) => {
+                bytes.extend_from_slice(piece);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands the copy to wasmtime (after sealing a memfd: its size and
+    /// bytes can no longer change, whoever holds it).
+    fn deserialize(self, engine: &Engine) -> Result<Component, String> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::Memfd(file) => {
+                use rustix::fs::{SealFlags, fcntl_add_seals};
+                use std::os::fd::AsRawFd;
+                // Defence in depth: the memfd is this process's alone. The
+                // kernel can refuse the write seal while it still holds
+                // references to pages just written (EBUSY); the copy is then
+                // used unsealed rather than not at all.
+                let _ = fcntl_add_seals(
+                    &file,
+                    SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+                );
+                deserialize(engine, Artifact::File(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd()))))
+            }
+            Self::Bytes(bytes) => deserialize(engine, Artifact::Bytes(&bytes)),
+        }
+    }
+}
+
+/// What wasmtime is handed.
+enum Artifact<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// A file to map (`/proc/self/fd/N` of a sealed private copy).
+    File(&'a Path),
 }
 
 /// The one audited `unsafe` site of the host.
 #[allow(unsafe_code, reason = "wasmtime requires unsafe to load precompiled code; see SAFETY")]
-fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Component, String> {
-    if Engine::detect_precompiled(artifact) != Some(wasmtime::Precompiled::Component) {
+fn deserialize(engine: &Engine, artifact: Artifact<'_>) -> Result<Component, String> {
+    if let Artifact::Bytes(bytes) = artifact
+        && Engine::detect_precompiled(bytes) != Some(wasmtime::Precompiled::Component)
+    {
         return Err("not a precompiled component".to_owned());
     }
-    // SAFETY: `artifact` is either bytes this process just produced with
-    // `Engine::precompile_component`, or bytes read from a private cache
+    if let Artifact::File(path) = artifact
+        && Engine::detect_precompiled_file(path).ok().flatten() != Some(wasmtime::Precompiled::Component)
+    {
+        return Err("not a precompiled component".to_owned());
+    }
+    // SAFETY: the artifact is either bytes this process just produced with
+    // `Engine::precompile_component`, or read from a private cache
     // directory (owned by this user, writable by no other account, checked
     // by `PrivateDir::open`) whose seal, an HMAC under this user's secret key
     // over component digest, engine key and artifact, verified: only this
-    // user's airlock can have written it. wasmtime additionally checks the
-    // engine compatibility header and rejects artifacts built with other
-    // settings.
-    unsafe { Component::deserialize(engine, artifact) }.map_err(|e| format!("{e:#}"))
+    // user's airlock can have written it. A mapped file is this process's
+    // private copy of exactly the bytes the seal was verified over (a memfd
+    // no other process holds, sealed against writes). wasmtime additionally checks the engine compatibility header and
+    // rejects artifacts built with other settings.
+    let component = unsafe {
+        match artifact {
+            Artifact::Bytes(bytes) => Component::deserialize(engine, bytes),
+            Artifact::File(path) => Component::deserialize_file(engine, path),
+        }
+    };
+    component.map_err(|e| format!("{e:#}"))
 }
 
 /// Writes `<artifact><seal>` atomically (temp file + rename).

@@ -95,25 +95,11 @@ impl SealKey {
         mac.verify_slice(&tag).is_ok()
     }
 
-    /// The raw tag (HMAC-SHA256) over `parts` fed in order, for sealing
-    /// large data without copying it; the caller separates variable-length
-    /// parts itself.
-    pub fn tag_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.mac();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
-    }
-
-    /// Whether `tag` is [`SealKey::tag_parts`] of `parts` (constant-time
-    /// comparison).
-    pub fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let mut mac = self.mac();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.verify_slice(tag).is_ok()
+    /// A raw tag (HMAC-SHA256) computed over pieces fed in order, for data
+    /// too large to hold in memory at once; the caller separates
+    /// variable-length pieces itself.
+    pub fn stream(&self) -> SealStream {
+        SealStream { mac: self.mac() }
     }
 
     /// `bytes` with a first line that seals them.
@@ -131,5 +117,27 @@ impl SealKey {
         let (line, body) = (&sealed[..newline], &sealed[newline + 1..]);
         let tag = std::str::from_utf8(line).ok().and_then(|l| l.strip_prefix(SEAL_PREFIX)).ok_or_else(bad)?;
         if self.verify(body, tag) { Ok(body) } else { Err(bad()) }
+    }
+}
+
+/// A tag being computed: see [`SealKey::stream`].
+pub struct SealStream {
+    mac: Hmac<Sha256>,
+}
+
+impl SealStream {
+    /// Feeds the next piece.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.mac.update(bytes);
+    }
+
+    /// The tag of everything fed.
+    pub fn finish(self) -> [u8; 32] {
+        self.mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the tag of everything fed (constant-time comparison).
+    pub fn verifies(self, tag: &[u8]) -> bool {
+        self.mac.verify_slice(tag).is_ok()
     }
 }

@@ -16,7 +16,7 @@ mod dir;
 mod key;
 
 pub use dir::PrivateDir;
-pub use key::SealKey;
+pub use key::{SealKey, SealStream};
 
 /// A private directory or sealed file that cannot be trusted.
 #[derive(Debug, thiserror::Error)]

@@ -91,6 +91,35 @@ fn sealed_bytes_round_trip_and_any_change_or_other_key_is_refused() {
     assert!(key.unseal(forged.as_bytes(), path).is_err(), "a plain hash of public bytes is no seal");
 }
 
+/// A streamed tag does not depend on how the data was cut into pieces,
+/// and verifies only the same bytes under the same key.
+#[test]
+fn a_streamed_tag_is_the_same_however_the_data_is_cut_and_binds_every_byte() {
+    let key = SealKey::from_bytes([3; 32]);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let whole = {
+        let mut stream = key.stream();
+        stream.update(&data);
+        stream.finish()
+    };
+    let mut pieces = key.stream();
+    for piece in data.chunks(4_099) {
+        pieces.update(piece);
+    }
+    assert!(pieces.verifies(&whole), "the same bytes in other pieces");
+    let mut altered = data.clone();
+    altered[77_777] ^= 0x40;
+    let mut stream = key.stream();
+    stream.update(&altered);
+    assert!(!stream.verifies(&whole), "one changed byte");
+    let mut other = SealKey::from_bytes([4; 32]).stream();
+    other.update(&data);
+    assert!(!other.verifies(&whole), "another key");
+    let mut short = key.stream();
+    short.update(&data);
+    assert!(!short.verifies(&whole[..31]), "a truncated tag");
+}
+
 fn hex_of_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

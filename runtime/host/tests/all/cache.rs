@@ -87,6 +87,37 @@ async fn corrupted_or_truncated_artifacts_are_recompiled() {
     assert!(note.contains("not sealed by this user's key"), "{note}");
 }
 
+/// What runs is a private copy of the verified bytes: truncating or
+/// rewriting the cached file in place while a tool loaded from it is
+/// alive (and its instances' memory is kept warm for reuse) changes and
+/// crashes nothing; the next load sees the damage and recompiles.
+#[tokio::test]
+async fn an_artifact_changed_in_place_under_a_loaded_tool_reaches_nothing_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = std::fs::read(programs::ECHO).expect("echo");
+    let rt = cached_runtime(dir.path());
+    assert!(!load_and_call(&rt, &wasm).await, "first load compiles");
+    let tool = rt.load_bytes(&wasm).await.expect("load");
+    assert!(tool.from_cache());
+    let [artifact] = artifacts(dir.path()).try_into().expect("one artifact");
+    let call = || async {
+        let outcome = tool.call(&grants(&tool, &[], &[], Limits::default()), "\"x\"").await.expect("call");
+        assert_eq!(outcome.result.as_deref(), Ok("\"x\""));
+    };
+    call().await;
+    let length = std::fs::metadata(&artifact).expect("stat").len();
+    std::fs::write(&artifact, b"short").expect("truncate in place");
+    for _ in 0..3 {
+        call().await;
+    }
+    std::fs::write(&artifact, vec![0xcc; usize::try_from(length).expect("size")]).expect("rewrite in place");
+    for _ in 0..3 {
+        call().await;
+    }
+    assert!(!load_and_call(&rt, &wasm).await, "the damaged artifact is not used");
+    call().await;
+}
+
 /// The attack the keyed seal stops: someone who can write the cache
 /// compiles their own component, puts the artifact under the victim's
 /// name and recomputes every public hash. Without the user's key the seal
