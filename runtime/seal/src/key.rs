@@ -34,16 +34,39 @@ impl std::fmt::Debug for SealKey {
 
 impl SealKey {
     /// Loads `seal.key` from `dir`, creating it if it does not exist yet.
+    ///
+    /// A new key is written whole to a temporary file and linked into
+    /// place, so processes starting at once on an empty directory all end
+    /// up with the one key and none reads a half-written file.
     pub fn load_or_create(dir: &PrivateDir) -> Result<Self, SealError> {
         let path = dir.join(KEY_FILE);
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-            Ok(mut file) => {
-                let mut key = [0u8; KEY_BYTES];
-                getrandom::fill(&mut key)
-                    .map_err(|e| SealError::Io { path: path.display().to_string(), reason: e.to_string() })?;
-                file.write_all(&key).and_then(|()| file.sync_all()).map_err(|e| SealError::io(&path, &e))?;
-                Ok(Self { key })
-            }
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => return Self::load(&path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SealError::io(&path, &e)),
+        }
+        let mut key = [0u8; KEY_BYTES];
+        getrandom::fill(&mut key)
+            .map_err(|e| SealError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| SealError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+        let staged = dir.join(&format!(".{KEY_FILE}.{}", hex::encode(nonce)));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staged)
+            .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&staged);
+            return Err(SealError::io(&staged, &e));
+        }
+        // `link` never replaces: whoever links first made the key.
+        let linked = std::fs::hard_link(&staged, &path);
+        let _ = std::fs::remove_file(&staged);
+        match linked {
+            Ok(()) => Ok(Self { key }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(&path),
             Err(e) => Err(SealError::io(&path, &e)),
         }

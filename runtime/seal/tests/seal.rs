@@ -134,3 +134,23 @@ fn a_key_file_others_can_read_is_refused() {
     let error = SealKey::load_or_create(&dir).expect_err("readable by others");
     assert!(error.to_string().contains("mode 644"), "{error}");
 }
+
+/// Processes starting at once on a fresh directory (an MCP server and a
+/// `run`, say) all get the one key: none reads a key file another is still
+/// writing.
+#[test]
+fn a_key_created_by_many_at_once_is_one_key_and_none_fails() {
+    for _ in 0..50 {
+        let base = tempfile::tempdir().expect("tempdir");
+        let dir = PrivateDir::open(&base.path().join("state")).expect("private dir");
+        let keys: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8).map(|_| scope.spawn(|| SealKey::load_or_create(&dir))).collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let tags: Vec<String> = keys
+            .into_iter()
+            .map(|key| key.expect("every one loads or creates the key").tag(b"same"))
+            .collect();
+        assert!(tags.windows(2).all(|pair| pair[0] == pair[1]), "one key for all: {tags:?}");
+    }
+}
