@@ -36,16 +36,26 @@ fn repo() -> PathBuf {
 }
 
 /// Builds the JS or TS tool `entry` (of the repository) with the
-/// documented command (`--check`: TypeScript type-checked first).
+/// documented command (`--check`: TypeScript type-checked first), once per
+/// input ([`crate::lang_build`]).
 fn build(js_build: &str, entry: &str, out: &Path) {
-    let built = Command::new(js_build)
-        .arg("--check")
-        .arg(repo().join(entry))
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("run airlock-js-build");
-    assert!(built.status.success(), "airlock-js-build failed: {}", String::from_utf8_lossy(&built.stderr));
+    let source = repo().join(entry);
+    let inputs =
+        [repo().join("wit"), repo().join("sdk/js"), source.parent().expect("a directory").to_owned()];
+    crate::lang_build::cached(js_build, &inputs, out, |fresh| {
+        let built = Command::new(js_build)
+            .arg("--check")
+            .arg(&source)
+            .arg("-o")
+            .arg(fresh)
+            .output()
+            .expect("run airlock-js-build");
+        assert!(
+            built.status.success(),
+            "airlock-js-build failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    });
 }
 
 /// A TypeScript tool whose `run` does not fit its schemas is refused by
@@ -111,7 +121,7 @@ fn run(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
         .arg(input.to_string())
         .arg(tool)
         .env("JS_HOST_SECRET", CANARY)
-        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_CACHE_HOME", crate::lang_build::artifact_cache())
         .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
         .output()
         .expect("run airlock");

@@ -10,6 +10,7 @@ mod approval;
 mod audit;
 mod identity;
 mod js_sdk;
+mod lang_build;
 mod loopback;
 mod mcp;
 mod mcp_conformance;

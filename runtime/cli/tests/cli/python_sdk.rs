@@ -33,21 +33,24 @@ fn repo() -> PathBuf {
 }
 
 /// Builds the Python tool in `dir` (of the repository) with the documented
-/// command.
+/// command, once per input ([`crate::lang_build`]).
 fn build(componentize_py: &str, dir: &str, out: &Path) {
     let example = repo().join(dir);
-    let status = Command::new(componentize_py)
-        .arg("-d")
-        .arg(repo().join("wit"))
-        .args(["-w", "tool", "componentize", "app", "-p"])
-        .arg(&example)
-        .arg("-p")
-        .arg(repo().join("sdk/python"))
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("run componentize-py");
-    assert!(status.success(), "componentize-py failed");
+    let inputs = [repo().join("wit"), repo().join("sdk/python"), example.clone()];
+    crate::lang_build::cached(componentize_py, &inputs, out, |fresh| {
+        let status = Command::new(componentize_py)
+            .arg("-d")
+            .arg(repo().join("wit"))
+            .args(["-w", "tool", "componentize", "app", "-p"])
+            .arg(&example)
+            .arg("-p")
+            .arg(repo().join("sdk/python"))
+            .arg("-o")
+            .arg(fresh)
+            .status()
+            .expect("run componentize-py");
+        assert!(status.success(), "componentize-py failed");
+    });
 }
 
 struct Ran {
@@ -71,7 +74,7 @@ fn run_with(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
         .arg("--input")
         .arg(input.to_string())
         .arg(tool)
-        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_CACHE_HOME", crate::lang_build::artifact_cache())
         .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
         .output()
         .expect("run airlock");

@@ -1,0 +1,65 @@
+//! Python and JS components for the SDK tests, built once per input: a
+//! built component is kept under `CARGO_TARGET_TMPDIR/lang-components`,
+//! named by the sha256 of everything that goes into it (the builder, the
+//! WIT world, the SDK and the tool's own files), so a rerun with nothing
+//! changed does not run componentize-py or componentize-js again (each
+//! takes seconds and writes 14-19 MB); and where airlock keeps what it
+//! compiled from them ([`artifact_cache`]).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Directories never part of a build's input.
+const SKIP: [&str; 4] = ["node_modules", "__pycache__", "target", ".git"];
+
+/// `out` holds the component built from `inputs` (files or directories)
+/// by `builder` (its identity: command and version); `build` writes it to
+/// the path it is given when the cache has none.
+pub(crate) fn cached(builder: &str, inputs: &[PathBuf], out: &Path, build: impl FnOnce(&Path)) {
+    let mut hasher = Sha256::new();
+    hasher.update(builder.as_bytes());
+    for input in inputs {
+        hash_tree(&mut hasher, input);
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lang-components");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    let kept = dir.join(format!("{}.wasm", hex(&hasher.finalize())));
+    if !kept.exists() {
+        let fresh = tempfile::Builder::new().suffix(".wasm").tempfile_in(&dir).expect("temp file");
+        build(fresh.path());
+        fresh.persist(&kept).expect("keep the component");
+    }
+    std::fs::copy(&kept, out).expect("copy the component");
+}
+
+/// Feeds every file under `path` (name and bytes, in name order) to `hasher`.
+fn hash_tree(hasher: &mut Sha256, path: &Path) {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            .map(|entry| entry.expect("entry").path())
+            .filter(|p| !p.file_name().is_some_and(|name| SKIP.iter().any(|skip| name == *skip)))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            hash_tree(hasher, &entry);
+        }
+    } else {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `XDG_CACHE_HOME` the SDK tests share, so each 14-19 MB component is
+/// compiled by airlock once, not once per test (the artifact cache is safe
+/// for concurrent processes).
+pub(crate) fn artifact_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lang-artifacts")
+}
