@@ -144,7 +144,16 @@ fn write_project(dir: &Path, files: &[File], fill: impl Fn(&str) -> String) -> a
     std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot set the permissions of {}", staging.path().display()))?;
     let staged = staging.keep();
-    std::fs::rename(&staged, dir).map_err(|e| {
+    // Never over anything: `rename` would replace an empty directory made
+    // since the check above; RENAME_NOREPLACE fails instead.
+    let placed = rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &staged,
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::RenameFlags::NOREPLACE,
+    );
+    placed.map_err(|e| {
         let _ = std::fs::remove_dir_all(&staged);
         anyhow!("cannot create {}: {e}", dir.display())
     })
