@@ -277,14 +277,11 @@ enum Artifact<'a> {
 /// The one audited `unsafe` site of the host.
 #[allow(unsafe_code, reason = "wasmtime requires unsafe to load precompiled code; see SAFETY")]
 fn deserialize(engine: &Engine, artifact: Artifact<'_>) -> Result<Component, String> {
-    if let Artifact::Bytes(bytes) = artifact
-        && Engine::detect_precompiled(bytes) != Some(wasmtime::Precompiled::Component)
-    {
-        return Err("not a precompiled component".to_owned());
-    }
-    if let Artifact::File(path) = artifact
-        && Engine::detect_precompiled_file(path).ok().flatten() != Some(wasmtime::Precompiled::Component)
-    {
+    let kind = match artifact {
+        Artifact::Bytes(bytes) => Engine::detect_precompiled(bytes),
+        Artifact::File(path) => Engine::detect_precompiled_file(path).ok().flatten(),
+    };
+    if kind != Some(wasmtime::Precompiled::Component) {
         return Err("not a precompiled component".to_owned());
     }
     // SAFETY: the artifact is either bytes this process just produced with
@@ -294,8 +291,9 @@ fn deserialize(engine: &Engine, artifact: Artifact<'_>) -> Result<Component, Str
     // over component digest, engine key and artifact, verified: only this
     // user's airlock can have written it. A mapped file is this process's
     // private copy of exactly the bytes the seal was verified over (a memfd
-    // no other process holds, sealed against writes). wasmtime additionally checks the engine compatibility header and
-    // rejects artifacts built with other settings.
+    // no other process holds, sealed against writes unless the kernel was
+    // busy), never the cache file. wasmtime additionally checks the engine
+    // compatibility header and rejects artifacts built with other settings.
     let component = unsafe {
         match artifact {
             Artifact::Bytes(bytes) => Component::deserialize(engine, bytes),

@@ -7,9 +7,9 @@
 // that the canary appears nowhere.
 
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
-import { Capabilities, env, http, s, secrets, tool } from 'airlock-sdk';
+import { Capabilities, env, fs, http, s, secrets, tool } from 'airlock-sdk';
 
-const ATTEMPTS = ['env', 'dotdot', 'absolute', 'symlink', 'host', 'private', 'reveal', 'bearer', 'loop', 'memory'];
+const ATTEMPTS = ['env', 'dotdot', 'absolute', 'symlink', 'host', 'private', 'reveal', 'bearer', 'files', 'loop', 'memory'];
 
 function workspace() {
   const [descriptor] = getDirectories().find(([, path]) => path === '/workspace');
@@ -65,6 +65,13 @@ export const { describe, invoke } = tool({
       case 'bearer':
         // Not an escape: the host attaches the value; the answer echoes it.
         return { attempt, saw: http.get(target, { bearer: secrets.get('TOKEN') }).text() };
+      case 'files': {
+        // Not an escape: the SDK's own file calls inside the mount.
+        const path = `/workspace/${target}`;
+        fs.writeFile(path, 'x'.repeat(100000));
+        const entries = fs.readDir('/workspace').map((entry) => `${entry.name}:${entry.type}`).sort();
+        return { attempt, saw: { size: fs.stat(path).size, read: fs.readText(path).length, entries, gone: fs.exists(`${path}.nope`) } };
+      }
       case 'loop':
         for (;;) {}
       case 'memory': {

@@ -276,6 +276,15 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     assert_eq!(bearer.json()["saw"], "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
     assert_eq!(server.authorizations(), [format!("Bearer {CANARY}")], "the server got the real value");
 
+    let files = attempt("files", "out.txt", &[]);
+    assert_eq!(files.code, 0, "{}", files.stderr);
+    assert_eq!(
+        files.json()["saw"],
+        json!({"size": 100_000, "read": 100_000, "entries": ["out.txt:file", "up:symlink"], "gone": false}),
+        "the SDK's writeFile, readDir (the symlink made above included), stat, readText and exists"
+    );
+    assert_eq!(std::fs::read(ws.join("out.txt")).expect("written").len(), 100_000);
+
     let spin = attempt("loop", "", &["--timeout", "2s"]);
     assert_eq!(spin.code, 4, "{}", spin.stderr);
     assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
