@@ -188,11 +188,19 @@ pub(crate) struct ServeArgs {
     /// Speak MCP on stdin/stdout; the identity is the token in --token-file.
     #[arg(long, conflicts_with = "http", required_unless_present = "http")]
     pub(crate) stdio: bool,
-    /// Serve streamable HTTP on this loopback address, such as
-    /// 127.0.0.1:8080 (the endpoint is /mcp). Every request must carry
-    /// `Authorization: Bearer <JWT>`.
+    /// Serve streamable HTTP on this address, such as 127.0.0.1:8080 (the
+    /// endpoint is /mcp). Every request must carry `Authorization: Bearer
+    /// <JWT>`. Without --tls-cert only a loopback address is accepted.
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<std::net::SocketAddr>,
+    /// With --http: serve HTTPS with this certificate chain (PEM: the
+    /// certificate, then intermediates). Checked at start: an expired or
+    /// not yet valid certificate stops the server.
+    #[arg(long, value_name = "FILE", requires_all = ["http", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// With --tls-cert: its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
     /// With --stdio: the file holding the agent's token. Re-read when it
     /// changes, so it can be rotated while the server runs.
     #[arg(long, env = "AIRLOCK_TOKEN_FILE", value_name = "FILE")]

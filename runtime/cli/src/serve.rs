@@ -1,5 +1,5 @@
 //! `airlock serve`: the MCP server. Loads the tools, then serves them over
-//! stdio (identity from a token file) or loopback HTTP (a bearer token per
+//! stdio (identity from a token file) or HTTP, loopback or TLS (a bearer token per
 //! request). Policy decides every call for the identity that makes it.
 
 use std::path::PathBuf;
@@ -25,9 +25,16 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     if let Some(address) = args.http
         && !address.ip().is_loopback()
+        && args.tls_cert.is_none()
     {
         return Err(Failure::usage(airlock_mcp::ServeError::NotLoopback(address)));
     }
+    // A certificate that cannot serve stops the server before anything
+    // else: nothing is ever served in clear text instead.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(airlock_mcp::tls::server_config(cert, key).map_err(Failure::usage)?),
+        _ => None,
+    };
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
     let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
@@ -68,13 +75,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::usage(anyhow!("cannot listen on {address}: {e}")))?;
             let bound = listener.local_addr().map_err(Failure::internal)?;
-            eprintln!("airlock: serving MCP on http://{bound}{}", airlock_mcp::http::MCP_PATH);
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("airlock: serving MCP on {scheme}://{bound}{}", airlock_mcp::http::MCP_PATH);
             let server = AirlockServer::for_http(catalog, gate, audit);
             let tokens = Arc::new(BearerTokens::new(verifier));
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            airlock_mcp::http::serve(listener, server, tokens, shutdown).await.map_err(Failure::internal)
+            airlock_mcp::http::serve(listener, tls, server, tokens, shutdown).await.map_err(Failure::internal)
         }
         (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
     }

@@ -98,12 +98,41 @@ pub enum ServeError {
     /// Binding or serving the socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// The HTTP address is not loopback.
+    /// The HTTP address is not loopback and there is no TLS.
     #[error(
-        "refusing to serve MCP over plain HTTP on {0}: bearer tokens would cross the network in clear text; bind a loopback address and put a TLS-terminating proxy in front"
+        "refusing to serve MCP over plain HTTP on {0}: bearer tokens would cross the network in clear text; bind a loopback address, or serve TLS (--tls-cert and --tls-key)"
     )]
     NotLoopback(std::net::SocketAddr),
     /// The MCP session failed.
     #[error("MCP session: {0}")]
     Session(String),
+}
+
+/// The server's TLS certificate or key cannot be used. Nothing is served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file cannot be read or holds no PEM item of the kind needed.
+    #[error("{file}: {reason}")]
+    File {
+        /// The certificate or key file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The certificate is outside its validity period now.
+    #[error("{file}: the certificate is {when} (valid from {not_before} to {not_after})")]
+    NotValidNow {
+        /// The certificate file.
+        file: String,
+        /// `expired` or `not valid yet`.
+        when: &'static str,
+        /// Its notBefore.
+        not_before: String,
+        /// Its notAfter.
+        not_after: String,
+    },
+    /// rustls refused the pair (a key that does not match, say).
+    #[error("TLS configuration: {0}")]
+    Config(String),
 }

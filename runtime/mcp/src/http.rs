@@ -9,7 +9,6 @@
 //! outlives a request, so no identity can leak from one to the next, and a
 //! client that disconnects cancels its call.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use airlock_audit::RefusalLog;
@@ -33,29 +32,41 @@ pub const MCP_PATH: &str = "/mcp";
 /// Where the protected-resource metadata is served (RFC 9728 §3).
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
-/// Serves `server` on `listener` until `shutdown` completes. Refuses a
-/// listener that is not on a loopback address: tokens travel in clear text.
+/// Serves `server` on `listener` until `shutdown` completes, over TLS when
+/// `tls` is given ([`crate::tls::server_config`]). Without TLS, refuses a
+/// listener that is not on a loopback address: tokens would travel in
+/// clear text.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     server: AirlockServer,
     tokens: Arc<BearerTokens>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let address = listener.local_addr()?;
-    if !address.ip().is_loopback() {
-        return Err(ServeError::NotLoopback(address));
+    match tls {
+        Some(config) => {
+            let routes = router(server, tokens, &format!("https://{address}"));
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
+        }
+        None if !address.ip().is_loopback() => return Err(ServeError::NotLoopback(address)),
+        None => {
+            let routes = router(server, tokens, &format!("http://{address}"));
+            axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
+        }
     }
-    axum::serve(listener, router(server, tokens, address)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
-/// The routes: `/mcp` (authenticated) and the metadata documents.
-pub fn router(server: AirlockServer, tokens: Arc<BearerTokens>, address: SocketAddr) -> Router {
+/// The routes: `/mcp` (authenticated) and the metadata documents, served
+/// at `origin` (`http://ADDR` or `https://ADDR`).
+pub fn router(server: AirlockServer, tokens: Arc<BearerTokens>, origin: &str) -> Router {
     let metadata = Arc::new(metadata_document(&tokens));
     let auth = Arc::new(Auth {
         tokens,
         refusals: server.refusals(),
-        metadata_url: format!("http://{address}{METADATA_PATH}"),
+        metadata_url: format!("{origin}{METADATA_PATH}"),
     });
     let config =
         StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);

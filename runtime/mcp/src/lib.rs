@@ -33,10 +33,11 @@ pub mod http;
 mod identity;
 mod live;
 pub mod stdio;
+pub mod tls;
 
 pub use airlock_gateway::Caller;
 pub use catalog::{Catalog, CatalogTool, LoadEvent};
-pub use error::{CatalogError, IdentityError, ServeError};
+pub use error::{CatalogError, IdentityError, ServeError, TlsError};
 pub use gate::{Gate, OfferSource};
 pub use handler::{AirlockServer, PROTOCOL_VERSIONS};
 pub use identity::{BearerTokens, TokenFile};

@@ -188,7 +188,18 @@ impl Setup {
     }
 
     pub(super) fn http(&self, extra: &[&str]) -> HttpServer {
-        let mut command = self.command(&["--http", "127.0.0.1:0"]);
+        self.http_on("127.0.0.1:0", extra)
+    }
+
+    /// `airlock serve` with `extra`, run to its end (for servers that must
+    /// refuse to start).
+    pub(super) fn serve_output(&self, extra: &[&str]) -> std::process::Output {
+        self.command(extra).output().expect("run airlock serve")
+    }
+
+    /// [`Setup::http`] on `address`.
+    pub(super) fn http_on(&self, address: &str, extra: &[&str]) -> HttpServer {
+        let mut command = self.command(&["--http", address]);
         command.args(extra);
         Self::spawn_http(command)
     }
