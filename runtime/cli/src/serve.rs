@@ -32,7 +32,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     // A certificate that cannot serve stops the server before anything
     // else: nothing is ever served in clear text instead.
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(airlock_mcp::tls::server_config(cert, key).map_err(Failure::usage)?),
+        (Some(cert), Some(key)) => {
+            Some(Arc::new(airlock_mcp::tls::TlsCertificate::load(cert, key).map_err(Failure::usage)?))
+        }
         _ => None,
     };
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
@@ -82,10 +84,33 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            airlock_mcp::http::serve(listener, tls, server, tokens, shutdown).await.map_err(Failure::internal)
+            if let Some(certificate) = &tls {
+                reload_on_hangup(Arc::clone(certificate)).map_err(Failure::internal)?;
+            }
+            let config = tls.map(|certificate| certificate.config());
+            airlock_mcp::http::serve(listener, config, server, tokens, shutdown)
+                .await
+                .map_err(Failure::internal)
         }
         (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
     }
+}
+
+/// Reloads the TLS certificate and key on every `SIGHUP`: the new pair
+/// serves the next handshakes; a pair that cannot serve (a bad file, an
+/// expired certificate, a key that does not match) leaves the one in use,
+/// and the log says why.
+fn reload_on_hangup(certificate: Arc<airlock_mcp::tls::TlsCertificate>) -> std::io::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificate.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(error) => tracing::warn!(%error, "TLS certificate not reloaded; the one in use stays"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// One line per component on stderr (never stdout: with --stdio that is

@@ -1,6 +1,6 @@
 //! TLS for the HTTP server (rustls): the certificate chain and key from PEM
-//! files, checked at start, and a listener that completes handshakes off
-//! the accept loop.
+//! files, checked at start and on every reload, and a listener that
+//! completes handshakes off the accept loop.
 //!
 //! Security: a certificate outside its validity period, a key that does not
 //! match it, or a file without the PEM item needed stops the server at
@@ -9,13 +9,15 @@
 //! the one protocol offered (ALPN).
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
@@ -29,10 +31,63 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// theirs, so a flood of slow clients cannot take unbounded memory.
 const MAX_HANDSHAKES: usize = 256;
 
-/// The server configuration for `cert` (PEM: the certificate, then any
-/// intermediates) and `key` (PEM: PKCS#8, PKCS#1 or SEC1), checked against
-/// the clock now.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server's certificate and key files, and what was last loaded from
+/// them: [`TlsCertificate::reload`] swaps in a new pair for the handshakes
+/// that follow; connections already open keep theirs.
+pub struct TlsCertificate {
+    cert: PathBuf,
+    key: PathBuf,
+    current: Arc<Current>,
+    config: Arc<ServerConfig>,
+}
+
+impl std::fmt::Debug for TlsCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsCertificate").field("cert", &self.cert).field("key", &self.key).finish()
+    }
+}
+
+impl TlsCertificate {
+    /// Loads `cert` (PEM: the certificate, then any intermediates) and `key`
+    /// (PEM: PKCS#8, PKCS#1 or SEC1), checked against the clock now.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        let current = Arc::new(Current(RwLock::new(certified_key(cert, key)?)));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(current.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self { cert: cert.to_owned(), key: key.to_owned(), current, config: Arc::new(config) })
+    }
+
+    /// The rustls configuration to serve with.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// Reads the files again; the new pair serves the next handshakes. On
+    /// any error the pair in use stays, and the error says why.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = certified_key(&self.cert, &self.key)?;
+        *self.current.0.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+}
+
+/// The pair handshakes use now.
+#[derive(Debug)]
+struct Current(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for Current {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+/// The checked pair from `cert` and `key`.
+fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let file_error =
         |file: &Path, reason: String| TlsError::File { file: file.display().to_string(), reason };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -48,15 +103,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     check_validity(cert, leaf, SystemTime::now())?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| file_error(key, format!("holds no usable private key ({e})")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let provider = rustls::crypto::ring::default_provider();
+    let pair = CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(pair))
 }
 
 /// Refuses a leaf certificate that is expired or not valid yet at `now`.

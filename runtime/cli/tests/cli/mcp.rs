@@ -272,6 +272,11 @@ impl HttpServer {
         handler.serve(transport).await.expect("MCP session over HTTP")
     }
 
+    /// The server's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Where it serves MCP: `http://ADDR/mcp`.
     pub(super) fn url(&self) -> &str {
         &self.url
@@ -309,7 +314,7 @@ impl HttpServer {
     }
 
     /// Waits up to `within` for a log line containing `needle`.
-    fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+    pub(super) fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < within {
             if self.log.lock().expect("log").iter().any(|l| l.contains(needle)) {

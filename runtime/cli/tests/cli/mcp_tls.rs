@@ -2,12 +2,14 @@
 //! that trusts the certificate gets the MCP endpoint and the metadata (which
 //! names the `https` origin); plain HTTP to the TLS port gets no HTTP answer;
 //! a non-loopback address is served only with TLS; an expired or
-//! mismatched certificate stops the server at start, naming the problem.
+//! mismatched certificate stops the server at start, naming the problem;
+//! SIGHUP swaps in a new certificate, and a bad one leaves the old in force.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rcgen::{CertificateParams, KeyPair, date_time_ymd};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +35,11 @@ fn certificate(setup: &Setup, name: &str, from: i32, until: i32) -> (PathBuf, Pa
 /// One HTTP/1.1 request over TLS to `port`, trusting only `trusted`; the
 /// whole response as text.
 async fn https(port: u16, trusted: &[u8], request: &str) -> String {
+    try_https(port, trusted, request).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`https`], or why the connection failed (the handshake, say).
+async fn try_https(port: u16, trusted: &[u8], request: &str) -> Result<String, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(rustls::pki_types::CertificateDer::from(trusted.to_vec())).expect("trust the certificate");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -44,11 +51,48 @@ async fn https(port: u16, trusted: &[u8], request: &str) -> String {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake with the server");
-    tls.write_all(request.as_bytes()).await.expect("send");
+    let mut tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
+    tls.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response).await;
-    String::from_utf8_lossy(&response).into_owned()
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+const GET_METADATA: &str =
+    "GET /.well-known/oauth-protected-resource HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n";
+
+fn hangup(pid: u32) {
+    let status = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -HUP {pid}");
+}
+
+/// SIGHUP re-reads the certificate and key: the next handshakes present
+/// the new pair; a file that cannot serve leaves the pair in use, and the
+/// log says why.
+#[tokio::test]
+async fn sighup_reloads_the_certificate_and_a_bad_one_leaves_the_old_in_force() {
+    let setup = Setup::new();
+    let (cert, key, first) = certificate(&setup, "server", 2020, 2099);
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let server = setup.http(&["--tls-cert", &cert_arg, "--tls-key", &key_arg]);
+    let port = port_of(server.url());
+    assert!(https(port, &first, GET_METADATA).await.starts_with("HTTP/1.1 200"));
+
+    let (_, _, second) = certificate(&setup, "server", 2020, 2099);
+    hangup(server.pid());
+    assert!(server.wait_for_log("TLS certificate reloaded", Duration::from_secs(20)), "reloaded");
+    assert!(https(port, &second, GET_METADATA).await.starts_with("HTTP/1.1 200"), "the new pair serves");
+    let old = try_https(port, &first, GET_METADATA).await;
+    assert!(old.as_ref().is_err_and(|e| e.starts_with("TLS handshake")), "the old pair is gone: {old:?}");
+
+    std::fs::write(&cert, "not a certificate").expect("break the file");
+    hangup(server.pid());
+    assert!(
+        server.wait_for_log("TLS certificate not reloaded; the one in use stays", Duration::from_secs(20)),
+        "the refusal is logged"
+    );
+    assert!(server.wait_for_log("server.crt", Duration::from_secs(1)), "naming the file");
+    assert!(https(port, &second, GET_METADATA).await.starts_with("HTTP/1.1 200"), "the pair in use stays");
 }
 
 fn port_of(url: &str) -> u16 {
@@ -65,12 +109,7 @@ async fn tls_serves_mcp_on_any_address_and_nothing_in_clear_text() {
     let server = setup.http_on("0.0.0.0:0", &["--tls-cert", &cert, "--tls-key", &key]);
     let port = port_of(server.url());
 
-    let metadata = https(
-        port,
-        &der,
-        "GET /.well-known/oauth-protected-resource HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n",
-    )
-    .await;
+    let metadata = https(port, &der, GET_METADATA).await;
     assert!(metadata.starts_with("HTTP/1.1 200"), "{metadata}");
     assert!(metadata.contains("\"resource\""), "{metadata}");
 
