@@ -201,6 +201,11 @@ pub(crate) struct ServeArgs {
     /// With --tls-cert: its private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// With --http: the origin clients reach the server at, such as
+    /// https://mcp.example.com (scheme, host and port only), named in the
+    /// 401 challenge. Default: the bound address.
+    #[arg(long, value_name = "URL", requires = "http")]
+    pub(crate) public_url: Option<String>,
     /// With --stdio: the file holding the agent's token. Re-read when it
     /// changes, so it can be rotated while the server runs.
     #[arg(long, env = "AIRLOCK_TOKEN_FILE", value_name = "FILE")]

@@ -29,6 +29,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     {
         return Err(Failure::usage(airlock_mcp::ServeError::NotLoopback(address)));
     }
+    let public_url =
+        args.public_url.as_deref().map(|url| origin(url, args.tls_cert.is_some())).transpose()?;
     // A certificate that cannot serve stops the server before anything
     // else: nothing is ever served in clear text instead.
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -88,12 +90,32 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 reload_on_hangup(Arc::clone(certificate)).map_err(Failure::internal)?;
             }
             let config = tls.map(|certificate| certificate.config());
-            airlock_mcp::http::serve(listener, config, server, tokens, shutdown)
+            airlock_mcp::http::serve(listener, config, public_url, server, tokens, shutdown)
                 .await
                 .map_err(Failure::internal)
         }
         (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
     }
+}
+
+/// The origin in `--public-url`: `scheme://host[:port]` with nothing
+/// after it (one trailing `/` is dropped), `https` when serving TLS.
+fn origin(url: &str, tls: bool) -> Result<String, Failure> {
+    let bad = |why: &str| Failure::usage(anyhow!("--public-url {url:?}: {why}"));
+    let origin = url.strip_suffix('/').unwrap_or(url);
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err(bad("expected scheme://host[:port]"));
+    };
+    match (scheme, tls) {
+        ("https", _) | ("http", false) => {}
+        ("http", true) => return Err(bad("the server speaks TLS: use https://")),
+        _ => return Err(bad("the scheme must be https (or http without TLS)")),
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if authority.is_empty() || !authority.chars().all(allowed) {
+        return Err(bad("expected only scheme://host[:port], with no path, query or credentials"));
+    }
+    Ok(origin.to_owned())
 }
 
 /// Reloads the TLS certificate and key on every `SIGHUP`: the new pair

@@ -189,7 +189,7 @@ fn http_with(c: &mut Criterion, name: &str, audit: Arc<dyn AuditSink>) {
         let tokens = Arc::new(BearerTokens::new(fixture.verifier.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        tokio::spawn(airlock_mcp::http::serve(listener, None, server, tokens, std::future::pending()));
+        tokio::spawn(airlock_mcp::http::serve(listener, None, None, server, tokens, std::future::pending()));
         let mut clients = Vec::new();
         for i in 0..HTTP_CLIENTS {
             let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())

@@ -33,26 +33,31 @@ pub const MCP_PATH: &str = "/mcp";
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// Serves `server` on `listener` until `shutdown` completes, over TLS when
-/// `tls` is given ([`crate::tls::server_config`]). Without TLS, refuses a
-/// listener that is not on a loopback address: tokens would travel in
-/// clear text.
+/// `tls` is given ([`crate::tls::TlsCertificate::config`]). Without TLS,
+/// refuses a listener that is not on a loopback address: tokens would
+/// travel in clear text. `origin` is where clients reach it
+/// (`https://mcp.example.com`), named in the 401 challenge; default the
+/// bound address.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    origin: Option<String>,
     server: AirlockServer,
     tokens: Arc<BearerTokens>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let origin = origin.unwrap_or_else(|| format!("{scheme}://{address}"));
     match tls {
         Some(config) => {
-            let routes = router(server, tokens, &format!("https://{address}"));
+            let routes = router(server, tokens, &origin);
             let listener = crate::tls::TlsListener::new(listener, config)?;
             axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
         }
         None if !address.ip().is_loopback() => return Err(ServeError::NotLoopback(address)),
         None => {
-            let routes = router(server, tokens, &format!("http://{address}"));
+            let routes = router(server, tokens, &origin);
             axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
         }
     }

@@ -106,7 +106,9 @@ async fn tls_serves_mcp_on_any_address_and_nothing_in_clear_text() {
     let setup = Setup::new();
     let (cert, key, der) = certificate(&setup, "server", 2020, 2099);
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let server = setup.http_on("0.0.0.0:0", &["--tls-cert", &cert, "--tls-key", &key]);
+    let public = "https://mcp.example.test:8414";
+    let server =
+        setup.http_on("0.0.0.0:0", &["--tls-cert", &cert, "--tls-key", &key, "--public-url", public]);
     let port = port_of(server.url());
 
     let metadata = https(port, &der, GET_METADATA).await;
@@ -121,10 +123,9 @@ async fn tls_serves_mcp_on_any_address_and_nothing_in_clear_text() {
     .await;
     assert!(unauthenticated.starts_with("HTTP/1.1 401"), "{unauthenticated}");
     assert!(
-        unauthenticated.contains(&format!(
-            "resource_metadata=\"https://0.0.0.0:{port}/.well-known/oauth-protected-resource\""
-        )),
-        "the challenge names the https origin: {unauthenticated}"
+        unauthenticated
+            .contains(&format!("resource_metadata=\"{public}/.well-known/oauth-protected-resource\"")),
+        "the challenge names the public https origin: {unauthenticated}"
     );
 
     let token = setup.token("human:alice");
@@ -179,6 +180,28 @@ fn a_certificate_that_cannot_serve_stops_the_server_at_start_naming_it() {
     let (code, stderr) = start(&valid, &expired_key);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("TLS configuration:"), "a key that is not the certificate's: {stderr}");
+    let (valid_cert, valid_key) =
+        (valid.display().to_string(), setup.path("valid.key").display().to_string());
+    for (url, why) in [
+        ("http://mcp.example.test", "the server speaks TLS: use https://"),
+        ("https://mcp.example.test/mcp?x=1", "with no path, query or credentials"),
+        ("https://user@mcp.example.test", "with no path, query or credentials"),
+        ("mcp.example.test", "expected scheme://host[:port]"),
+    ] {
+        let out = setup.serve_output(&[
+            "--http",
+            "0.0.0.0:0",
+            "--tls-cert",
+            &valid_cert,
+            "--tls-key",
+            &valid_key,
+            "--public-url",
+            url,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(why), "{url}: {stderr}");
+    }
     let (code, stderr) = start(&valid, &setup.path("valid.crt"));
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("valid.crt: holds no usable private key"), "{stderr}");
