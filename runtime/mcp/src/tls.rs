@@ -101,10 +101,14 @@ fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError>
         ));
     };
     check_validity(cert, leaf, SystemTime::now())?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| file_error(key, format!("holds no usable private key ({e})")))?;
+    let key_file = key;
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| file_error(key_file, format!("holds no usable private key ({e})")))?;
     let provider = rustls::crypto::ring::default_provider();
-    let pair = CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::Config(e.to_string()))?;
+    let pair = CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::File {
+        file: key_file.display().to_string(),
+        reason: format!("cannot serve with the certificate in {} ({e})", cert.display()),
+    })?;
     Ok(Arc::new(pair))
 }
 
