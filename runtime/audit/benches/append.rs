@@ -21,6 +21,7 @@ fn event(n: u64) -> Event {
         policies: vec!["ci-remediation".to_owned()],
     };
     Event::Call(Box::new(CallEvent {
+        call_id: None,
         transport: "mcp-http".to_owned(),
         principal: Some(PrincipalRecord {
             sub: "repo:acme/app:ref:refs/heads/main".to_owned(),

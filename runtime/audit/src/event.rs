@@ -211,6 +211,11 @@ pub enum ApprovalStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallEvent {
+    /// The call's own id (`call-` and 32 hex digits, random), also in the
+    /// server's log lines about the call, so the two can be joined.
+    /// Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
     /// How the call arrived: `cli`, `mcp-stdio`, `mcp-http`.
     pub transport: String,
     /// The verified caller, or `None` for an operator override (no token).

@@ -96,10 +96,26 @@ impl Ending {
     }
 }
 
+/// A fresh call id: `call-` and 16 random bytes in hex. Falls back to the
+/// clock and a counter if the system has no randomness to give (it is an
+/// identifier, not a secret).
+fn new_call_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
+        bytes[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    }
+    format!("call-{}", hex::encode(bytes))
+}
+
 impl CallEvent {
     /// The event for a call of `tool` by `principal` (`None`: an operator
     /// override) with `input`, decided by `decision` (`None`: no policy),
-    /// ended as `ending`.
+    /// ended as `ending`. It gets a fresh [`CallEvent::call_id`].
     pub fn new(
         transport: &str,
         principal: Option<&Principal>,
@@ -109,6 +125,7 @@ impl CallEvent {
         ending: Ending,
     ) -> Self {
         Self {
+            call_id: Some(new_call_id()),
             transport: transport.to_owned(),
             principal: principal.map(PrincipalRecord::of),
             tool: ToolRecord::of(tool),

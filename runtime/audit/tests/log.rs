@@ -17,6 +17,7 @@ use airlock_audit::{
 
 fn call(n: u64, outcome: Outcome) -> Event {
     Event::Call(Box::new(CallEvent {
+        call_id: None,
         transport: "cli".to_owned(),
         principal: Some(PrincipalRecord {
             sub: "agent:bot".to_owned(),

@@ -52,6 +52,15 @@ pub(crate) enum Command {
     New(NewArgs),
 }
 
+/// How `airlock serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One escaped line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// The languages `airlock new` scaffolds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Lang {
@@ -201,6 +210,11 @@ pub(crate) struct ServeArgs {
     /// With --tls-cert: its private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// The server log's format on stderr: `text` (one escaped line per
+    /// event) or `json` (one JSON object per line, with the call's
+    /// `call_id`, as in its audit record, under `span`).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
     /// With --http: the origin clients reach the server at, such as
     /// https://mcp.example.com (scheme, host and port only), named in the
     /// 401 challenge. Default: the bound address.

@@ -17,7 +17,7 @@ use crate::exit::{self, Failure};
 use crate::secret;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    init_logging(std::env::var_os(LOG_VAR).as_deref())?;
+    init_logging(std::env::var_os(LOG_VAR).as_deref(), args.log_format)?;
     if args.stdio && args.token_file.is_none() {
         return Err(Failure::usage(anyhow!(
             "--stdio needs --token-file FILE (or AIRLOCK_TOKEN_FILE): the agent's identity is fixed at launch"
@@ -165,7 +165,7 @@ const DEFAULT_LOG: &str = "info,rmcp=warn";
 /// value of [`LOG_VAR`]) sets, else [`DEFAULT_LOG`]. Every line goes through
 /// [`SafeLines`]: whatever a client, token or tool put in a field (a method
 /// name, an issuer, an error), it is one line, cut and escaped.
-fn init_logging(spec: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
+fn init_logging(spec: Option<&std::ffi::OsStr>, format: args::LogFormat) -> Result<(), Failure> {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -180,12 +180,64 @@ fn init_logging(spec: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
             shown.unwrap_or_default()
         ))
     })?;
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(|| SafeLines(std::io::stderr()))
-        .with_ansi(false)
-        .with_target(false);
-    let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        args::LogFormat::Text => {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(|| SafeLines(std::io::stderr()))
+                .with_ansi(false)
+                .with_target(false);
+            registry.with(layer).try_init()
+        }
+        args::LogFormat::Json => {
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(|| SafeJsonLines(std::io::stderr()))
+                .with_target(false);
+            registry.with(layer).try_init()
+        }
+    };
     Ok(())
+}
+
+/// A writer for one JSON-formatted log event: the formatter escapes
+/// control characters already; this also escapes bidirectional overrides
+/// and other invisible format characters (`\uXXXX`, valid JSON inside the
+/// strings they can only appear in), and replaces an event longer than
+/// [`MAX_LOG_LINE_CHARS`] with a short one saying so, since a cut object
+/// would not parse.
+struct SafeJsonLines<W>(W);
+
+impl<W: std::io::Write> std::io::Write for SafeJsonLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let event = text.strip_suffix('\n').unwrap_or(&text);
+        let mut line = String::with_capacity(event.len());
+        for c in event.chars() {
+            if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+            {
+                line.push_str(&format!("\\u{:04x}", u32::from(c)));
+            } else {
+                line.push(c);
+            }
+        }
+        if line.chars().count() > MAX_LOG_LINE_CHARS {
+            line = serde_json::json!({
+                "level": "WARN",
+                "fields": { "message": format!("a log event of {} characters was dropped", line.chars().count()) },
+            })
+            .to_string();
+        }
+        self.0.write_all(format!("{line}\n").as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Most characters of one server log line; the rest is cut (`…`).
@@ -254,7 +306,8 @@ mod tests {
 
     #[test]
     fn a_log_level_list_that_does_not_parse_is_refused_naming_the_variable() {
-        let failure = init_logging(Some(std::ffi::OsStr::new("info,rmcp=loud"))).expect_err("refused");
+        let failure = init_logging(Some(std::ffi::OsStr::new("info,rmcp=loud")), args::LogFormat::Text)
+            .expect_err("refused");
         let message = format!("{:#}", failure.error);
         assert!(message.starts_with("AIRLOCK_LOG=info,rmcp=loud: not a log level list"), "{message}");
     }
@@ -270,5 +323,28 @@ mod tests {
         assert!(line.ends_with("…\n") && line.chars().count() <= MAX_LOG_LINE_CHARS + 64, "cut");
         assert!(line.starts_with("WARN unknown method x\\u{1b}]0;pwned\\u{7}\\n2026"), "{}", &line[..80]);
         assert!(!line.trim_end().chars().any(airlock_policy::text::is_unprintable));
+    }
+
+    /// A JSON log line stays one line of valid JSON: hidden and
+    /// bidirectional characters escaped, an event too long to keep replaced
+    /// by one saying so.
+    #[test]
+    fn a_json_log_line_is_one_valid_line_however_long_or_hostile_its_fields() {
+        let mut out = SafeJsonLines(Vec::new());
+        let event = serde_json::json!({"fields": {"message": "tool \u{202e}txt.exe\u{2066}", "x": "\u{85}"}});
+        out.write_all(format!("{event}\n").as_bytes()).expect("write");
+        let line = String::from_utf8(out.0).expect("utf-8");
+        assert_eq!(line.matches('\n').count(), 1);
+        assert!(line.contains("\\u202e") && line.contains("\\u2066") && line.contains("\\u0085"), "{line}");
+        assert!(!line.trim_end().chars().any(airlock_policy::text::is_unprintable), "{line}");
+        let parsed: serde_json::Value = serde_json::from_str(line.trim_end()).expect("valid JSON");
+        assert_eq!(parsed["fields"]["message"], "tool \u{202e}txt.exe\u{2066}", "the same text, escaped");
+
+        let mut out = SafeJsonLines(Vec::new());
+        let huge = serde_json::json!({"fields": {"message": "m".repeat(100_000)}});
+        out.write_all(format!("{huge}\n").as_bytes()).expect("write");
+        let line = String::from_utf8(out.0).expect("utf-8");
+        let parsed: serde_json::Value = serde_json::from_str(line.trim_end()).expect("valid JSON");
+        assert!(parsed["fields"]["message"].as_str().is_some_and(|m| m.contains("was dropped")), "{line}");
     }
 }

@@ -160,6 +160,9 @@ pub enum Ended {
 
 /// What became of one call.
 pub struct CallReport {
+    /// The call's id, as in its audit record (`call-…`): doors put it in
+    /// their log lines about the call.
+    pub call_id: String,
     /// How it ended.
     pub ended: Ended,
     /// The decision, when one was taken.
@@ -279,8 +282,9 @@ impl Gateway {
         )
         .with_approval(approval.clone())
         .with_workspace(workspace.clone());
+        let call_id = event.call_id.clone().unwrap_or_default();
         let recorded = self.append(event).await;
-        CallReport { ended, decision, approval, clearance, workspace, notes, recorded }
+        CallReport { call_id, ended, decision, approval, clearance, workspace, notes, recorded }
     }
 
     /// Records a call that ended before it could start: a tool that does

@@ -226,6 +226,9 @@ impl AirlockServer {
             drop(forwarder);
             let _ = sending.await;
         }
+        // The server's log lines about the call carry its audit record's id.
+        let span = tracing::info_span!("call", call_id = %report.call_id);
+        let _in_call = span.enter();
         match report.recorded {
             Ok(()) => reply(tool, caller, report),
             Err(ref error) => unrecorded(error.clone()),

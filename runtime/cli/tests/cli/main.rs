@@ -16,6 +16,7 @@ mod mcp;
 mod mcp_conformance;
 mod mcp_content;
 mod mcp_live;
+mod mcp_logs;
 mod mcp_tls;
 mod new;
 mod patch_deps;

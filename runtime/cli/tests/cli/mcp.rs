@@ -272,6 +272,11 @@ impl HttpServer {
         handler.serve(transport).await.expect("MCP session over HTTP")
     }
 
+    /// The server's stderr lines so far.
+    pub(super) fn log_lines(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
     /// The server's process id.
     pub(super) fn pid(&self) -> u32 {
         self.child.id()
