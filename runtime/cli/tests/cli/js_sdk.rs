@@ -9,30 +9,19 @@
 //! names the build command in `AIRLOCK_JS_BUILD`; without it the tests say
 //! they were skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::lang_build::{Ran, builder, repo, run_tool};
 use crate::loopback::LoopbackServer;
 use crate::secrets::secret_cmd;
 
 const CANARY: &str = "JS-SANDBOX-CANARY-77c2";
 
 fn js_build() -> Option<String> {
-    match std::env::var("AIRLOCK_JS_BUILD") {
-        Ok(path) => Some(path),
-        Err(_) => {
-            eprintln!(
-                "skipped: AIRLOCK_JS_BUILD does not name sdk/js/bin/airlock-js-build.mjs (.ci/run sets it)"
-            );
-            None
-        }
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    builder("AIRLOCK_JS_BUILD", "sdk/js/bin/airlock-js-build.mjs")
 }
 
 /// Builds the JS or TS tool `entry` (of the repository) with the
@@ -94,48 +83,8 @@ fn the_build_type_checks_typescript_against_the_schemas_and_names_what_is_wrong(
     assert!(stderr.contains("entry not found") && stderr.contains("nope.ts"), "{stderr}");
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {} / {}", self.stdout, self.stderr))
-    }
-}
-
-/// `airlock run --operator-override` of `tool` in `dir` with the mount
-/// `dir/ws` at `/workspace`, the canary in the host's environment, and
-/// `extra` flags; checks the canary appears in neither output.
 fn run(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .args(["run", "--operator-override", "--mount"])
-        .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
-        .args(extra)
-        .arg("--store")
-        .arg(dir.join("store"))
-        .arg("--input")
-        .arg(input.to_string())
-        .arg(tool)
-        .env("JS_HOST_SECRET", CANARY)
-        .env("XDG_CACHE_HOME", crate::lang_build::artifact_cache())
-        .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
-        .output()
-        .expect("run airlock");
-    let ran = Ran {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !ran.stdout.contains(CANARY) && !ran.stderr.contains(CANARY),
-        "the canary leaked: {}",
-        ran.stderr
-    );
-    ran
+    run_tool(dir, tool, input, extra, CANARY)
 }
 
 #[test]

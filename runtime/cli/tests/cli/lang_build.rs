@@ -1,4 +1,5 @@
-//! Python and JS components for the SDK tests, built once per input: a
+//! Python and JS components for the SDK tests, built once per input, and
+//! run sandboxed with a canary in the host's environment. A
 //! built component is kept under `CARGO_TARGET_TMPDIR/lang-components`,
 //! named by the sha256 of everything that goes into it (the builder, the
 //! WIT world, the SDK and the tool's own files), so a rerun with nothing
@@ -7,7 +8,9 @@
 //! compiled from them ([`artifact_cache`]).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Directories never part of a build's input.
@@ -62,4 +65,68 @@ fn hex(bytes: &[u8]) -> String {
 /// for concurrent processes).
 pub(crate) fn artifact_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lang-artifacts")
+}
+
+/// The repository's root.
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The builder `.ci/run` names in the environment variable `var`, or
+/// `None` (the test is skipped, saying why: `what`).
+pub(crate) fn builder(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(path) => Some(path),
+        Err(_) => {
+            eprintln!("skipped: {var} does not name {what} (.ci/run sets it)");
+            None
+        }
+    }
+}
+
+/// How an `airlock run` ended.
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Ran {
+    /// The output as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} / {}", self.stdout, self.stderr))
+    }
+}
+
+/// `airlock run --operator-override` of `tool` in `dir` with the mount
+/// `dir/ws` at `/workspace`, the secret store `dir/store`, `canary` in the
+/// host's environment, and `extra` flags; checks the canary appears in
+/// neither output.
+pub(crate) fn run_tool(dir: &Path, tool: &Path, input: &Value, extra: &[&str], canary: &str) -> Ran {
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--operator-override", "--mount"])
+        .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
+        .args(extra)
+        .arg("--store")
+        .arg(dir.join("store"))
+        .arg("--input")
+        .arg(input.to_string())
+        .arg(tool)
+        .env("SDK_HOST_SECRET", canary)
+        .env("XDG_CACHE_HOME", artifact_cache())
+        .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
+        .output()
+        .expect("run airlock");
+    let ran = Ran {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !ran.stdout.contains(canary) && !ran.stderr.contains(canary),
+        "the canary leaked: {}",
+        ran.stderr
+    );
+    ran
 }

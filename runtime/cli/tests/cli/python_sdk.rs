@@ -8,28 +8,19 @@
 //! `.ci/run` installs componentize-py (pinned) and names it in
 //! `AIRLOCK_COMPONENTIZE_PY`; without it the test says it was skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::lang_build::{Ran, builder, repo, run_tool};
 use crate::loopback::LoopbackServer;
 use crate::secrets::secret_cmd;
 
 const CANARY: &str = "PY-SANDBOX-CANARY-5e1f";
 
 fn componentize_py() -> Option<String> {
-    match std::env::var("AIRLOCK_COMPONENTIZE_PY") {
-        Ok(path) => Some(path),
-        Err(_) => {
-            eprintln!("skipped: AIRLOCK_COMPONENTIZE_PY does not name componentize-py (.ci/run installs it)");
-            None
-        }
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    builder("AIRLOCK_COMPONENTIZE_PY", "componentize-py")
 }
 
 /// Builds the Python tool in `dir` (of the repository) with the documented
@@ -53,42 +44,12 @@ fn build(componentize_py: &str, dir: &str, out: &Path) {
     });
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(dir: &Path, tool: &Path, input: &Value) -> Ran {
     run_with(dir, tool, input, &[])
 }
 
 fn run_with(dir: &Path, tool: &Path, input: &Value, extra: &[&str]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .args(["run", "--operator-override", "--mount"])
-        .arg(format!("{}:/workspace:rw", dir.join("ws").display()))
-        .args(extra)
-        .arg("--store")
-        .arg(dir.join("store"))
-        .env("PY_HOST_SECRET", CANARY)
-        .arg("--input")
-        .arg(input.to_string())
-        .arg(tool)
-        .env("XDG_CACHE_HOME", crate::lang_build::artifact_cache())
-        .env("AIRLOCK_AUDIT_LOG", dir.join("audit"))
-        .output()
-        .expect("run airlock");
-    let ran = Ran {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !ran.stdout.contains(CANARY) && !ran.stderr.contains(CANARY),
-        "the canary leaked: {}",
-        ran.stderr
-    );
-    ran
+    run_tool(dir, tool, input, extra, CANARY)
 }
 
 #[test]
