@@ -14,9 +14,11 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::lang_build::{Ran, builder, repo, run_tool};
+use crate::lang_build::{
+    Ran, assert_destinations_refused, assert_secret_used_by_handle_only, assert_spin_and_hoard_stopped,
+    builder, repo, run_tool,
+};
 use crate::loopback::LoopbackServer;
-use crate::secrets::secret_cmd;
 
 const CANARY: &str = "JS-SANDBOX-CANARY-77c2";
 
@@ -183,10 +185,6 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     std::fs::create_dir_all(&ws).expect("mkdir");
     let secret_file = dir.path().join("secret.txt");
     std::fs::write(&secret_file, CANARY).expect("write");
-    let cache = dir.path().join("cache");
-    let store = dir.path().join("store");
-    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
-    assert_eq!(secret_cmd(&cache, &store, &["set", "TOKEN"], CANARY).code, 0);
     let attempt = |attempt: &str, target: &str, extra: &[&str]| {
         run(dir.path(), &tool, &json!({"attempt": attempt, "target": target}), extra)
     };
@@ -206,24 +204,9 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     assert_eq!(saw["up"], "refused: not-permitted", "a relative symlink out is not followed: {saw}");
 
     let server = LoopbackServer::start();
-    let port = server.port;
-    let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
-    assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
-    assert!(ungranted.stderr.contains("destination not granted: http://127.0.0.1"), "{}", ungranted.stderr);
-    let by_name = format!("http://localhost:{port}");
-    let private = attempt("private", &format!("{by_name}/ok"), &["--net", &by_name]);
-    assert_eq!(private.code, 3, "{}", private.stderr);
-    assert!(private.stderr.contains("(loopback address), which no grant names"), "{}", private.stderr);
+    assert_destinations_refused(&attempt, &server);
     assert!(server.requests().is_empty(), "a refused request reached the server");
-
-    let origin = format!("http://127.0.0.1:{port}");
-    let reveal = attempt("reveal", "", &["--net", &origin, "--secret", "TOKEN"]);
-    assert_eq!(reveal.code, 3, "{}", reveal.stderr);
-    assert!(reveal.stderr.contains("secret TOKEN may not be revealed to the tool"), "{}", reveal.stderr);
-    let bearer = attempt("bearer", &format!("{origin}/echo-auth"), &["--net", &origin, "--secret", "TOKEN"]);
-    assert_eq!(bearer.code, 0, "{}", bearer.stderr);
-    assert_eq!(bearer.json()["saw"], "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
-    assert_eq!(server.authorizations(), [format!("Bearer {CANARY}")], "the server got the real value");
+    assert_secret_used_by_handle_only(&attempt, &server, dir.path(), CANARY);
 
     let files = attempt("files", "out.txt", &[]);
     assert_eq!(files.code, 0, "{}", files.stderr);
@@ -234,10 +217,5 @@ fn a_js_tool_cannot_leave_its_mount_reach_ungranted_hosts_read_secrets_spin_or_h
     );
     assert_eq!(std::fs::read(ws.join("out.txt")).expect("written").len(), 100_000);
 
-    let spin = attempt("loop", "", &["--timeout", "2s"]);
-    assert_eq!(spin.code, 4, "{}", spin.stderr);
-    assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
-    let hoard = attempt("memory", "", &["--memory", "96MiB"]);
-    assert_eq!(hoard.code, 4, "{}", hoard.stderr);
-    assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
+    assert_spin_and_hoard_stopped(&attempt);
 }

@@ -13,6 +13,9 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::loopback::LoopbackServer;
+use crate::secrets::secret_cmd;
+
 /// Directories never part of a build's input.
 const SKIP: [&str; 4] = ["node_modules", "__pycache__", "target", ".git"];
 
@@ -129,4 +132,54 @@ pub(crate) fn run_tool(dir: &Path, tool: &Path, input: &Value, extra: &[&str], c
         ran.stderr
     );
     ran
+}
+
+/// One attempt of a language's escape program: `attempt`, `target` and
+/// extra `airlock run` flags.
+pub(crate) type Attempt<'a> = &'a dyn Fn(&str, &str, &[&str]) -> Ran;
+
+/// An ungranted destination and a granted name that resolves to loopback
+/// are refused with the host's reasons (exit 3).
+pub(crate) fn assert_destinations_refused(attempt: Attempt<'_>, server: &LoopbackServer) {
+    let port = server.port;
+    let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
+    assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
+    assert!(ungranted.stderr.contains("destination not granted: http://127.0.0.1"), "{}", ungranted.stderr);
+    let by_name = format!("http://localhost:{port}");
+    let private = attempt("private", &format!("{by_name}/ok"), &["--net", &by_name]);
+    assert_eq!(private.code, 3, "{}", private.stderr);
+    assert!(private.stderr.contains("(loopback address), which no grant names"), "{}", private.stderr);
+}
+
+/// With the secret `TOKEN` (= `canary`) in the store `dir/store`: its value
+/// is not revealed to the tool (exit 3), and a bearer attached by handle
+/// reaches the server with the real value and comes back masked.
+pub(crate) fn assert_secret_used_by_handle_only(
+    attempt: Attempt<'_>,
+    server: &LoopbackServer,
+    dir: &Path,
+    canary: &str,
+) {
+    let (cache, store) = (dir.join("cache"), dir.join("store"));
+    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
+    assert_eq!(secret_cmd(&cache, &store, &["set", "TOKEN"], canary).code, 0);
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let reveal = attempt("reveal", "", &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(reveal.code, 3, "{}", reveal.stderr);
+    assert!(reveal.stderr.contains("secret TOKEN may not be revealed to the tool"), "{}", reveal.stderr);
+    let bearer = attempt("bearer", &format!("{origin}/echo-auth"), &["--net", &origin, "--secret", "TOKEN"]);
+    assert_eq!(bearer.code, 0, "{}", bearer.stderr);
+    assert_eq!(bearer.json()["saw"], "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
+    assert_eq!(server.authorizations(), [format!("Bearer {canary}")], "the server got the real value");
+}
+
+/// A spinning tool is stopped at its deadline and a hoarding one at its
+/// memory limit (exit 4), with the messages Rust tools get.
+pub(crate) fn assert_spin_and_hoard_stopped(attempt: Attempt<'_>) {
+    let spin = attempt("loop", "", &["--timeout", "2s"]);
+    assert_eq!(spin.code, 4, "{}", spin.stderr);
+    assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
+    let hoard = attempt("memory", "", &["--memory", "96MiB"]);
+    assert_eq!(hoard.code, 4, "{}", hoard.stderr);
+    assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
 }

@@ -13,9 +13,11 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::lang_build::{Ran, builder, repo, run_tool};
+use crate::lang_build::{
+    Ran, assert_destinations_refused, assert_secret_used_by_handle_only, assert_spin_and_hoard_stopped,
+    builder, repo, run_tool,
+};
 use crate::loopback::LoopbackServer;
-use crate::secrets::secret_cmd;
 
 const CANARY: &str = "PY-SANDBOX-CANARY-5e1f";
 
@@ -123,42 +125,17 @@ fn a_python_tool_cannot_see_the_host_env_leave_its_mount_reach_ungranted_hosts_r
     assert!(std::fs::read_dir(dir.path().join("ws")).expect("ws").next().is_none(), "nothing was made");
 
     let server = LoopbackServer::start();
-    let port = server.port;
     let attempt = |attempt: &str, target: &str, extra: &[&str]| {
         run_with(dir.path(), &tool, &json!({"attempt": attempt, "target": target}), extra)
     };
-    let ungranted = attempt("host", &format!("http://127.0.0.1:{port}/ok"), &[]);
-    assert_eq!(ungranted.code, 3, "{}", ungranted.stderr);
-    assert!(ungranted.stderr.contains("destination not granted: http://127.0.0.1"), "{}", ungranted.stderr);
-    let by_name = format!("http://localhost:{port}");
-    let private = attempt("private", &format!("{by_name}/ok"), &["--net", &by_name]);
-    assert_eq!(private.code, 3, "{}", private.stderr);
-    assert!(private.stderr.contains("(loopback address), which no grant names"), "{}", private.stderr);
+    assert_destinations_refused(&attempt, &server);
+    let port = server.port;
     let socket = attempt("socket", &format!("127.0.0.1:{port}"), &[]);
     assert_eq!(socket.code, 0, "{}", socket.stderr);
     let saw = serde_json::from_str::<Value>(&socket.stdout).expect("JSON")["saw"].clone();
     assert!(saw.as_str().is_some_and(|s| s.starts_with("refused: PermissionError")), "{saw}");
     assert!(server.requests().is_empty(), "a refused request reached the server");
 
-    let cache = dir.path().join("cache");
-    let store = dir.path().join("store");
-    assert_eq!(secret_cmd(&cache, &store, &["init"], "").code, 0);
-    assert_eq!(secret_cmd(&cache, &store, &["set", "TOKEN"], CANARY).code, 0);
-    let origin = format!("http://127.0.0.1:{port}");
-    let reveal = attempt("reveal", "", &["--net", &origin, "--secret", "TOKEN"]);
-    assert_eq!(reveal.code, 3, "{}", reveal.stderr);
-    assert!(reveal.stderr.contains("secret TOKEN may not be revealed to the tool"), "{}", reveal.stderr);
-    let bearer = attempt("bearer", &format!("{origin}/echo-auth"), &["--net", &origin, "--secret", "TOKEN"]);
-    assert_eq!(bearer.code, 0, "{}", bearer.stderr);
-    let saw = serde_json::from_str::<Value>(&bearer.stdout).expect("JSON")["saw"].clone();
-    assert_eq!(saw, "you sent Bearer [REDACTED:TOKEN]", "the echo comes back masked");
-    assert_eq!(server.authorizations(), [format!("Bearer {CANARY}")], "the server got the real value");
-
-    let spin = run_with(dir.path(), &tool, &json!({"attempt": "loop"}), &["--timeout", "2s"]);
-    assert_eq!(spin.code, 4, "{}", spin.stderr);
-    assert!(spin.stderr.contains("timeout after 2s"), "{}", spin.stderr);
-
-    let hoard = run_with(dir.path(), &tool, &json!({"attempt": "memory"}), &["--memory", "96MiB"]);
-    assert_eq!(hoard.code, 4, "{}", hoard.stderr);
-    assert!(hoard.stderr.contains("memory limit 96 MiB exceeded"), "{}", hoard.stderr);
+    assert_secret_used_by_handle_only(&attempt, &server, dir.path(), CANARY);
+    assert_spin_and_hoard_stopped(&attempt);
 }
