@@ -215,6 +215,11 @@ pub(crate) struct ServeArgs {
     /// `call_id`, as in its audit record, under `span`).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Serve Prometheus metrics at http://ADDR/metrics (calls, denials,
+    /// approvals, refusals, audit latency; no identities or secrets). Off
+    /// by default.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
     /// With --http: the origin clients reach the server at, such as
     /// https://mcp.example.com (scheme, host and port only), named in the
     /// 401 challenge. Default: the bound address.

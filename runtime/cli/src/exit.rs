@@ -44,7 +44,8 @@ pub(crate) const TOKEN_NOT_YET_VALID: u8 = 12;
 pub(crate) const TOKEN_WRONG_AUDIENCE: u8 = 13;
 /// The token's issuer is not trusted.
 pub(crate) const TOKEN_UNKNOWN_ISSUER: u8 = 14;
-/// No key of the issuer matches the token's `kid`.
+/// No key of the issuer matches the token's `kid`, the key was withdrawn,
+/// or the issuer's fetched keys are unavailable (too long unrefreshed).
 pub(crate) const TOKEN_UNKNOWN_KEY: u8 = 15;
 /// The token was already used.
 pub(crate) const TOKEN_REPLAYED: u8 = 16;
@@ -64,7 +65,7 @@ pub(crate) fn for_token(error: &airlock_identity::TokenError) -> u8 {
         E::NotYetValid(_) => TOKEN_NOT_YET_VALID,
         E::WrongAudience { .. } => TOKEN_WRONG_AUDIENCE,
         E::UnknownIssuer(_) => TOKEN_UNKNOWN_ISSUER,
-        E::UnknownKey { .. } => TOKEN_UNKNOWN_KEY,
+        E::UnknownKey { .. } | E::KeyWithdrawn(_) | E::KeysUnavailable { .. } => TOKEN_UNKNOWN_KEY,
         E::Replayed(_) => TOKEN_REPLAYED,
         E::TooLongLived { .. } => TOKEN_TOO_LONG_LIVED,
         E::BadSignature => TOKEN_BAD_SIGNATURE,

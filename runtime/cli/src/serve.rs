@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use airlock_audit::AuditSink;
+use airlock_gateway::Metrics;
 use airlock_host::LoadedTool;
 use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, OfferSource, TokenFile};
 use airlock_policy::{Limits, Offer, OfferedEnv, OfferedMount};
@@ -45,7 +46,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let verifier = config.verifier;
     let limits = crate::limits::with_flags(config.limits, &args.limits)?;
     let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
-    let gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);
+    let mut gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);
+    let metrics = match args.metrics {
+        Some(address) => Some(serve_metrics(address, args.max_calls).await?),
+        None => None,
+    };
+    if let Some(metrics) = &metrics {
+        gate = gate.with_metrics(metrics.clone());
+    }
 
     // Identity first: a bad token should fail before minutes of compiling.
     let token_file = match (&args.token_file, args.stdio) {
@@ -82,12 +90,16 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!("airlock: serving MCP on {scheme}://{bound}{}", airlock_mcp::http::MCP_PATH);
             let server = AirlockServer::for_http(catalog, gate, audit);
-            let tokens = Arc::new(BearerTokens::new(verifier));
+            let tokens = match &metrics {
+                Some(metrics) => BearerTokens::new(verifier).with_metrics(metrics.clone()),
+                None => BearerTokens::new(verifier),
+            };
+            let tokens = Arc::new(tokens);
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
             if let Some(certificate) = &tls {
-                reload_on_hangup(Arc::clone(certificate)).map_err(Failure::internal)?;
+                reload_on_hangup(Arc::clone(certificate), metrics).map_err(Failure::internal)?;
             }
             let config = tls.map(|certificate| certificate.config());
             airlock_mcp::http::serve(listener, config, public_url, server, tokens, shutdown)
@@ -122,17 +134,43 @@ fn origin(url: &str, tls: bool) -> Result<String, Failure> {
 /// serves the next handshakes; a pair that cannot serve (a bad file, an
 /// expired certificate, a key that does not match) leaves the one in use,
 /// and the log says why.
-fn reload_on_hangup(certificate: Arc<airlock_mcp::tls::TlsCertificate>) -> std::io::Result<()> {
+fn reload_on_hangup(
+    certificate: Arc<airlock_mcp::tls::TlsCertificate>,
+    metrics: Option<Arc<Metrics>>,
+) -> std::io::Result<()> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match certificate.reload() {
+            let reloaded = certificate.reload();
+            if let Some(metrics) = &metrics {
+                metrics.reloaded("tls", reloaded.is_ok());
+            }
+            match reloaded {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
                 Err(error) => tracing::warn!(%error, "TLS certificate not reloaded; the one in use stays"),
             }
         }
     });
     Ok(())
+}
+
+/// Binds `address` and serves the metrics there from now on; the instance
+/// pool's size is `slots`. A bind failure stops the server at start.
+async fn serve_metrics(address: std::net::SocketAddr, slots: u32) -> Result<Arc<Metrics>, Failure> {
+    let metrics = Arc::new(Metrics::new().map_err(Failure::internal)?);
+    metrics.set_call_slots(slots);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| Failure::usage(anyhow!("--metrics: cannot listen on {address}: {e}")))?;
+    let bound = listener.local_addr().map_err(Failure::internal)?;
+    eprintln!("airlock: serving metrics on http://{bound}{}", airlock_mcp::metrics::METRICS_PATH);
+    let served = metrics.clone();
+    tokio::spawn(async move {
+        if let Err(error) = airlock_mcp::metrics::serve(listener, served).await {
+            tracing::error!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok(metrics)
 }
 
 /// One line per component on stderr (never stdout: with --stdio that is

@@ -115,6 +115,12 @@ fn bench_gateway(c: &mut Criterion) {
             assert!(matches!(report.ended, Ended::Ran(_)));
         });
     });
+    let callers = Callers::new(verifier.clone());
+    let remembered = token(&key);
+    callers.caller(&remembered).expect("verify");
+    group.bench_function("remembered_token", |b| {
+        b.iter(|| callers.caller(&remembered).expect("remembered"));
+    });
     group.bench_function("mint_and_verify_only", |b| {
         b.iter(|| Callers::new(verifier.clone()).caller(&token(&key)).expect("verify"));
     });

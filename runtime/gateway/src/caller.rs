@@ -6,10 +6,11 @@ use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_identity::{TokenError, Verified, Verifier};
+use airlock_identity::{KeyId, TokenError, Verified, Verifier};
 use airlock_policy::Principal;
 use sha2::{Digest, Sha256};
 
+use crate::metrics::Metrics;
 use crate::pipeline::Authorized;
 
 /// A verified caller. Policy is decided once per caller and tool (the
@@ -18,6 +19,7 @@ use crate::pipeline::Authorized;
 pub struct Caller {
     principal: Principal,
     expires_at: u64,
+    key: KeyId,
     decisions: Mutex<HashMap<String, Arc<Authorized>>>,
     log_level: AtomicU8,
 }
@@ -28,6 +30,7 @@ impl Caller {
         Self {
             principal: verified.principal,
             expires_at: verified.expires_at,
+            key: verified.key,
             decisions: Mutex::default(),
             log_level: AtomicU8::new(0),
         }
@@ -90,16 +93,30 @@ const MAX_REMEMBERED_TOKENS: usize = 65_536;
 /// result is remembered under the token's SHA-256 until the token expires:
 /// within its lifetime a token is a bearer credential for this server, as
 /// OAuth access tokens are. A different token reusing a recorded `jti` is
-/// refused as a replay. Tokens are never stored, only their hashes.
+/// refused as a replay. A remembered token is refused as soon as the key
+/// that verified it is withdrawn by its issuer. Tokens are never stored,
+/// only their hashes.
 pub struct Callers {
     verifier: Arc<Verifier>,
     known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Callers {
     /// Verification with `verifier`.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier, known: Mutex::default() }
+        Self { verifier, known: Mutex::default(), metrics: None }
+    }
+
+    /// The same, counting refused tokens by reason in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics refusals are counted in, if any.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// The verifier (for the audience and the trusted issuers).
@@ -109,16 +126,32 @@ impl Callers {
 
     /// The caller `token` identifies, or why it is refused.
     pub fn caller(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
+        let found = self.find(token);
+        if let (Err(refused), Some(metrics)) = (&found, &self.metrics) {
+            metrics.token_refused(refused.kind());
+        }
+        found
+    }
+
+    fn find(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
         let key = token_hash(token);
         let skew = self.verifier.settings().clock_skew.as_secs();
         {
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(caller) = known.get(&key) {
-                if !caller.expired(skew) {
-                    return Ok(caller.clone());
+                if caller.expired(skew) {
+                    known.remove(&key);
+                    return Err(TokenError::Expired);
                 }
-                known.remove(&key);
-                return Err(TokenError::Expired);
+                // The issuer may have withdrawn the key since (rotation
+                // after a compromise): the token goes with it.
+                let iss = caller.principal.iss();
+                if !self.verifier.key_in_force(iss, caller.key) {
+                    let error = TokenError::KeyWithdrawn(iss.to_owned());
+                    known.remove(&key);
+                    return Err(error);
+                }
+                return Ok(caller.clone());
             }
         }
         let caller = Arc::new(Caller::new(self.verifier.verify(token)?));

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers, HumanRule};
 use airlock_audit::{Checkpointer, Durability};
-use airlock_identity::{JwksKeys, ReplayCache, TrustStore, Verifier, VerifierSettings};
+use airlock_identity::{ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Limits, NetLimits};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
 use crate::ConfigError;
+use crate::issuers::IssuerEntry;
 use crate::limits::LimitsFile;
 use crate::units::{parse_duration, parse_size};
 
@@ -151,15 +152,6 @@ impl NetworkBudgets {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IssuerEntry {
-    /// The exact `iss` value.
-    iss: String,
-    /// Its public keys, as a JWKS file.
-    jwks: PathBuf,
-}
-
 /// A loaded, validated configuration.
 pub struct Config {
     /// Verifies tokens: the trusted issuers' keys, the audience, lifetime
@@ -216,13 +208,8 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let limits = file.limits.apply(Limits { net: file.network.limits()?, ..Limits::default() })?;
 
     let mut trust = TrustStore::new();
-    for issuer in &file.issuers {
-        let jwks_path = base.join(&issuer.jwks);
-        let text = std::fs::read_to_string(&jwks_path).with_context(|| {
-            format!("issuer `{}`: cannot read JWKS `{}`", issuer.iss, jwks_path.display())
-        })?;
-        let keys = JwksKeys::from_json(&issuer.iss, &text)?;
-        trust.add(&issuer.iss, Box::new(keys))?;
+    for (i, issuer) in file.issuers.iter().enumerate() {
+        trust.add(&issuer.iss, issuer.key_source(base, &format!("issuer[{i}]"))?)?;
     }
     if file.issuers.is_empty() {
         anyhow::bail!("config `{}`: no [[issuer]] is trusted, so no token can verify", path.display());

@@ -19,7 +19,9 @@
 
 mod caller;
 pub mod config;
+mod issuers;
 pub mod limits;
+pub mod metrics;
 mod pipeline;
 pub mod schema;
 pub mod units;
@@ -27,6 +29,7 @@ pub mod workspace;
 
 pub use caller::{Caller, Callers};
 pub use config::{AuditSettings, Config};
+pub use metrics::Metrics;
 pub use pipeline::{
     Authorized, CallReport, CallRequest, Credential, Ended, Gateway, ToolRef, decision, identity_of,
 };

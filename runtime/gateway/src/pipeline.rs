@@ -16,6 +16,7 @@ use airlock_policy::authz::{Authorizer, Decision, ToolIdentity};
 use airlock_policy::{CapabilityRequest, GrantSet, NetGrant, Offer, Principal};
 
 use crate::caller::Caller;
+use crate::metrics::Metrics;
 use crate::schema::Schemas;
 use crate::workspace::{Judge, Staged, Workspace, WorkspaceFailure};
 
@@ -33,6 +34,7 @@ pub struct Gateway {
     approvals: Arc<ApprovalGate>,
     audit: Arc<dyn AuditSink>,
     schemas: Schemas,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// A tool as the gateway sees it: the loaded component and how policy
@@ -203,7 +205,14 @@ impl Gateway {
     /// A gateway deciding with `authorizer`, checking calls marked
     /// `@approval` against `approvals` and recording every call in `audit`.
     pub fn new(authorizer: Authorizer, approvals: ApprovalGate, audit: Arc<dyn AuditSink>) -> Self {
-        Self { authorizer, approvals: Arc::new(approvals), audit, schemas: Schemas::default() }
+        Self { authorizer, approvals: Arc::new(approvals), audit, schemas: Schemas::default(), metrics: None }
+    }
+
+    /// The same gateway, counting every call, denial, approval, refusal
+    /// and audit append in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A gateway with no policy and no approvers, for operator-override
@@ -269,6 +278,7 @@ impl Gateway {
         offer: impl FnOnce(&LoadedTool) -> Result<Offer, String>,
         cancelled: impl Future<Output = ()>,
     ) -> CallReport {
+        let arrived = Instant::now();
         let Steps { ended, decision, clearance, workspace, notes, ending } =
             self.run(&request, offer, cancelled).await;
         let approval = clearance.audit_record();
@@ -283,6 +293,9 @@ impl Gateway {
         .with_approval(approval.clone())
         .with_workspace(workspace.clone());
         let call_id = event.call_id.clone().unwrap_or_default();
+        if let Some(metrics) = &self.metrics {
+            metrics.call(&request.tool.identity.name, &event, Some(arrived.elapsed()));
+        }
         let recorded = self.append(event).await;
         CallReport { call_id, ended, decision, approval, clearance, workspace, notes, recorded }
     }
@@ -302,7 +315,11 @@ impl Gateway {
     ) -> Result<(), String> {
         let named = ToolIdentity { name: tool.to_owned(), version: String::new(), digest: String::new() };
         let ending = Ending::before_start(outcome, message);
-        self.append(CallEvent::new(transport, principal(credential), &named, None, input, ending)).await
+        let event = CallEvent::new(transport, principal(credential), &named, None, input, ending);
+        if let Some(metrics) = &self.metrics {
+            metrics.call(crate::metrics::NO_TOOL, &event, None);
+        }
+        self.append(event).await
     }
 
     /// The steps before the record.
@@ -433,6 +450,7 @@ impl Gateway {
             },
         };
         let notes = staged.as_ref().map(|s| s.notes().to_vec()).unwrap_or_default();
+        let _running = self.metrics.as_ref().map(Metrics::running);
         let started = Instant::now();
         tokio::select! {
             outcome = async {
@@ -494,7 +512,15 @@ impl Gateway {
     /// one-shot command has nothing else to run, and a quick append is
     /// cheaper than the hand-off).
     async fn append(&self, event: CallEvent) -> Result<(), String> {
-        let append = || self.audit.append(Event::Call(Box::new(event))).map(drop).map_err(|e| e.to_string());
+        let append = || {
+            let started = Instant::now();
+            let appended =
+                self.audit.append(Event::Call(Box::new(event))).map(drop).map_err(|e| e.to_string());
+            if let Some(metrics) = &self.metrics {
+                metrics.appended(started.elapsed());
+            }
+            appended
+        };
         let flavor = tokio::runtime::Handle::current().runtime_flavor();
         if flavor == tokio::runtime::RuntimeFlavor::MultiThread && self.audit.waits() {
             tokio::task::block_in_place(append)

@@ -50,6 +50,19 @@ pub enum TokenError {
         /// The configured maximum.
         max_secs: u64,
     },
+    /// The issuer is trusted but its keys cannot be used now: fetched keys
+    /// went too long without a successful refresh (fail closed).
+    #[error("issuer `{issuer}`'s keys are unavailable: {reason}")]
+    KeysUnavailable {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The key that verified an earlier use of this token is no longer
+    /// among the issuer's keys (withdrawn by the issuer).
+    #[error("token key of issuer `{0}` has been withdrawn")]
+    KeyWithdrawn(String),
     /// The `(iss, jti)` pair was already used.
     #[error("token already used (jti `{0}`): tokens are single-use")]
     Replayed(String),
@@ -69,6 +82,8 @@ impl TokenError {
             Self::Algorithm(_) => "algorithm",
             Self::UnknownIssuer(_) => "unknown_issuer",
             Self::UnknownKey { .. } => "unknown_key",
+            Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::KeyWithdrawn(_) => "key_withdrawn",
             Self::BadSignature => "bad_signature",
             Self::Expired => "expired",
             Self::NotYetValid(_) => "not_yet_valid",
@@ -85,6 +100,11 @@ impl From<PrincipalError> for TokenError {
         Self::Malformed(e.to_string())
     }
 }
+
+/// Why a trusted issuer's keys cannot be used now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeysUnavailable(pub String);
 
 /// A problem with the trust configuration (issuers, keys, replay cache).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

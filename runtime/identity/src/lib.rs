@@ -6,7 +6,8 @@
 //! - it is a compact JWS signed with EdDSA, ES256 or RS256 (never `none`,
 //!   HMAC or an algorithm other than the selected key's own);
 //! - `iss` is a trusted issuer and the signature verifies with the issuer's
-//!   key selected by `kid`;
+//!   key selected by `kid` (keys from a JWKS file, or fetched over HTTPS
+//!   and refreshed by [`RemoteKeys`]);
 //! - `aud` is exactly this runtime's audience;
 //! - `exp`, `iat`, `sub` and `jti` are present, `exp` and `nbf` hold within
 //!   the clock skew (at most 60 s), `iat` is not in the future, and
@@ -19,15 +20,18 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fetch;
 mod local;
+mod remote;
 mod replay;
 mod trust;
 mod verify;
 
-pub use error::{TokenError, TrustError};
+pub use error::{KeysUnavailable, TokenError, TrustError};
 pub use local::{KeyError, LocalKey, MintRequest};
+pub use remote::{KeyLocation, RemoteKeys, RemoteSettings};
 pub use replay::ReplayCache;
 pub use trust::{ACCEPTED_ALGORITHMS, JwksKeys, KeySource, TrustStore, VerificationKey};
 pub use verify::{
-    DEFAULT_MAX_LIFETIME, MAX_CLOCK_SKEW, MAX_TOKEN_BYTES, Verified, Verifier, VerifierSettings,
+    DEFAULT_MAX_LIFETIME, KeyId, MAX_CLOCK_SKEW, MAX_TOKEN_BYTES, Verified, Verifier, VerifierSettings,
 };

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use sha2::{Digest, Sha256};
 
-use crate::TrustError;
+use crate::{KeysUnavailable, TrustError};
 
 /// The only signature algorithms airlock accepts: asymmetric, widely
 /// deployed, and free of the `none`/HMAC confusion classes.
@@ -21,6 +22,9 @@ pub struct VerificationKey {
     /// other algorithm is refused before its signature is checked.
     pub algorithm: Algorithm,
     pub(crate) key: DecodingKey,
+    /// SHA-256 of the JWK as published: tells a key apart from a different
+    /// key published later under the same `kid`.
+    pub(crate) thumbprint: [u8; 32],
 }
 
 impl std::fmt::Debug for VerificationKey {
@@ -29,12 +33,21 @@ impl std::fmt::Debug for VerificationKey {
     }
 }
 
-/// Where an issuer's keys come from. Today: a JWKS file read at start
-/// ([`JwksKeys`]). A source that fetches and refreshes a JWKS URL can be added
-/// behind this trait without touching the verifier.
+/// Where an issuer's keys come from: a JWKS file read at start
+/// ([`JwksKeys`]) or a JWKS fetched and refreshed over HTTPS
+/// ([`RemoteKeys`](crate::RemoteKeys)).
 pub trait KeySource: Send + Sync + std::fmt::Debug {
-    /// Every key, for selection by `kid`.
-    fn keys(&self) -> Arc<[VerificationKey]>;
+    /// Every key in force, for selection by `kid`, or why none may be used
+    /// (a fetched set too long without a refresh): then every token of the
+    /// issuer is refused.
+    fn keys(&self) -> Result<Arc<[VerificationKey]>, KeysUnavailable>;
+
+    /// A token names a `kid` that [`KeySource::keys`] lacks: a source that
+    /// can fetch may fetch again now (rate-limited) and return the new set.
+    /// Default: nothing new.
+    fn refetch(&self) -> Option<Arc<[VerificationKey]>> {
+        None
+    }
 }
 
 /// A fixed set of keys parsed from a JWKS document.
@@ -79,11 +92,16 @@ impl JwksKeys {
         }
         Ok(Self { keys: keys.into() })
     }
+
+    /// The keys.
+    pub fn all(&self) -> Arc<[VerificationKey]> {
+        self.keys.clone()
+    }
 }
 
 impl KeySource for JwksKeys {
-    fn keys(&self) -> Arc<[VerificationKey]> {
-        self.keys.clone()
+    fn keys(&self) -> Result<Arc<[VerificationKey]>, KeysUnavailable> {
+        Ok(self.keys.clone())
     }
 }
 
@@ -113,7 +131,9 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
         return Err(format!("`alg` {declared:?} does not match the key type ({algorithm:?})"));
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("invalid key: {e}"))?;
-    Ok(VerificationKey { kid: jwk.common.key_id.clone(), algorithm, key })
+    let published = serde_json::to_vec(jwk).map_err(|e| format!("invalid key: {e}"))?;
+    let thumbprint = Sha256::digest(&published).into();
+    Ok(VerificationKey { kid: jwk.common.key_id.clone(), algorithm, key, thumbprint })
 }
 
 /// The issuers this runtime trusts, by exact `iss` value.
@@ -139,9 +159,9 @@ impl TrustStore {
         Ok(())
     }
 
-    /// The keys for `issuer`, if it is trusted.
-    pub fn keys(&self, issuer: &str) -> Option<Arc<[VerificationKey]>> {
-        self.issuers.get(issuer).map(|source| source.keys())
+    /// Where `issuer`'s keys come from, if it is trusted.
+    pub fn source(&self, issuer: &str) -> Option<&dyn KeySource> {
+        self.issuers.get(issuer).map(|source| source.as_ref())
     }
 
     /// The trusted issuers, sorted.

@@ -71,7 +71,13 @@ pub struct Verified {
     pub jti: String,
     /// The token's `exp` (seconds since the epoch).
     pub expires_at: u64,
+    /// Which of the issuer's keys verified it (see [`Verifier::key_in_force`]).
+    pub key: KeyId,
 }
+
+/// Names the issuer key that verified a token, without holding the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyId([u8; 32]);
 
 /// Verifies agent tokens against a [`TrustStore`] and records their single
 /// use in a [`ReplayCache`].
@@ -159,10 +165,17 @@ impl Verifier {
             None => return Err(TokenError::Malformed("missing required claim `iss`".to_owned())),
         };
         // Both names come from an unverified token: shown cut and escaped.
-        let keys = self
+        let source = self
             .trust
-            .keys(&issuer)
+            .source(&issuer)
             .ok_or_else(|| TokenError::UnknownIssuer(excerpt(&issuer, SHOWN_CHARS).into_owned()))?;
+        let keys =
+            source.keys().map_err(|e| TokenError::KeysUnavailable { issuer: issuer.clone(), reason: e.0 })?;
+        // A kid the set lacks may be a key the issuer has just rotated in.
+        let keys = match select_key(&keys, header.kid.as_deref()) {
+            Some(_) => keys,
+            None => source.refetch().unwrap_or(keys),
+        };
         let key = select_key(&keys, header.kid.as_deref()).ok_or_else(|| TokenError::UnknownKey {
             issuer: issuer.clone(),
             kid: header
@@ -179,7 +192,17 @@ impl Verifier {
             )));
         }
         let claims = self.decode(token, key, &issuer)?;
-        self.check(claims)
+        self.check(claims, KeyId(key.thumbprint))
+    }
+
+    /// Whether the key that verified a token is still among its issuer's
+    /// keys in force: false once the issuer has withdrawn it, or when the
+    /// issuer's keys are unavailable.
+    pub fn key_in_force(&self, issuer: &str, key: KeyId) -> bool {
+        self.trust
+            .source(issuer)
+            .and_then(|source| source.keys().ok())
+            .is_some_and(|keys| keys.iter().any(|k| k.thumbprint == key.0))
     }
 
     fn decode(&self, token: &str, key: &VerificationKey, issuer: &str) -> Result<Claims, TokenError> {
@@ -215,7 +238,7 @@ impl Verifier {
     }
 
     /// The checks jsonwebtoken does not make.
-    fn check(&self, claims: Claims) -> Result<Verified, TokenError> {
+    fn check(&self, claims: Claims, key: KeyId) -> Result<Verified, TokenError> {
         let skew = self.settings.clock_skew.as_secs();
         let audience_ok = match &claims.aud {
             Value::String(aud) => aud == &self.settings.audience,
@@ -245,7 +268,7 @@ impl Verifier {
             None => return Err(TokenError::Malformed("missing required claim `jti`".to_owned())),
         };
         let principal = Principal::from_claims(&claims.sub, &claims.iss, &claims.rest)?;
-        Ok(Verified { principal, jti, expires_at: claims.exp })
+        Ok(Verified { principal, jti, expires_at: claims.exp, key })
     }
 }
 

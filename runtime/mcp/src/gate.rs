@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use airlock_approval::{ApprovalGate, Approvers};
 use airlock_audit::AuditSink;
-use airlock_gateway::Gateway;
+use airlock_gateway::{Gateway, Metrics};
 use airlock_host::LoadedTool;
 use airlock_policy::Offer;
 use airlock_policy::authz::Authorizer;
@@ -26,6 +26,7 @@ pub struct Gate {
     authorizer: Authorizer,
     offers: Box<dyn OfferSource>,
     approvals: ApprovalGate,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Gate {
@@ -34,7 +35,13 @@ impl Gate {
     /// allows only with approval is filed nowhere and fails.
     pub fn new(authorizer: Authorizer, offers: impl OfferSource) -> Self {
         let approvals = ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new()));
-        Self { authorizer, offers: Box::new(offers), approvals }
+        Self { authorizer, offers: Box::new(offers), approvals, metrics: None }
+    }
+
+    /// The same gate, counting every call in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The same gate, checking calls marked `@approval` against `approvals`.
@@ -45,6 +52,11 @@ impl Gate {
 
     /// The gateway recording every call in `audit`, and the offers.
     pub(crate) fn into_gateway(self, audit: Arc<dyn AuditSink>) -> (Gateway, Box<dyn OfferSource>) {
-        (Gateway::new(self.authorizer, self.approvals, audit), self.offers)
+        let gateway = Gateway::new(self.authorizer, self.approvals, audit);
+        let gateway = match self.metrics {
+            Some(metrics) => gateway.with_metrics(metrics),
+            None => gateway,
+        };
+        (gateway, self.offers)
     }
 }

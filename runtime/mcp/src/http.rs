@@ -140,6 +140,12 @@ impl Auth {
     /// window, counting the rest). Failing to is logged, not fatal: the
     /// request is refused either way.
     fn record_refusal(&self, kind: &'static str, reason: &str) {
+        // A refused token is counted by the verifier; a missing one here.
+        if kind == "no_bearer_token"
+            && let Some(metrics) = self.tokens.metrics()
+        {
+            metrics.token_refused(kind);
+        }
         if let Err(error) = self.refusals.refused("mcp-http", kind, reason) {
             tracing::error!(%error, "cannot record the refused request in the audit log");
         }

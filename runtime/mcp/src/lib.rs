@@ -32,6 +32,7 @@ mod handler;
 pub mod http;
 mod identity;
 mod live;
+pub mod metrics;
 pub mod stdio;
 pub mod tls;
 

@@ -362,6 +362,26 @@ jwks = \"policy.cedar\"
             .to_owned(),
             "JWKS for issuer `x`: not JSON",
         ),
+        (
+            format!("audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}jwks_uri = \"https://keys.test/jwks\"\n"),
+            "config `issuer[0]` (`https://airlock.local`): set `jwks` (a file) or `jwks_uri`, not both",
+        ),
+        (
+            format!("audience = \"a\"\npolicies = [\"policy.cedar\"]\n{issuer}refresh_min = \"1m\"\n"),
+            "config `issuer[0].refresh_min` (`https://airlock.local`): applies to fetched keys only",
+        ),
+        (
+            "audience = \"a\"\npolicies = [\"policy.cedar\"]\n[[issuer]]\niss = \"agent-issuer\"\n".to_owned(),
+            "OIDC discovery needs an https:// `iss`",
+        ),
+        (
+            "audience = \"a\"\npolicies = [\"policy.cedar\"]\n[[issuer]]\niss = \"x\"\njwks_uri = \"http://keys.test/jwks\"\n".to_owned(),
+            "`http://keys.test/jwks` is not an https:// URL",
+        ),
+        (
+            "audience = \"a\"\npolicies = [\"policy.cedar\"]\n[[issuer]]\niss = \"x\"\njwks_uri = \"https://keys.test/jwks\"\nmax_stale = \"1m\"\n".to_owned(),
+            "`max_stale` is shorter than `refresh_max`",
+        ),
     ];
     for (text, message) in cases {
         op.write_config(&text);

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::programs;
 
-const AUDIENCE: &str = "https://airlock.test/mcp";
+pub(super) const AUDIENCE: &str = "https://airlock.test/mcp";
 pub(super) const ISSUER: &str = "https://issuer.airlock.test";
 const CANARY: &str = "MCP-CANARY-9d41";
 
@@ -257,7 +257,7 @@ pub(super) struct HttpServer {
 }
 
 impl HttpServer {
-    async fn client(&self, token: &str) -> Client {
+    pub(super) async fn client(&self, token: &str) -> Client {
         self.client_with(token, ()).await
     }
 
@@ -304,7 +304,7 @@ impl HttpServer {
 
     /// A raw `tools/list` request, with `Authorization: Bearer TOKEN` when
     /// a token is given.
-    fn post_list(&self, http: &reqwest::Client, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub(super) fn post_list(&self, http: &reqwest::Client, token: Option<&str>) -> reqwest::RequestBuilder {
         let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
         let request = http
             .post(&self.url)
