@@ -215,6 +215,10 @@ pub(crate) struct ServeArgs {
     /// `call_id`, as in its audit record, under `span`).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Reload the configuration, policies, keys and tools when one of
+    /// their files changes (checked every second), as on SIGHUP.
+    #[arg(long)]
+    pub(crate) watch: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (calls, denials,
     /// approvals, refusals, audit latency; no identities or secrets). Off
     /// by default.
@@ -399,7 +403,7 @@ pub(crate) struct InspectArgs {
 /// Per-call limits (`run` and `serve`). Each flag overrides the key of the
 /// same name in the config's `[limits]`; what neither sets keeps the
 /// default shown.
-#[derive(Debug, Default, Args)]
+#[derive(Clone, Debug, Default, Args)]
 pub(crate) struct LimitArgs {
     /// Wall-clock limit for each call, such as 500ms, 2s or 1m [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

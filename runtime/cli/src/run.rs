@@ -77,6 +77,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         gateway
             .record_not_started("cli", Credential::Caller(&caller), &tool, &input, outcome, &message)
             .await
+            .map(drop)
             .map_err(|e| Failure::new(exit::INTERNAL, anyhow!("{e}")))?;
     }
     result

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use airlock_audit::AuditSink;
 use airlock_gateway::Metrics;
 use airlock_host::LoadedTool;
-use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, OfferSource, TokenFile};
+use airlock_mcp::{AirlockServer, BearerTokens, Catalog, LoadEvent, OfferSource, TokenFile};
 use airlock_policy::{Limits, Offer, OfferedEnv, OfferedMount};
 use anyhow::anyhow;
 
 use crate::args::{self, ServeArgs};
 use crate::config;
 use crate::exit::{self, Failure};
+use crate::reload::Reloader;
 use crate::secret;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
@@ -43,17 +44,15 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
     let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
-    let verifier = config.verifier;
-    let limits = crate::limits::with_flags(config.limits, &args.limits)?;
-    let offers = ServeOffer { mounts, env, limits, secrets: config.secrets };
-    let mut gate = Gate::new(config.authorizer, offers).with_approvals(config.approvals);
+    let verifier = config.verifier.clone();
+    let tools = if args.tools.is_empty() { config.tools.clone() } else { args.tools.clone() };
+    let sources = config.sources.clone();
     let metrics = match args.metrics {
         Some(address) => Some(serve_metrics(address, args.max_calls).await?),
         None => None,
     };
-    if let Some(metrics) = &metrics {
-        gate = gate.with_metrics(metrics.clone());
-    }
+    let limits = crate::limits::with_flags(config.limits, &args.limits)?;
+    let gate = Reloader::gate(&mut Some(config), &mounts, &env, &args.limits, metrics.as_ref())?;
 
     // Identity first: a bad token should fail before minutes of compiling.
     let token_file = match (&args.token_file, args.stdio) {
@@ -64,7 +63,6 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         _ => None,
     };
 
-    let tools = if args.tools.is_empty() { config.tools } else { args.tools.clone() };
     if tools.is_empty() {
         return Err(Failure::usage(anyhow!(
             "no tools to serve: pass --tools PATH or set `tools` in the config"
@@ -73,40 +71,55 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(warning) = crate::limits::descriptor_headroom(limits.open_files, args.max_calls) {
         eprintln!("airlock: warning: {warning}");
     }
-    let runtime = crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?;
+    let runtime = Arc::new(crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?);
     let catalog = Catalog::load(&runtime, &tools, report_progress).await.map_err(Failure::usage)?;
     eprintln!("airlock: {} tool(s) ready", catalog.len());
 
-    match (token_file, args.http) {
-        (Some(token_file), _) => {
-            let server = AirlockServer::for_stdio(catalog, gate, token_file, audit);
-            airlock_mcp::stdio::serve_process_stdio(server).await.map_err(Failure::internal)
-        }
-        (None, Some(address)) => {
+    // Over HTTP, each request's bearer token is verified before the server.
+    let tokens = match (&token_file, &metrics) {
+        (Some(_), _) => None,
+        (None, Some(metrics)) => Some(BearerTokens::new(verifier).with_metrics(metrics.clone())),
+        (None, None) => Some(BearerTokens::new(verifier)),
+    }
+    .map(Arc::new);
+    let server = match token_file {
+        Some(token_file) => AirlockServer::for_stdio(catalog, gate, token_file, audit),
+        None => AirlockServer::for_http(catalog, gate, audit),
+    };
+    let reloader = Reloader {
+        config: args.config.config.clone(),
+        tool_flags: args.tools.clone(),
+        mounts,
+        env,
+        limit_flags: args.limits.clone(),
+        runtime,
+        server: server.clone(),
+        tokens: tokens.clone(),
+        metrics,
+        tls: tls.clone(),
+        sources,
+        tools,
+    };
+    reloader.spawn(args.watch).map_err(Failure::internal)?;
+
+    match (tokens, args.http) {
+        (None, _) => airlock_mcp::stdio::serve_process_stdio(server).await.map_err(Failure::internal),
+        (Some(tokens), Some(address)) => {
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .map_err(|e| Failure::usage(anyhow!("cannot listen on {address}: {e}")))?;
             let bound = listener.local_addr().map_err(Failure::internal)?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!("airlock: serving MCP on {scheme}://{bound}{}", airlock_mcp::http::MCP_PATH);
-            let server = AirlockServer::for_http(catalog, gate, audit);
-            let tokens = match &metrics {
-                Some(metrics) => BearerTokens::new(verifier).with_metrics(metrics.clone()),
-                None => BearerTokens::new(verifier),
-            };
-            let tokens = Arc::new(tokens);
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            if let Some(certificate) = &tls {
-                reload_on_hangup(Arc::clone(certificate), metrics).map_err(Failure::internal)?;
-            }
             let config = tls.map(|certificate| certificate.config());
             airlock_mcp::http::serve(listener, config, public_url, server, tokens, shutdown)
                 .await
                 .map_err(Failure::internal)
         }
-        (None, None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
+        (Some(_), None) => Err(Failure::usage(anyhow!("pass --stdio or --http ADDR"))),
     }
 }
 
@@ -128,30 +141,6 @@ fn origin(url: &str, tls: bool) -> Result<String, Failure> {
         return Err(bad("expected only scheme://host[:port], with no path, query or credentials"));
     }
     Ok(origin.to_owned())
-}
-
-/// Reloads the TLS certificate and key on every `SIGHUP`: the new pair
-/// serves the next handshakes; a pair that cannot serve (a bad file, an
-/// expired certificate, a key that does not match) leaves the one in use,
-/// and the log says why.
-fn reload_on_hangup(
-    certificate: Arc<airlock_mcp::tls::TlsCertificate>,
-    metrics: Option<Arc<Metrics>>,
-) -> std::io::Result<()> {
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    tokio::spawn(async move {
-        while hangups.recv().await.is_some() {
-            let reloaded = certificate.reload();
-            if let Some(metrics) = &metrics {
-                metrics.reloaded("tls", reloaded.is_ok());
-            }
-            match reloaded {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(error) => tracing::warn!(%error, "TLS certificate not reloaded; the one in use stays"),
-            }
-        }
-    });
-    Ok(())
 }
 
 /// Binds `address` and serves the metrics there from now on; the instance
@@ -303,11 +292,11 @@ impl<W: std::io::Write> std::io::Write for SafeLines<W> {
 /// What `airlock serve` binds to a call: the --mount and --env flags for
 /// the tools that request those paths and names, the secrets a tool
 /// requests from the config's store, and the per-call limits.
-struct ServeOffer {
-    mounts: Vec<OfferedMount>,
-    env: Vec<OfferedEnv>,
-    limits: Limits,
-    secrets: Option<PathBuf>,
+pub(crate) struct ServeOffer {
+    pub(crate) mounts: Vec<OfferedMount>,
+    pub(crate) env: Vec<OfferedEnv>,
+    pub(crate) limits: Limits,
+    pub(crate) secrets: Option<PathBuf>,
 }
 
 impl OfferSource for ServeOffer {

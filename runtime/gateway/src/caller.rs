@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU8;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use airlock_identity::{KeyId, TokenError, Verified, Verifier};
@@ -20,7 +20,8 @@ pub struct Caller {
     principal: Principal,
     expires_at: u64,
     key: KeyId,
-    decisions: Mutex<HashMap<String, Arc<Authorized>>>,
+    /// By tool name: the decision and the gateway (its policy set) that took it.
+    decisions: Mutex<HashMap<String, (u64, Arc<Authorized>)>>,
     log_level: AtomicU8,
 }
 
@@ -60,12 +61,16 @@ impl Caller {
         unix_now() >= self.expires_at.saturating_add(skew_secs)
     }
 
-    pub(crate) fn decision(&self, tool: &str) -> Option<Arc<Authorized>> {
-        self.decisions.lock().unwrap_or_else(PoisonError::into_inner).get(tool).cloned()
+    /// The decision gateway `policy_set` took for `tool`, if remembered: a
+    /// decision of another gateway (before a reload) is never reused.
+    pub(crate) fn decision(&self, policy_set: u64, tool: &str) -> Option<Arc<Authorized>> {
+        let decisions = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
+        decisions.get(tool).filter(|(taken_by, _)| *taken_by == policy_set).map(|(_, known)| known.clone())
     }
 
-    pub(crate) fn remember(&self, tool: &str, authorized: Arc<Authorized>) {
-        self.decisions.lock().unwrap_or_else(PoisonError::into_inner).insert(tool.to_owned(), authorized);
+    pub(crate) fn remember(&self, policy_set: u64, tool: &str, authorized: Arc<Authorized>) {
+        let mut decisions = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
+        decisions.insert(tool.to_owned(), (policy_set, authorized));
     }
 }
 
@@ -97,7 +102,7 @@ const MAX_REMEMBERED_TOKENS: usize = 65_536;
 /// that verified it is withdrawn by its issuer. Tokens are never stored,
 /// only their hashes.
 pub struct Callers {
-    verifier: Arc<Verifier>,
+    verifier: RwLock<Arc<Verifier>>,
     known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -105,7 +110,7 @@ pub struct Callers {
 impl Callers {
     /// Verification with `verifier`.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier, known: Mutex::default(), metrics: None }
+        Self { verifier: RwLock::new(verifier), known: Mutex::default(), metrics: None }
     }
 
     /// The same, counting refused tokens by reason in `metrics`.
@@ -119,9 +124,40 @@ impl Callers {
         self.metrics.as_ref()
     }
 
-    /// The verifier (for the audience and the trusted issuers).
-    pub fn verifier(&self) -> &Verifier {
-        &self.verifier
+    /// The verifier in force (for the audience and the trusted issuers).
+    pub fn verifier(&self) -> Arc<Verifier> {
+        self.verifier.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Verifies with `verifier` from now on (a reloaded trust
+    /// configuration). Remembered tokens stay valid only while their
+    /// issuer is trusted and the key that verified them is among its keys;
+    /// if the audience changed, none stays.
+    pub fn replace_verifier(&self, verifier: Arc<Verifier>) {
+        let mut current = self.verifier.write().unwrap_or_else(PoisonError::into_inner);
+        if current.settings().audience != verifier.settings().audience {
+            self.known.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+        *current = verifier;
+    }
+
+    /// Whether `caller`, verified earlier, may still be served: its token
+    /// has not expired, and its issuer is still trusted with the key that
+    /// verified it (an issuer withdraws a key after a compromise; the
+    /// token goes with it).
+    pub fn still_valid(&self, caller: &Caller) -> Result<(), TokenError> {
+        let verifier = self.verifier();
+        if caller.expired(verifier.settings().clock_skew.as_secs()) {
+            return Err(TokenError::Expired);
+        }
+        let iss = caller.principal.iss();
+        if verifier.trust().source(iss).is_none() {
+            return Err(TokenError::UnknownIssuer(iss.to_owned()));
+        }
+        if !verifier.key_in_force(iss, caller.key) {
+            return Err(TokenError::KeyWithdrawn(iss.to_owned()));
+        }
+        Ok(())
     }
 
     /// The caller `token` identifies, or why it is refused.
@@ -135,26 +171,19 @@ impl Callers {
 
     fn find(&self, token: &str) -> Result<Arc<Caller>, TokenError> {
         let key = token_hash(token);
-        let skew = self.verifier.settings().clock_skew.as_secs();
+        let verifier = self.verifier();
+        let skew = verifier.settings().clock_skew.as_secs();
         {
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(caller) = known.get(&key) {
-                if caller.expired(skew) {
+                if let Err(refused) = self.still_valid(caller) {
                     known.remove(&key);
-                    return Err(TokenError::Expired);
-                }
-                // The issuer may have withdrawn the key since (rotation
-                // after a compromise): the token goes with it.
-                let iss = caller.principal.iss();
-                if !self.verifier.key_in_force(iss, caller.key) {
-                    let error = TokenError::KeyWithdrawn(iss.to_owned());
-                    known.remove(&key);
-                    return Err(error);
+                    return Err(refused);
                 }
                 return Ok(caller.clone());
             }
         }
-        let caller = Arc::new(Caller::new(self.verifier.verify(token)?));
+        let caller = Arc::new(Caller::new(verifier.verify(token)?));
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if known.len() >= MAX_REMEMBERED_TOKENS {
             make_room(&mut known, skew);

@@ -171,6 +171,10 @@ pub struct Config {
     pub approvals: ApprovalGate,
     /// The trusted issuers' `iss` values, in the file's order.
     pub issuers: Vec<String>,
+    /// Every file this configuration was read from: the file itself, the
+    /// policy files, JWKS files and CA files it names (what `airlock serve
+    /// --watch` watches; the tools are watched separately).
+    pub sources: Vec<PathBuf>,
 }
 
 /// The audit log's place, durability and checkpoint signer.
@@ -235,7 +239,10 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted)?;
-    Ok(Config { verifier, authorizer, limits, secrets, tools, audit, approvals, issuers: trusted })
+    let mut sources = vec![path.to_owned()];
+    sources.extend(file.policies.iter().map(|p| base.join(p)));
+    sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
+    Ok(Config { verifier, authorizer, limits, secrets, tools, audit, approvals, issuers: trusted, sources })
 }
 
 fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {

@@ -56,6 +56,11 @@ impl IssuerEntry {
         Ok(Box::new(keys))
     }
 
+    /// The files the entry names (its JWKS file, its CA file).
+    pub(crate) fn files(&self, base: &Path) -> impl Iterator<Item = PathBuf> {
+        [self.jwks.as_ref(), self.ca.as_ref()].into_iter().flatten().map(move |file| base.join(file))
+    }
+
     fn file_keys(&self, base: &Path, key: &str, file: &Path) -> anyhow::Result<Box<dyn KeySource>> {
         if let Some(setting) = self.fetch_settings().find(|(_, set)| *set).map(|(name, _)| name) {
             bail!(

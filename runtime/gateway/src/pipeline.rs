@@ -35,7 +35,13 @@ pub struct Gateway {
     audit: Arc<dyn AuditSink>,
     schemas: Schemas,
     metrics: Option<Arc<Metrics>>,
+    /// Tells this gateway's decisions from another's (a reload makes a new
+    /// gateway): a caller reuses only decisions of the gateway at hand.
+    id: u64,
 }
+
+/// The next gateway's id.
+static NEXT_GATEWAY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A tool as the gateway sees it: the loaded component and how policy
 /// names it.
@@ -205,7 +211,15 @@ impl Gateway {
     /// A gateway deciding with `authorizer`, checking calls marked
     /// `@approval` against `approvals` and recording every call in `audit`.
     pub fn new(authorizer: Authorizer, approvals: ApprovalGate, audit: Arc<dyn AuditSink>) -> Self {
-        Self { authorizer, approvals: Arc::new(approvals), audit, schemas: Schemas::default(), metrics: None }
+        let id = NEXT_GATEWAY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            authorizer,
+            approvals: Arc::new(approvals),
+            audit,
+            schemas: Schemas::default(),
+            metrics: None,
+            id,
+        }
     }
 
     /// The same gateway, counting every call, denial, approval, refusal
@@ -257,13 +271,13 @@ impl Gateway {
         workspace: Option<&Workspace>,
     ) -> Result<Arc<Authorized>, Ended> {
         let plain = hosts.is_empty() && workspace.is_none();
-        if plain && let Some(known) = caller.decision(&tool.identity.name) {
+        if plain && let Some(known) = caller.decision(self.id, &tool.identity.name) {
             return Ok(known);
         }
         let (request, decision) = decision(&self.authorizer, caller.principal(), tool, hosts, workspace)?;
         let authorized = Arc::new(Authorized { decision: Arc::new(decision), request });
         if plain {
-            caller.remember(&tool.identity.name, authorized.clone());
+            caller.remember(self.id, &tool.identity.name, authorized.clone());
         }
         Ok(authorized)
     }
@@ -303,7 +317,8 @@ impl Gateway {
     /// Records a call that ended before it could start: a tool that does
     /// not exist or did not load, a workspace that could not be prepared,
     /// an offer that could not be built. `tool` is the name the caller
-    /// used; `outcome` and `message` say how it ended.
+    /// used; `outcome` and `message` say how it ended. Returns the record's
+    /// call id (for the door's log line), or why it could not be written.
     pub async fn record_not_started(
         &self,
         transport: &'static str,
@@ -312,14 +327,15 @@ impl Gateway {
         input: &str,
         outcome: Outcome,
         message: &str,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         let named = ToolIdentity { name: tool.to_owned(), version: String::new(), digest: String::new() };
         let ending = Ending::before_start(outcome, message);
         let event = CallEvent::new(transport, principal(credential), &named, None, input, ending);
         if let Some(metrics) = &self.metrics {
             metrics.call(crate::metrics::NO_TOOL, &event, None);
         }
-        self.append(event).await
+        let call_id = event.call_id.clone().unwrap_or_default();
+        self.append(event).await.map(|()| call_id)
     }
 
     /// The steps before the record.

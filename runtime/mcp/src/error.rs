@@ -51,6 +51,19 @@ pub enum CatalogError {
     Empty(String),
 }
 
+impl CatalogError {
+    /// The component or directory the error is about, if one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Read { path, .. }
+            | Self::Load { path, .. }
+            | Self::Schema { path, .. }
+            | Self::Duplicate { path, .. } => Some(path),
+            Self::Empty(_) => None,
+        }
+    }
+}
+
 /// Why the caller's identity could not be established.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

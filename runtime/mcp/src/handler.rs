@@ -6,8 +6,8 @@
 )]
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use airlock_approval::MCP_META_KEY;
 use airlock_audit::{AuditSink, DEFAULT_REFUSAL_WINDOW, RefusalLog};
@@ -19,7 +19,7 @@ use rmcp::model::{
     ListToolsResult, LoggingLevel, PaginatedRequestParams, ProgressToken, ProtocolVersion, RequestMetaObject,
     ServerCapabilities, ServerConfig, SetLevelRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
@@ -51,15 +51,36 @@ pub struct AirlockServer {
 }
 
 struct Shared {
-    catalog: Catalog,
-    gateway: Gateway,
-    offers: Box<dyn OfferSource>,
+    /// The tools, policies and offers in force; a reload swaps it whole.
+    /// Each request works with the set it started with.
+    current: RwLock<Arc<Served>>,
+    audit: Arc<dyn AuditSink>,
     identity: IdentitySource,
+    /// The stdio client, once it has initialised: told when the tool list
+    /// changes.
+    stdio_peer: Mutex<Option<Peer<RoleServer>>>,
     refusals: Arc<RefusalLog>,
     in_flight: AtomicUsize,
     /// The stdio client's `logging/setLevel` (the session outlives a
     /// rotated token, so it is not kept with the caller as over HTTP).
     stdio_log_level: AtomicU8,
+}
+
+/// One consistent set of what is served: the tools, the gateway (policies,
+/// approvals) and the offers.
+struct Served {
+    catalog: Catalog,
+    gateway: Gateway,
+    offers: Box<dyn OfferSource>,
+}
+
+/// What a reload changed in the tool list.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ToolChanges {
+    /// Tools served now that were not before.
+    pub added: Vec<String>,
+    /// Tools no longer served.
+    pub removed: Vec<String>,
 }
 
 /// Where the caller of a request comes from.
@@ -86,13 +107,13 @@ impl AirlockServer {
 
     fn new(catalog: Catalog, gate: Gate, identity: IdentitySource, audit: Arc<dyn AuditSink>) -> Self {
         let refusals = Arc::new(RefusalLog::new(audit.clone(), DEFAULT_REFUSAL_WINDOW));
-        let (gateway, offers) = gate.into_gateway(audit);
+        let (gateway, offers) = gate.into_gateway(audit.clone());
         Self {
             shared: Arc::new(Shared {
-                catalog,
-                gateway,
-                offers,
+                current: RwLock::new(Arc::new(Served { catalog, gateway, offers })),
+                audit,
                 identity,
+                stdio_peer: Mutex::new(None),
                 refusals,
                 in_flight: AtomicUsize::new(0),
                 stdio_log_level: AtomicU8::new(0),
@@ -112,9 +133,63 @@ impl AirlockServer {
         self.shared.in_flight.load(Ordering::Relaxed)
     }
 
-    /// The tools loaded.
-    pub fn catalog(&self) -> &Catalog {
-        &self.shared.catalog
+    /// Whether a tool served now was loaded from `path`.
+    pub fn serves(&self, path: &std::path::Path) -> bool {
+        self.served().catalog.iter().any(|tool| tool.path == path)
+    }
+
+    /// The number of tools served now.
+    pub fn tool_count(&self) -> usize {
+        self.served().catalog.len()
+    }
+
+    /// Serves `catalog` through `gate` from the next request on, as one
+    /// swap: calls already running finish with the tools and policies they
+    /// started with, and no decision taken under the old policies is
+    /// reused. A stdio client is sent `notifications/tools/list_changed`
+    /// when tools were added or removed (HTTP clients see the new list on
+    /// their next `tools/list`).
+    pub fn reload(&self, catalog: Catalog, gate: Gate) -> ToolChanges {
+        let (gateway, offers) = gate.into_gateway(self.shared.audit.clone());
+        let served = Arc::new(Served { catalog, gateway, offers });
+        let old = {
+            let mut current = self.shared.current.write().unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *current, served.clone())
+        };
+        let changes = ToolChanges {
+            added: names(&served.catalog)
+                .filter(|n| old.catalog.get(n).is_none())
+                .map(str::to_owned)
+                .collect(),
+            removed: names(&old.catalog)
+                .filter(|n| served.catalog.get(n).is_none())
+                .map(str::to_owned)
+                .collect(),
+        };
+        if changes != ToolChanges::default() {
+            let peer = self.shared.stdio_peer.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            if let Some(peer) = peer {
+                tokio::spawn(async move {
+                    if let Err(error) = peer.notify_tool_list_changed().await {
+                        tracing::warn!(%error, "cannot tell the client the tool list changed");
+                    }
+                });
+            }
+        }
+        changes
+    }
+
+    /// Verifies the stdio token with `verifier` from now on (a reloaded
+    /// trust configuration); over HTTP the bearer-token front verifies.
+    pub fn replace_verifier(&self, verifier: Arc<airlock_identity::Verifier>) {
+        if let IdentitySource::TokenFile(file) = &self.shared.identity {
+            file.replace_verifier(verifier);
+        }
+    }
+
+    /// The set in force now.
+    fn served(&self) -> Arc<Served> {
+        self.shared.current.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Caller>, String> {
@@ -149,10 +224,11 @@ impl AirlockServer {
 
     /// The tools `caller` may invoke.
     fn visible_to(&self, caller: &Caller) -> Vec<rmcp::model::Tool> {
-        self.shared
+        let served = self.served();
+        served
             .catalog
             .iter()
-            .filter(|tool| match self.shared.gateway.authorize(caller, tool_ref(tool)) {
+            .filter(|tool| match served.gateway.authorize(caller, tool_ref(tool)) {
                 Ok(authorized) => authorized.decision.invoke_allowed(),
                 Err(error) => {
                     tracing::error!(tool = %tool.identity.name, %error, "policy evaluation failed; tool hidden");
@@ -178,13 +254,13 @@ impl AirlockServer {
         let presented = approval_id(&params, context);
         let arguments = Value::Object(params.arguments.unwrap_or_default());
         let input = arguments.to_string();
-        let gateway = &self.shared.gateway;
+        let served = self.served();
+        let gateway = &served.gateway;
         let unrecorded = |error: String| {
             tracing::error!(%error, tool = %shown, "cannot write the audit record");
             failure(format!("the call to `{shown}` could not be recorded in the audit log"))
         };
-        let Some(tool) = self.shared.catalog.get(&name) else {
-            tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
+        let Some(tool) = served.catalog.get(&name) else {
             let not_started = gateway.record_not_started(
                 self.transport(),
                 Credential::Caller(caller),
@@ -194,7 +270,12 @@ impl AirlockServer {
                 "no such tool",
             );
             return match not_started.await {
-                Ok(()) => failure(not_available(&shown)),
+                Ok(call_id) => {
+                    let span = tracing::info_span!("call", call_id = %call_id);
+                    let _in_call = span.enter();
+                    tracing::info!(sub = %caller.principal().sub(), tool = %shown, "call refused: no such tool");
+                    failure(not_available(&shown))
+                }
                 Err(error) => unrecorded(error),
             };
         };
@@ -219,7 +300,7 @@ impl AirlockServer {
         };
         let _running = InFlight::enter(&self.shared.in_flight);
         let report =
-            gateway.call(request, |loaded| self.shared.offers.offer(loaded), context.ct.cancelled()).await;
+            gateway.call(request, |loaded| served.offers.offer(loaded), context.ct.cancelled()).await;
         // Everything is sent before the result: the forwarder's last holder
         // is gone with the call, so its queue ends.
         if let Some((forwarder, sending)) = live {
@@ -241,6 +322,10 @@ impl AirlockServer {
             IdentitySource::TokenFile(_) => "mcp-stdio",
         }
     }
+}
+
+fn names(catalog: &Catalog) -> impl Iterator<Item = &str> {
+    catalog.iter().map(|tool| tool.identity.name.as_str())
 }
 
 /// How the gateway sees a catalog tool.
@@ -419,12 +504,14 @@ fn answer(
 
 impl ServerHandler for AirlockServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_logging().build())
-            .with_server_info(Implementation::new("airlock", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "airlock runs each tool call in a fresh WebAssembly sandbox. The tools listed are the ones \
+        ServerConfig::new(
+            ServerCapabilities::builder().enable_tools().enable_tool_list_changed().enable_logging().build(),
+        )
+        .with_server_info(Implementation::new("airlock", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "airlock runs each tool call in a fresh WebAssembly sandbox. The tools listed are the ones \
                  your identity may invoke; what each call may touch is decided by the operator's policy.",
-            )
+        )
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -439,6 +526,12 @@ impl ServerHandler for AirlockServer {
         let caller = self.caller(&context).map_err(|e| McpError::invalid_request(e, None))?;
         // The list depends on who asks: only that client may cache it.
         Ok(ListToolsResult::with_all_items(self.visible_to(&caller)).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let IdentitySource::TokenFile(_) = self.shared.identity {
+            *self.shared.stdio_peer.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.peer);
+        }
     }
 
     async fn set_level(

@@ -52,6 +52,13 @@ impl TokenFile {
         Ok(file)
     }
 
+    /// Verifies with `verifier` from now on (a reloaded trust
+    /// configuration): the token loaded stays valid only while its issuer
+    /// and key are still trusted.
+    pub fn replace_verifier(&self, verifier: Arc<Verifier>) {
+        self.callers.replace_verifier(verifier);
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -78,6 +85,7 @@ impl TokenFile {
             if loaded.caller.expired(skew) {
                 return Err(IdentityError::Expired(self.path.clone()));
             }
+            self.callers.still_valid(&loaded.caller)?;
             return Ok(loaded.caller.clone());
         }
         let text = self.read()?;

@@ -19,6 +19,7 @@ mod mcp_keys;
 mod mcp_live;
 mod mcp_logs;
 mod mcp_metrics;
+mod mcp_reload;
 mod mcp_tls;
 mod new;
 mod patch_deps;

@@ -146,7 +146,7 @@ impl Setup {
     }
 
     /// `airlock serve` with the config, the workspace mount and `extra`.
-    fn command(&self, extra: &[&str]) -> std::process::Command {
+    pub(super) fn command(&self, extra: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
         command
             .arg("serve")
