@@ -231,6 +231,33 @@ impl ApprovalStore {
         self.with(|tx| read(tx, id, now_ms)?.ok_or_else(|| ApprovalError::UnknownRequest(id.to_owned())))
     }
 
+    /// How many requests stand in each [`State`] at `now`, in the order
+    /// pending, approved (granted, not used yet), used, expired.
+    pub fn counts(&self, now: SystemTime) -> Result<[(State, u64); 4], StoreError> {
+        let now_ms = millis(now);
+        let (pending, approved, used, all): (i64, i64, i64, i64) = self.with(|tx| {
+            tx.query_row(
+                "SELECT
+                    COALESCE(SUM(used_ms IS NULL AND approver IS NULL AND pending_until_ms > ?1), 0),
+                    COALESCE(SUM(used_ms IS NULL AND approver IS NOT NULL AND approved_until_ms > ?1), 0),
+                    COALESCE(SUM(used_ms IS NOT NULL), 0),
+                    COUNT(*)
+                 FROM requests",
+                params![now_ms],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(StoreError::from)
+        })?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let expired = all.saturating_sub(pending).saturating_sub(approved).saturating_sub(used);
+        Ok([
+            (State::Pending, count(pending)),
+            (State::Approved, count(approved)),
+            (State::Used, count(used)),
+            (State::Expired, count(expired)),
+        ])
+    }
+
     /// Requests still waiting for a human at `now`, oldest first.
     pub fn pending(&self, now: SystemTime) -> Result<Vec<Filed>, StoreError> {
         let now_ms = millis(now);

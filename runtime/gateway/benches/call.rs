@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use airlock_approval::{ApprovalGate, Approvers};
 use airlock_audit::{AuditError, AuditSink, Event, Receipt};
-use airlock_gateway::{CallRequest, Caller, Callers, Credential, Ended, Gateway, ToolRef};
+use airlock_gateway::{CallRequest, Caller, Callers, Credential, Ended, Gateway, Metrics, ToolRef};
 use airlock_host::{LoadedTool, Runtime, RuntimeConfig};
 use airlock_identity::{
     JwksKeys, LocalKey, MintRequest, ReplayCache, TrustStore, Verifier, VerifierSettings,
@@ -108,6 +108,26 @@ fn bench_gateway(c: &mut Criterion) {
         b.iter(|| {
             let caller = Callers::new(verifier.clone()).caller(&token(&key)).expect("verify");
             let report = exec.block_on(gateway.call(
+                request(&caller, &echo, &identity),
+                offer,
+                std::future::pending(),
+            ));
+            assert!(matches!(report.ended, Ended::Ran(_)));
+        });
+    });
+    let measured = Gateway::new(
+        Authorizer::new(&[PolicySource {
+            name: "bench".into(),
+            text: "permit (principal, action, resource);".into(),
+        }])
+        .expect("policy"),
+        ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new())),
+        Arc::new(NoAudit),
+    )
+    .with_metrics(Arc::new(Metrics::new().expect("metrics")));
+    group.bench_function("cached_decision_with_metrics", |b| {
+        b.iter(|| {
+            let report = exec.block_on(measured.call(
                 request(&caller, &echo, &identity),
                 offer,
                 std::future::pending(),

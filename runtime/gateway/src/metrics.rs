@@ -8,11 +8,14 @@
 //! that does not exist is counted under the tool `-`), so no client can
 //! grow the metrics without bound, and no identity or secret appears.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
+use airlock_approval::ApprovalGate;
 use airlock_audit::{ApprovalStatus, CallEvent};
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// The tool label of a call that never reached a loaded tool.
 pub const NO_TOOL: &str = "-";
@@ -38,6 +41,9 @@ pub struct Metrics {
     call_slots: IntGauge,
     token_refusals: IntCounterVec,
     reloads: IntCounterVec,
+    approval_requests: IntGaugeVec,
+    /// The approval store in force, read at each scrape.
+    approval_gate: RwLock<Option<Arc<ApprovalGate>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -115,6 +121,14 @@ impl Metrics {
         let call_slots =
             IntGauge::new("airlock_call_slots", "Calls that may run at once (the instance pool's size).")?;
         registry.register(Box::new(call_slots.clone()))?;
+        let approval_requests = IntGaugeVec::new(
+            Opts::new(
+                "airlock_approval_requests",
+                "Approval requests in the store by state: pending (waiting for a human), approved (granted, not used yet), used, expired.",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(approval_requests.clone()))?;
         Ok(Self {
             registry,
             calls,
@@ -128,12 +142,37 @@ impl Metrics {
             call_slots,
             token_refusals,
             reloads,
+            approval_requests,
+            approval_gate: RwLock::new(None),
         })
     }
 
-    /// Everything, in the Prometheus text exposition format (0.0.4).
+    /// Everything, in the Prometheus text exposition format (0.0.4). Reads
+    /// the approval store (a quick SQLite query) when one is configured.
     pub fn render(&self) -> Result<String, MetricsError> {
+        self.count_approval_requests();
         Ok(prometheus::TextEncoder::new().encode_to_string(&self.registry.gather())?)
+    }
+
+    /// Reads approval requests by state from `gate`'s store at each scrape
+    /// (the gate of the gateway in force: a reload brings its own).
+    pub(crate) fn watch_approvals(&self, gate: Arc<ApprovalGate>) {
+        *self.approval_gate.write().unwrap_or_else(PoisonError::into_inner) = Some(gate);
+    }
+
+    fn count_approval_requests(&self) {
+        let gate = self.approval_gate.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some(gate) = gate.filter(|gate| gate.dir().is_some()) else { return };
+        match gate.store().and_then(|store| store.counts(SystemTime::now())) {
+            Ok(counts) => {
+                for (state, count) in counts {
+                    self.approval_requests
+                        .with_label_values(&[state.as_str()])
+                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot count approval requests for the metrics"),
+        }
     }
 
     /// Sets the size of the instance pool.

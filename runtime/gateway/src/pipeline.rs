@@ -225,6 +225,7 @@ impl Gateway {
     /// The same gateway, counting every call, denial, approval, refusal
     /// and audit append in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.watch_approvals(self.approvals.clone());
         self.metrics = Some(metrics);
         self
     }

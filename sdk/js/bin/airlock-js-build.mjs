@@ -9,7 +9,8 @@
 // engine is initialised at build time, never per call).
 
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -85,6 +86,8 @@ async function typeCheck(entry, work) {
 }
 
 const work = await mkdtemp(join(tmpdir(), 'airlock-js-build-'));
+// `fail` exits at once, past any `finally`: the work directory goes first.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 try {
   if (values.check && /\.[cm]?tsx?$/.test(entry)) await typeCheck(entry, work);
   const bundle = await rolldown({
@@ -102,6 +105,4 @@ try {
   console.error(`airlock-js-build: wrote ${values.out} (${(component.length / 1048576).toFixed(1)} MiB)`);
 } catch (error) {
   fail(error?.message ?? String(error));
-} finally {
-  await rm(work, { recursive: true, force: true });
 }

@@ -330,3 +330,43 @@ async fn over_mcp_approval_required_is_a_tool_result_and_the_approved_call_runs(
     let expected = [("mcp-stdio", "required"), ("mcp-stdio", "approved"), ("mcp-stdio", "required")];
     assert_eq!(statuses, expected.map(|(t, s)| (t.to_owned(), s.to_owned())));
 }
+
+/// `--metrics` follows an approval: filed, granted by a human (read from
+/// the store at the scrape), then used by the call it approved.
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_metrics_follow_a_request_from_filed_to_granted_to_used() {
+    use super::mcp_metrics::{sample, scrape};
+    let setup = Setup::with(POLICY, &approvals(""));
+    let server = setup.http(&["--metrics", "127.0.0.1:0"]);
+    let url = server.metrics_url();
+    let client = server.client(&fixer(&setup)).await;
+    let Value::Object(arguments) = json!({"n": 7}) else { unreachable!() };
+    let params = CallToolRequestParams::new("echo").with_arguments(arguments);
+    let filed = client.call_tool(params.clone()).await.expect("tools/call");
+    let id = filed
+        .structured_content
+        .as_ref()
+        .and_then(|s| s["approval_required"]["request_id"].as_str())
+        .expect("request id")
+        .to_owned();
+    let scraped = scrape(&url).await;
+    assert_eq!(sample(&scraped, "airlock_approvals_total{event=\"filed\"}"), Some(1.0), "{scraped}");
+    assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"pending\"}"), Some(1.0), "{scraped}");
+
+    let approved = approve(&setup, &id, &setup.token("human:bob"), &[]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    let scraped = scrape(&url).await;
+    assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"approved\"}"), Some(1.0), "{scraped}");
+    assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"pending\"}"), Some(0.0));
+
+    let mut with_approval = params;
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.0.insert("airlock/approval".to_owned(), Value::String(id));
+    with_approval.meta = Some(meta);
+    let ran = client.call_tool(with_approval).await.expect("tools/call");
+    assert_ne!(ran.is_error, Some(true), "{ran:?}");
+    let scraped = scrape(&url).await;
+    assert_eq!(sample(&scraped, "airlock_approvals_total{event=\"used\"}"), Some(1.0), "{scraped}");
+    assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"used\"}"), Some(1.0));
+    assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"approved\"}"), Some(0.0));
+}

@@ -277,6 +277,14 @@ impl HttpServer {
         self.log.lock().expect("log").clone()
     }
 
+    /// Where `--metrics` serves, as the server said at start.
+    pub(super) fn metrics_url(&self) -> String {
+        self.log_lines()
+            .iter()
+            .find_map(|line| line.strip_prefix("airlock: serving metrics on ").map(str::to_owned))
+            .expect("the server says where the metrics are")
+    }
+
     /// The server's process id.
     pub(super) fn pid(&self) -> u32 {
         self.child.id()

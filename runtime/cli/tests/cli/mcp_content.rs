@@ -111,3 +111,20 @@ fn run_names_every_content_block_on_stderr() {
         assert!(stderr.contains(&format!("note: content block {what}")), "{what}: {stderr}");
     }
 }
+
+/// Every masked secret value is counted in `--metrics`, by tool.
+#[tokio::test(flavor = "multi_thread")]
+async fn masked_secrets_are_counted_in_the_metrics() {
+    use super::mcp_metrics::{sample, scrape};
+    let setup = setup();
+    let server = setup.http(&["--metrics", "127.0.0.1:0"]);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "content-blocks", "arguments": {"kind": "secret"}}});
+    let http = reqwest::Client::new();
+    let response = server.post(&http, &setup.token("human:alice"), &body).send().await.expect("response");
+    assert_eq!(response.status(), 200);
+    let _ = response.text().await;
+    let scraped = scrape(&server.metrics_url()).await;
+    let masked = sample(&scraped, "airlock_redactions_total{tool=\"content-blocks\"}");
+    assert!(masked.is_some_and(|n| n >= 1.0), "{scraped}");
+}

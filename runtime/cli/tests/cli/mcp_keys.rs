@@ -2,7 +2,8 @@
 //! (OIDC discovery over HTTPS, from a local issuer with its own CA): the
 //! issuer rotates its keys mid-test and the server follows without a
 //! restart; a bearer token remembered from before is refused once its key
-//! is withdrawn, and so is any new token signed with that key.
+//! is withdrawn, and so is any new token signed with that key. A reload
+//! fetches the keys anew.
 
 use std::time::{Duration, Instant};
 
@@ -72,4 +73,16 @@ async fn serve_follows_an_issuers_key_rotation_without_a_restart() {
     let why = body["error_description"].as_str().unwrap_or_default();
     assert!(why.contains(old.kid()) && why.contains("is not among"), "{why}");
     assert_eq!(list(&server, &http, &rotated).await.0, 200, "the new key's token still verifies");
+
+    // A reload starts the issuer's fetcher anew (discovery and a first
+    // fetch, off the async workers); the remembered token stays valid.
+    let status = std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]).status();
+    assert!(status.expect("kill").success());
+    assert!(
+        server.wait_for_log("configuration reloaded", Duration::from_secs(30)),
+        "{:?}",
+        server.log_lines()
+    );
+    assert_eq!(issuer.hits("/.well-known/openid-configuration"), 2, "discovered again by the reload");
+    assert_eq!(list(&server, &http, &rotated).await.0, 200, "a remembered token survives the reload");
 }

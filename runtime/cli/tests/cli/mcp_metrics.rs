@@ -12,13 +12,17 @@ use serde_json::json;
 use crate::mcp::{Setup, call};
 
 /// The value of the sample `series` (name and labels exactly as written).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(super) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-async fn scrape(url: &str) -> String {
+pub(super) async fn scrape(url: &str) -> String {
     let response = reqwest::get(url).await.expect("scrape");
-    assert_eq!(response.status(), 200);
+    let status = response.status();
+    if status != 200 {
+        let headers = format!("{:?}", response.headers());
+        panic!("{url}: {status} {headers} {}", response.text().await.unwrap_or_default());
+    }
     let kind = response.headers()["content-type"].to_str().expect("ascii").to_owned();
     assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
     response.text().await.expect("text")
@@ -54,11 +58,7 @@ fn promtool_accepts(text: &str) {
 async fn metrics_count_calls_denials_and_refusals_and_promtool_accepts_them() {
     let setup = Setup::new();
     let server = setup.http(&["--metrics", "127.0.0.1:0", "--max-calls", "8"]);
-    let url = server
-        .log_lines()
-        .iter()
-        .find_map(|line| line.strip_prefix("airlock: serving metrics on ").map(str::to_owned))
-        .expect("the server says where the metrics are");
+    let url = server.metrics_url();
 
     let before = scrape(&url).await;
     assert_eq!(sample(&before, "airlock_call_slots"), Some(8.0));
@@ -78,6 +78,10 @@ async fn metrics_count_calls_denials_and_refusals_and_promtool_accepts_them() {
     let denied = bot.call_tool(call("read-file", json!({"path": "notes.txt"}))).await.expect("call");
     assert_eq!(denied.is_error, Some(true));
     let _ = alice.call_tool(call("no-such-tool-\u{202e}x", json!({}))).await;
+    // A request the sandbox refuses before connecting (the metadata address).
+    let metadata = "http://169.254.169.254/latest/meta-data/";
+    let refused = alice.call_tool(call("http-fetch", json!({"url": metadata}))).await.expect("call");
+    assert_eq!(refused.is_error, Some(true));
     let http = reqwest::Client::new();
     assert_eq!(server.post_list(&http, None).send().await.expect("request").status(), 401);
     assert_eq!(server.post_list(&http, Some("not-a-jwt")).send().await.expect("request").status(), 401);
@@ -92,6 +96,8 @@ async fn metrics_count_calls_denials_and_refusals_and_promtool_accepts_them() {
     assert_eq!(sample(&after, "airlock_token_refusals_total{reason=\"malformed\"}"), Some(1.0), "{after}");
     assert_eq!(sample(&after, "airlock_token_refusals_total{reason=\"no_bearer_token\"}"), Some(1.0));
     assert_eq!(sample(&after, "airlock_calls_in_flight"), Some(0.0));
+    assert_eq!(sample(&after, "airlock_network_refusals_total{tool=\"http-fetch\"}"), Some(1.0), "{after}");
+    assert_eq!(sample(&after, "airlock_calls_total{outcome=\"refused\",tool=\"-\"}"), Some(1.0), "{after}");
     let recorded = setup.audited_calls().len() as f64;
     assert_eq!(sample(&after, "airlock_audit_append_duration_seconds_count"), Some(recorded), "{after}");
     assert!(!after.contains("no-such-tool"), "a name the client chose is never a label");

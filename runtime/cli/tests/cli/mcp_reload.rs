@@ -117,12 +117,7 @@ async fn watch_reloads_when_a_policy_file_changes() {
     );
     assert_eq!(tool_names(&bot).await, ["read-file"]);
 
-    let metrics = server
-        .log_lines()
-        .iter()
-        .find_map(|line| line.strip_prefix("airlock: serving metrics on ").map(str::to_owned))
-        .expect("metrics address");
-    let scraped = reqwest::get(&metrics).await.expect("scrape").text().await.expect("text");
+    let scraped = crate::mcp_metrics::scrape(&server.metrics_url()).await;
     assert!(scraped.contains("airlock_reloads_total{result=\"ok\",what=\"config\"} 1"), "{scraped}");
 }
 
