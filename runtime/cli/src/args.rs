@@ -50,6 +50,21 @@ pub(crate) enum Command {
     /// Create a tool project (source, build script, README) in Rust,
     /// Python or TypeScript that builds and runs with `airlock run`.
     New(NewArgs),
+    /// The state a fleet of servers shares in PostgreSQL (`[state]`): show
+    /// or apply the schema's migrations.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// `airlock state ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StateCommand {
+    /// Show which schema migrations the database has and which are pending
+    /// (reads only).
+    Status(ConfigArgs),
+    /// Create the schema if missing and apply every pending migration
+    /// (servers also do this at start).
+    Migrate(ConfigArgs),
 }
 
 /// How `airlock serve` writes its log.

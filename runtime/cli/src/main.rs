@@ -20,6 +20,7 @@ mod run;
 mod runtime;
 mod secret;
 mod serve;
+mod state;
 mod workspace;
 
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             args::Command::Audit(c) => audit::audit(c),
             args::Command::Approve(a) => approve::approve(a),
             args::Command::New(a) => new::new(a),
+            args::Command::State(c) => state::state(c),
         }
     });
     match result {

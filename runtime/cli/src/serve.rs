@@ -78,8 +78,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     // Over HTTP, each request's bearer token is verified before the server.
     let tokens = match (&token_file, &metrics) {
         (Some(_), _) => None,
-        (None, Some(metrics)) => Some(BearerTokens::new(verifier).with_metrics(metrics.clone())),
-        (None, None) => Some(BearerTokens::new(verifier)),
+        (None, Some(metrics)) => Some(BearerTokens::new(verifier).bearer().with_metrics(metrics.clone())),
+        (None, None) => Some(BearerTokens::new(verifier).bearer()),
     }
     .map(Arc::new);
     let server = match token_file {

@@ -105,12 +105,24 @@ pub struct Callers {
     verifier: RwLock<Arc<Verifier>>,
     known: Mutex<HashMap<[u8; 32], Arc<Caller>>>,
     metrics: Option<Arc<Metrics>>,
+    /// Tokens are bearer credentials presented on every request (HTTP),
+    /// not used once (a stdio launch, a run).
+    bearer: bool,
 }
 
 impl Callers {
     /// Verification with `verifier`.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier: RwLock::new(verifier), known: Mutex::default(), metrics: None }
+        Self { verifier: RwLock::new(verifier), known: Mutex::default(), metrics: None, bearer: false }
+    }
+
+    /// The same, for bearer tokens presented on every request: with a
+    /// replay record shared by a fleet, a token verified by one replica is
+    /// accepted by the others for its lifetime (another token reusing its
+    /// `jti` is still a replay everywhere).
+    pub fn bearer(mut self) -> Self {
+        self.bearer = true;
+        self
     }
 
     /// The same, counting refused tokens by reason in `metrics`.
@@ -183,7 +195,8 @@ impl Callers {
                 return Ok(caller.clone());
             }
         }
-        let caller = Arc::new(Caller::new(verifier.verify(token)?));
+        let verified = if self.bearer { verifier.verify_bearer(token)? } else { verifier.verify(token)? };
+        let caller = Arc::new(Caller::new(verified));
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if known.len() >= MAX_REMEMBERED_TOKENS {
             make_room(&mut known, skew);

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::ConfigError;
 use crate::issuers::IssuerEntry;
 use crate::limits::LimitsFile;
+use crate::state::StateFile;
 use crate::units::{parse_duration, parse_size};
 
 /// The file as written. Relative paths are relative to the file's directory.
@@ -58,6 +59,9 @@ struct ConfigFile {
     /// `[approvals]`: who may approve calls that policy marks `@approval`.
     #[serde(default)]
     approvals: ApprovalsFile,
+    /// `[state]`: a database a fleet of servers shares.
+    #[serde(default)]
+    state: StateFile,
 }
 
 /// `[approvals]`; every key optional. Without `[[approvals.human]]` nobody
@@ -171,6 +175,8 @@ pub struct Config {
     pub approvals: ApprovalGate,
     /// The trusted issuers' `iss` values, in the file's order.
     pub issuers: Vec<String>,
+    /// The database a fleet shares (`[state]`), migrated, if configured.
+    pub state: Option<Arc<airlock_state::Database>>,
     /// Every file this configuration was read from: the file itself, the
     /// policy files, JWKS files and CA files it names (what `airlock serve
     /// --watch` watches; the tools are watched separately).
@@ -226,13 +232,19 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
         settings.clock_skew = duration("clock_skew", text)?;
     }
     settings.validate()?;
-    let replay_path = match &file.replay_cache {
-        Some(p) => base.join(p),
-        None => {
-            default_replay_path().context("no replay_cache set and no HOME or XDG_STATE_HOME to put it in")?
-        }
+    let state = file
+        .state
+        .settings(file.replay_cache.is_some())?
+        .map(|s| crate::state::open_migrated(&s))
+        .transpose()?;
+    let replay = match (&state, &file.replay_cache) {
+        (Some(database), _) => crate::state::shared_replay(database),
+        (None, Some(p)) => ReplayCache::open(&base.join(p))?,
+        (None, None) => ReplayCache::open(
+            &default_replay_path()
+                .context("no replay_cache set and no HOME or XDG_STATE_HOME to put it in")?,
+        )?,
     };
-    let replay = ReplayCache::open(&replay_path)?;
     let verifier = Arc::new(Verifier::new(trust, settings, replay)?);
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
     let tools = file.tools.iter().map(|t| base.join(t)).collect();
@@ -242,7 +254,36 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let mut sources = vec![path.to_owned()];
     sources.extend(file.policies.iter().map(|p| base.join(p)));
     sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
-    Ok(Config { verifier, authorizer, limits, secrets, tools, audit, approvals, issuers: trusted, sources })
+    Ok(Config {
+        verifier,
+        authorizer,
+        limits,
+        secrets,
+        tools,
+        audit,
+        approvals,
+        issuers: trusted,
+        state,
+        sources,
+    })
+}
+
+/// The state database the configuration at `path` names, opened but not
+/// migrated (for `airlock state status` and `migrate`), if any. Only the
+/// file itself is read and checked, not the files it names.
+pub fn state_database(path: &Path) -> Result<Option<airlock_state::Database>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config `{}`", path.display()))
+        .map_err(ConfigError::from)?;
+    let file: ConfigFile = toml::from_str(&text)
+        .with_context(|| format!("config `{}`", path.display()))
+        .map_err(ConfigError::from)?;
+    let Some(settings) = file.state.settings(file.replay_cache.is_some()).map_err(ConfigError::from)? else {
+        return Ok(None);
+    };
+    airlock_state::Database::open(&settings)
+        .map(Some)
+        .map_err(|e| ConfigError::from(anyhow!("config `[state]`: {e}")))
 }
 
 fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod metrics;
 mod pipeline;
 pub mod schema;
+pub mod state;
 pub mod units;
 pub mod workspace;
 

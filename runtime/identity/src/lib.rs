@@ -30,7 +30,7 @@ mod verify;
 pub use error::{KeysUnavailable, TokenError, TrustError};
 pub use local::{KeyError, LocalKey, MintRequest};
 pub use remote::{KeyLocation, RemoteKeys, RemoteSettings};
-pub use replay::ReplayCache;
+pub use replay::{ReplayCache, Reuse, SharedReplay};
 pub use trust::{ACCEPTED_ALGORITHMS, JwksKeys, KeySource, TrustStore, VerificationKey};
 pub use verify::{
     DEFAULT_MAX_LIFETIME, KeyId, MAX_CLOCK_SKEW, MAX_TOKEN_BYTES, Verified, Verifier, VerifierSettings,

@@ -31,6 +31,38 @@ type Key = [u8; 32];
 #[derive(Debug)]
 pub struct ReplayCache {
     inner: Mutex<Inner>,
+    /// A record shared by a fleet (a database), instead of the map and file.
+    shared: Option<Box<dyn SharedReplay>>,
+}
+
+/// How a second use of a token id is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Any second use is a replay: a token for one run or one launch.
+    Never,
+    /// The very same token may be presented again until it expires (a
+    /// bearer token a load balancer spreads over replicas); a *different*
+    /// token with the same `(iss, jti)` is a replay.
+    SameToken([u8; 32]),
+}
+
+/// A replay record shared by several processes or machines (PostgreSQL),
+/// behind [`ReplayCache::shared`]. Keys are SHA-256 digests of the issuer
+/// and `jti`; token hashes are SHA-256 digests of the token: no token or
+/// claim is ever stored.
+pub trait SharedReplay: Send + Sync + std::fmt::Debug {
+    /// Records `key` as used until `forget_after` (seconds since the
+    /// epoch) by the token hashed `token`, atomically across every
+    /// process. `Ok(true)`: the first use, or (with `same_token_allowed`)
+    /// a use of the token that was recorded; `Ok(false)`: a replay. `Err`
+    /// if the record cannot be reached: the token is then refused.
+    fn consume(
+        &self,
+        key: [u8; 32],
+        token: [u8; 32],
+        same_token_allowed: bool,
+        forget_after: u64,
+    ) -> Result<bool, String>;
 }
 
 #[derive(Debug, Default)]
@@ -60,7 +92,13 @@ struct Backing {
 impl ReplayCache {
     /// A cache held in this process only.
     pub fn in_memory() -> Self {
-        Self { inner: Mutex::new(Inner { purge_at: COMPACT_AFTER, ..Inner::default() }) }
+        Self { inner: Mutex::new(Inner { purge_at: COMPACT_AFTER, ..Inner::default() }), shared: None }
+    }
+
+    /// A cache kept in `store`, shared by every process using it (a
+    /// fleet's database).
+    pub fn shared(store: Box<dyn SharedReplay>) -> Self {
+        Self { inner: Mutex::new(Inner::default()), shared: Some(store) }
     }
 
     /// A cache shared through `path` (created, mode 0600, if missing). A file
@@ -93,13 +131,41 @@ impl ReplayCache {
         let result = backing.load(&mut seen, now());
         backing.lock.unlock().map_err(|e| fail(format!("cannot unlock: {e}")))?;
         result.map_err(fail)?;
-        Ok(Self { inner: Mutex::new(Inner { seen, purge_at: COMPACT_AFTER, file: Some(backing) }) })
+        Ok(Self {
+            inner: Mutex::new(Inner { seen, purge_at: COMPACT_AFTER, file: Some(backing) }),
+            shared: None,
+        })
     }
 
     /// Records `(issuer, jti)` as used until `forget_after` (seconds since
     /// the epoch), or fails with [`TokenError::Replayed`] if it already was.
     pub fn consume(&self, issuer: &str, jti: &str, forget_after: u64) -> Result<(), TokenError> {
+        self.consume_as(issuer, jti, Reuse::Never, forget_after)
+    }
+
+    /// [`ReplayCache::consume`], judging a second use by `reuse`. Only a
+    /// shared record tells tokens apart: in this process the caller keeps
+    /// verified bearer tokens itself, so a local record treats every second
+    /// use as a replay.
+    pub fn consume_as(
+        &self,
+        issuer: &str,
+        jti: &str,
+        reuse: Reuse,
+        forget_after: u64,
+    ) -> Result<(), TokenError> {
         let key = key(issuer, jti);
+        if let Some(store) = &self.shared {
+            let (token, same_token_allowed) = match reuse {
+                Reuse::Never => ([0; 32], false),
+                Reuse::SameToken(token) => (token, true),
+            };
+            return match store.consume(key, token, same_token_allowed, forget_after) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(TokenError::Replayed(jti.to_owned())),
+                Err(reason) => Err(TokenError::ReplayCache(reason)),
+            };
+        }
         let now = now();
         let mut inner = self.inner.lock().map_err(|_| TokenError::ReplayCache("lock poisoned".to_owned()))?;
         let Inner { seen, purge_at, file } = &mut *inner;

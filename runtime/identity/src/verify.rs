@@ -9,7 +9,9 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::replay::now;
+use sha2::{Digest, Sha256};
+
+use crate::replay::{Reuse, now};
 use crate::trust::{ACCEPTED_ALGORITHMS, VerificationKey};
 use crate::{ReplayCache, TokenError, TrustError, TrustStore};
 
@@ -131,9 +133,26 @@ impl Verifier {
     /// token (or another token with the same issuer and `jti`) fails with
     /// [`TokenError::Replayed`].
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        self.verify_as(token, false)
+    }
+
+    /// [`Verifier::verify`] for a bearer token, presented again and again
+    /// for its lifetime: with a shared replay record, the very same token
+    /// verifies on every process using it (replicas behind a load
+    /// balancer), while another token reusing its `jti` is a replay.
+    pub fn verify_bearer(&self, token: &str) -> Result<Verified, TokenError> {
+        self.verify_as(token, true)
+    }
+
+    fn verify_as(&self, token: &str, bearer: bool) -> Result<Verified, TokenError> {
         let verified = self.inspect(token)?;
         let forget_after = verified.expires_at.saturating_add(self.settings.clock_skew.as_secs());
-        self.replay.consume(verified.principal.iss(), &verified.jti, forget_after)?;
+        let reuse = if bearer {
+            Reuse::SameToken(Sha256::digest(token.trim().as_bytes()).into())
+        } else {
+            Reuse::Never
+        };
+        self.replay.consume_as(verified.principal.iss(), &verified.jti, reuse, forget_after)?;
         Ok(verified)
     }
 

@@ -15,6 +15,7 @@ mod loopback;
 mod mcp;
 mod mcp_conformance;
 mod mcp_content;
+mod mcp_fleet;
 mod mcp_keys;
 mod mcp_live;
 mod mcp_logs;
