@@ -16,8 +16,9 @@ use std::time::{Duration, SystemTime};
 use airlock_gateway::Metrics;
 use airlock_host::Runtime;
 use airlock_mcp::tls::TlsCertificate;
-use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, ToolChanges};
+use airlock_mcp::{AirlockServer, BearerTokens, Catalog, Gate, LoadEvent, Readiness, ToolChanges};
 use airlock_policy::{OfferedEnv, OfferedMount};
+use airlock_state::Database;
 use anyhow::anyhow;
 
 use crate::args::LimitArgs;
@@ -145,7 +146,8 @@ impl Reloader {
             .await
             .map_err(Failure::internal)??;
         let tools = if self.tool_flags.is_empty() { config.tools.clone() } else { self.tool_flags.clone() };
-        let (verifier, sources) = (config.verifier.clone(), config.sources.clone());
+        let (verifier, sources, state) =
+            (config.verifier.clone(), config.sources.clone(), config.state.clone());
         let gate =
             Self::gate(&mut Some(config), &self.mounts, &self.env, &self.limit_flags, self.metrics.as_ref())?;
         // As at start, a component that does not load is skipped with a
@@ -173,6 +175,7 @@ impl Reloader {
         }
         self.sources = sources;
         self.tools = tools;
+        self.server.set_readiness(readiness(state));
         Ok(self.server.reload(catalog, gate))
     }
 
@@ -211,4 +214,20 @@ fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {
 fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok(), std::os::unix::fs::MetadataExt::ino(&meta)))
+}
+
+/// What `/readyz` checks besides the tools: the state database, if the
+/// configuration names one (a quick `SELECT 1` within its timeout).
+pub(crate) fn readiness(state: Option<Arc<Database>>) -> Option<Arc<dyn Readiness>> {
+    state.map(|database| Arc::new(StateProbe(database)) as Arc<dyn Readiness>)
+}
+
+struct StateProbe(Arc<Database>);
+
+impl Readiness for StateProbe {
+    fn check(&self) -> Result<(), String> {
+        self.0
+            .run(|client| async move { client.simple_query("SELECT 1").await.map(drop) })
+            .map_err(|e| e.to_string())
+    }
 }

@@ -47,6 +47,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let verifier = config.verifier.clone();
     let tools = if args.tools.is_empty() { config.tools.clone() } else { args.tools.clone() };
     let sources = config.sources.clone();
+    let state = config.state.clone();
     let metrics = match args.metrics {
         Some(address) => Some(serve_metrics(address, args.max_calls).await?),
         None => None,
@@ -86,6 +87,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(token_file) => AirlockServer::for_stdio(catalog, gate, token_file, audit),
         None => AirlockServer::for_http(catalog, gate, audit),
     };
+    server.set_readiness(crate::reload::readiness(state));
     let reloader = Reloader {
         config: args.config.config.clone(),
         tool_flags: args.tools.clone(),

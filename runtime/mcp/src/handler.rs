@@ -59,11 +59,20 @@ struct Shared {
     /// The stdio client, once it has initialised: told when the tool list
     /// changes.
     stdio_peer: Mutex<Option<Peer<RoleServer>>>,
+    /// What else must answer for the server to be ready (the state
+    /// backend), if anything.
+    readiness: RwLock<Option<Arc<dyn Readiness>>>,
     refusals: Arc<RefusalLog>,
     in_flight: AtomicUsize,
     /// The stdio client's `logging/setLevel` (the session outlives a
     /// rotated token, so it is not kept with the caller as over HTTP).
     stdio_log_level: AtomicU8,
+}
+
+/// Something the server needs besides its tools, checked by `/readyz`.
+pub trait Readiness: Send + Sync + 'static {
+    /// `Ok` when it answers; otherwise why not (shown to the prober).
+    fn check(&self) -> Result<(), String>;
 }
 
 /// One consistent set of what is served: the tools, the gateway (policies,
@@ -114,6 +123,7 @@ impl AirlockServer {
                 audit,
                 identity,
                 stdio_peer: Mutex::new(None),
+                readiness: RwLock::new(None),
                 refusals,
                 in_flight: AtomicUsize::new(0),
                 stdio_log_level: AtomicU8::new(0),
@@ -131,6 +141,21 @@ impl AirlockServer {
     /// Calls running right now.
     pub fn calls_in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Checks `readiness` too from now on (replacing any before).
+    pub fn set_readiness(&self, readiness: Option<Arc<dyn Readiness>>) {
+        *self.shared.readiness.write().unwrap_or_else(PoisonError::into_inner) = readiness;
+    }
+
+    /// Ready to serve calls: tools are loaded and what
+    /// [`AirlockServer::set_readiness`] named answers.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.tool_count() == 0 {
+            return Err("no tools loaded".to_owned());
+        }
+        let readiness = self.shared.readiness.read().unwrap_or_else(PoisonError::into_inner).clone();
+        readiness.map_or(Ok(()), |readiness| readiness.check())
     }
 
     /// Whether a tool served now was loaded from `path`.

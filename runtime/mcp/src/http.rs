@@ -31,6 +31,11 @@ use crate::identity::BearerTokens;
 pub const MCP_PATH: &str = "/mcp";
 /// Where the protected-resource metadata is served (RFC 9728 §3).
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+/// Liveness for load balancers: `200` while the process serves HTTP.
+pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness for load balancers: `200` when tools are loaded and the state
+/// backend (if any) answers, else `503` saying which is not.
+pub const READY_PATH: &str = "/readyz";
 
 /// Serves `server` on `listener` until `shutdown` completes, over TLS when
 /// `tls` is given ([`crate::tls::TlsCertificate::config`]). Without TLS,
@@ -67,28 +72,39 @@ pub async fn serve(
 /// The routes: `/mcp` (authenticated) and the metadata documents, served
 /// at `origin` (`http://ADDR` or `https://ADDR`).
 pub fn router(server: AirlockServer, tokens: Arc<BearerTokens>, origin: &str) -> Router {
-    let metadata = Arc::new(metadata_document(&tokens));
     let auth = Arc::new(Auth {
-        tokens,
+        tokens: tokens.clone(),
         refusals: server.refusals(),
         metadata_url: format!("{origin}{METADATA_PATH}"),
     });
     let config =
         StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
+    let probed = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    // Read per request: a reload may change the audience or the issuers.
     let metadata_route = get(move || {
-        let metadata = metadata.clone();
-        async move { axum::Json((*metadata).clone()) }
+        let document = metadata_document(&tokens);
+        async move { axum::Json(document) }
     });
     Router::new()
         .nest_service(MCP_PATH, mcp)
         .route_layer(middleware::from_fn_with_state(auth, authenticate))
         .route(METADATA_PATH, metadata_route.clone())
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), metadata_route)
+        .route(HEALTH_PATH, get(|| async { "ok\n" }))
+        .route(READY_PATH, get(move || ready(probed.clone())))
+}
+
+/// `/readyz`: the tools and the state backend.
+async fn ready(server: AirlockServer) -> Response {
+    match server.ready() {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+    }
 }
 
 /// RFC 9728 metadata: this resource (the runtime audience tokens must

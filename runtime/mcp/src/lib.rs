@@ -40,5 +40,5 @@ pub use airlock_gateway::Caller;
 pub use catalog::{Catalog, CatalogTool, LoadEvent};
 pub use error::{CatalogError, IdentityError, ServeError, TlsError};
 pub use gate::{Gate, OfferSource};
-pub use handler::{AirlockServer, PROTOCOL_VERSIONS, ToolChanges};
+pub use handler::{AirlockServer, PROTOCOL_VERSIONS, Readiness, ToolChanges};
 pub use identity::{BearerTokens, TokenFile};

@@ -4,6 +4,10 @@
 //! its lifetime; another token reusing its `jti` is refused on all of
 //! them; a single-use token used by one process is refused by the next.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
 use airlock_state::{Database, DatabaseSettings};
 use serde_json::json;
 
@@ -29,6 +33,12 @@ impl Drop for Schema {
 /// database, or `None` (skipped) when no database runs here and
 /// `AIRLOCK_REQUIRE_POSTGRES` is not set.
 fn fleet_setup() -> Option<(Setup, Schema)> {
+    fleet_setup_at(&url(), "")
+}
+
+/// [`fleet_setup`] reaching the database at `url`, with `extra` lines in
+/// `[state]`.
+fn fleet_setup_at(database_url: &str, extra: &str) -> Option<(Setup, Schema)> {
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).expect("random");
     let schema = Schema(format!("t_{}", hex::encode(suffix)));
@@ -44,7 +54,7 @@ fn fleet_setup() -> Option<(Setup, Schema)> {
     let config = std::fs::read_to_string(setup.path("airlock.toml")).expect("config");
     let config: String =
         config.lines().filter(|l| !l.starts_with("replay_cache")).map(|l| format!("{l}\n")).collect();
-    let state = format!("\n[state]\nurl = \"{}\"\nschema = \"{}\"\n", url(), schema.0);
+    let state = format!("\n[state]\nurl = \"{database_url}\"\nschema = \"{}\"\n{extra}", schema.0);
     std::fs::write(setup.path("airlock.toml"), config + &state).expect("write config");
     Some((setup, schema))
 }
@@ -126,4 +136,99 @@ fn state_status_and_migrate_report_the_schema() {
     let text = String::from_utf8_lossy(&after.stdout).into_owned();
     assert!(text.contains("applied") && !text.contains("pending"), "{text}");
     assert!(String::from_utf8_lossy(&airlock("migrate").stdout).contains("up to date"));
+}
+
+/// A TCP relay to the test database that a test can cut (every open
+/// connection dropped, new ones refused) and restore: the database going
+/// away and coming back, as a replica sees a partition.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    generation: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let (up, generation) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicUsize::new(0)));
+        let (open, cut) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !open.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let (cut, born) = (cut.clone(), cut.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", 5432)).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+                    let watch = async {
+                        while cut.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, () = watch => {} }
+                });
+            }
+        });
+        Self { port, up, generation }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("request");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_database_tokens_are_refused_and_readyz_says_so_until_it_returns() {
+    let relay = Relay::start().await;
+    let through = url().replace("127.0.0.1:5432", &format!("127.0.0.1:{}", relay.port));
+    let Some((setup, _schema)) = fleet_setup_at(&through, "timeout = \"1s\"\n") else { return };
+    let server = setup.http(&[]);
+    let http = reqwest::Client::new();
+    let base = server.url().trim_end_matches("/mcp").to_owned();
+    assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".to_owned()));
+    assert_eq!(get(&format!("{base}/readyz")).await, (200, "ready\n".to_owned()));
+    assert_eq!(
+        server.post_list(&http, Some(&setup.token("human:alice"))).send().await.expect("request").status(),
+        200
+    );
+
+    relay.down();
+    tokio::time::sleep(Duration::from_millis(200)).await; // the relay cuts open connections
+    let (status, why) = get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{why}");
+    assert!(why.starts_with("not ready: state database 127.0.0.1:"), "{why}");
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200, "alive, only not ready");
+    let refused = server.post_list(&http, Some(&setup.token("agent:bot"))).send().await.expect("request");
+    assert_eq!(refused.status(), 401, "a token that cannot be checked for reuse is refused");
+    let body: serde_json::Value = refused.json().await.expect("json");
+    let why = body["error_description"].as_str().unwrap_or_default();
+    assert!(why.contains("replay cache unavailable"), "{why}");
+
+    relay.restore();
+    let fresh = setup.token("agent:bot");
+    let start = std::time::Instant::now();
+    let mut status = 0;
+    while start.elapsed() < Duration::from_secs(20) {
+        status = server.post_list(&http, Some(&fresh)).send().await.expect("request").status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 200, "tokens verify again once the database is back");
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
 }
