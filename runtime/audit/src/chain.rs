@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::ChainError;
+use crate::error::{AuditError, ChainError};
 use crate::event::{Event, GENESIS, Record, SCHEMA};
 use crate::record::sha256_hex;
 
@@ -26,6 +26,14 @@ pub(crate) fn seal(
     let mut line = canonical(&record, &event, Some(&record.hash))?;
     line.push(b'\n');
     Ok((record, line))
+}
+
+/// Seals `event` as the record after `prev_seq`/`prev_hash`: for a sink
+/// that keeps the chain elsewhere (a database), which assigns the place in
+/// the chain itself, atomically. Returns the record and its canonical line
+/// (with the trailing newline), byte for byte what a file log writes.
+pub fn seal_next(prev_seq: u64, prev_hash: &str, event: Event) -> Result<(Record, Vec<u8>), AuditError> {
+    seal(prev_seq, prev_hash, event).map_err(AuditError::from)
 }
 
 /// The RFC 8785 canonical JSON of `record`, whose event's canonical JSON

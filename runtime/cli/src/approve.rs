@@ -22,16 +22,16 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
         return list(&config);
     }
     let (config, token) = authorize::config_and_token(&args.identity)?;
-    let log = audit::open_for_calls(&config.audit)?;
+    let log = audit::open_sink(&config)?;
     let verified = authorize::verify(&config, &token)?;
     let approver = verified.principal();
     let (attempt, result) = match (&args.request, &args.agent) {
-        (Some(id), _) => (id.as_str(), grant(&config.approvals, &log, approver, id, args.reason.as_deref())),
+        (Some(id), _) => (id.as_str(), grant(&config.approvals, &*log, approver, id, args.reason.as_deref())),
         (None, Some(agent)) => {
             let reason = args.reason.as_deref().unwrap_or_default();
             let window =
                 Window { agent, agent_iss: args.agent_issuer.as_deref(), reason, duration: args.duration };
-            ("break-glass", break_glass(&config, &log, approver, &window))
+            ("break-glass", break_glass(&config, &*log, approver, &window))
         }
         (None, None) => {
             return Err(Failure::usage(anyhow!("name a REQUEST_ID, --list, or --break-glass --agent SUB")));
@@ -39,7 +39,7 @@ pub(crate) fn approve(args: ApproveArgs) -> Result<(), Failure> {
     };
     match result {
         Err(failure) if failure.code != exit::INTERNAL => {
-            record_refusal(&log, approver, attempt, &failure)?;
+            record_refusal(&*log, approver, attempt, &failure)?;
             Err(failure)
         }
         other => other,

@@ -205,6 +205,10 @@ pub(crate) struct LogArgs {
     /// $XDG_STATE_HOME/airlock/audit or ~/.local/state/airlock/audit].
     #[arg(long = "log", env = "AIRLOCK_AUDIT_LOG", value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+    /// Read the fleet's chain from the `[state]` database this runtime
+    /// configuration names, instead of a log file.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,17 @@
 //! `airlock audit`, and opening the log every call is recorded in.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use airlock_audit::{ApprovalStatus, AuditSink, Event, FileLog, LOG_FILE, Record};
 use airlock_policy::text::printable;
+use airlock_state::PgAudit;
 use anyhow::{Context, anyhow};
 
 use airlock_gateway::units::parse_duration;
 
 use crate::args::{AuditCommand, LogArgs};
-use crate::config::AuditSettings;
+use crate::config::{AuditSettings, Config};
 use crate::exit::{self, Failure};
 
 pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
@@ -110,6 +112,26 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
     }
 }
 
+/// The sink calls are recorded in: the fleet's chain in the `[state]`
+/// database when the configuration names one, else the log file
+/// ([`open_for_calls`]). If it cannot be opened, nothing runs.
+pub(crate) fn open_sink(config: &Config) -> Result<Arc<dyn AuditSink>, Failure> {
+    match &config.state {
+        Some(database) => {
+            if config.audit.checkpoints.is_some() {
+                return Err(Failure::new(
+                    exit::CONFIG,
+                    anyhow!(
+                        "`[audit] checkpoint_key` with `[state]`: signed checkpoints of the fleet's shared chain are not implemented yet; remove one of them"
+                    ),
+                ));
+            }
+            Ok(Arc::new(PgAudit::new(database.clone())))
+        }
+        None => Ok(Arc::new(open_for_calls(&config.audit)?)),
+    }
+}
+
 /// Opens the log calls are recorded in: the config's `[audit] dir`, else
 /// the default, signing checkpoints when a key is configured. If it cannot
 /// be opened, nothing runs.
@@ -164,6 +186,19 @@ pub(crate) fn default_dir() -> Result<PathBuf, Failure> {
 }
 
 fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
+    if let Some(config) = &log.config {
+        let database = airlock_gateway::config::state_database(config)
+            .map_err(|e| Failure::new(exit::CONFIG, e))?
+            .ok_or_else(|| {
+                Failure::usage(anyhow!(
+                    "config `{}` has no `[state]`: its audit log is a file (use --log DIR)",
+                    config.display()
+                ))
+            })?;
+        let chain = PgAudit::new(Arc::new(database));
+        let lines = chain.lines().map_err(|e| Failure::new(exit::INTERNAL, e))?;
+        return Ok((PathBuf::from(chain.target()), lines));
+    }
     let dir = match &log.dir {
         Some(dir) => dir.clone(),
         None => default_dir()?,

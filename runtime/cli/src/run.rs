@@ -50,7 +50,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     }
 
     let (config, token) = authorize::config_and_token(&args.identity)?;
-    let log = Arc::new(audit::open_for_calls(&config.audit)?);
+    let log = audit::open_sink(&config)?;
     let caller = match authorize::verify(&config, &token) {
         Ok(caller) => caller,
         Err(failure) => {

@@ -43,7 +43,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let (mounts, env) = args::parse_bindings(&args.mounts, &args.env).map_err(Failure::usage)?;
     let config = config::load(args.config.config.as_deref())?;
-    let audit: Arc<dyn AuditSink> = Arc::new(crate::audit::open_for_calls(&config.audit)?);
+    let audit: Arc<dyn AuditSink> = crate::audit::open_sink(&config)?;
     let verifier = config.verifier.clone();
     let tools = if args.tools.is_empty() { config.tools.clone() } else { args.tools.clone() };
     let sources = config.sources.clone();

@@ -7,7 +7,8 @@
 //! database instead, so a fleet behind a load balancer behaves as one
 //! server. Today: the record of used token ids ([`PgReplay`]): a
 //! single-use token used on one replica is refused on every other, and a
-//! bearer token verified by one is accepted by all for its lifetime.
+//! bearer token verified by one is accepted by all for its lifetime; and
+//! one audit hash chain that every replica appends to ([`PgAudit`]).
 //!
 //! airlock creates and migrates its own tables ([`migrate`]), in a schema of
 //! their own (`airlock` by default), under an advisory lock so replicas
@@ -16,11 +17,13 @@
 //! until it returns.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod database;
 mod error;
 mod migrate;
 mod replay;
 
+pub use audit::PgAudit;
 pub use database::{Database, DatabaseSettings};
 pub use error::StateError;
 pub use migrate::{MIGRATIONS, Migration, MigrationStatus, migrate, status};

@@ -17,16 +17,33 @@ pub struct Migration {
 }
 
 /// Every migration this airlock knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "replay: token ids used, until they expire",
-    sql: "CREATE TABLE replay (
-              key bytea PRIMARY KEY,
-              token bytea NOT NULL,
-              forget_after bigint NOT NULL
-          );
-          CREATE INDEX replay_forget_after ON replay (forget_after);",
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "replay: token ids used, until they expire",
+        sql: "CREATE TABLE replay (
+                  key bytea PRIMARY KEY,
+                  token bytea NOT NULL,
+                  forget_after bigint NOT NULL
+              );
+              CREATE INDEX replay_forget_after ON replay (forget_after);",
+    },
+    Migration {
+        version: 2,
+        name: "audit: one hash chain for the fleet, and its head",
+        sql: "CREATE TABLE audit (
+                  seq bigint PRIMARY KEY,
+                  line bytea NOT NULL
+              );
+              CREATE TABLE audit_head (
+                  id smallint PRIMARY KEY CHECK (id = 1),
+                  seq bigint NOT NULL,
+                  hash text NOT NULL
+              );
+              INSERT INTO audit_head VALUES
+                  (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
+    },
+];
 
 /// Serialises migrations across processes (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x6169_726c_6f63_6b01;

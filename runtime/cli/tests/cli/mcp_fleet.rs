@@ -131,7 +131,7 @@ fn state_status_and_migrate_report_the_schema() {
     assert!(before.status.success() && text.contains("pending"), "{text}");
     assert!(!text.contains("root@"), "no user or password shown: {text}");
     let migrated = airlock("migrate");
-    assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied migrations [1]"));
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied migrations [1, 2]"));
     let after = airlock("status");
     let text = String::from_utf8_lossy(&after.stdout).into_owned();
     assert!(text.contains("applied") && !text.contains("pending"), "{text}");
@@ -231,4 +231,51 @@ async fn without_the_database_tokens_are_refused_and_readyz_says_so_until_it_ret
     }
     assert_eq!(status, 200, "tokens verify again once the database is back");
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_append_to_one_chain_that_survives_a_replica_killed_mid_call() {
+    let Some((setup, _schema)) = fleet_setup() else { return };
+    let replicas: Vec<_> = (0..2).map(|_| setup.http(&["--timeout", "30s"])).collect();
+    let alice = setup.token("human:alice");
+    let mut clients = Vec::new();
+    for replica in &replicas {
+        let client = replica.client(&alice).await;
+        for n in 0..3 {
+            let echoed = client.call_tool(crate::mcp::call("echo", json!({"n": n}))).await.expect("call");
+            assert_eq!(echoed.is_error, Some(false));
+        }
+        clients.push(client);
+    }
+    // A call runs on replica 0 when it is killed (SIGKILL, no clean-up).
+    let runaway = tokio::spawn({
+        let client = clients.remove(0);
+        async move { client.call_tool(crate::mcp::call("limit-infinite-loop", json!({}))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = std::process::Command::new("kill").args(["-KILL", &replicas[0].pid().to_string()]).status();
+    assert!(killed.expect("kill").success());
+    let _ = runaway.await;
+    let after = clients[0].call_tool(crate::mcp::call("echo", json!({"after": true}))).await.expect("call");
+    assert_eq!(after.is_error, Some(false), "the other replica carries on");
+
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["audit", "verify", "--config"])
+        .arg(setup.path("airlock.toml"))
+        .env_remove("AIRLOCK_AUDIT_LOG")
+        .output()
+        .expect("audit verify");
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(
+        said.contains("7 records, chain intact"),
+        "six calls on two replicas and one after the kill: {said}"
+    );
+    let tail = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["audit", "tail", "--json", "--config"])
+        .arg(setup.path("airlock.toml"))
+        .output()
+        .expect("audit tail");
+    let lines = String::from_utf8_lossy(&tail.stdout).lines().count();
+    assert_eq!(lines, 7, "{}", String::from_utf8_lossy(&tail.stderr));
 }
