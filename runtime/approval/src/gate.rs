@@ -59,9 +59,20 @@ impl ApprovalGate {
         &self.approvers
     }
 
-    /// The store directory, if one is configured.
+    /// A gate using `store`, already open (a fleet's shared store).
+    pub fn shared(store: Arc<ApprovalStore>, approvers: Approvers) -> Self {
+        Self { approvers, dir: None, store: Mutex::new(Some(store)) }
+    }
+
+    /// The embedded store's directory, if one is configured.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+
+    /// Whether a store is configured (a directory or a shared store):
+    /// without one, calls that need approval fail.
+    pub fn configured(&self) -> bool {
+        self.dir.is_some() || self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
     /// The store, opened on first use.

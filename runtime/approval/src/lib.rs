@@ -17,13 +17,17 @@
 #![forbid(unsafe_code)]
 
 mod approvers;
+mod backend;
 mod error;
 mod gate;
 mod request;
+mod sqlite;
 mod store;
 
 pub use approvers::{Approvers, HumanRule, MAX_APPROVAL_LIFETIME, MAX_BREAK_GLASS};
+pub use backend::{ApprovalBackend, StoredRequest};
 pub use error::{ApprovalError, StoreError};
 pub use gate::{ApprovalGate, Clearance, MCP_META_KEY};
 pub use request::{CallRequest, GrantLine, Requester, ToolLine};
-pub use store::{ApprovalStore, Authority, BreakGlass, DB_FILE, Filed, Granted, State, format_ms};
+pub use sqlite::DB_FILE;
+pub use store::{ApprovalStore, Authority, BreakGlass, Filed, Granted, State, format_ms, state_counts};

@@ -250,7 +250,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let tools = file.tools.iter().map(|t| base.join(t)).collect();
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
-    let approvals = approval_gate(base, &file.approvals, &trusted)?;
+    let approvals = approval_gate(base, &file.approvals, &trusted, state.as_ref())?;
     let mut sources = vec![path.to_owned()];
     sources.extend(file.policies.iter().map(|p| base.join(p)));
     sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
@@ -286,7 +286,12 @@ pub fn state_database(path: &Path) -> Result<Option<airlock_state::Database>, Co
         .map_err(|e| ConfigError::from(anyhow!("config `[state]`: {e}")))
 }
 
-fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyhow::Result<ApprovalGate> {
+fn approval_gate(
+    base: &Path,
+    file: &ApprovalsFile,
+    trusted: &[String],
+    state: Option<&Arc<airlock_state::Database>>,
+) -> anyhow::Result<ApprovalGate> {
     let mut humans = Vec::with_capacity(file.human.len());
     for (i, entry) in file.human.iter().enumerate() {
         if !trusted.contains(&entry.iss) {
@@ -315,6 +320,14 @@ fn approval_gate(base: &Path, file: &ApprovalsFile, trusted: &[String]) -> anyho
     }
     if let Some(text) = &file.request_expiry {
         approvers = approvers.with_request_lifetime(duration("approvals.request_expiry", text)?);
+    }
+    if let Some(database) = state {
+        if file.dir.is_some() {
+            anyhow::bail!(
+                "config `approvals.dir`: with `[state]` approvals are kept in the database; remove `approvals.dir`"
+            );
+        }
+        return Ok(ApprovalGate::shared(Arc::new(crate::state::shared_approvals(database)), approvers));
     }
     let dir = match &file.dir {
         Some(dir) => Some(base.join(dir)),

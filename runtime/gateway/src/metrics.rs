@@ -162,7 +162,7 @@ impl Metrics {
 
     fn count_approval_requests(&self) {
         let gate = self.approval_gate.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let Some(gate) = gate.filter(|gate| gate.dir().is_some()) else { return };
+        let Some(gate) = gate.filter(|gate| gate.configured()) else { return };
         match gate.store().and_then(|store| store.counts(SystemTime::now())) {
             Ok(counts) => {
                 for (state, count) in counts {

@@ -1,7 +1,8 @@
 //! `[state]`: where a fleet's shared state lives. Absent, every process
 //! keeps its own on disk (the default, no database needed); with a
-//! PostgreSQL `url` (or `AIRLOCK_STATE_URL`), the record of used token ids
-//! is shared by every replica using it.
+//! PostgreSQL `url` (or `AIRLOCK_STATE_URL`), the record of used token
+//! ids, the approval store and the audit chain are shared by every replica
+//! using it.
 
 use std::sync::Arc;
 
@@ -74,4 +75,9 @@ pub(crate) fn open_migrated(settings: &DatabaseSettings) -> anyhow::Result<Arc<D
 /// The replay record in `database`.
 pub(crate) fn shared_replay(database: &Arc<Database>) -> ReplayCache {
     ReplayCache::shared(Box::new(PgReplay::new(database.clone())))
+}
+
+/// The approval store in `database`.
+pub(crate) fn shared_approvals(database: &Arc<Database>) -> airlock_approval::ApprovalStore {
+    airlock_approval::ApprovalStore::shared(Box::new(airlock_state::PgApprovals::new(database.clone())))
 }

@@ -17,12 +17,14 @@
 //! until it returns.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod audit;
 mod database;
 mod error;
 mod migrate;
 mod replay;
 
+pub use approvals::PgApprovals;
 pub use audit::PgAudit;
 pub use database::{Database, DatabaseSettings};
 pub use error::StateError;

@@ -43,6 +43,35 @@ pub const MIGRATIONS: &[Migration] = &[
               INSERT INTO audit_head VALUES
                   (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
     },
+    Migration {
+        version: 3,
+        name: "approvals: requests and break-glass windows for the fleet",
+        sql: "CREATE TABLE approval_requests (
+                  id text PRIMARY KEY,
+                  hash text NOT NULL,
+                  request text NOT NULL,
+                  filed_ms bigint NOT NULL,
+                  pending_until_ms bigint NOT NULL,
+                  approver text,
+                  approver_iss text,
+                  reason text,
+                  approved_ms bigint,
+                  approved_until_ms bigint,
+                  used_ms bigint
+              );
+              CREATE INDEX approval_requests_by_hash ON approval_requests (hash);
+              CREATE TABLE break_glass_windows (
+                  id text PRIMARY KEY,
+                  agent text NOT NULL,
+                  agent_iss text NOT NULL,
+                  opener text NOT NULL,
+                  opener_iss text NOT NULL,
+                  reason text NOT NULL,
+                  opened_ms bigint NOT NULL,
+                  until_ms bigint NOT NULL
+              );
+              CREATE INDEX break_glass_by_agent ON break_glass_windows (agent, agent_iss);",
+    },
 ];
 
 /// Serialises migrations across processes (an arbitrary constant).

@@ -14,7 +14,7 @@ use super::programs;
 
 /// The fixer agent may call echo only with a human's approval, and
 /// read-file freely.
-const POLICY: &str = r#"
+pub(super) const POLICY: &str = r#"
 @id("fixer-echo-needs-a-human") @approval("human")
 permit (principal, action == Action::"invoke", resource)
 when { principal.sub == "agent:fixer" && resource.name == "echo" };
@@ -32,7 +32,7 @@ fn approvals(extra: &str) -> String {
 
 /// The fixer's token: owned by alice, delegated by an orchestrator acting
 /// for dave.
-fn fixer(setup: &Setup) -> String {
+pub(super) fn fixer(setup: &Setup) -> String {
     setup.token_with(
         "agent:fixer",
         json!({"owner": "human:alice", "act": {"sub": "agent:orchestrator", "act": {"sub": "human:dave"}}}),
@@ -55,7 +55,7 @@ fn request_id(out: &Out) -> String {
     line["approval_required"]["request_id"].as_str().expect("request id").to_owned()
 }
 
-fn approve(setup: &Setup, id: &str, token: &str, extra: &[&str]) -> Out {
+pub(super) fn approve(setup: &Setup, id: &str, token: &str, extra: &[&str]) -> Out {
     let mut args = vec!["approve", id, "--token", token];
     args.extend(extra);
     airlock(setup, &args)

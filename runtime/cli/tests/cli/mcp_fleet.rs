@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use airlock_state::{Database, DatabaseSettings};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::mcp::{AUDIENCE, ISSUER, Setup};
 
@@ -39,6 +39,11 @@ fn fleet_setup() -> Option<(Setup, Schema)> {
 /// [`fleet_setup`] reaching the database at `url`, with `extra` lines in
 /// `[state]`.
 fn fleet_setup_at(database_url: &str, extra: &str) -> Option<(Setup, Schema)> {
+    fleet_of(Setup::new(), database_url, extra)
+}
+
+/// `setup`, its config moved to a fresh schema of the database at `url`.
+fn fleet_of(setup: Setup, database_url: &str, extra: &str) -> Option<(Setup, Schema)> {
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).expect("random");
     let schema = Schema(format!("t_{}", hex::encode(suffix)));
@@ -50,7 +55,6 @@ fn fleet_setup_at(database_url: &str, extra: &str) -> Option<(Setup, Schema)> {
         eprintln!("skipped: no PostgreSQL ({error}); run .ci/postgres");
         return None;
     }
-    let setup = Setup::new();
     let config = std::fs::read_to_string(setup.path("airlock.toml")).expect("config");
     let config: String =
         config.lines().filter(|l| !l.starts_with("replay_cache")).map(|l| format!("{l}\n")).collect();
@@ -131,11 +135,27 @@ fn state_status_and_migrate_report_the_schema() {
     assert!(before.status.success() && text.contains("pending"), "{text}");
     assert!(!text.contains("root@"), "no user or password shown: {text}");
     let migrated = airlock("migrate");
-    assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied migrations [1, 2]"));
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied migrations [1, 2, 3]"));
     let after = airlock("status");
     let text = String::from_utf8_lossy(&after.stdout).into_owned();
     assert!(text.contains("applied") && !text.contains("pending"), "{text}");
     assert!(String::from_utf8_lossy(&airlock("migrate").stdout).contains("up to date"));
+
+    // Local state beside [state] is a mistake, refused by name.
+    let config = std::fs::read_to_string(setup.path("airlock.toml")).expect("config");
+    std::fs::write(setup.path("airlock.toml"), format!("{config}\n[approvals]\ndir = \"approvals\"\n"))
+        .expect("write");
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["approve", "--list", "--config"])
+        .arg(setup.path("airlock.toml"))
+        .output()
+        .expect("approve --list");
+    assert_eq!(listed.status.code(), Some(7));
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        said.contains("config `approvals.dir`: with `[state]` approvals are kept in the database"),
+        "{said}"
+    );
 }
 
 /// A TCP relay to the test database that a test can cut (every open
@@ -278,4 +298,42 @@ async fn replicas_append_to_one_chain_that_survives_a_replica_killed_mid_call() 
         .expect("audit tail");
     let lines = String::from_utf8_lossy(&tail.stdout).lines().count();
     assert_eq!(lines, 7, "{}", String::from_utf8_lossy(&tail.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_filed_on_one_replica_is_granted_anywhere_and_redeemed_once_on_another() {
+    let approvals = format!(
+        "\n[approvals]\nbreak_glass = [\"human:carol\"]\n\n[[approvals.human]]\niss = \"{ISSUER}\"\nsub_prefix = \"human:\"\n"
+    );
+    let Some((setup, _schema)) = fleet_of(Setup::with(crate::approval::POLICY, &approvals), &url(), "")
+    else {
+        return;
+    };
+    let (a, b) = (setup.http(&[]), setup.http(&[]));
+    let fixer = crate::approval::fixer(&setup);
+    let (on_a, on_b) = (a.client(&fixer).await, b.client(&fixer).await);
+    let Value::Object(arguments) = json!({"n": 7}) else { unreachable!() };
+    let params = rmcp::model::CallToolRequestParams::new("echo").with_arguments(arguments);
+    let filed = on_a.call_tool(params.clone()).await.expect("call");
+    let id = filed
+        .structured_content
+        .as_ref()
+        .and_then(|s| s["approval_required"]["request_id"].as_str())
+        .expect("filed on replica A")
+        .to_owned();
+
+    // `airlock approve` with the same configuration sees it and grants it.
+    let approved = crate::approval::approve(&setup, &id, &setup.token("human:bob"), &[]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.0.insert("airlock/approval".to_owned(), Value::String(id));
+    let mut with_approval = params;
+    with_approval.meta = Some(meta);
+    let ran = on_b.call_tool(with_approval.clone()).await.expect("call");
+    assert_ne!(ran.is_error, Some(true), "redeemed on replica B: {ran:?}");
+    for (replica, client) in [("A", &on_a), ("B", &on_b)] {
+        let again = client.call_tool(with_approval.clone()).await.expect("call");
+        assert_eq!(again.is_error, Some(true), "used once, then refused on replica {replica}");
+    }
 }
