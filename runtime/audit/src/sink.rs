@@ -28,4 +28,12 @@ pub trait AuditSink: Send + Sync {
     fn waits(&self) -> bool {
         true
     }
+
+    /// Checks, just before a call runs, that its record could be written
+    /// now (a remote store answers). An `Err` keeps the call from running:
+    /// a call whose record cannot be written must not run. Default `Ok`:
+    /// a local file is checked by the append itself.
+    fn ready(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
 }

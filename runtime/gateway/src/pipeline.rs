@@ -451,6 +451,12 @@ impl Gateway {
         cancelled: impl Future<Output = ()>,
     ) -> Steps {
         let name = &request.tool.identity.name;
+        // A call whose record cannot be written must not run: a shared
+        // store that does not answer now stops it here.
+        if let Err(error) = self.audit.ready() {
+            let message = format!("the audit log cannot be reached ({error}); nothing ran");
+            return Steps::before(Ended::NotPrepared(message.clone()), Outcome::Internal, &message, None);
+        }
         let (staged, grants): (Option<Staged<'_>>, GrantSet) = match request.workspace {
             None => (None, grants),
             Some(workspace) => match workspace.stage(grants, judge()) {

@@ -213,3 +213,54 @@ async fn an_invalid_input_never_runs_the_tool() {
     let outcomes: Vec<String> = embedded.audited().into_iter().map(|(outcome, ..)| outcome).collect();
     assert_eq!(outcomes, ["invalid_input", "invalid_input", "invalid_input", "ok"]);
 }
+
+/// An audit store that cannot be reached (a shared database gone away).
+struct Unreachable;
+
+impl airlock_audit::AuditSink for Unreachable {
+    fn append(&self, _: airlock_audit::Event) -> Result<airlock_audit::Receipt, airlock_audit::AuditError> {
+        Err(airlock_audit::AuditError::Io {
+            path: "state database".into(),
+            reason: "connection refused".into(),
+        })
+    }
+
+    fn ready(&self) -> Result<(), airlock_audit::AuditError> {
+        self.append(airlock_audit::Event::Recovered { truncated_bytes: 0 }).map(drop)
+    }
+}
+
+/// A call whose record cannot be written never runs: the witness, which
+/// records every run in its mount, did not run, and the door is told the
+/// record failed.
+#[tokio::test]
+async fn a_call_never_runs_when_its_audit_record_cannot_be_written() {
+    let embedded = Embedded::new();
+    let config = airlock_gateway::config::load(&embedded.dir.path().join("airlock.toml")).expect("config");
+    let gateway = Gateway::new(config.authorizer, config.approvals, Arc::new(Unreachable));
+    let witness = embedded.load(programs::INSTANTIATION_WITNESS).await;
+    let identity = airlock_gateway::identity_of(&witness);
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let offer = Offer {
+        mounts: vec![airlock_policy::OfferedMount {
+            host: workspace.path().to_owned(),
+            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
+            access: airlock_policy::Access::ReadWrite,
+        }],
+        ..Offer::default()
+    };
+    let alice = embedded.caller("human:alice");
+    let request = CallRequest::new(
+        "embedded",
+        Credential::Caller(&alice),
+        ToolRef::new(&witness, &identity),
+        r#"{"n":5}"#,
+    );
+    let report = gateway.call(request, move |_| Ok(offer), std::future::pending()).await;
+    match &report.ended {
+        Ended::NotPrepared(message) => assert!(message.contains("audit log cannot be reached"), "{message}"),
+        other => panic!("the call must not run: {other:?}"),
+    }
+    assert!(report.recorded.is_err(), "the door is told the record failed");
+    assert!(!workspace.path().join("invocations").exists(), "the tool ran without an audit record");
+}

@@ -16,7 +16,8 @@ use airlock_state::{Database, DatabaseSettings, PgApprovals, PgAudit, PgReplay, 
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn url() -> String {
-    std::env::var("AIRLOCK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+    std::env::var("AIRLOCK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
 }
 
 fn bench_state(c: &mut Criterion) {
@@ -52,7 +53,8 @@ fn bench_state(c: &mut Criterion) {
     });
 
     let store = ApprovalStore::shared(Box::new(PgApprovals::new(database.clone())));
-    let bob = Principal::from_claims("human:bob", "https://id.example", &serde_json::Map::new()).expect("bob");
+    let bob =
+        Principal::from_claims("human:bob", "https://id.example", &serde_json::Map::new()).expect("bob");
     let mut k = 0u64;
     group.bench_function("approval_file_approve_redeem", |b| {
         b.iter(|| {
@@ -72,10 +74,12 @@ fn bench_state(c: &mut Criterion) {
 
 /// A distinct gated request (input hash `n`) by an agent.
 fn request(n: u64) -> CallRequest {
-    let agent = Principal::from_claims("agent:fixer", "https://id.example", &serde_json::Map::new()).expect("agent");
+    let agent =
+        Principal::from_claims("agent:fixer", "https://id.example", &serde_json::Map::new()).expect("agent");
     let source = PolicySource {
         name: "p.cedar".into(),
-        text: "@id(\"h\") @approval(\"human\")\npermit (principal, action == Action::\"invoke\", resource);".into(),
+        text: "@id(\"h\") @approval(\"human\")\npermit (principal, action == Action::\"invoke\", resource);"
+            .into(),
     };
     let authorizer = Authorizer::new(&[source]).expect("policy");
     let tool = ToolIdentity { name: "push".into(), version: "1".into(), digest: "sha256:ab".into() };

@@ -38,6 +38,12 @@ impl PgAudit {
 }
 
 impl AuditSink for PgAudit {
+    fn ready(&self) -> Result<(), AuditError> {
+        self.database.run(|client| async move { client.simple_query("SELECT 1").await.map(drop) }).map_err(
+            |error| AuditError::Io { path: self.database.target().into(), reason: error.to_string() },
+        )
+    }
+
     fn append(&self, event: Event) -> Result<Receipt, AuditError> {
         let sealed = self.database.run(move |mut client| async move {
             let tx = client.transaction().await?;

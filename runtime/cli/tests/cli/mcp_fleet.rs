@@ -221,10 +221,8 @@ async fn without_the_database_tokens_are_refused_and_readyz_says_so_until_it_ret
     let base = server.url().trim_end_matches("/mcp").to_owned();
     assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".to_owned()));
     assert_eq!(get(&format!("{base}/readyz")).await, (200, "ready\n".to_owned()));
-    assert_eq!(
-        server.post_list(&http, Some(&setup.token("human:alice"))).send().await.expect("request").status(),
-        200
-    );
+    let remembered = setup.token("human:alice");
+    assert_eq!(server.post_list(&http, Some(&remembered)).send().await.expect("request").status(), 200);
 
     relay.down();
     tokio::time::sleep(Duration::from_millis(200)).await; // the relay cuts open connections
@@ -237,6 +235,14 @@ async fn without_the_database_tokens_are_refused_and_readyz_says_so_until_it_ret
     let body: serde_json::Value = refused.json().await.expect("json");
     let why = body["error_description"].as_str().unwrap_or_default();
     assert!(why.contains("replay cache unavailable"), "{why}");
+    // A token verified before the cut still names its caller, but no call
+    // runs while its audit record cannot be written.
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"n": 1}}});
+    let answer: serde_json::Value =
+        server.post(&http, &remembered, &body).send().await.expect("request").json().await.expect("json");
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(answer.to_string().contains("could not be recorded in the audit log"), "{answer}");
 
     relay.restore();
     let fresh = setup.token("agent:bot");
