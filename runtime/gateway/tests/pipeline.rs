@@ -172,14 +172,7 @@ async fn an_invalid_input_never_runs_the_tool() {
     let witness = embedded.load(programs::INSTANTIATION_WITNESS).await;
     let identity = airlock_gateway::identity_of(&witness);
     let workspace = tempfile::tempdir().expect("tempdir");
-    let offer = Offer {
-        mounts: vec![airlock_policy::OfferedMount {
-            host: workspace.path().to_owned(),
-            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
-            access: airlock_policy::Access::ReadWrite,
-        }],
-        ..Offer::default()
-    };
+    let offer = workspace_offer(workspace.path());
     let alice = embedded.caller("human:alice");
     let call = |input: &'static str| {
         let request = CallRequest::new(
@@ -241,14 +234,7 @@ async fn a_call_never_runs_when_its_audit_record_cannot_be_written() {
     let witness = embedded.load(programs::INSTANTIATION_WITNESS).await;
     let identity = airlock_gateway::identity_of(&witness);
     let workspace = tempfile::tempdir().expect("tempdir");
-    let offer = Offer {
-        mounts: vec![airlock_policy::OfferedMount {
-            host: workspace.path().to_owned(),
-            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
-            access: airlock_policy::Access::ReadWrite,
-        }],
-        ..Offer::default()
-    };
+    let offer = workspace_offer(workspace.path());
     let alice = embedded.caller("human:alice");
     let request = CallRequest::new(
         "embedded",
@@ -263,4 +249,17 @@ async fn a_call_never_runs_when_its_audit_record_cannot_be_written() {
     }
     assert!(report.recorded.is_err(), "the door is told the record failed");
     assert!(!workspace.path().join("invocations").exists(), "the tool ran without an audit record");
+}
+
+/// An offer of `host` read-write at `/workspace` (where the witness
+/// records its runs).
+fn workspace_offer(host: &Path) -> Offer {
+    Offer {
+        mounts: vec![airlock_policy::OfferedMount {
+            host: host.to_owned(),
+            guest: airlock_policy::GuestPath::new("/workspace").expect("guest path"),
+            access: airlock_policy::Access::ReadWrite,
+        }],
+        ..Offer::default()
+    }
 }

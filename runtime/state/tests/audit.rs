@@ -6,38 +6,11 @@
 use std::sync::Arc;
 
 use airlock_audit::{AuditSink, Event, TokensRefusedEvent};
-use airlock_state::{Database, DatabaseSettings, PgAudit, migrate};
+use airlock_state::{Database, PgAudit};
 
-fn url() -> String {
-    std::env::var("AIRLOCK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
-}
+mod common;
 
-/// A schema for one test, dropped after it.
-struct Fresh(DatabaseSettings);
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        let Ok(database) = Database::open(&DatabaseSettings::new(&url())) else { return };
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0.schema);
-        let _ = database.run(move |client| async move { client.batch_execute(&sql).await });
-    }
-}
-
-fn fresh() -> Option<Fresh> {
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).expect("random");
-    let mut settings = DatabaseSettings::new(&url());
-    settings.schema = format!("t_{}", hex::encode(suffix));
-    match migrate(&Database::open(&settings).expect("settings")) {
-        Ok(_) => Some(Fresh(settings)),
-        Err(error) if std::env::var_os("AIRLOCK_REQUIRE_POSTGRES").is_none() => {
-            eprintln!("skipped: no PostgreSQL ({error}); run .ci/postgres");
-            None
-        }
-        Err(error) => panic!("PostgreSQL is required (AIRLOCK_REQUIRE_POSTGRES): {error}"),
-    }
-}
+use common::fresh;
 
 fn event(n: usize) -> Event {
     Event::TokensRefused(TokensRefusedEvent {

@@ -11,50 +11,9 @@ use std::time::Duration;
 use airlock_identity::{ReplayCache, Reuse, TokenError};
 use airlock_state::{Database, DatabaseSettings, MIGRATIONS, PgReplay, StateError, migrate, status};
 
-fn url() -> String {
-    std::env::var("AIRLOCK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
-}
+mod common;
 
-/// A schema of the test database for one test, dropped at its end.
-struct Fresh(DatabaseSettings);
-
-impl std::ops::Deref for Fresh {
-    type Target = DatabaseSettings;
-    fn deref(&self) -> &DatabaseSettings {
-        &self.0
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        drop_schema(&self.0.schema);
-    }
-}
-
-fn drop_schema(schema: &str) {
-    let Ok(database) = Database::open(&DatabaseSettings::new(&url())) else { return };
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    let _ = database.run(move |client| async move { client.batch_execute(&sql).await });
-}
-
-/// A fresh schema on the test database, or `None` (the test is skipped)
-/// when no database runs here and `AIRLOCK_REQUIRE_POSTGRES` is not set.
-fn fresh() -> Option<Fresh> {
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).expect("random");
-    let mut settings = DatabaseSettings::new(&url());
-    settings.schema = format!("t_{}", hex::encode(suffix));
-    let database = Database::open(&settings).expect("settings");
-    match migrate(&database) {
-        Ok(_) => Some(Fresh(settings)),
-        Err(error) if std::env::var_os("AIRLOCK_REQUIRE_POSTGRES").is_none() => {
-            eprintln!("skipped: no PostgreSQL ({error}); run .ci/postgres");
-            None
-        }
-        Err(error) => panic!("PostgreSQL is required (AIRLOCK_REQUIRE_POSTGRES): {error}"),
-    }
-}
+use common::{drop_schema, fresh};
 
 /// A replica's record: its own pool on the shared schema.
 fn replica(settings: &DatabaseSettings) -> ReplayCache {
