@@ -95,12 +95,13 @@ impl Checkpointer {
     }
 
     /// Whether a checkpoint follows the record `seq`.
-    pub(crate) fn due(&self, seq: u64) -> bool {
+    pub fn due(&self, seq: u64) -> bool {
         seq.is_multiple_of(self.every)
     }
 
-    /// The checkpoint for record `seq` with hash `head`.
-    pub(crate) fn sign(&self, seq: u64, head: &str) -> Event {
+    /// The checkpoint for record `seq` with hash `head` (for a sink that
+    /// keeps the chain elsewhere: it appends the event after that record).
+    pub fn sign(&self, seq: u64, head: &str) -> Event {
         let signature = self.key.sign(&checkpoint_message(seq, head));
         Event::Checkpoint(CheckpointEvent {
             signed_seq: seq,

@@ -58,8 +58,11 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                     anyhow!("no `[audit] checkpoint_key` in the config: nothing to sign with"),
                 ));
             }
-            let log = open_for_calls(&config.audit)?;
-            match log.checkpoint().map_err(Failure::internal)? {
+            let signed = match &config.state {
+                Some(_) => shared_chain(&config)?.checkpoint(),
+                None => open_for_calls(&config.audit)?.checkpoint(),
+            };
+            match signed.map_err(Failure::internal)? {
                 Some(receipt) => {
                     println!("checkpoint: record {} signs record {}", receipt.seq, receipt.seq - 1)
                 }
@@ -117,19 +120,20 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
 /// ([`open_for_calls`]). If it cannot be opened, nothing runs.
 pub(crate) fn open_sink(config: &Config) -> Result<Arc<dyn AuditSink>, Failure> {
     match &config.state {
-        Some(database) => {
-            if config.audit.checkpoints.is_some() {
-                return Err(Failure::new(
-                    exit::CONFIG,
-                    anyhow!(
-                        "`[audit] checkpoint_key` with `[state]`: signed checkpoints of the fleet's shared chain are not implemented yet; remove one of them"
-                    ),
-                ));
-            }
-            Ok(Arc::new(PgAudit::new(database.clone())))
-        }
+        Some(_) => Ok(Arc::new(shared_chain(config)?)),
         None => Ok(Arc::new(open_for_calls(&config.audit)?)),
     }
+}
+
+/// The fleet's chain in the `[state]` database, signing checkpoints when
+/// a key is configured.
+fn shared_chain(config: &Config) -> Result<PgAudit, Failure> {
+    let database = config.state.clone().ok_or_else(|| Failure::internal(anyhow!("no [state] database")))?;
+    let chain = PgAudit::new(database);
+    Ok(match &config.audit.checkpoints {
+        Some(checkpoints) => chain.with_checkpoints(checkpoints.clone()),
+        None => chain,
+    })
 }
 
 /// Opens the log calls are recorded in: the config's `[audit] dir`, else

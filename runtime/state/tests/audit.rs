@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use airlock_audit::{AuditSink, Event, TokensRefusedEvent};
 use airlock_state::{Database, PgAudit};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 
 mod common;
 
@@ -59,4 +60,24 @@ fn an_edited_record_breaks_the_chain_where_it_was_edited() {
         .expect("tamper");
     let error = airlock_audit::verify(&log.lines().expect("read")).expect_err("tampered").to_string();
     assert!(error.contains('3'), "names the record: {error}");
+}
+
+#[test]
+fn signed_checkpoints_on_the_shared_chain_verify_with_the_public_key() {
+    let Some(fresh) = fresh() else { return };
+    let (private, public) = airlock_audit::Checkpointer::generate_pem().expect("key pair");
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&private).expect("private key");
+    let log = PgAudit::new(Arc::new(Database::open(&fresh.0).expect("open")))
+        .with_checkpoints(airlock_audit::Checkpointer::new(key, 5));
+    for n in 0..12 {
+        log.append(event(n)).expect("append");
+    }
+    // Records 5 and 10 are each followed by a checkpoint (6 and 12 in the chain).
+    let signed = log.checkpoint().expect("sign now").expect("a checkpoint after the last record");
+    assert!(log.checkpoint().expect("again").is_none(), "the chain already ends signed");
+    let verifying = airlock_audit::public_key_from_pem(&public).expect("public key");
+    let summary =
+        airlock_audit::verify_signed(&log.lines().expect("read"), &verifying).expect("signed chain");
+    assert_eq!(summary.checkpoints, 3);
+    assert_eq!(summary.signed_through + 1, signed.seq, "the whole chain is signed");
 }

@@ -343,3 +343,46 @@ async fn an_approval_filed_on_one_replica_is_granted_anywhere_and_redeemed_once_
         assert_eq!(again.is_error, Some(true), "used once, then refused on replica {replica}");
     }
 }
+
+#[test]
+fn the_shared_chain_is_signed_and_verifies_with_the_public_key() {
+    let Some((setup, _schema)) = fleet_setup() else { return };
+    let airlock = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .env_remove("AIRLOCK_CONFIG")
+            .env_remove("AIRLOCK_AUDIT_LOG")
+            .env("XDG_CACHE_HOME", crate::mcp::shared_cache())
+            .output()
+            .expect("airlock")
+    };
+    let keys = setup.path("keys");
+    assert!(airlock(&["audit", "keygen", "--out", &keys.display().to_string()]).status.success());
+    let config_path = setup.path("airlock.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    let signed = config.replace(
+        "[audit]\ndir = \"audit\"\n",
+        "[audit]\ndir = \"audit\"\ncheckpoint_key = \"keys/audit-checkpoint.key\"\ncheckpoint_every = 3\n",
+    );
+    assert_ne!(config, signed);
+    std::fs::write(&config_path, signed).expect("write config");
+    let config = config_path.display().to_string();
+    // Calls at 1, 2, 3 and 5; the checkpoint after record 3 is record 4.
+    for _ in 0..4 {
+        let token = setup.token("human:alice");
+        let ran =
+            airlock(&["run", "--config", &config, "--token", &token, crate::programs::ECHO, "--input", "{}"]);
+        assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    }
+    let checkpoint = airlock(&["audit", "checkpoint", "--config", &config]);
+    let said = String::from_utf8_lossy(&checkpoint.stdout);
+    assert!(said.contains("checkpoint: record 6 signs record 5"), "{said}");
+    let public = keys.join("audit-checkpoint.pub").display().to_string();
+    let verified = airlock(&["audit", "verify", "--public-key", &public, "--config", &config]);
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(
+        said.contains("6 records, chain intact") && said.contains("2 checkpoints signed by key"),
+        "{said}"
+    );
+}
