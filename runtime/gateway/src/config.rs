@@ -234,7 +234,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     settings.validate()?;
     let state = file
         .state
-        .settings(file.replay_cache.is_some())?
+        .settings(base, file.replay_cache.is_some())?
         .map(|s| crate::state::open_migrated(&s))
         .transpose()?;
     let replay = match (&state, &file.replay_cache) {
@@ -278,7 +278,9 @@ pub fn state_database(path: &Path) -> Result<Option<airlock_state::Database>, Co
     let file: ConfigFile = toml::from_str(&text)
         .with_context(|| format!("config `{}`", path.display()))
         .map_err(ConfigError::from)?;
-    let Some(settings) = file.state.settings(file.replay_cache.is_some()).map_err(ConfigError::from)? else {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let Some(settings) = file.state.settings(base, file.replay_cache.is_some()).map_err(ConfigError::from)?
+    else {
         return Ok(None);
     };
     airlock_state::Database::open(&settings)

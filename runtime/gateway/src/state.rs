@@ -29,16 +29,27 @@ pub(crate) struct StateFile {
     timeout: Option<String>,
     /// Most connections per process (default 16).
     max_connections: Option<usize>,
+    /// PEM file of the only CA certificates trusted for the database's TLS
+    /// (with `sslmode=require` in the URL; default: the webpki roots).
+    ca: Option<std::path::PathBuf>,
 }
 
 impl StateFile {
     /// The database settings, if one is configured (the environment
     /// variable wins over the file). `replay_cache_set`: the file also sets
     /// `replay_cache`, which a database replaces.
-    pub(crate) fn settings(&self, replay_cache_set: bool) -> anyhow::Result<Option<DatabaseSettings>> {
+    pub(crate) fn settings(
+        &self,
+        base: &std::path::Path,
+        replay_cache_set: bool,
+    ) -> anyhow::Result<Option<DatabaseSettings>> {
         let from_env = std::env::var(STATE_URL_VAR).ok().filter(|url| !url.is_empty());
         let Some(url) = from_env.or_else(|| self.url.clone()) else {
-            if self.schema.is_some() || self.timeout.is_some() || self.max_connections.is_some() {
+            if self.schema.is_some()
+                || self.timeout.is_some()
+                || self.max_connections.is_some()
+                || self.ca.is_some()
+            {
                 bail!("config `[state]`: settings without a `url` (or {STATE_URL_VAR})");
             }
             return Ok(None);
@@ -54,6 +65,12 @@ impl StateFile {
         }
         if let Some(text) = &self.timeout {
             settings.timeout = parse_duration(text).map_err(|e| anyhow!("config `state.timeout`: {e}"))?;
+        }
+        if let Some(file) = &self.ca {
+            let path = base.join(file);
+            let pem = std::fs::read(&path)
+                .map_err(|e| anyhow!("config `state.ca`: cannot read `{}`: {e}", path.display()))?;
+            settings.ca_pem = Some(pem);
         }
         if let Some(n) = self.max_connections {
             if n == 0 {

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StateError;
 
@@ -30,6 +31,11 @@ pub struct DatabaseSettings {
     pub timeout: Duration,
     /// Most connections this process opens. Default 16.
     pub max_connections: usize,
+    /// The only CA certificates (PEM) trusted for the database's TLS, if
+    /// set; otherwise the webpki (Mozilla) roots. TLS is used when the URL
+    /// says `sslmode=require`, and then the server's certificate is always
+    /// verified, its name included.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -49,6 +55,7 @@ impl DatabaseSettings {
             schema: "airlock".to_owned(),
             timeout: Duration::from_secs(5),
             max_connections: 16,
+            ca_pem: None,
         }
     }
 }
@@ -90,8 +97,18 @@ impl Database {
         config.options(format!("-c search_path={schema}"));
         config.connect_timeout(settings.timeout);
         let target = format!("{} (schema {schema})", describe(&config));
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = if config.get_ssl_mode() == SslMode::Require {
+            let tls = MakeRustlsConnect::new(client_tls(settings.ca_pem.as_deref())?);
+            Manager::from_config(config, tls, manager_config)
+        } else if on_this_machine(&config) {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        } else {
+            return Err(StateError::Config(format!(
+                "the state database {target} is not on this machine: its traffic (token ids, approvals, audit records) needs TLS; add `sslmode=require` to the URL"
+            )));
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("airlock-state")
@@ -164,6 +181,44 @@ impl Drop for Database {
             runtime.shutdown_background();
         }
     }
+}
+
+/// TLS that trusts only `ca_pem` if given, else the webpki roots.
+fn client_tls(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, StateError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            let certificates = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StateError::Config(format!("`ca` is not PEM certificates: {e}")))?;
+            if certificates.is_empty() {
+                return Err(StateError::Config("`ca` holds no `CERTIFICATE` block".to_owned()));
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| StateError::Config(format!("`ca`: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StateError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Whether every host the URL names is this machine (loopback or a Unix
+/// socket): plaintext never leaves it.
+fn on_this_machine(config: &tokio_postgres::Config) -> bool {
+    config.get_hosts().iter().all(|host| match host {
+        Host::Tcp(name) => {
+            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Unix(_) => true,
+    })
 }
 
 fn failed(target: &str, reason: &str) -> StateError {

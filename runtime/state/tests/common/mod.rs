@@ -1,6 +1,7 @@
 //! The test database: `AIRLOCK_TEST_DATABASE_URL`, default
 //! `postgres://root@127.0.0.1:5432/test` (what `.ci/postgres` starts), and
 //! a fresh schema per test, dropped after it.
+#![allow(dead_code, reason = "each test file uses part of it")]
 
 use std::ops::Deref;
 
