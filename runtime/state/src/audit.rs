@@ -4,24 +4,48 @@
 //! replicas can never fork the chain. A record is acknowledged only after
 //! its transaction commits. The lines are byte for byte what a file log
 //! holds, so `airlock audit verify` checks them with the same code.
+//!
+//! Appends are committed in groups: while one caller's transaction runs,
+//! the records other callers of this process bring wait, and the next
+//! transaction takes them all (one head-row lock, one commit, one `fsync`
+//! for the group). The head row is the fleet's one point of order; grouping
+//! is what lets a fleet's audited calls go past one commit at a time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use airlock_audit::{AuditError, AuditSink, Checkpointer, Event, Receipt};
 
 use crate::{Database, StateError};
+
+/// Most records one transaction takes.
+const MAX_GROUP: usize = 256;
 
 /// [`AuditSink`] in PostgreSQL.
 #[derive(Debug)]
 pub struct PgAudit {
     database: Arc<Database>,
     checkpoints: Option<Arc<Checkpointer>>,
+    queue: Mutex<Queue>,
+}
+
+/// Records waiting for the next group, and whether a caller is writing.
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    writing: bool,
+}
+
+/// One record and where its receipt goes.
+#[derive(Debug)]
+struct Waiting {
+    event: Event,
+    done: mpsc::SyncSender<Result<Receipt, AuditError>>,
 }
 
 impl PgAudit {
     /// The chain in `database` (migrated: see [`crate::migrate`]).
     pub fn new(database: Arc<Database>) -> Self {
-        Self { database, checkpoints: None }
+        Self { database, checkpoints: None, queue: Mutex::default() }
     }
 
     /// The same chain, with a signed checkpoint after every record whose
@@ -90,29 +114,123 @@ impl AuditSink for PgAudit {
     }
 
     fn append(&self, event: Event) -> Result<Receipt, AuditError> {
+        let (done, receipt) = mpsc::sync_channel(1);
+        let lead = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.waiting.push(Waiting { event, done });
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if lead {
+            // Writes groups until none is waiting. Leadership ends in the
+            // same critical section that finds the queue empty, so a record
+            // pushed after it finds no leader and leads itself; if a write
+            // unwinds, the guard ends it too.
+            let guard = Release(&self.queue);
+            loop {
+                let group: Vec<Waiting> = {
+                    let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    let take = queue.waiting.len().min(MAX_GROUP);
+                    if take == 0 {
+                        queue.writing = false;
+                        break;
+                    }
+                    queue.waiting.drain(..take).collect()
+                };
+                self.write_group(group);
+            }
+            std::mem::forget(guard);
+        }
+        receipt.recv().unwrap_or_else(|_| {
+            Err(AuditError::Io {
+                path: self.database.target().into(),
+                reason: "the audit writer stopped".to_owned(),
+            })
+        })
+    }
+}
+
+impl PgAudit {
+    /// Appends `group` in one transaction and sends each its receipt (all
+    /// the same error if the transaction fails: none of them is written).
+    fn write_group(&self, group: Vec<Waiting>) {
+        let (events, senders): (Vec<Event>, Vec<_>) = group.into_iter().map(|w| (w.event, w.done)).unzip();
         let checkpoints = self.checkpoints.clone();
-        let sealed = self.database.run(move |mut client| async move {
+        let written = self.database.run(move |mut client| async move {
             let tx = client.transaction().await?;
             let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
             let (seq, hash): (i64, String) = (head.get(0), head.get(1));
-            let prev = u64::try_from(seq).unwrap_or_default();
-            let receipt = match append_in(&tx, prev, &hash, event).await? {
-                Ok(receipt) => receipt,
-                Err(error) => return Ok(Err(error)),
+            let mut chain = Chain {
+                seq: u64::try_from(seq).unwrap_or_default(),
+                hash,
+                seqs: Vec::new(),
+                lines: Vec::new(),
             };
-            if let Some(checkpoints) = checkpoints.filter(|c| c.due(receipt.seq)) {
-                let signed = checkpoints.sign(receipt.seq, &receipt.hash);
-                if let Err(error) = append_in(&tx, receipt.seq, &receipt.hash, signed).await? {
-                    return Ok(Err(error));
+            let mut receipts = Vec::with_capacity(events.len());
+            for event in events {
+                let receipt = chain.seal(event);
+                if let (Ok(sealed), Some(checkpoints)) = (&receipt, &checkpoints)
+                    && checkpoints.due(sealed.seq)
+                {
+                    // A checkpoint that cannot be sealed leaves the record
+                    // unsigned until the next one; the record stands.
+                    let _ = chain.seal(checkpoints.sign(sealed.seq, &sealed.hash));
                 }
+                receipts.push(receipt);
+            }
+            if !chain.seqs.is_empty() {
+                tx.execute(
+                    "INSERT INTO audit (seq, line) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+                    &[&chain.seqs, &chain.lines],
+                )
+                .await?;
+                let head = i64::try_from(chain.seq).unwrap_or(i64::MAX);
+                tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&head, &chain.hash])
+                    .await?;
             }
             tx.commit().await?;
-            Ok(Ok(receipt))
+            Ok(receipts)
         });
-        match sealed {
-            Ok(result) => result,
-            Err(error) => Err(self.unreachable(&error)),
+        match written {
+            Ok(receipts) => {
+                for (done, receipt) in senders.into_iter().zip(receipts) {
+                    let _ = done.send(receipt);
+                }
+            }
+            Err(error) => {
+                for done in senders {
+                    let _ = done.send(Err(self.unreachable(&error)));
+                }
+            }
         }
+    }
+}
+
+/// Lets the next caller lead if the leader unwinds (forgotten when it
+/// ends normally).
+struct Release<'a>(&'a Mutex<Queue>);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).writing = false;
+    }
+}
+
+/// A group's records, sealed one after another from the head.
+struct Chain {
+    seq: u64,
+    hash: String,
+    seqs: Vec<i64>,
+    lines: Vec<Vec<u8>>,
+}
+
+impl Chain {
+    fn seal(&mut self, event: Event) -> Result<Receipt, AuditError> {
+        let (record, line) = airlock_audit::seal_next(self.seq, &self.hash, event)?;
+        self.seqs.push(i64::try_from(record.seq).unwrap_or(i64::MAX));
+        self.lines.push(line);
+        self.seq = record.seq;
+        self.hash = record.hash.clone();
+        Ok(Receipt { seq: record.seq, hash: record.hash })
     }
 }
 
