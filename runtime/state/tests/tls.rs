@@ -1,6 +1,7 @@
 //! TLS to the state database: with `sslmode=require` the server's
 //! certificate is verified against the configured CA (the test CA
-//! `.ci/postgres` makes, `AIRLOCK_TEST_DATABASE_CA`), a server the CA did
+//! `.ci/postgres` makes in /var/lib/postgresql/airlock-test-tls,
+//! `AIRLOCK_TEST_DATABASE_CA`), a server the CA did
 //! not sign is refused, and a database on another machine without TLS is
 //! refused before anything connects.
 
@@ -12,7 +13,7 @@ mod common;
 
 fn ca() -> Option<Vec<u8>> {
     let path = std::env::var("AIRLOCK_TEST_DATABASE_CA")
-        .unwrap_or_else(|_| "/etc/postgresql/airlock-test-tls/ca.pem".to_owned());
+        .unwrap_or_else(|_| "/var/lib/postgresql/airlock-test-tls/ca.pem".to_owned());
     match std::fs::read(&path) {
         Ok(pem) => Some(pem),
         Err(error) if std::env::var_os("AIRLOCK_REQUIRE_POSTGRES").is_none() => {
