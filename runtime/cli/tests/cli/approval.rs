@@ -295,12 +295,7 @@ async fn over_mcp_approval_required_is_a_tool_result_and_the_approved_call_runs(
     assert_eq!(filed.is_error, Some(true));
     let text: String = filed.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
     assert!(text.contains("approval required") && text.contains("airlock/approval"), "{text}");
-    let id = filed
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["approval_required"]["request_id"].as_str())
-        .expect("request id")
-        .to_owned();
+    let id = filed_id(&filed);
 
     let approved = approve(&setup, &id, &setup.token("human:bob"), &[]);
     assert_eq!(approved.code, 0, "{}", approved.stderr);
@@ -343,12 +338,7 @@ async fn approval_metrics_follow_a_request_from_filed_to_granted_to_used() {
     let Value::Object(arguments) = json!({"n": 7}) else { unreachable!() };
     let params = CallToolRequestParams::new("echo").with_arguments(arguments);
     let filed = client.call_tool(params.clone()).await.expect("tools/call");
-    let id = filed
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["approval_required"]["request_id"].as_str())
-        .expect("request id")
-        .to_owned();
+    let id = filed_id(&filed);
     let scraped = scrape(&url).await;
     assert_eq!(sample(&scraped, "airlock_approvals_total{event=\"filed\"}"), Some(1.0), "{scraped}");
     assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"pending\"}"), Some(1.0), "{scraped}");
@@ -369,4 +359,14 @@ async fn approval_metrics_follow_a_request_from_filed_to_granted_to_used() {
     assert_eq!(sample(&scraped, "airlock_approvals_total{event=\"used\"}"), Some(1.0), "{scraped}");
     assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"used\"}"), Some(1.0));
     assert_eq!(sample(&scraped, "airlock_approval_requests{state=\"approved\"}"), Some(0.0));
+}
+
+/// The request id of a call MCP answered with `approval_required`.
+pub(super) fn filed_id(filed: &rmcp::model::CallToolResult) -> String {
+    filed
+        .structured_content
+        .as_ref()
+        .and_then(|s| s["approval_required"]["request_id"].as_str())
+        .expect("the call was filed for approval")
+        .to_owned()
 }

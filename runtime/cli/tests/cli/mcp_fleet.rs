@@ -321,12 +321,7 @@ async fn an_approval_filed_on_one_replica_is_granted_anywhere_and_redeemed_once_
     let Value::Object(arguments) = json!({"n": 7}) else { unreachable!() };
     let params = rmcp::model::CallToolRequestParams::new("echo").with_arguments(arguments);
     let filed = on_a.call_tool(params.clone()).await.expect("call");
-    let id = filed
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["approval_required"]["request_id"].as_str())
-        .expect("filed on replica A")
-        .to_owned();
+    let id = crate::approval::filed_id(&filed);
 
     // `airlock approve` with the same configuration sees it and grants it.
     let approved = crate::approval::approve(&setup, &id, &setup.token("human:bob"), &[]);
