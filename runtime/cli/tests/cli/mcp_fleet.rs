@@ -381,3 +381,67 @@ fn the_shared_chain_is_signed_and_verifies_with_the_public_key() {
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_clients_on_two_replicas_redeem_one_approval_once_and_break_glass_covers_both() {
+    let approvals = format!(
+        "\n[approvals]\nbreak_glass = [\"human:carol\"]\n\n[[approvals.human]]\niss = \"{ISSUER}\"\nsub_prefix = \"human:\"\n"
+    );
+    let Some((setup, _schema)) = fleet_of(Setup::with(crate::approval::POLICY, &approvals), &url(), "")
+    else {
+        return;
+    };
+    let replicas = Arc::new([setup.http(&[]), setup.http(&[])]);
+    let fixer = crate::approval::fixer(&setup);
+    let http = reqwest::Client::new();
+    let call = |n: u64, meta: Value| {
+        json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"n": 7}, "_meta": meta}})
+    };
+    let answer = |replica: usize, body: Value| {
+        let (replicas, http, fixer) = (replicas.clone(), http.clone(), fixer.clone());
+        async move {
+            let response = replicas[replica].post(&http, &fixer, &body).send().await.expect("request");
+            response.json::<Value>().await.expect("json")["result"].clone()
+        }
+    };
+    let filed = answer(0, call(1, json!({}))).await;
+    let id =
+        filed["structuredContent"]["approval_required"]["request_id"].as_str().expect("filed").to_owned();
+    let approved = crate::approval::approve(&setup, &id, &setup.token("human:bob"), &[]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+
+    // Twenty clients, ten on each replica, present the approval at once.
+    let mut racers = tokio::task::JoinSet::new();
+    for n in 0u64..20 {
+        racers.spawn(answer(usize::from(n % 2 == 1), call(n + 2, json!({"airlock/approval": id}))));
+    }
+    let mut ran = 0;
+    while let Some(result) = racers.join_next().await {
+        let result = result.expect("racer");
+        if result["isError"] != true {
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 1, "one approval, one call, across both replicas");
+
+    // A window opened once lets the gated call through on either replica.
+    let opened = crate::audit::airlock(
+        &setup,
+        &[
+            "approve",
+            "--break-glass",
+            "--agent",
+            "agent:fixer",
+            "--reason",
+            "outage",
+            "--token",
+            &setup.token("human:carol"),
+        ],
+    );
+    assert_eq!(opened.code, 0, "{}", opened.stderr);
+    for replica in 0..2 {
+        let result = answer(replica, call(100, json!({}))).await;
+        assert_ne!(result["isError"], true, "replica {replica}: {result}");
+    }
+}
