@@ -57,13 +57,12 @@ impl Reloader {
     /// The gate for `config`: its policies, approvals and offer (the
     /// command line's bindings and limit flags over its own).
     pub(crate) fn gate(
-        config: &mut Option<Config>,
+        config: Config,
         mounts: &[OfferedMount],
         env: &[OfferedEnv],
         limit_flags: &LimitArgs,
         metrics: Option<&Arc<Metrics>>,
     ) -> Result<Gate, Failure> {
-        let config = config.take().ok_or_else(|| Failure::internal(anyhow!("no configuration")))?;
         let limits = crate::limits::with_flags(config.limits, limit_flags)?;
         let offers =
             ServeOffer { mounts: mounts.to_vec(), env: env.to_vec(), limits, secrets: config.secrets };
@@ -148,8 +147,7 @@ impl Reloader {
         let tools = if self.tool_flags.is_empty() { config.tools.clone() } else { self.tool_flags.clone() };
         let (verifier, sources, state) =
             (config.verifier.clone(), config.sources.clone(), config.state.clone());
-        let gate =
-            Self::gate(&mut Some(config), &self.mounts, &self.env, &self.limit_flags, self.metrics.as_ref())?;
+        let gate = Self::gate(config, &self.mounts, &self.env, &self.limit_flags, self.metrics.as_ref())?;
         // As at start, a component that does not load is skipped with a
         // warning; but a served tool whose file no longer loads keeps the
         // set in force (a broken update must not make a tool vanish).
@@ -226,8 +224,6 @@ struct StateProbe(Arc<Database>);
 
 impl Readiness for StateProbe {
     fn check(&self) -> Result<(), String> {
-        self.0
-            .run(|client| async move { client.simple_query("SELECT 1").await.map(drop) })
-            .map_err(|e| e.to_string())
+        self.0.ping().map_err(|e| e.to_string())
     }
 }

@@ -53,7 +53,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         None => None,
     };
     let limits = crate::limits::with_flags(config.limits, &args.limits)?;
-    let gate = Reloader::gate(&mut Some(config), &mounts, &env, &args.limits, metrics.as_ref())?;
+    let gate = Reloader::gate(config, &mounts, &env, &args.limits, metrics.as_ref())?;
 
     // Identity first: a bad token should fail before minutes of compiling.
     let token_file = match (&args.token_file, args.stdio) {

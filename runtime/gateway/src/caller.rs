@@ -158,18 +158,7 @@ impl Callers {
     /// verified it (an issuer withdraws a key after a compromise; the
     /// token goes with it).
     pub fn still_valid(&self, caller: &Caller) -> Result<(), TokenError> {
-        let verifier = self.verifier();
-        if caller.expired(verifier.settings().clock_skew.as_secs()) {
-            return Err(TokenError::Expired);
-        }
-        let iss = caller.principal.iss();
-        if verifier.trust().source(iss).is_none() {
-            return Err(TokenError::UnknownIssuer(iss.to_owned()));
-        }
-        if !verifier.key_in_force(iss, caller.key) {
-            return Err(TokenError::KeyWithdrawn(iss.to_owned()));
-        }
-        Ok(())
+        valid_under(&self.verifier(), caller)
     }
 
     /// The caller `token` identifies, or why it is refused.
@@ -188,7 +177,7 @@ impl Callers {
         {
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(caller) = known.get(&key) {
-                if let Err(refused) = self.still_valid(caller) {
+                if let Err(refused) = valid_under(&verifier, caller) {
                     known.remove(&key);
                     return Err(refused);
                 }
@@ -204,6 +193,21 @@ impl Callers {
         known.insert(key, caller.clone());
         Ok(caller)
     }
+}
+
+/// [`Callers::still_valid`] under `verifier`.
+fn valid_under(verifier: &Verifier, caller: &Caller) -> Result<(), TokenError> {
+    if caller.expired(verifier.settings().clock_skew.as_secs()) {
+        return Err(TokenError::Expired);
+    }
+    let iss = caller.principal.iss();
+    if verifier.trust().source(iss).is_none() {
+        return Err(TokenError::UnknownIssuer(iss.to_owned()));
+    }
+    if !verifier.key_in_force(iss, caller.key) {
+        return Err(TokenError::KeyWithdrawn(iss.to_owned()));
+    }
+    Ok(())
 }
 
 /// Drops expired entries; if that frees nothing, the tenth closest to expiry.

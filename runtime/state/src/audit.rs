@@ -74,11 +74,13 @@ impl PgAudit {
             if ends_signed {
                 return Ok(Ok(None));
             }
-            let prev = u64::try_from(seq).unwrap_or_default();
-            let receipt = match append_in(&tx, prev, &hash, checkpoints.sign(prev, &hash)).await? {
+            let mut chain = Chain::after(seq, hash);
+            let signed = checkpoints.sign(chain.seq, &chain.hash);
+            let receipt = match chain.seal(signed) {
                 Ok(receipt) => receipt,
                 Err(error) => return Ok(Err(error)),
             };
+            chain.write(&tx).await?;
             tx.commit().await?;
             Ok(Ok(Some(receipt)))
         });
@@ -108,9 +110,7 @@ impl PgAudit {
 
 impl AuditSink for PgAudit {
     fn ready(&self) -> Result<(), AuditError> {
-        self.database
-            .run(|client| async move { client.simple_query("SELECT 1").await.map(drop) })
-            .map_err(|error| self.unreachable(&error))
+        self.database.ping().map_err(|error| self.unreachable(&error))
     }
 
     fn append(&self, event: Event) -> Result<Receipt, AuditError> {
@@ -158,13 +158,7 @@ impl PgAudit {
         let written = self.database.run(move |mut client| async move {
             let tx = client.transaction().await?;
             let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
-            let (seq, hash): (i64, String) = (head.get(0), head.get(1));
-            let mut chain = Chain {
-                seq: u64::try_from(seq).unwrap_or_default(),
-                hash,
-                seqs: Vec::new(),
-                lines: Vec::new(),
-            };
+            let mut chain = Chain::after(head.get(0), head.get(1));
             let mut receipts = Vec::with_capacity(events.len());
             for event in events {
                 let receipt = chain.seal(event);
@@ -177,16 +171,7 @@ impl PgAudit {
                 }
                 receipts.push(receipt);
             }
-            if !chain.seqs.is_empty() {
-                tx.execute(
-                    "INSERT INTO audit (seq, line) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-                    &[&chain.seqs, &chain.lines],
-                )
-                .await?;
-                let head = i64::try_from(chain.seq).unwrap_or(i64::MAX);
-                tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&head, &chain.hash])
-                    .await?;
-            }
+            chain.write(&tx).await?;
             tx.commit().await?;
             Ok(receipts)
         });
@@ -224,6 +209,27 @@ struct Chain {
 }
 
 impl Chain {
+    /// Nothing sealed yet, after the head row's `seq` and `hash`.
+    fn after(seq: i64, hash: String) -> Self {
+        Self { seq: u64::try_from(seq).unwrap_or_default(), hash, seqs: Vec::new(), lines: Vec::new() }
+    }
+
+    /// Inserts the sealed records and moves the head row to the last, in
+    /// the caller's transaction (which holds the head row).
+    async fn write(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+        if self.seqs.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO audit (seq, line) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+            &[&self.seqs, &self.lines],
+        )
+        .await?;
+        let head = i64::try_from(self.seq).unwrap_or(i64::MAX);
+        tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&head, &self.hash]).await?;
+        Ok(())
+    }
+
     fn seal(&mut self, event: Event) -> Result<Receipt, AuditError> {
         let (record, line) = airlock_audit::seal_next(self.seq, &self.hash, event)?;
         self.seqs.push(i64::try_from(record.seq).unwrap_or(i64::MAX));
@@ -232,22 +238,4 @@ impl Chain {
         self.hash = record.hash.clone();
         Ok(Receipt { seq: record.seq, hash: record.hash })
     }
-}
-
-/// Seals `event` after `prev`/`prev_hash`, inserts it and moves the head,
-/// inside the caller's transaction (which holds the head row).
-async fn append_in(
-    tx: &tokio_postgres::Transaction<'_>,
-    prev: u64,
-    prev_hash: &str,
-    event: Event,
-) -> Result<Result<Receipt, AuditError>, tokio_postgres::Error> {
-    let (record, line) = match airlock_audit::seal_next(prev, prev_hash, event) {
-        Ok(sealed) => sealed,
-        Err(error) => return Ok(Err(error)),
-    };
-    let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
-    tx.execute("INSERT INTO audit (seq, line) VALUES ($1, $2)", &[&seq, &line]).await?;
-    tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&seq, &record.hash]).await?;
-    Ok(Ok(Receipt { seq: record.seq, hash: record.hash }))
 }

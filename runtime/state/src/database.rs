@@ -135,6 +135,12 @@ impl Database {
         &self.schema
     }
 
+    /// Whether the database answers now (a `SELECT 1` within the
+    /// configured time): what readiness checks ask.
+    pub fn ping(&self) -> Result<(), StateError> {
+        self.run(|client| async move { client.simple_query("SELECT 1").await.map(drop) })
+    }
+
     /// Runs `operation` with a pooled connection on the database's runtime
     /// and waits for it, at most the configured time.
     pub fn run<T, F, Fut>(&self, operation: F) -> Result<T, StateError>

@@ -48,7 +48,7 @@ fn fleet_of(setup: Setup, database_url: &str, extra: &str) -> Option<(Setup, Sch
     getrandom::fill(&mut suffix).expect("random");
     let schema = Schema(format!("t_{}", hex::encode(suffix)));
     let probe = Database::open(&DatabaseSettings::new(&url())).expect("settings");
-    if let Err(error) = probe.run(|client| async move { client.simple_query("SELECT 1").await.map(drop) }) {
+    if let Err(error) = probe.ping() {
         if std::env::var_os("AIRLOCK_REQUIRE_POSTGRES").is_some() {
             panic!("PostgreSQL is required (AIRLOCK_REQUIRE_POSTGRES): {error}");
         }
