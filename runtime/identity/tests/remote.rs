@@ -218,6 +218,12 @@ fn start_fails_naming_the_problem() {
     let error = start_error(&issuer, KeyLocation::Discovery, settings(&issuer));
     assert!(error.contains("is for issuer `https://evil.test`"), "{error}");
 
+    // A document past the 1 MiB limit is refused, not read to the end.
+    issuer.publish(&format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(2 << 20)));
+    let error = start_error(&issuer, KeyLocation::JwksUri(issuer.jwks_uri()), settings(&issuer));
+    assert!(error.contains("limit 1048576 bytes"), "{error}");
+    issuer.publish(&key.jwks().to_string());
+
     let mut contradictory = settings(&issuer);
     contradictory.refresh_min = Duration::from_secs(120);
     let error = start_error(&issuer, KeyLocation::Discovery, contradictory);
