@@ -361,6 +361,43 @@ pub(crate) enum PolicyCommand {
     /// tool requests and the policies that decided it. Does not consume the
     /// token (it stays usable once).
     Explain(ExplainArgs),
+    /// Prove whether NEW permits anything OLD does not, for every action,
+    /// with a replayed counterexample per widening; also lists what NEW no
+    /// longer permits. Each side is a policy file, a directory of .cedar
+    /// files, or an airlock.toml (its `policies`). Needs cvc5. Exit 0:
+    /// narrower or equal, proven; 22: widens; 23: not proven.
+    Diff {
+        /// The policies before the change.
+        old: PathBuf,
+        /// The policies after the change.
+        new: PathBuf,
+        #[command(flatten)]
+        proof: ProofArgs,
+    },
+    /// Prove that POLICIES never permit what an invariant describes. Each
+    /// invariant is a Cedar `permit` matching requests that must never be
+    /// allowed; each is proven disjoint from what POLICIES permit or
+    /// answered with a replayed counterexample. Needs cvc5. Exit 0: every
+    /// invariant proven; 22: one is violated; 23: not proven.
+    Prove {
+        /// Policy files, directories of .cedar files, or an airlock.toml.
+        #[arg(required = true)]
+        policies: Vec<PathBuf>,
+        /// The invariants: a .cedar file or a directory of them.
+        #[arg(long, value_name = "FILE")]
+        invariants: PathBuf,
+        #[command(flatten)]
+        proof: ProofArgs,
+    },
+}
+
+/// How proofs run.
+#[derive(Debug, Args)]
+pub(crate) struct ProofArgs {
+    /// Longest time the solver may spend on one check; a check that runs
+    /// out is "not proven", never "proven".
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-pub(crate) use airlock_gateway::config::{default_state_path, load_policies};
+pub(crate) use airlock_gateway::config::{default_state_path, load_config_policies, load_policies};
 pub(crate) use airlock_gateway::{AuditSettings, Config};
 use anyhow::anyhow;
 

@@ -27,6 +27,13 @@ pub(crate) const AUDIT_BROKEN: u8 = 8;
 /// Policy allows the call only with a human's approval: it was filed
 /// (request id on stdout as JSON) and nothing ran.
 pub(crate) const APPROVAL_REQUIRED: u8 = 9;
+/// `policy diff`: NEW permits something OLD does not; `policy prove`: an
+/// invariant is violated. Each comes with a replayed counterexample.
+pub(crate) const POLICY_WIDENS: u8 = 22;
+/// `policy diff` / `policy prove`: nothing was refuted, but not everything
+/// was proven (the solver answered unknown or ran out of time, or is not
+/// installed).
+pub(crate) const NOT_PROVEN: u8 = 23;
 /// `run --workspace`: the tool succeeded but changed nothing.
 pub(crate) const WORKSPACE_UNCHANGED: u8 = 20;
 /// `run --workspace`: at least one change was refused (by a rule or by

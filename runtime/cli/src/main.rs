@@ -15,6 +15,7 @@ mod inspect;
 mod limits;
 mod new;
 mod policy;
+mod prove;
 mod reload;
 mod run;
 mod runtime;

@@ -8,12 +8,17 @@ use crate::args::{ExplainArgs, PolicyCommand};
 use crate::authorize;
 use crate::config;
 use crate::exit::{self, Failure};
+use crate::prove;
 use crate::runtime;
 
 pub(crate) async fn policy(command: PolicyCommand) -> Result<(), Failure> {
     match command {
         PolicyCommand::Check { files, config } => check(&files, config.config.as_deref()),
         PolicyCommand::Explain(args) => explain(args).await,
+        PolicyCommand::Diff { old, new, proof } => prove::diff(&old, &new, &proof).await,
+        PolicyCommand::Prove { policies, invariants, proof } => {
+            prove::prove(&policies, &invariants, &proof).await
+        }
     }
 }
 

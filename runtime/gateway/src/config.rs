@@ -364,6 +364,20 @@ fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings
     Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability, checkpoints })
 }
 
+/// Reads and validates only the policies a configuration names (its
+/// `policies`, relative to its directory): for proofs about them, without
+/// loading keys, state or tools. The file must still parse as a whole.
+pub fn load_config_policies(path: &Path) -> Result<Authorizer, ConfigError> {
+    let read = || -> anyhow::Result<Authorizer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config `{}`", path.display()))?;
+        let file: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        read_policies(path.parent().unwrap_or(Path::new(".")), &file.policies)
+    };
+    read().map_err(ConfigError::from)
+}
+
 /// Reads and validates policy files (paths relative to `base`), as
 /// [`load`] does; for checking policies without a configuration.
 pub fn load_policies(base: &Path, files: &[PathBuf]) -> Result<Authorizer, ConfigError> {

@@ -24,6 +24,7 @@ mod mcp_reload;
 mod mcp_tls;
 mod new;
 mod patch_deps;
+mod policy_proofs;
 mod python_sdk;
 mod secrets;
 mod workspace;

@@ -136,6 +136,8 @@ pub struct Authorizer {
     /// a request, so evaluating only this shard gives the same decision as
     /// the whole set, and the cost does not grow with unrelated policies.
     shards: HashMap<&'static str, (EntityUid, PolicySet)>,
+    /// The whole validated set, for proofs about it (`airlock policy diff`).
+    set: PolicySet,
     /// The schema's action entities, the base every call's entities extend.
     actions: Entities,
     engine: cedar_policy::Authorizer,
@@ -155,7 +157,7 @@ impl Authorizer {
         let shards = shard_by_action(&set).map_err(|message| {
             PolicyErrors(vec![PolicyDiagnostic { file: "(policy set)".into(), line: 1, column: 1, message }])
         })?;
-        Ok(Self { origins, shards, actions, engine: cedar_policy::Authorizer::new() })
+        Ok(Self { origins, shards, set, actions, engine: cedar_policy::Authorizer::new() })
     }
 
     /// How many policies are loaded.
@@ -166,6 +168,29 @@ impl Authorizer {
     /// Where the policy `id` was written.
     pub fn origin(&self, id: &str) -> Option<&PolicyOrigin> {
         self.origins.get(id)
+    }
+
+    /// Every loaded policy, with its final id (`@id` or `<file>:<line>`).
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// The loaded policies whose scope can match `action` (one of
+    /// [`ACTIONS`]); `None` for an action the schema does not have.
+    pub fn policies_for(&self, action: &str) -> Option<&PolicySet> {
+        self.shards.get(action).map(|(_, set)| set)
+    }
+
+    /// Decides one capability for `principal` calling `tool`, exactly as a
+    /// call would.
+    pub fn verdict(
+        &self,
+        principal: &Principal,
+        tool: &ToolIdentity,
+        capability: Capability,
+    ) -> Result<Verdict, AuthzError> {
+        let mut verdicts = self.evaluate(principal, tool, vec![capability])?;
+        verdicts.pop().ok_or_else(|| AuthzError::Input("no verdict".into()))
     }
 
     /// Decides every capability `request` implies for `principal` calling
@@ -227,7 +252,8 @@ impl Authorizer {
     }
 }
 
-fn schema() -> Schema {
+/// The shipped [`SCHEMA`], parsed.
+pub fn schema() -> Schema {
     match Schema::from_cedarschema_str(SCHEMA) {
         Ok((schema, _warnings)) => schema,
         // The schema is a constant checked by this crate's tests.
@@ -240,8 +266,8 @@ fn action_uid(name: &str) -> Result<EntityUid, String> {
     EntityUid::from_str(&text).map_err(|e| format!("action `{name}`: {e}"))
 }
 
-/// Every action a [`Capability`] can name.
-const ACTIONS: [&str; 7] =
+/// Every action a [`Capability`] can name: the schema's actions.
+pub const ACTIONS: [&str; 7] =
     ["invoke", "fs.read", "fs.write", "net.connect", "secret.use", "secret.reveal", "env.read"];
 
 fn shard_by_action(set: &PolicySet) -> Result<HashMap<&'static str, (EntityUid, PolicySet)>, String> {
