@@ -54,6 +54,34 @@ pub(crate) enum Command {
     /// or apply the schema's migrations.
     #[command(subcommand)]
     State(StateCommand),
+    /// Fetch a tool from an OCI registry into the local component store,
+    /// verifying the manifest against its pinned digest and the component
+    /// against the manifest. Prints the pinned reference to use.
+    Pull(PullArgs),
+    /// Publish a component to an OCI registry (the Wasm OCI artifact
+    /// layout) after checking it loads as an airlock tool. Prints the
+    /// pinned reference.
+    Push(PushArgs),
+}
+
+/// `airlock pull`.
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST.
+    pub(crate) reference: String,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+}
+
+/// `airlock push`.
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// The component file.
+    pub(crate) file: PathBuf,
+    /// oci://REGISTRY/REPOSITORY:TAG.
+    pub(crate) reference: String,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
 }
 
 /// `airlock state ...`.
@@ -402,7 +430,8 @@ pub(crate) struct ProofArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
-    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), a
+    /// pinned registry reference (oci://REGISTRY/REPO@sha256:DIGEST), or
     /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
     /// patch-deps).
     #[arg(long)]
@@ -444,11 +473,17 @@ pub(crate) struct CacheArgs {
     /// Compile in memory; read and write no artifact cache.
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// Where components pulled from registries are kept, by digest (0700;
+    /// every read is hashed again) [default: $XDG_DATA_HOME/airlock/components
+    /// or ~/.local/share/airlock/components].
+    #[arg(long = "components", env = "AIRLOCK_COMPONENTS", value_name = "DIR")]
+    pub(crate) components: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), a
+    /// pinned registry reference (oci://REGISTRY/REPO@sha256:DIGEST), or
     /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
     /// patch-deps).
     pub(crate) tool: PathBuf,
@@ -491,7 +526,8 @@ pub(crate) struct LimitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The tool: a component file (a path with a `/` or a `.wasm` name), or
+    /// The tool: a component file (a path with a `/` or a `.wasm` name), a
+    /// pinned registry reference (oci://REGISTRY/REPO@sha256:DIGEST), or
     /// the name of a built-in tool (grep, read-file, http-fetch, osv-query,
     /// patch-deps).
     pub(crate) tool: PathBuf,

@@ -8,7 +8,7 @@ use crate::runtime;
 
 pub(crate) async fn inspect(args: InspectArgs) -> Result<(), Failure> {
     let rt = runtime::runtime(&args.cache)?;
-    let tool = runtime::load(&rt, &args.tool).await?;
+    let tool = runtime::load(&rt, &args.tool, &args.cache).await?;
     let report = json!({
         "digest": tool.digest().to_string(),
         "describe": tool.info(),

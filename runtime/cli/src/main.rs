@@ -16,6 +16,7 @@ mod limits;
 mod new;
 mod policy;
 mod prove;
+mod registry;
 mod reload;
 mod run;
 mod runtime;
@@ -58,6 +59,8 @@ fn main() -> ExitCode {
             args::Command::Approve(a) => approve::approve(a),
             args::Command::New(a) => new::new(a),
             args::Command::State(c) => state::state(c),
+            args::Command::Pull(a) => registry::pull(a).await,
+            args::Command::Push(a) => registry::push(a).await,
         }
     });
     match result {

@@ -43,7 +43,7 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let (config, token) = authorize::config_and_token(&args.identity)?;
     let verified = config.verifier.inspect(&token).map_err(|e| Failure::new(exit::for_token(&e), e))?;
     let rt = runtime::runtime(&args.cache)?;
-    let tool = runtime::load(&rt, &args.tool).await?;
+    let tool = runtime::load(&rt, &args.tool, &args.cache).await?;
     let offered = args
         .net
         .iter()

@@ -38,7 +38,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         eprintln!("{OVERRIDE_NOTICE}");
         let log = Arc::new(audit::open_for_calls(&AuditSettings::default())?);
         let rt = runtime::runtime(&args.cache)?;
-        let tool = runtime::load(&rt, &args.tool).await?;
+        let tool = runtime::load(&rt, &args.tool, &args.cache).await?;
         let workspace = prepare_workspace(&args, &tool, &*log)?;
         offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
@@ -101,7 +101,7 @@ async fn authorized_call(
 ) -> (Result<(), Failure>, bool) {
     let prepared = async {
         let rt = runtime::runtime(&args.cache)?;
-        let tool = runtime::load(&rt, &args.tool).await?;
+        let tool = runtime::load(&rt, &args.tool, &args.cache).await?;
         let workspace = prepare_workspace(args, &tool, &**gateway.audit())?;
         offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.limits = limits::with_flags(setup.limits, &args.limits)?;

@@ -52,16 +52,27 @@ const BUILT_IN: [(&str, &[u8]); 5] = [
 /// (`patch-deps`), or a component file, named by a path that has a `/` or
 /// ends in `.wasm`. A bare name never reads a file, so a checkout cannot
 /// plant `./patch-deps` in place of the built-in tool.
-pub(crate) async fn load(runtime: &Runtime, tool: &std::path::Path) -> Result<LoadedTool, Failure> {
-    let loaded = load_quietly(runtime, tool).await?;
+pub(crate) async fn load(
+    runtime: &Runtime,
+    tool: &std::path::Path,
+    cache: &CacheArgs,
+) -> Result<LoadedTool, Failure> {
+    let loaded = load_quietly(runtime, tool, cache).await?;
     if let Some(note) = loaded.cache_note() {
         eprintln!("warning: {}", airlock_policy::text::printable(note));
     }
     Ok(loaded)
 }
 
-async fn load_quietly(runtime: &Runtime, tool: &std::path::Path) -> Result<LoadedTool, Failure> {
+async fn load_quietly(
+    runtime: &Runtime,
+    tool: &std::path::Path,
+    cache: &CacheArgs,
+) -> Result<LoadedTool, Failure> {
     let text = tool.to_string_lossy();
+    if text.starts_with(airlock_registry::SCHEME) {
+        return crate::registry::load_pinned(runtime, &text, cache).await;
+    }
     if text.contains('/') || text.ends_with(".wasm") {
         return runtime.load(tool).await.map_err(load_failure);
     }

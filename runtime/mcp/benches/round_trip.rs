@@ -191,6 +191,8 @@ fn http_with(c: &mut Criterion, name: &str, audit: Arc<dyn AuditSink>) {
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
         tokio::spawn(airlock_mcp::http::serve(listener, None, None, server, tokens, std::future::pending()));
         let mut clients = Vec::new();
+        // reqwest's rustls has no built-in provider here: ring, as airlock uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         for i in 0..HTTP_CLIENTS {
             let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                 .auth_header(fixture.token(&format!("agent:http-{i}")));

@@ -26,8 +26,17 @@ mod new;
 mod patch_deps;
 mod policy_proofs;
 mod python_sdk;
+mod registry;
 mod secrets;
 mod workspace;
+
+/// An HTTP client for the tests. reqwest takes rustls without a built-in
+/// crypto provider (oci-client is built that way, so airlock can use ring
+/// throughout): install ring for this process first.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
 
 struct Run {
     code: i32,

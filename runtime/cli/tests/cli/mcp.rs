@@ -273,7 +273,7 @@ impl HttpServer {
         handler: H,
     ) -> RunningService<RoleClient, H> {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str()).auth_header(token);
-        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        let transport = StreamableHttpClientTransport::with_client(crate::http(), config);
         handler.serve(transport).await.expect("MCP session over HTTP")
     }
 
@@ -552,7 +552,7 @@ async fn stdio_identity_follows_the_rotated_token_file_and_never_falls_back() {
 async fn http_requires_a_valid_bearer_token_on_every_request() {
     let setup = Setup::new();
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let post = |token: Option<String>| server.post_list(&http, token.as_deref()).send();
 
     let missing = post(None).await.expect("request");
@@ -602,7 +602,7 @@ async fn http_requires_a_valid_bearer_token_on_every_request() {
 async fn http_refused_tokens_are_recorded_and_a_flood_neither_hides_nor_bloats() {
     let setup = Setup::new();
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let post = |token: Option<&str>| server.post_list(&http, token).send();
     for n in 0..200 {
         let forged = format!("forged-token-{n}");
@@ -733,7 +733,7 @@ async fn http_a_client_that_disconnects_cancels_its_call() {
     let url = server.url.clone();
     let request = tokio::spawn(async move {
         let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"limit-infinite-loop","arguments":{}}}"#;
-        reqwest::Client::new()
+        crate::http()
             .post(&url)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
@@ -881,7 +881,7 @@ async fn http_speaks_the_latest_protocol_revision_and_the_one_before() {
     let setup = Setup::new();
     let server = setup.http(&[]);
     let token = setup.token("agent:bot");
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let post = |version: Option<&str>, method: &str, body: String| {
         let mut request = http
             .post(&server.url)

@@ -18,7 +18,7 @@ async fn call_blocks_in(setup: &super::mcp::Setup, arguments: Value) -> Value {
     let server = setup.http(&[]);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "content-blocks", "arguments": arguments}});
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let response = server.post(&http, &setup.token("human:alice"), &body).send().await.expect("response");
     let message: Value = serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
     message["result"].clone()
@@ -120,7 +120,7 @@ async fn masked_secrets_are_counted_in_the_metrics() {
     let server = setup.http(&["--metrics", "127.0.0.1:0"]);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "content-blocks", "arguments": {"kind": "secret"}}});
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let response = server.post(&http, &setup.token("human:alice"), &body).send().await.expect("response");
     assert_eq!(response.status(), 200);
     let _ = response.text().await;

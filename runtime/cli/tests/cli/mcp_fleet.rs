@@ -72,7 +72,7 @@ fn claims(sub: &str, jti: &str) -> serde_json::Value {
 async fn replicas_share_bearer_tokens_and_refuse_a_reused_id_everywhere() {
     let Some((setup, _schema)) = fleet_setup() else { return };
     let replicas: Vec<_> = (0..3).map(|_| setup.http(&[])).collect();
-    let http = reqwest::Client::new();
+    let http = crate::http();
 
     // One agent's token, spread over the replicas by a load balancer.
     let token = setup.token("human:alice");
@@ -207,7 +207,7 @@ impl Relay {
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.expect("request");
+    let response = crate::http().get(url).send().await.expect("request");
     (response.status().as_u16(), response.text().await.unwrap_or_default())
 }
 
@@ -217,7 +217,7 @@ async fn without_the_database_tokens_are_refused_and_readyz_says_so_until_it_ret
     let through = url().replace("127.0.0.1:5432", &format!("127.0.0.1:{}", relay.port));
     let Some((setup, _schema)) = fleet_setup_at(&through, "timeout = \"1s\"\n") else { return };
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let base = server.url().trim_end_matches("/mcp").to_owned();
     assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".to_owned()));
     assert_eq!(get(&format!("{base}/readyz")).await, (200, "ready\n".to_owned()));
@@ -393,7 +393,7 @@ async fn twenty_clients_on_two_replicas_redeem_one_approval_once_and_break_glass
     };
     let replicas = Arc::new([setup.http(&[]), setup.http(&[])]);
     let fixer = crate::approval::fixer(&setup);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let call = |n: u64, meta: Value| {
         json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
                "params": {"name": "echo", "arguments": {"n": 7}, "_meta": meta}})

@@ -43,7 +43,7 @@ async fn serve_follows_an_issuers_key_rotation_without_a_restart() {
     let setup = Setup::with(crate::mcp::POLICY, &extra);
     std::fs::write(setup.path("issuer-ca.pem"), issuer.ca_pem()).expect("write CA");
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     assert_eq!(issuer.hits("/.well-known/openid-configuration"), 1, "discovered at start");
 
     let before = token(&old, &issuer);

@@ -227,7 +227,7 @@ fn messages(body: &str) -> Vec<Value> {
 async fn http_progress_reaches_only_the_request_that_carried_a_token_in_order_before_the_result() {
     let setup = setup();
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let with_token = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "progress-report", "arguments": {"secret": true, "spam": 100_000}, "_meta": {"progressToken": "p-1"}}});
     let without = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
@@ -282,7 +282,7 @@ async fn stdio_progress_reaches_the_request_that_carried_a_token() {
 async fn http_a_per_request_log_level_sends_that_calls_lines_only() {
     let setup = setup();
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let token = setup.token("human:alice");
     let call = |id: u64, meta: Value| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {

@@ -12,7 +12,7 @@ use crate::mcp::Setup;
 async fn json_log_lines_carry_the_call_id_of_the_calls_audit_record() {
     let setup = Setup::new();
     let server = setup.http(&["--log-format", "json"]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     // The bot may not invoke http-fetch: a denial, logged at info.
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "http-fetch", "arguments": {"url": "https://x.example/"}}});

@@ -17,7 +17,7 @@ pub(super) fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 pub(super) async fn scrape(url: &str) -> String {
-    let response = reqwest::get(url).await.expect("scrape");
+    let response = crate::http().get(url).send().await.expect("scrape");
     let status = response.status();
     if status != 200 {
         let headers = format!("{:?}", response.headers());
@@ -82,7 +82,7 @@ async fn metrics_count_calls_denials_and_refusals_and_promtool_accepts_them() {
     let metadata = "http://169.254.169.254/latest/meta-data/";
     let refused = alice.call_tool(call("http-fetch", json!({"url": metadata}))).await.expect("call");
     assert_eq!(refused.is_error, Some(true));
-    let http = reqwest::Client::new();
+    let http = crate::http();
     assert_eq!(server.post_list(&http, None).send().await.expect("request").status(), 401);
     assert_eq!(server.post_list(&http, Some("not-a-jwt")).send().await.expect("request").status(), 401);
 

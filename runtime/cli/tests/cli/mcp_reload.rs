@@ -164,7 +164,7 @@ async fn tools_added_and_removed_show_in_the_list_and_a_stdio_client_is_told() {
 async fn an_issuer_no_longer_trusted_takes_its_remembered_tokens_with_it() {
     let setup = Setup::new();
     let server = setup.http(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let token = setup.token("human:alice");
     assert_eq!(server.post_list(&http, Some(&token)).send().await.expect("request").status(), 200);
 

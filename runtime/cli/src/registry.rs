@@ -1,0 +1,109 @@
+//! `airlock pull`, `airlock push`, and loading a tool by a pinned registry
+//! reference: from the local component store, verified on every read,
+//! pulled by digest when missing.
+
+use std::path::PathBuf;
+
+use airlock_host::{LoadedTool, Runtime};
+use airlock_registry::{ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError};
+use anyhow::anyhow;
+
+use crate::args::{CacheArgs, PullArgs, PushArgs};
+use crate::exit::{self, Failure};
+use crate::runtime;
+
+/// The store `--components` (or `AIRLOCK_COMPONENTS`) names, else the default.
+fn store(cache: &CacheArgs) -> Result<ComponentStore, Failure> {
+    let dir = cache.components.clone().or_else(default_store_dir).ok_or_else(|| {
+        Failure::usage(anyhow!(
+            "no component store: pass --components DIR (or set AIRLOCK_COMPONENTS, XDG_DATA_HOME or HOME)"
+        ))
+    })?;
+    ComponentStore::open(&dir).map_err(Failure::internal)
+}
+
+fn default_store_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("airlock/components"))
+}
+
+fn reference(text: &str) -> Result<OciReference, Failure> {
+    text.parse::<OciReference>().map_err(Failure::usage)
+}
+
+/// Exit code for a registry failure: refusals of what was received are
+/// "not a valid tool" (5), the rest internal (6).
+fn failure(error: RegistryError) -> Failure {
+    match error {
+        RegistryError::ManifestDigestMismatch { .. }
+        | RegistryError::LayerDigestMismatch { .. }
+        | RegistryError::NotAComponent { .. }
+        | RegistryError::Store(StoreError::Tampered { .. }) => Failure::new(exit::INVALID_TOOL, error),
+        RegistryError::Credentials { .. } => Failure::usage(error),
+        other => Failure::internal(other),
+    }
+}
+
+pub(crate) async fn pull(args: PullArgs) -> Result<(), Failure> {
+    let reference = reference(&args.reference)?;
+    let store = store(&args.cache)?;
+    let pulled =
+        Registry::new(Credentials::from_environment()).pull(&reference, &store).await.map_err(failure)?;
+    println!("pulled {} (component {}, {} bytes)", pulled.pinned, pulled.component_digest, pulled.size);
+    if pulled.resolved_tag {
+        eprintln!(
+            "note: tag `{}` resolved to {}; pin it: {}",
+            reference.tag().unwrap_or_default(),
+            pulled.manifest_digest,
+            pulled.pinned
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn push(args: PushArgs) -> Result<(), Failure> {
+    let reference = reference(&args.reference)?;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| Failure::usage(anyhow!("cannot read `{}`: {e}", args.file.display())))?;
+    // Only a component that loads as an airlock tool is published.
+    let rt = runtime::runtime(&args.cache)?;
+    let tool = rt.load_bytes(&bytes).await.map_err(runtime::load_failure)?;
+    let pinned =
+        Registry::new(Credentials::from_environment()).push(&bytes, &reference).await.map_err(failure)?;
+    println!("{pinned}");
+    eprintln!("pushed {} {} (component {})", tool.info().name, tool.info().version, tool.digest());
+    Ok(())
+}
+
+/// Loads the tool `text` (an `oci://` reference) names. It must be pinned
+/// (`@sha256:`): a tag could name other code tomorrow. The verified
+/// manifest in the store names the component, which is read from the store
+/// and hashed again; only what is missing is pulled, by digest.
+pub(crate) async fn load_pinned(
+    runtime: &Runtime,
+    text: &str,
+    cache: &CacheArgs,
+) -> Result<LoadedTool, Failure> {
+    let reference = reference(text)?;
+    let Some(digest) = reference.digest() else {
+        return Err(Failure::usage(anyhow!(
+            "`{reference}` is not pinned: a tag can move to other code. Run `airlock pull {reference}` and use the pinned reference it prints"
+        )));
+    };
+    let store = store(cache)?;
+    let component_digest = match store.manifest(digest) {
+        Ok(manifest) => airlock_registry::component_of(&reference, &manifest).map_err(failure)?,
+        Err(StoreError::Missing { .. }) => {
+            Registry::new(Credentials::from_environment())
+                .pull(&reference, &store)
+                .await
+                .map_err(failure)?
+                .component_digest
+        }
+        Err(other) => return Err(failure(other.into())),
+    };
+    let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
+    runtime.load_bytes(&bytes).await.map_err(runtime::load_failure)
+}

@@ -1,0 +1,116 @@
+//! `airlock push`, `airlock pull` and running a tool by a pinned registry
+//! reference, against a real registry on loopback.
+
+use std::path::Path;
+
+use airlock_test_registry::TestRegistry;
+
+use super::{Run, airlock_with_env, programs};
+
+struct Setup {
+    registry: TestRegistry,
+    home: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Option<Self> {
+        Some(Self { registry: TestRegistry::start()?, home: tempfile::tempdir().expect("tempdir") })
+    }
+
+    fn components(&self) -> String {
+        self.home.path().join("components").display().to_string()
+    }
+
+    fn airlock(&self, args: &[&str]) -> Run {
+        let components = self.components();
+        let docker = self.home.path().join("docker").display().to_string();
+        airlock_with_env(
+            self.home.path(),
+            args,
+            &[("AIRLOCK_COMPONENTS", components.as_str()), ("DOCKER_CONFIG", docker.as_str())],
+        )
+    }
+
+    fn push(&self, file: &str, repository: &str, tag: &str) -> String {
+        let r = self.airlock(&["push", file, &self.registry.reference(repository, tag)]);
+        assert_eq!(r.code, 0, "push: {}", r.stderr);
+        r.stdout.trim().to_owned()
+    }
+
+    fn run(&self, tool: &str, input: &str) -> Run {
+        self.airlock(&["run", "--operator-override", tool, "--input", input])
+    }
+}
+
+#[test]
+fn a_pushed_tool_runs_by_its_pin_and_a_tag_is_refused() {
+    let Some(s) = Setup::new() else { return };
+    let pinned = s.push(programs::ECHO, "tools/echo", "1.0");
+    assert!(
+        pinned.starts_with(&format!("oci://{}/tools/echo:1.0@sha256:", s.registry.address())),
+        "{pinned}"
+    );
+
+    let r = s.airlock(&["pull", &s.registry.reference("tools/echo", "1.0")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with(&format!("pulled {pinned} (component sha256:")), "{}", r.stdout);
+    assert!(r.stderr.contains(&format!("pin it: {pinned}")), "{}", r.stderr);
+
+    let r = s.run(&pinned, r#"{"hello":"registry"}"#);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("registry"), "{}", r.stdout);
+
+    let r = s.run(&s.registry.reference("tools/echo", "1.0"), "{}");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not pinned: a tag can move to other code"), "{}", r.stderr);
+    assert!(r.stderr.contains("airlock pull"), "{}", r.stderr);
+}
+
+#[test]
+fn a_pin_is_pulled_by_digest_when_missing_and_a_moved_tag_changes_nothing() {
+    let Some(s) = Setup::new() else { return };
+    let pinned = s.push(programs::ECHO, "tools/t", "stable");
+    // The tag moves to other code; the pin still names the echo tool, and
+    // the store is empty, so it is pulled by digest.
+    s.push(programs::ENV_READ, "tools/t", "stable");
+    let r = s.run(&pinned, r#"{"still":"echo"}"#);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("still"), "{}", r.stdout);
+    let r = s.airlock(&["inspect", &pinned]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\"name\""), "{}", r.stdout);
+}
+
+#[test]
+fn a_component_changed_in_the_store_is_refused() {
+    let Some(s) = Setup::new() else { return };
+    let pinned = s.push(programs::ECHO, "tools/echo", "1");
+    assert_eq!(s.airlock(&["pull", &pinned]).code, 0);
+    let dir = Path::new(&s.components()).join("components");
+    let stored = std::fs::read_dir(&dir).expect("store").next().expect("one file").expect("entry").path();
+    std::fs::write(&stored, std::fs::read(programs::ENV_READ).expect("other tool")).expect("swap");
+    let r = s.run(&pinned, "{}");
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("changed on disk, refused"), "{}", r.stderr);
+}
+
+#[test]
+fn only_tools_are_pushed_and_bad_references_are_named() {
+    let Some(s) = Setup::new() else { return };
+    let junk = s.home.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").expect("write");
+    let r = s.airlock(&["push", &junk.display().to_string(), &s.registry.reference("tools/junk", "1")]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let r = s.airlock(&["pull", &s.registry.reference("tools/junk", "1")]);
+    assert_ne!(r.code, 0, "nothing was pushed: {}", r.stdout);
+
+    for (reference, why) in [
+        ("oci://ghcr.io/acme/grep", "no default tag"),
+        ("docker.io/grep:1", "expected oci://"),
+        ("oci://ghcr.io/acme/grep@sha256:abc", "64 lowercase hex"),
+    ] {
+        let r = s.airlock(&["pull", reference]);
+        assert_eq!(r.code, 2, "{reference}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{reference}: {}", r.stderr);
+    }
+}

@@ -1,0 +1,147 @@
+//! Pull and push against a real registry on loopback (Debian's
+//! docker-registry): by tag and by digest, a tag moved after pinning, and
+//! every refusal, each checked to leave nothing in the store.
+
+use airlock_registry::{ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError};
+use airlock_test_registry::TestRegistry;
+
+fn component(marker: &str) -> Vec<u8> {
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    bytes.extend_from_slice(marker.as_bytes());
+    bytes
+}
+
+fn reference(text: &str) -> OciReference {
+    text.parse().expect("reference")
+}
+
+struct Setup {
+    registry: TestRegistry,
+    client: Registry,
+    store: ComponentStore,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Option<Setup> {
+    let registry = TestRegistry::start()?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ComponentStore::open(&dir.path().join("store")).expect("store");
+    Some(Setup { registry, client: Registry::new(Credentials::anonymous()), store, _dir: dir })
+}
+
+#[tokio::test]
+async fn pushed_component_pulls_by_tag_and_by_digest_into_the_store() {
+    let Some(s) = setup() else { return };
+    let bytes = component("grep 1.0");
+    let tagged = reference(&s.registry.reference("tools/grep", "1.0"));
+    let pinned = s.client.push(&bytes, &tagged).await.expect("push");
+    assert_eq!(pinned.tag(), Some("1.0"));
+    let digest = pinned.digest().expect("pinned").to_owned();
+    // The same bytes give the same manifest: a push is reproducible.
+    assert_eq!(s.client.push(&bytes, &tagged).await.expect("again").digest(), Some(digest.as_str()));
+
+    let by_tag = s.client.pull(&tagged, &s.store).await.expect("pull by tag");
+    assert!(by_tag.resolved_tag);
+    assert_eq!(by_tag.manifest_digest, digest);
+    assert_eq!(by_tag.pinned, pinned);
+    assert_eq!(s.store.component(&by_tag.component_digest).expect("stored"), bytes);
+    assert_eq!(std::fs::read(&by_tag.path).expect("file"), bytes);
+
+    let by_digest = s
+        .client
+        .pull(&reference(&format!("oci://{}/tools/grep@{digest}", s.registry.address())), &s.store)
+        .await
+        .expect("pull by digest");
+    assert!(!by_digest.resolved_tag);
+    assert_eq!(by_digest.component_digest, by_tag.component_digest);
+    assert!(s.store.manifest(&digest).is_ok(), "the verified manifest is kept");
+}
+
+#[tokio::test]
+async fn a_tag_moved_after_pinning_does_not_change_what_the_pin_pulls() {
+    let Some(s) = setup() else { return };
+    let tagged = reference(&s.registry.reference("tools/fetch", "stable"));
+    let first = s.client.push(&component("release 1"), &tagged).await.expect("push 1");
+    let second = s.client.push(&component("hijacked"), &tagged).await.expect("push 2 moves the tag");
+    assert_ne!(first.digest(), second.digest());
+
+    let pinned = s.client.pull(&first, &s.store).await.expect("pinned pull");
+    assert_eq!(s.store.component(&pinned.component_digest).expect("stored"), component("release 1"));
+    let moved = s.client.pull(&tagged, &s.store).await.expect("tag pull");
+    assert_eq!(moved.manifest_digest, second.digest().expect("digest"));
+    assert_eq!(s.store.component(&moved.component_digest).expect("stored"), component("hijacked"));
+}
+
+#[tokio::test]
+async fn a_tampered_layer_is_refused_and_nothing_is_stored() {
+    let Some(s) = setup() else { return };
+    let bytes = component("honest");
+    let tagged = reference(&s.registry.reference("tools/read", "1"));
+    let pinned = s.client.push(&bytes, &tagged).await.expect("push");
+    let layer = format!("sha256:{}", sha256_hex(&bytes));
+    std::fs::write(s.registry.blob_path(&layer), component("evil!!"))
+        .expect("tamper with the registry's blob");
+
+    let err = s.client.pull(&pinned, &s.store).await.expect_err("refused");
+    assert!(matches!(err, RegistryError::LayerDigestMismatch { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("not {layer} as its manifest says")), "{message}");
+    assert!(message.contains("tampered or corrupted"), "{message}");
+    assert!(matches!(s.store.component(&layer), Err(StoreError::Missing { .. })), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_manifest_that_is_not_the_pinned_one_is_refused() {
+    let Some(s) = setup() else { return };
+    let tagged = reference(&s.registry.reference("tools/grep", "1"));
+    let pinned = s.client.push(&component("x"), &tagged).await.expect("push");
+    let digest = pinned.digest().expect("digest").to_owned();
+    // A registry that serves other bytes under the pinned digest.
+    let path = s.registry.blob_path(&digest);
+    let mut manifest = std::fs::read(&path).expect("manifest blob");
+    manifest.extend_from_slice(b"\n");
+    std::fs::write(&path, manifest).expect("tamper");
+
+    let err = s.client.pull(&pinned, &s.store).await.expect_err("refused");
+    assert!(matches!(err, RegistryError::ManifestDigestMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("not the pinned {digest}")), "{err}");
+}
+
+#[tokio::test]
+async fn an_image_that_is_not_one_wasm_layer_is_refused() {
+    let Some(s) = setup() else { return };
+    let tagged = reference(&s.registry.reference("images/app", "1"));
+    // A container image pushed with the OCI client directly: a tar layer.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    let layers = vec![oci_client::client::ImageLayer::oci_v1(b"not wasm".to_vec(), None)];
+    let config = oci_client::client::Config::oci_v1(b"{}".to_vec(), None);
+    let oci =
+        oci_client::Reference::with_tag(s.registry.address().to_owned(), "images/app".into(), "1".into());
+    client
+        .push(&oci, &layers, config, &oci_client::secrets::RegistryAuth::Anonymous, None)
+        .await
+        .expect("push an image");
+    let err = s.client.pull(&tagged, &s.store).await.expect_err("refused");
+    assert!(matches!(err, RegistryError::NotAComponent { .. }), "{err}");
+    assert!(err.to_string().contains("not `application/wasm`"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_and_a_missing_tag_name_the_registry() {
+    let Some(s) = setup() else { return };
+    let missing = reference(&s.registry.reference("tools/none", "1"));
+    let err = s.client.pull(&missing, &s.store).await.expect_err("no such tag");
+    assert!(err.to_string().contains(&format!("registry `{}`", s.registry.address())), "{err}");
+    let closed = reference("oci://127.0.0.1:1/tools/grep:1");
+    let err = s.client.pull(&closed, &s.store).await.expect_err("closed port");
+    assert!(err.to_string().starts_with("registry `127.0.0.1:1`"), "{err}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
