@@ -68,6 +68,21 @@ pub enum Event {
     /// counting the refusals it stands for, so a flood of forged tokens is
     /// seen without filling the log.
     TokensRefused(TokensRefusedEvent),
+    /// A tool named by a registry tag (`allow_tag = true`) was resolved to
+    /// a manifest digest when the server loaded it: what the tag meant then.
+    ToolResolved(ToolResolvedEvent),
+}
+
+/// A registry tag resolved to the digest that was verified and loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolResolvedEvent {
+    /// The reference as configured (`oci://REGISTRY/REPO:TAG`).
+    pub reference: String,
+    /// The manifest digest the tag resolved to (`sha256:<hex>`).
+    pub manifest_digest: String,
+    /// The component's digest: what call records name the tool by.
+    pub component_digest: String,
 }
 
 /// An unfinished apply finished or undone.

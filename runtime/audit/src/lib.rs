@@ -35,7 +35,7 @@ pub use event::{
     ApprovalEvent, ApprovalRefusedEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval,
     CallEvent, CapabilityRecord, ChangeRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS,
     MAX_TEXT, Outcome, PrincipalRecord, Record, RefusedChange, SCHEMA, TokensRefusedEvent, ToolRecord,
-    WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus, bounded,
+    ToolResolvedEvent, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};

@@ -465,7 +465,7 @@ pub(crate) struct IdentityArgs {
     pub(crate) config: ConfigArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct CacheArgs {
     /// Directory for compiled artifacts [default: $XDG_CACHE_HOME/airlock or ~/.cache/airlock].
     #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]

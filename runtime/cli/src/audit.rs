@@ -107,6 +107,11 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                     | Event::Checkpoint(_)
                     | Event::WorkspaceRecovered(_)
                     | Event::TokensRefused(_) => sub.is_none() && tool.is_none() && outcome.is_none(),
+                    Event::ToolResolved(r) => {
+                        sub.is_none()
+                            && outcome.is_none()
+                            && tool.as_ref().is_none_or(|t| r.reference.contains(t.as_str()))
+                    }
                 })
                 .collect();
             print_records(&matching, json);
@@ -309,6 +314,12 @@ fn print_records(records: &[Record], json: bool) {
                 printable(&t.reason),
                 t.count,
                 printable(&t.transport)
+            ),
+            Event::ToolResolved(r) => println!(
+                "{seq:>6}  {time}  tool resolved  {} -> {} (component {})",
+                printable(&r.reference),
+                printable(&r.manifest_digest),
+                printable(&r.component_digest)
             ),
         }
     }

@@ -4,7 +4,12 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use airlock_audit::{AuditSink, Event, ToolResolvedEvent};
+use airlock_gateway::config::RegistryTool;
 use airlock_host::{LoadedTool, Runtime};
+use airlock_mcp::CatalogSource;
 use airlock_registry::{ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError};
 use anyhow::anyhow;
 
@@ -106,4 +111,93 @@ pub(crate) async fn load_pinned(
     };
     let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
     runtime.load_bytes(&bytes).await.map_err(runtime::load_failure)
+}
+
+/// The tools a server offers: files and directories, and registry tools.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ToolSet {
+    /// `.wasm` files and directories of them.
+    pub(crate) files: Vec<PathBuf>,
+    /// Registry references, pinned unless the entry allows its tag.
+    pub(crate) registry: Vec<RegistryTool>,
+}
+
+impl ToolSet {
+    /// `--tools`: paths, and pinned `oci://` references (a tag is allowed
+    /// only in the configuration, per entry).
+    pub(crate) fn from_flags(flags: &[PathBuf]) -> Result<Self, Failure> {
+        let mut set = Self::default();
+        for flag in flags {
+            let text = flag.to_string_lossy();
+            if !text.starts_with(airlock_registry::SCHEME) {
+                set.files.push(flag.clone());
+                continue;
+            }
+            let reference = reference(&text)?;
+            if reference.digest().is_none() {
+                return Err(Failure::usage(anyhow!(
+                    "--tools `{reference}` is not pinned: a tag can move to other code. Use the pinned reference `airlock pull {reference}` prints (or allow the tag per entry in the configuration)"
+                )));
+            }
+            set.registry.push(RegistryTool { reference, allow_tag: false });
+        }
+        Ok(set)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.registry.is_empty()
+    }
+
+    /// What the catalog loads: the files as they are, each registry tool
+    /// read from the component store (verified as it is read), pulled by
+    /// digest when missing. An entry that allows its tag is resolved now:
+    /// the digest is printed and recorded in the audit log.
+    pub(crate) async fn sources(
+        &self,
+        cache: &CacheArgs,
+        audit: &dyn AuditSink,
+    ) -> Result<Vec<CatalogSource>, Failure> {
+        let mut sources: Vec<CatalogSource> = self.files.iter().cloned().map(CatalogSource::Path).collect();
+        if self.registry.is_empty() {
+            return Ok(sources);
+        }
+        let store = store(cache)?;
+        let registry = Registry::new(Credentials::from_environment());
+        for entry in &self.registry {
+            let reference = &entry.reference;
+            let (pinned, component_digest) = match reference.digest() {
+                Some(digest) => match store.manifest(digest) {
+                    Ok(manifest) => (
+                        reference.clone(),
+                        airlock_registry::component_of(reference, &manifest).map_err(failure)?,
+                    ),
+                    Err(StoreError::Missing { .. }) => {
+                        let pulled = registry.pull(reference, &store).await.map_err(failure)?;
+                        (pulled.pinned, pulled.component_digest)
+                    }
+                    Err(other) => return Err(failure(other.into())),
+                },
+                None => {
+                    let pulled = registry.pull(reference, &store).await.map_err(failure)?;
+                    tracing::warn!(
+                        reference = %reference,
+                        digest = %pulled.manifest_digest,
+                        "registry tag resolved (allow_tag); pin it to stop it moving"
+                    );
+                    eprintln!("airlock: {reference} resolved to {}", pulled.manifest_digest);
+                    audit
+                        .append(Event::ToolResolved(ToolResolvedEvent {
+                            reference: reference.to_string(),
+                            manifest_digest: pulled.manifest_digest.clone(),
+                            component_digest: pulled.component_digest.clone(),
+                        }))
+                        .map_err(Failure::internal)?;
+                    (pulled.pinned, pulled.component_digest)
+                }
+            };
+            let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
+            sources.push(CatalogSource::Component { label: pinned.to_string(), bytes: Arc::from(bytes) });
+        }
+        Ok(sources)
+    }
 }

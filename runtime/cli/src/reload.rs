@@ -21,9 +21,12 @@ use airlock_policy::{OfferedEnv, OfferedMount};
 use airlock_state::Database;
 use anyhow::anyhow;
 
-use crate::args::LimitArgs;
+use airlock_audit::AuditSink;
+
+use crate::args::{CacheArgs, LimitArgs};
 use crate::config::{self, Config};
 use crate::exit::Failure;
+use crate::registry::ToolSet;
 use crate::serve::ServeOffer;
 
 /// How often `--watch` looks at the files.
@@ -49,8 +52,12 @@ pub(crate) struct Reloader {
     pub(crate) tls: Option<Arc<TlsCertificate>>,
     /// The files the set in force was read from.
     pub(crate) sources: Vec<PathBuf>,
-    /// The tool paths in force (files or directories of them).
-    pub(crate) tools: Vec<PathBuf>,
+    /// The tools in force.
+    pub(crate) tools: ToolSet,
+    /// Where registry tools are read from.
+    pub(crate) cache: CacheArgs,
+    /// Where a registry tag resolved on reload is recorded.
+    pub(crate) audit: Arc<dyn AuditSink>,
 }
 
 impl Reloader {
@@ -144,7 +151,11 @@ impl Reloader {
         let config = tokio::task::spawn_blocking(move || config::load(path.as_deref()))
             .await
             .map_err(Failure::internal)??;
-        let tools = if self.tool_flags.is_empty() { config.tools.clone() } else { self.tool_flags.clone() };
+        let tools = if self.tool_flags.is_empty() {
+            ToolSet { files: config.tools.clone(), registry: config.registry_tools.clone() }
+        } else {
+            ToolSet::from_flags(&self.tool_flags)?
+        };
         let (verifier, sources, state) =
             (config.verifier.clone(), config.sources.clone(), config.state.clone());
         let gate = Self::gate(config, &self.mounts, &self.env, &self.limit_flags, self.metrics.as_ref())?;
@@ -152,7 +163,8 @@ impl Reloader {
         // warning; but a served tool whose file no longer loads keeps the
         // set in force (a broken update must not make a tool vanish).
         let mut broken = None;
-        let catalog = Catalog::load(&self.runtime, &tools, |event| {
+        let catalog_sources = tools.sources(&self.cache, self.audit.as_ref()).await?;
+        let catalog = Catalog::load_sources(&self.runtime, &catalog_sources, |event| {
             if let LoadEvent::Skipped(error) = event {
                 if error.path().is_some_and(|path| self.server.serves(path)) {
                     broken.get_or_insert_with(|| error.to_string());
@@ -179,7 +191,7 @@ impl Reloader {
 
     /// The configuration's files and the tool paths in force.
     fn watched(&self) -> Vec<PathBuf> {
-        self.sources.iter().chain(&self.tools).cloned().collect()
+        self.sources.iter().chain(&self.tools.files).cloned().collect()
     }
 }
 

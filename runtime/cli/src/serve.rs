@@ -15,6 +15,7 @@ use anyhow::anyhow;
 use crate::args::{self, ServeArgs};
 use crate::config;
 use crate::exit::{self, Failure};
+use crate::registry::ToolSet;
 use crate::reload::Reloader;
 use crate::secret;
 
@@ -45,7 +46,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = config::load(args.config.config.as_deref())?;
     let audit: Arc<dyn AuditSink> = crate::audit::open_sink(&config)?;
     let verifier = config.verifier.clone();
-    let tools = if args.tools.is_empty() { config.tools.clone() } else { args.tools.clone() };
+    let tools = if args.tools.is_empty() {
+        ToolSet { files: config.tools.clone(), registry: config.registry_tools.clone() }
+    } else {
+        ToolSet::from_flags(&args.tools)?
+    };
     let sources = config.sources.clone();
     let state = config.state.clone();
     let metrics = match args.metrics {
@@ -73,7 +78,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         eprintln!("airlock: warning: {warning}");
     }
     let runtime = Arc::new(crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?);
-    let catalog = Catalog::load(&runtime, &tools, report_progress).await.map_err(Failure::usage)?;
+    let catalog_sources = tools.sources(&args.cache, audit.as_ref()).await?;
+    let catalog =
+        Catalog::load_sources(&runtime, &catalog_sources, report_progress).await.map_err(Failure::usage)?;
     eprintln!("airlock: {} tool(s) ready", catalog.len());
 
     // Over HTTP, each request's bearer token is verified before the server.
@@ -84,8 +91,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     .map(Arc::new);
     let server = match token_file {
-        Some(token_file) => AirlockServer::for_stdio(catalog, gate, token_file, audit),
-        None => AirlockServer::for_http(catalog, gate, audit),
+        Some(token_file) => AirlockServer::for_stdio(catalog, gate, token_file, audit.clone()),
+        None => AirlockServer::for_http(catalog, gate, audit.clone()),
     };
     server.set_readiness(crate::reload::readiness(state));
     let reloader = Reloader {
@@ -101,6 +108,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         tls: tls.clone(),
         sources,
         tools,
+        cache: args.cache.clone(),
+        audit,
     };
     reloader.spawn(args.watch).map_err(Failure::internal)?;
 

@@ -13,6 +13,7 @@ use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Limits, NetLimits};
+use airlock_registry::OciReference;
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
@@ -49,10 +50,11 @@ struct ConfigFile {
     /// The secret store directory (from `airlock secret init`). Without
     /// one, no secret is ever offered.
     secrets: Option<PathBuf>,
-    /// Tool components (`.wasm` files, or directories of them) that
-    /// `airlock serve` offers when no `--tools` is given.
+    /// Tools `airlock serve` offers when no `--tools` is given: `.wasm`
+    /// files, directories of them, pinned registry references
+    /// (`oci://…@sha256:…`), or `{ ref = "oci://…:TAG", allow_tag = true }`.
     #[serde(default)]
-    tools: Vec<PathBuf>,
+    tools: Vec<ToolEntryFile>,
     /// `[audit]`: where and how every call is recorded.
     #[serde(default)]
     audit: AuditFile,
@@ -167,8 +169,11 @@ pub struct Config {
     pub limits: Limits,
     /// The secret store directory, if any.
     pub secrets: Option<PathBuf>,
-    /// Tools `airlock serve` offers by default (resolved paths).
+    /// Tool files and directories `airlock serve` offers by default
+    /// (resolved paths).
     pub tools: Vec<PathBuf>,
+    /// Tools from registries `airlock serve` offers by default.
+    pub registry_tools: Vec<RegistryTool>,
     /// Where and how calls are recorded.
     pub audit: AuditSettings,
     /// Who may approve gated calls, and the store of requests.
@@ -247,7 +252,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     };
     let verifier = Arc::new(Verifier::new(trust, settings, replay)?);
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
-    let tools = file.tools.iter().map(|t| base.join(t)).collect();
+    let (tools, registry_tools) = tool_entries(base, &file.tools)?;
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted, state.as_ref())?;
@@ -260,6 +265,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
         limits,
         secrets,
         tools,
+        registry_tools,
         audit,
         approvals,
         issuers: trusted,
@@ -362,6 +368,71 @@ fn audit_settings(base: &Path, file: &AuditFile) -> anyhow::Result<AuditSettings
         }
     };
     Ok(AuditSettings { dir: file.dir.as_ref().map(|d| base.join(d)), durability, checkpoints })
+}
+
+/// A tool from an OCI registry, as the configuration names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryTool {
+    /// The reference. Pinned (`@sha256:`) unless `allow_tag`.
+    pub reference: OciReference,
+    /// The operator let this entry be resolved by its tag each time the
+    /// server loads it; the digest it resolves to is printed and recorded
+    /// in the audit log. Off by default: a tag can move to other code.
+    pub allow_tag: bool,
+}
+
+/// One entry of `tools`: a path or reference, or a registry table.
+#[derive(Debug)]
+enum ToolEntryFile {
+    Text(String),
+    Table(RegistryToolFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryToolFile {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    allow_tag: bool,
+}
+
+impl<'de> Deserialize<'de> for ToolEntryFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(text) => Ok(Self::Text(text)),
+            table @ toml::Value::Table(_) => table.try_into().map(Self::Table).map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "a tool is a path, a pinned `oci://…@sha256:…` reference, or { ref = \"oci://…\", allow_tag = true }",
+            )),
+        }
+    }
+}
+
+/// Files (relative to `base`) and registry references, each checked: a
+/// registry reference must be pinned unless its entry allows its tag.
+fn tool_entries(base: &Path, entries: &[ToolEntryFile]) -> anyhow::Result<(Vec<PathBuf>, Vec<RegistryTool>)> {
+    let mut files = Vec::new();
+    let mut registry = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let (text, allow_tag) = match entry {
+            ToolEntryFile::Text(text) if !text.starts_with(airlock_registry::SCHEME) => {
+                files.push(base.join(text));
+                continue;
+            }
+            ToolEntryFile::Text(text) => (text, false),
+            ToolEntryFile::Table(table) => (&table.reference, table.allow_tag),
+        };
+        let reference: OciReference = text.parse().map_err(|e| anyhow!("config `tools[{i}]`: {e}"))?;
+        if reference.digest().is_none() && !allow_tag {
+            anyhow::bail!(
+                "config `tools[{i}]`: `{reference}` is not pinned: a tag can move to other code. Pin it with the digest `airlock pull {reference}` prints, or write {{ ref = \"{reference}\", allow_tag = true }}"
+            );
+        }
+        registry.push(RegistryTool { reference, allow_tag });
+    }
+    Ok((files, registry))
 }
 
 /// Reads and validates only the policies a configuration names (its

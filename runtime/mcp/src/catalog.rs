@@ -18,13 +18,29 @@ pub struct Catalog {
     tools: BTreeMap<String, Arc<CatalogTool>>,
 }
 
+/// Where a tool comes from.
+#[derive(Clone, Debug)]
+pub enum CatalogSource {
+    /// A `.wasm` file, or a directory whose `*.wasm` files are loaded.
+    Path(PathBuf),
+    /// Component bytes already read and verified (a registry tool from the
+    /// component store), and what to call them in messages: the pinned
+    /// reference.
+    Component {
+        /// The pinned reference (`oci://…@sha256:…`).
+        label: String,
+        /// The component.
+        bytes: Arc<[u8]>,
+    },
+}
+
 /// One loaded tool, ready to list and call.
 pub struct CatalogTool {
     /// The compiled, pre-instantiated component.
     pub tool: LoadedTool,
     /// How policy sees it: name, version, digest.
     pub identity: ToolIdentity,
-    /// The file it came from.
+    /// The file it came from, or the pinned registry reference.
     pub path: PathBuf,
     listing: rmcp::model::Tool,
 }
@@ -56,12 +72,24 @@ impl Catalog {
     pub async fn load(
         runtime: &Runtime,
         paths: &[PathBuf],
+        progress: impl FnMut(LoadEvent<'_>),
+    ) -> Result<Catalog, CatalogError> {
+        let sources: Vec<CatalogSource> = paths.iter().cloned().map(CatalogSource::Path).collect();
+        Self::load_sources(runtime, &sources, progress).await
+    }
+
+    /// [`Catalog::load`], from files and directories and from component
+    /// bytes already verified (registry tools), in order.
+    pub async fn load_sources(
+        runtime: &Runtime,
+        sources: &[CatalogSource],
         mut progress: impl FnMut(LoadEvent<'_>),
     ) -> Result<Catalog, CatalogError> {
         let mut tools: BTreeMap<String, Arc<CatalogTool>> = BTreeMap::new();
-        for path in component_files(paths)? {
+        for source in expand(sources)? {
             let started = Instant::now();
-            match load_one(runtime, &path).await {
+            let path = source.label();
+            match load_one(runtime, &source).await {
                 Ok(entry) => {
                     if let Some(first) = tools.get(&entry.identity.name) {
                         let error = CatalogError::Duplicate {
@@ -84,7 +112,7 @@ impl Catalog {
             }
         }
         if tools.is_empty() {
-            let looked: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+            let looked: Vec<String> = sources.iter().map(|s| format!("`{}`", s.label().display())).collect();
             return Err(CatalogError::Empty(looked.join(", ")));
         }
         Ok(Catalog { tools })
@@ -119,6 +147,36 @@ impl CatalogTool {
     }
 }
 
+impl CatalogSource {
+    /// The file, or the reference as a path-like label.
+    fn label(&self) -> PathBuf {
+        match self {
+            Self::Path(path) => path.clone(),
+            Self::Component { label, .. } => PathBuf::from(label),
+        }
+    }
+}
+
+/// Every source with its directories expanded into their component files,
+/// in order, without repeated files.
+fn expand(sources: &[CatalogSource]) -> Result<Vec<CatalogSource>, CatalogError> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for source in sources {
+        match source {
+            CatalogSource::Path(path) => {
+                for file in component_files(std::slice::from_ref(path))? {
+                    if seen.insert(file.clone()) {
+                        out.push(CatalogSource::Path(file));
+                    }
+                }
+            }
+            component => out.push(component.clone()),
+        }
+    }
+    Ok(out)
+}
+
 /// The component files `paths` name, in order, without repeats.
 fn component_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CatalogError> {
     let mut files = Vec::new();
@@ -143,9 +201,14 @@ fn component_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CatalogError> {
     Ok(files)
 }
 
-async fn load_one(runtime: &Runtime, path: &Path) -> Result<CatalogTool, CatalogError> {
-    let tool =
-        runtime.load(path).await.map_err(|source| CatalogError::Load { path: path.to_owned(), source })?;
+async fn load_one(runtime: &Runtime, source: &CatalogSource) -> Result<CatalogTool, CatalogError> {
+    let label = source.label();
+    let path = label.as_path();
+    let loaded = match source {
+        CatalogSource::Path(path) => runtime.load(path).await,
+        CatalogSource::Component { bytes, .. } => runtime.load_bytes(bytes).await,
+    };
+    let tool = loaded.map_err(|source| CatalogError::Load { path: path.to_owned(), source })?;
     if let Some(note) = tool.cache_note() {
         tracing::warn!(path = %path.display(), note, "artifact cache");
     }

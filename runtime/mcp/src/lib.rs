@@ -37,7 +37,7 @@ pub mod stdio;
 pub mod tls;
 
 pub use airlock_gateway::Caller;
-pub use catalog::{Catalog, CatalogTool, LoadEvent};
+pub use catalog::{Catalog, CatalogSource, CatalogTool, LoadEvent};
 pub use error::{CatalogError, IdentityError, ServeError, TlsError};
 pub use gate::{Gate, OfferSource};
 pub use handler::{AirlockServer, PROTOCOL_VERSIONS, Readiness, ToolChanges};

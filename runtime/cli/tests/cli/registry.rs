@@ -114,3 +114,79 @@ fn only_tools_are_pushed_and_bad_references_are_named() {
         assert!(r.stderr.contains(why), "{reference}: {}", r.stderr);
     }
 }
+
+/// `serve` with registry tools: a pinned reference in `--tools`, and a
+/// configured tag the operator allowed, resolved and recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_offers_pinned_registry_tools_and_records_an_allowed_tag() {
+    use serde_json::json;
+
+    use super::mcp::{Setup as Server, call, text};
+
+    let Some(s) = Setup::new() else { return };
+    let pinned = s.push(programs::ECHO, "tools/echo", "stable");
+    let server = Server::new();
+    let components = s.components();
+    let token = server.write_token("bot.jwt", "agent:bot");
+
+    let bot = server.stdio_client(&token, &["--tools", &pinned, "--components", &components], ()).await;
+    let listed: Vec<String> =
+        bot.list_all_tools().await.expect("list").into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(listed, ["echo"], "only the registry tool is served");
+    let echoed = bot.call_tool(call("echo", json!({"from": "registry"}))).await.expect("call");
+    assert_eq!(echoed.is_error, Some(false), "{}", text(&echoed));
+    bot.cancel().await.expect("close");
+
+    // An unpinned reference in --tools is refused before anything loads.
+    let mut command = server.command(&["--stdio", "--token-file"]);
+    command.arg(&token).args(["--tools", &s.registry.reference("tools/echo", "stable")]);
+    let out = command.env("AIRLOCK_COMPONENTS", &components).output().expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not pinned"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // In the configuration: a tag is refused unless its entry allows it.
+    let config = server.path("airlock.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    let tagged = s.registry.reference("tools/echo", "stable");
+    std::fs::write(&config, original.replace("tools = [\"tools\"]", &format!("tools = [\"{tagged}\"]")))
+        .expect("write");
+    let r = s.airlock(&["policy", "check", "--config", &config.display().to_string()]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("config `tools[0]`"), "{}", r.stderr);
+    assert!(r.stderr.contains("allow_tag = true"), "{}", r.stderr);
+
+    std::fs::write(
+        &config,
+        original
+            .replace("tools = [\"tools\"]", &format!("tools = [{{ ref = \"{tagged}\", allow_tag = true }}]")),
+    )
+    .expect("write");
+    // Each session takes a fresh token: a token is used once.
+    let token = server.write_token("bot-2.jwt", "agent:bot");
+    let bot = server.stdio_client(&token, &["--components", &components], ()).await;
+    let echoed = bot.call_tool(call("echo", json!({"tag": "allowed"}))).await.expect("call");
+    assert_eq!(echoed.is_error, Some(false), "{}", text(&echoed));
+    bot.cancel().await.expect("close");
+    let log = std::fs::read_to_string(server.path("audit/audit.jsonl")).expect("audit log");
+    let digest = pinned.rsplit_once('@').expect("pinned").1;
+    let resolved: Vec<&str> = log.lines().filter(|l| l.contains("\"kind\":\"tool_resolved\"")).collect();
+    assert_eq!(resolved.len(), 1, "{log}");
+    assert!(resolved[0].contains(&format!("\"manifest_digest\":\"{digest}\"")), "{}", resolved[0]);
+    assert!(resolved[0].contains(&format!("\"reference\":\"{tagged}\"")), "{}", resolved[0]);
+
+    std::fs::write(
+        &config,
+        original.replace(
+            "tools = [\"tools\"]",
+            &format!("tools = [{{ ref = \"{tagged}\", allow_tags = true }}]"),
+        ),
+    )
+    .expect("write");
+    let r = s.airlock(&["policy", "check", "--config", &config.display().to_string()]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("unknown field `allow_tags`"), "{}", r.stderr);
+}
