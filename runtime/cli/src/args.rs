@@ -62,6 +62,24 @@ pub(crate) enum Command {
     /// layout) after checking it loads as an airlock tool. Prints the
     /// pinned reference.
     Push(PushArgs),
+    /// Sign a pinned registry tool with a local key, as cosign does (the
+    /// signature goes to the registry beside it), or create a key pair.
+    Sign(SignArgs),
+}
+
+/// `airlock sign`.
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The pinned reference to sign: oci://REGISTRY/REPOSITORY@sha256:DIGEST.
+    #[arg(required_unless_present = "generate_key")]
+    pub(crate) reference: Option<String>,
+    /// The private key (PKCS#8 PEM, ECDSA P-256 or Ed25519).
+    #[arg(long, value_name = "FILE", required_unless_present = "generate_key")]
+    pub(crate) key: Option<PathBuf>,
+    /// Create a new ECDSA P-256 key pair instead: FILE (private, 0600,
+    /// never overwritten) and FILE.pub (for `[[tool_signers]]`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reference", "key"])]
+    pub(crate) generate_key: Option<PathBuf>,
 }
 
 /// `airlock pull`.

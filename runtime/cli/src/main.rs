@@ -61,6 +61,7 @@ fn main() -> ExitCode {
             args::Command::State(c) => state::state(c),
             args::Command::Pull(a) => registry::pull(a).await,
             args::Command::Push(a) => registry::push(a).await,
+            args::Command::Sign(a) => registry::sign(a).await,
         }
     });
     match result {

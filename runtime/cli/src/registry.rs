@@ -10,10 +10,12 @@ use airlock_audit::{AuditSink, Event, ToolResolvedEvent};
 use airlock_gateway::config::RegistryTool;
 use airlock_host::{LoadedTool, Runtime};
 use airlock_mcp::CatalogSource;
-use airlock_registry::{ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError};
+use airlock_registry::{
+    ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError, TrustedSigner,
+};
 use anyhow::anyhow;
 
-use crate::args::{CacheArgs, PullArgs, PushArgs};
+use crate::args::{CacheArgs, PullArgs, PushArgs, SignArgs};
 use crate::exit::{self, Failure};
 use crate::runtime;
 
@@ -82,6 +84,39 @@ pub(crate) async fn push(args: PushArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+pub(crate) async fn sign(args: SignArgs) -> Result<(), Failure> {
+    if let Some(path) = &args.generate_key {
+        let public = airlock_registry::generate_key(path).map_err(Failure::usage)?;
+        println!("{}", public.display());
+        eprintln!(
+            "wrote {} (private, 0600) and {}: trust it with [[tool_signers]] key = \"{}\"",
+            path.display(),
+            public.display(),
+            public.display()
+        );
+        return Ok(());
+    }
+    let (Some(text), Some(key)) = (&args.reference, &args.key) else {
+        return Err(Failure::usage(anyhow!(
+            "pass a pinned reference and --key FILE, or --generate-key FILE"
+        )));
+    };
+    let reference = reference(text)?;
+    let Some(digest) = reference.digest() else {
+        return Err(Failure::usage(anyhow!(
+            "`{reference}` is not pinned: a signature is over one digest. Sign the reference `airlock pull {reference}` prints"
+        )));
+    };
+    airlock_registry::sign(&reference, digest, key, &Credentials::from_environment()).await.map_err(|e| {
+        match e {
+            airlock_registry::SignatureError::Key { .. } => Failure::usage(e),
+            other => Failure::internal(other),
+        }
+    })?;
+    println!("signed {reference}");
+    Ok(())
+}
+
 /// Loads the tool `text` (an `oci://` reference) names. It must be pinned
 /// (`@sha256:`): a tag could name other code tomorrow. The verified
 /// manifest in the store names the component, which is read from the store
@@ -114,19 +149,21 @@ pub(crate) async fn load_pinned(
 }
 
 /// The tools a server offers: files and directories, and registry tools.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct ToolSet {
     /// `.wasm` files and directories of them.
     pub(crate) files: Vec<PathBuf>,
     /// Registry references, pinned unless the entry allows its tag.
     pub(crate) registry: Vec<RegistryTool>,
+    /// Whose signatures on registry tools are trusted (`[[tool_signers]]`).
+    pub(crate) signers: Arc<[TrustedSigner]>,
 }
 
 impl ToolSet {
     /// `--tools`: paths, and pinned `oci://` references (a tag is allowed
     /// only in the configuration, per entry).
-    pub(crate) fn from_flags(flags: &[PathBuf]) -> Result<Self, Failure> {
-        let mut set = Self::default();
+    pub(crate) fn from_flags(flags: &[PathBuf], signers: Arc<[TrustedSigner]>) -> Result<Self, Failure> {
+        let mut set = Self { signers, ..Self::default() };
         for flag in flags {
             let text = flag.to_string_lossy();
             if !text.starts_with(airlock_registry::SCHEME) {
@@ -139,9 +176,46 @@ impl ToolSet {
                     "--tools `{reference}` is not pinned: a tag can move to other code. Use the pinned reference `airlock pull {reference}` prints (or allow the tag per entry in the configuration)"
                 )));
             }
-            set.registry.push(RegistryTool { reference, allow_tag: false });
+            set.registry.push(RegistryTool { reference, allow_tag: false, signer: None });
         }
         Ok(set)
+    }
+
+    /// Checks `pinned`'s cosign signatures against the trusted signers, as
+    /// every load does (so a changed trust configuration is applied on
+    /// reload). An entry that names its signer is refused unless that
+    /// signer's signature verifies; any other tool loads, the outcome
+    /// logged. Returns the signer's name.
+    async fn check_signature(
+        &self,
+        entry: &RegistryTool,
+        pinned: &OciReference,
+    ) -> Result<Option<String>, Failure> {
+        let Some(digest) = pinned.digest() else { return Ok(None) };
+        if self.signers.is_empty() {
+            return Ok(None);
+        }
+        let verified =
+            airlock_registry::verify(pinned, digest, &self.signers, &Credentials::from_environment()).await;
+        match (verified, &entry.signer) {
+            (Ok(name), Some(required)) if &name != required => Err(Failure::new(
+                exit::INVALID_TOOL,
+                anyhow!(
+                    "`{pinned}` must be signed by `{required}`; its signature verifies as `{name}`: refused"
+                ),
+            )),
+            (Ok(name), _) => {
+                tracing::info!(reference = %pinned, signer = %name, "signature verified");
+                Ok(Some(name))
+            }
+            (Err(e), Some(required)) => {
+                Err(Failure::new(exit::INVALID_TOOL, anyhow!("{e} (the entry requires signer `{required}`)")))
+            }
+            (Err(e), None) => {
+                tracing::warn!(reference = %pinned, reason = %e, "no trusted signature; loaded as unsigned");
+                Ok(None)
+            }
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -195,6 +269,7 @@ impl ToolSet {
                     (pulled.pinned, pulled.component_digest)
                 }
             };
+            self.check_signature(entry, &pinned).await?;
             let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
             sources.push(CatalogSource::Component { label: pinned.to_string(), bytes: Arc::from(bytes) });
         }

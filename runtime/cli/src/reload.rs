@@ -152,9 +152,13 @@ impl Reloader {
             .await
             .map_err(Failure::internal)??;
         let tools = if self.tool_flags.is_empty() {
-            ToolSet { files: config.tools.clone(), registry: config.registry_tools.clone() }
+            ToolSet {
+                files: config.tools.clone(),
+                registry: config.registry_tools.clone(),
+                signers: config.tool_signers.clone(),
+            }
         } else {
-            ToolSet::from_flags(&self.tool_flags)?
+            ToolSet::from_flags(&self.tool_flags, config.tool_signers.clone())?
         };
         let (verifier, sources, state) =
             (config.verifier.clone(), config.sources.clone(), config.state.clone());

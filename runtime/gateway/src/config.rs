@@ -13,7 +13,7 @@ use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Limits, NetLimits};
-use airlock_registry::OciReference;
+use airlock_registry::{OciReference, TrustedSigner};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
@@ -64,6 +64,20 @@ struct ConfigFile {
     /// `[state]`: a database a fleet of servers shares.
     #[serde(default)]
     state: StateFile,
+    /// `[[tool_signers]]`: whose cosign signatures on registry tools are
+    /// trusted, by name.
+    #[serde(default)]
+    tool_signers: Vec<ToolSignerFile>,
+}
+
+/// `[[tool_signers]]`: a trusted signer of registry tools.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolSignerFile {
+    /// The name policy and `tools` entries use (`resource.signer`).
+    name: String,
+    /// Its public key (PEM, ECDSA P-256 or Ed25519, as `cosign.pub`).
+    key: PathBuf,
 }
 
 /// `[approvals]`; every key optional. Without `[[approvals.human]]` nobody
@@ -174,6 +188,8 @@ pub struct Config {
     pub tools: Vec<PathBuf>,
     /// Tools from registries `airlock serve` offers by default.
     pub registry_tools: Vec<RegistryTool>,
+    /// Trusted signers of registry tools (`[[tool_signers]]`), by name.
+    pub tool_signers: Arc<[TrustedSigner]>,
     /// Where and how calls are recorded.
     pub audit: AuditSettings,
     /// Who may approve gated calls, and the store of requests.
@@ -252,13 +268,15 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     };
     let verifier = Arc::new(Verifier::new(trust, settings, replay)?);
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
-    let (tools, registry_tools) = tool_entries(base, &file.tools)?;
+    let tool_signers = tool_signers(base, &file.tool_signers)?;
+    let (tools, registry_tools) = tool_entries(base, &file.tools, &tool_signers)?;
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted, state.as_ref())?;
     let mut sources = vec![path.to_owned()];
     sources.extend(file.policies.iter().map(|p| base.join(p)));
     sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
+    sources.extend(file.tool_signers.iter().map(|signer| base.join(&signer.key)));
     Ok(Config {
         verifier,
         authorizer,
@@ -266,6 +284,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
         secrets,
         tools,
         registry_tools,
+        tool_signers,
         audit,
         approvals,
         issuers: trusted,
@@ -379,6 +398,11 @@ pub struct RegistryTool {
     /// server loads it; the digest it resolves to is printed and recorded
     /// in the audit log. Off by default: a tag can move to other code.
     pub allow_tag: bool,
+    /// The `[[tool_signers]]` name whose signature this tool must carry;
+    /// without one it is refused at load. `None`: a tool's signature is
+    /// still checked when signers are configured (policy sees the signer),
+    /// but an unsigned tool loads.
+    pub signer: Option<String>,
 }
 
 /// One entry of `tools`: a path or reference, or a registry table.
@@ -395,6 +419,7 @@ struct RegistryToolFile {
     reference: String,
     #[serde(default)]
     allow_tag: bool,
+    signer: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ToolEntryFile {
@@ -412,27 +437,51 @@ impl<'de> Deserialize<'de> for ToolEntryFile {
 
 /// Files (relative to `base`) and registry references, each checked: a
 /// registry reference must be pinned unless its entry allows its tag.
-fn tool_entries(base: &Path, entries: &[ToolEntryFile]) -> anyhow::Result<(Vec<PathBuf>, Vec<RegistryTool>)> {
+fn tool_entries(
+    base: &Path,
+    entries: &[ToolEntryFile],
+    signers: &[TrustedSigner],
+) -> anyhow::Result<(Vec<PathBuf>, Vec<RegistryTool>)> {
     let mut files = Vec::new();
     let mut registry = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        let (text, allow_tag) = match entry {
+        let (text, allow_tag, signer) = match entry {
             ToolEntryFile::Text(text) if !text.starts_with(airlock_registry::SCHEME) => {
                 files.push(base.join(text));
                 continue;
             }
-            ToolEntryFile::Text(text) => (text, false),
-            ToolEntryFile::Table(table) => (&table.reference, table.allow_tag),
+            ToolEntryFile::Text(text) => (text, false, None),
+            ToolEntryFile::Table(table) => (&table.reference, table.allow_tag, table.signer.clone()),
         };
+        if let Some(name) = &signer
+            && !signers.iter().any(|s| s.name() == name)
+        {
+            anyhow::bail!("config `tools[{i}]`: signer `{name}` is not a [[tool_signers]] name");
+        }
         let reference: OciReference = text.parse().map_err(|e| anyhow!("config `tools[{i}]`: {e}"))?;
         if reference.digest().is_none() && !allow_tag {
             anyhow::bail!(
                 "config `tools[{i}]`: `{reference}` is not pinned: a tag can move to other code. Pin it with the digest `airlock pull {reference}` prints, or write {{ ref = \"{reference}\", allow_tag = true }}"
             );
         }
-        registry.push(RegistryTool { reference, allow_tag });
+        registry.push(RegistryTool { reference, allow_tag, signer });
     }
     Ok((files, registry))
+}
+
+/// `[[tool_signers]]`, each key read and parsed now: a bad key file refuses
+/// the configuration, naming it.
+fn tool_signers(base: &Path, entries: &[ToolSignerFile]) -> anyhow::Result<Arc<[TrustedSigner]>> {
+    let mut signers: Vec<TrustedSigner> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.name.is_empty() || signers.iter().any(|s| s.name() == entry.name) {
+            anyhow::bail!("config `tool_signers[{i}]`: the name `{}` is empty or used twice", entry.name);
+        }
+        let signer = TrustedSigner::from_file(&entry.name, &base.join(&entry.key))
+            .map_err(|e| anyhow!("config `tool_signers[{i}]`: {e}"))?;
+        signers.push(signer);
+    }
+    Ok(signers.into())
 }
 
 /// Reads and validates only the policies a configuration names (its

@@ -166,6 +166,41 @@ impl Registry {
     }
 }
 
+/// For a diagnosis only: a digest that a cosign signature stored for
+/// `digest` names, other than `digest` itself (a signature copied from
+/// another component). `None` when there is none, or nothing to read.
+pub(crate) async fn signature_payload_digests(
+    reference: &OciReference,
+    digest: &str,
+    credentials: &Credentials,
+) -> Option<String> {
+    let client = Registry::client(reference);
+    let auth = credentials.for_registry(reference.registry()).ok()?;
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let signatures =
+        Reference::with_tag(reference.registry().to_owned(), reference.repository().to_owned(), tag);
+    let (manifest, _) = client.pull_manifest_raw(&signatures, &auth, &MANIFEST_TYPES).await.ok()?;
+    let manifest: OciImageManifest = serde_json::from_slice(&manifest).ok()?;
+    for layer in manifest.layers.iter().take(16) {
+        if layer.size > 64 << 10 {
+            continue;
+        }
+        let mut payload = Vec::new();
+        if client.pull_blob(&signatures, layer, &mut payload).await.is_err() {
+            continue;
+        }
+        let named = serde_json::from_slice::<serde_json::Value>(&payload)
+            .ok()
+            .and_then(|v| v["critical"]["image"]["docker-manifest-digest"].as_str().map(str::to_owned));
+        if let Some(named) = named
+            && named != digest
+        {
+            return Some(named);
+        }
+    }
+    None
+}
+
 /// The component digest a stored, verified manifest names (checked as a
 /// pull checks it).
 pub fn component_of(reference: &OciReference, manifest: &[u8]) -> Result<String, RegistryError> {

@@ -16,12 +16,14 @@ mod auth;
 mod client;
 mod layout;
 mod reference;
+mod signature;
 mod store;
 
 pub use auth::{Credentials, docker_config_path};
 pub use client::{Pulled, Registry, component_of};
 pub use layout::{MAX_COMPONENT_BYTES, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 pub use reference::{OciReference, ReferenceError, SCHEME};
+pub use signature::{SignatureError, TrustedSigner, generate_key, sign, verify};
 pub use store::{ComponentStore, StoreError};
 
 /// A `sha256:<hex>` digest whose hex part is 64 lowercase hex digits.

@@ -190,3 +190,76 @@ async fn serve_offers_pinned_registry_tools_and_records_an_allowed_tag() {
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert!(r.stderr.contains("unknown field `allow_tags`"), "{}", r.stderr);
 }
+
+/// `[[tool_signers]]` and a `tools` entry that names its signer: a tool
+/// signed by that key is served; unsigned, or signed by another key, the
+/// server refuses to start, saying which.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_requires_the_named_signer_and_refuses_unsigned_or_foreign_signatures() {
+    use serde_json::json;
+
+    use super::mcp::{POLICY, Setup as Server, call, text};
+
+    let Some(s) = Setup::new() else { return };
+    let key = s.home.path().join("release.key");
+    let r = s.airlock(&["sign", "--generate-key", &key.display().to_string()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let public = r.stdout.trim().to_owned();
+    let stranger = s.home.path().join("stranger.key");
+    assert_eq!(s.airlock(&["sign", "--generate-key", &stranger.display().to_string()]).code, 0);
+
+    let signed = s.push(programs::ECHO, "tools/echo", "1");
+    let r = s.airlock(&["sign", &signed, "--key", &key.display().to_string()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), format!("signed {signed}"));
+    let unsigned = s.push(programs::ENV_READ, "tools/env", "1");
+    let foreign = s.push(programs::LOG_LINES, "tools/log", "1");
+    assert_eq!(s.airlock(&["sign", &foreign, "--key", &stranger.display().to_string()]).code, 0);
+
+    let server =
+        Server::with(POLICY, &format!("\n[[tool_signers]]\nname = \"acme-release\"\nkey = \"{public}\"\n"));
+    let config = server.path("airlock.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    let with_tool = |reference: &str| {
+        let entry = format!("tools = [{{ ref = \"{reference}\", signer = \"acme-release\" }}]");
+        std::fs::write(&config, original.replace("tools = [\"tools\"]", &entry)).expect("write");
+    };
+    let components = s.components();
+
+    with_tool(&signed);
+    let token = server.write_token("bot.jwt", "agent:bot");
+    let bot = server.stdio_client(&token, &["--components", &components], ()).await;
+    let echoed = bot.call_tool(call("echo", json!({"signed": true}))).await.expect("call");
+    assert_eq!(echoed.is_error, Some(false), "{}", text(&echoed));
+    bot.cancel().await.expect("close");
+
+    for (reference, why) in [
+        (&unsigned, "is not signed: no cosign signature for"),
+        (&foreign, "none made by a trusted signer's key (acme-release)"),
+    ] {
+        with_tool(reference);
+        let token = server.write_token("bot-again.jwt", "agent:bot");
+        let mut command = server.command(&["--stdio", "--token-file"]);
+        let out = command
+            .arg(&token)
+            .args(["--components", &components])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(stderr.contains("the entry requires signer `acme-release`"), "{stderr}");
+    }
+
+    // A signer name no [[tool_signers]] defines, and a key that is not one.
+    let entry = format!("tools = [{{ ref = \"{signed}\", signer = \"nobody\" }}]");
+    std::fs::write(&config, original.replace("tools = [\"tools\"]", &entry)).expect("write");
+    let r = s.airlock(&["policy", "check", "--config", &config.display().to_string()]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("signer `nobody` is not a [[tool_signers]] name"), "{}", r.stderr);
+    std::fs::write(&public, "not a key").expect("spoil the key");
+    let r = s.airlock(&["policy", "check", "--config", &config.display().to_string()]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("config `tool_signers[0]`"), "{}", r.stderr);
+}
