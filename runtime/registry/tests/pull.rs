@@ -145,3 +145,42 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[tokio::test]
+async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
+    use base64::Engine as _;
+
+    let Some(registry) = TestRegistry::start_with_password() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ComponentStore::open(&dir.path().join("store")).expect("store");
+    let tagged = reference(&registry.reference("tools/private", "1"));
+
+    let anonymous = Registry::new(Credentials::anonymous());
+    let err = anonymous.push(&component("private"), &tagged).await.expect_err("no credentials");
+    assert!(err.to_string().starts_with(&format!("registry `{}`", registry.address())), "{err}");
+
+    let config = dir.path().join("config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        airlock_test_registry::USER,
+        airlock_test_registry::PASSWORD
+    ));
+    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()))
+        .expect("docker config");
+    let client = Registry::new(Credentials::from_file(&config));
+    let pinned = client.push(&component("private"), &tagged).await.expect("push with credentials");
+    let pulled = client.pull(&pinned, &store).await.expect("pull with credentials");
+    assert_eq!(store.component(&pulled.component_digest).expect("stored"), component("private"));
+    assert!(anonymous.pull(&pinned, &store).await.is_err(), "anonymous pulls are refused too");
+
+    std::fs::write(
+        &config,
+        format!(r#"{{"auths": {{"{}": {{"username": "ci", "password": "wrong"}}}}}}"#, registry.address()),
+    )
+    .expect("docker config");
+    let err = Registry::new(Credentials::from_file(&config))
+        .pull(&pinned, &store)
+        .await
+        .expect_err("wrong password");
+    assert!(err.to_string().contains(registry.address()), "{err}");
+}

@@ -33,10 +33,27 @@ fn program() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The user a registry from [`TestRegistry::start_with_password`] accepts.
+pub const USER: &str = "ci";
+/// Its password.
+pub const PASSWORD: &str = "airlock-test-password";
+/// [`PASSWORD`] as bcrypt, for the registry's htpasswd file.
+const PASSWORD_BCRYPT: &str = "$2b$05$airlocktestsaltairloceSfe9TlDPjvuLFKfL5AwjW.FINSvCdJu";
+
 impl TestRegistry {
     /// Starts a registry on a free port of `127.0.0.1`, or `None` when the
     /// program is missing (see the module docs).
     pub fn start() -> Option<Self> {
+        Self::start_configured(false)
+    }
+
+    /// [`TestRegistry::start`], with HTTP basic authentication: only
+    /// [`USER`] with [`PASSWORD`] may pull or push.
+    pub fn start_with_password() -> Option<Self> {
+        Self::start_configured(true)
+    }
+
+    fn start_configured(password: bool) -> Option<Self> {
         let Some(program) = program() else {
             assert!(
                 std::env::var_os("AIRLOCK_REQUIRE_REGISTRY").is_none(),
@@ -48,14 +65,19 @@ impl TestRegistry {
         let dir = tempfile::tempdir().expect("registry tempdir");
         let storage = dir.path().join("storage");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: airlock-test\n",
-                storage.display()
-            ),
-        )
-        .expect("registry config");
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: airlock-test\n",
+            storage.display()
+        );
+        if password {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{USER}:{PASSWORD_BCRYPT}\n")).expect("htpasswd");
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).expect("registry config");
         let mut child = Command::new(&program)
             .arg("serve")
             .arg(&config)
