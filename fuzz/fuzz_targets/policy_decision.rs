@@ -66,7 +66,7 @@ fuzz_target!(|input: Input| {
             .collect(),
         env: input.env.into_iter().map(|name| EnvRequest { name, reason: String::new() }).collect(),
     };
-    let tool = ToolIdentity { name: input.tool, version: "0.0.0".into(), digest: "sha256:00".into() };
+    let tool = ToolIdentity::file(&input.tool, "0.0.0", "sha256:00");
     let Ok(decision) = AUTHORIZER.decide(&principal, &tool, &request) else { return };
     let permitted = decision.permitted(&request);
     if !decision.invoke_allowed() {

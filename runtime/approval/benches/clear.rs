@@ -15,7 +15,13 @@ use serde_json::json;
 fn decision(policy: &str, principal: &Principal) -> Decision {
     let source = PolicySource { name: "bench.cedar".into(), text: policy.into() };
     let authorizer = Authorizer::new(&[source]).expect("policy");
-    let tool = ToolIdentity { name: "push".into(), version: "1.0.0".into(), digest: "sha256:ab".into() };
+    let tool = ToolIdentity {
+        name: "push".into(),
+        version: "1.0.0".into(),
+        digest: "sha256:ab".into(),
+        source: "file".into(),
+        signer: None,
+    };
     authorizer.decide(principal, &tool, &CapabilityRequest::default()).expect("decide")
 }
 

@@ -30,7 +30,14 @@ pub(crate) fn verify(config: &Config, token: &str) -> Result<Arc<Caller>, Failur
     Callers::new(config.verifier.clone()).caller(token).map_err(|e| Failure::new(exit::for_token(&e), e))
 }
 
-/// How policy sees a loaded tool.
-pub(crate) fn tool_identity(tool: &LoadedTool) -> ToolIdentity {
-    airlock_gateway::identity_of(tool)
+/// How policy sees a loaded tool, named on the command line by `named`:
+/// a pinned registry reference is its `source` (the command line checks no
+/// signature: `signer` is absent), anything else is a `file`.
+pub(crate) fn tool_identity(tool: &LoadedTool, named: &std::path::Path) -> ToolIdentity {
+    let mut identity = airlock_gateway::identity_of(tool);
+    let text = named.to_string_lossy();
+    if text.starts_with(airlock_registry::SCHEME) {
+        identity.source = text.into_owned();
+    }
+    identity
 }

@@ -361,7 +361,7 @@ async fn call_approved(
         Ok(caller) => caller,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
     };
-    let identity = crate::authorize::tool_identity(tool);
+    let identity = airlock_gateway::identity_of(tool);
     let request = CallRequest {
         transport: "cli",
         credential: Credential::Caller(&caller),

@@ -50,7 +50,7 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
         .map(|n| crate::args::parse_net(n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::usage)?;
-    let identity = airlock_gateway::identity_of(&tool);
+    let identity = crate::authorize::tool_identity(&tool, &args.tool);
     let tool_ref = airlock_gateway::ToolRef::new(&tool, &identity);
     let decided =
         airlock_gateway::decision(&config.authorizer, &verified.principal, tool_ref, &offered, None);

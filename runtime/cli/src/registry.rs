@@ -269,9 +269,13 @@ impl ToolSet {
                     (pulled.pinned, pulled.component_digest)
                 }
             };
-            self.check_signature(entry, &pinned).await?;
+            let signer = self.check_signature(entry, &pinned).await?;
             let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
-            sources.push(CatalogSource::Component { label: pinned.to_string(), bytes: Arc::from(bytes) });
+            sources.push(CatalogSource::Component {
+                label: pinned.to_string(),
+                bytes: Arc::from(bytes),
+                signer,
+            });
         }
         Ok(sources)
     }

@@ -140,7 +140,7 @@ async fn call(
     input: &str,
     offer: Offer,
 ) -> CallReport {
-    let identity = authorize::tool_identity(tool);
+    let identity = authorize::tool_identity(tool, &args.tool);
     let hosts = offer.hosts.clone();
     let request = CallRequest {
         transport: "cli",

@@ -79,6 +79,8 @@ fn bench_gateway(c: &mut Criterion) {
         name: echo.info().name.clone(),
         version: echo.info().version.clone(),
         digest: echo.digest().to_string(),
+        source: "file".into(),
+        signer: None,
     };
     let policy = PolicySource { name: "bench".into(), text: "permit (principal, action, resource);".into() };
     let authorizer = Authorizer::new(&[policy]).expect("policy");

@@ -62,12 +62,10 @@ impl<'a> ToolRef<'a> {
 
 /// How policy names a loaded tool: its name, version and the digest of its
 /// component.
+/// Its `source` is `file` and it has no signer: a door that loaded it from
+/// a registry says so itself.
 pub fn identity_of(tool: &LoadedTool) -> ToolIdentity {
-    ToolIdentity {
-        name: tool.info().name.clone(),
-        version: tool.info().version.clone(),
-        digest: tool.digest().to_string(),
-    }
+    ToolIdentity::file(&tool.info().name, &tool.info().version, &tool.digest().to_string())
 }
 
 /// Who a call is made as.
@@ -329,7 +327,7 @@ impl Gateway {
         outcome: Outcome,
         message: &str,
     ) -> Result<String, String> {
-        let named = ToolIdentity { name: tool.to_owned(), version: String::new(), digest: String::new() };
+        let named = ToolIdentity::file(tool, "", "");
         let ending = Ending::before_start(outcome, message);
         let event = CallEvent::new(transport, principal(credential), &named, None, input, ending);
         if let Some(metrics) = &self.metrics {

@@ -80,6 +80,8 @@ impl Embedded {
             name: tool.info().name.clone(),
             version: tool.info().version.clone(),
             digest: tool.digest().to_string(),
+            source: "file".into(),
+            signer: None,
         };
         let request = CallRequest {
             transport: "embedded",

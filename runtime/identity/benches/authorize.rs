@@ -59,6 +59,8 @@ fn setup() -> Setup {
         name: "grep".into(),
         version: "0.1.0".into(),
         digest: format!("sha256:{}", "0".repeat(64)),
+        source: "file".into(),
+        signer: None,
     };
     Setup { key, verifier, authorizer, tool, request }
 }

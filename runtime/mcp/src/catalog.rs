@@ -27,10 +27,12 @@ pub enum CatalogSource {
     /// component store), and what to call them in messages: the pinned
     /// reference.
     Component {
-        /// The pinned reference (`oci://…@sha256:…`).
+        /// The pinned reference (`oci://…@sha256:…`): the tool's `source`.
         label: String,
         /// The component.
         bytes: Arc<[u8]>,
+        /// The trusted signer whose signature verified: the tool's `signer`.
+        signer: Option<String>,
     },
 }
 
@@ -230,6 +232,14 @@ async fn load_one(runtime: &Runtime, source: &CatalogSource) -> Result<CatalogTo
         name: info.name.clone(),
         version: info.version.clone(),
         digest: tool.digest().to_string(),
+        source: match source {
+            CatalogSource::Path(_) => "file".to_owned(),
+            CatalogSource::Component { label, .. } => label.clone(),
+        },
+        signer: match source {
+            CatalogSource::Path(_) => None,
+            CatalogSource::Component { signer, .. } => signer.clone(),
+        },
     };
     Ok(CatalogTool { tool, identity, path: path.to_owned(), listing })
 }

@@ -39,7 +39,13 @@ fn principal(sub: &str, iss: &str, claims: Value) -> Principal {
 }
 
 fn tool(name: &str) -> ToolIdentity {
-    ToolIdentity { name: name.to_owned(), version: "1.0.0".to_owned(), digest: "sha256:00".to_owned() }
+    ToolIdentity {
+        name: name.to_owned(),
+        version: "1.0.0".to_owned(),
+        digest: "sha256:00".to_owned(),
+        source: "file".into(),
+        signer: None,
+    }
 }
 
 fn path(p: &str) -> GuestPath {
@@ -834,4 +840,28 @@ fn each_changed_path_is_decided_on_its_own() {
         ]
     );
     assert!(verdicts.iter().zip(&paths).all(|(v, p)| v.capability == Capability::FsWrite(p.clone())));
+}
+
+#[test]
+fn policy_sees_where_a_tool_came_from_and_who_signed_it() {
+    let a = authorizer(
+        r#"@id("signed-registry-tools")
+           permit (principal, action == Action::"invoke", resource)
+           when { resource has signer && resource.signer == "acme-release" && resource.source like "oci://*" };"#,
+    );
+    let p = principal("agent:ci", "https://issuer", json!({}));
+    let invoke = |tool: &ToolIdentity| a.verdict(&p, tool, Capability::Invoke).expect("decides").allowed;
+    let registry = |signer: Option<&str>| ToolIdentity {
+        source: "oci://registry.acme.example/tools/grep@sha256:00".into(),
+        signer: signer.map(str::to_owned),
+        ..tool("grep")
+    };
+    assert!(invoke(&registry(Some("acme-release"))));
+    assert!(!invoke(&registry(Some("someone-else"))), "another signer");
+    assert!(!invoke(&registry(None)), "unsigned: `resource has signer` is false, no error");
+    assert!(
+        !invoke(&ToolIdentity { signer: Some("acme-release".into()), ..tool("grep") }),
+        "a file is not from a registry"
+    );
+    assert!(!invoke(&tool("grep")));
 }

@@ -132,7 +132,7 @@ impl Session {
                     excluded.push(reason);
                     conditions.push(condition);
                 }
-                Ok(Reading::Call(call)) => return replayed(check, call),
+                Ok(Reading::Call(call)) => return replayed(check, *call),
             }
         }
         Outcome::NotProven(format!(

@@ -49,7 +49,7 @@ pub(crate) fn conditions(action: &str, literals: &Literals) -> Vec<String> {
     for (expr, ty) in expressions(action) {
         match ty {
             "Agent" => agent(expr, literals, literals.reads_tags(), &mut out),
-            "Tool" => named(expr, "Tool", "name", literals, &mut out),
+            "Tool" => tool(expr, literals, &mut out),
             "Path" => path(expr, literals, &mut out),
             "Host" => host(expr, literals, &mut out),
             other => named(expr, other, "name", literals, &mut out),
@@ -105,6 +105,13 @@ fn named(expr: &str, ty: &str, attr: &str, literals: &Literals, out: &mut Vec<St
 
 /// `tags`: whether any policy reads tags; only then must the solver know
 /// that an `Agent`'s tags repeat its claims.
+/// A tool comes from a file (no signer) or from a pinned registry reference.
+fn tool(expr: &str, literals: &Literals, out: &mut Vec<String>) {
+    named(expr, "Tool", "name", literals, out);
+    out.push(format!("!({expr}.source == \"file\" || {expr}.source like \"oci://*@sha256:*\")"));
+    out.push(format!("{expr} has signer && {expr}.source == \"file\""));
+}
+
 fn agent(expr: &str, literals: &Literals, tags: bool, out: &mut Vec<String>) {
     named(expr, "Agent", "sub", literals, out);
     out.push(format!("{expr}.iss == \"\""));

@@ -32,7 +32,7 @@ pub struct Call {
 #[derive(Debug)]
 pub(crate) enum Reading {
     /// A call airlock could receive.
-    Call(Call),
+    Call(Box<Call>),
     /// A value no airlock request can carry: `condition` (Cedar) excludes
     /// it from the next attempt; `reason` says why it is not receivable.
     Unreceivable { condition: String, reason: String },
@@ -62,6 +62,12 @@ pub(crate) fn read(action: &str, env: &Env) -> Result<Reading, String> {
         name: string_attr(entities, &tool_uid, "name")?,
         version: string_attr(entities, &tool_uid, "version")?,
         digest: string_attr(entities, &tool_uid, "digest")?,
+        source: string_attr(entities, &tool_uid, "source")?,
+        signer: match attr(entities, &tool_uid, "signer")? {
+            None => None,
+            Some(EvalResult::String(s)) => Some(s),
+            Some(other) => return Err(format!("{tool_uid}.signer is not a string: {other}")),
+        },
     };
     let capability = match action {
         "invoke" => Capability::Invoke,
@@ -117,7 +123,7 @@ pub(crate) fn read(action: &str, env: &Env) -> Result<Reading, String> {
         "env.read" => Capability::EnvRead(string_attr(entities, resource_uid, "name")?),
         other => return Err(format!("unknown action `{other}`")),
     };
-    Ok(Reading::Call(Call { principal, tool, capability }))
+    Ok(Reading::Call(Box::new(Call { principal, tool, capability })))
 }
 
 fn attr(entities: &Entities, uid: &EntityUid, name: &str) -> Result<Option<EvalResult>, String> {

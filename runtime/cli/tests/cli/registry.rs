@@ -263,3 +263,65 @@ async fn serve_requires_the_named_signer_and_refuses_unsigned_or_foreign_signatu
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert!(r.stderr.contains("config `tool_signers[0]`"), "{}", r.stderr);
 }
+
+/// Provenance in policy: `resource.source` and `resource.signer`. A policy
+/// that lets the agent invoke only tools signed by `acme-release` serves it
+/// the signed registry tool and not the file tool beside it; `policy
+/// explain` shows where a registry tool came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_can_require_a_signer_and_explain_shows_the_source() {
+    use serde_json::json;
+
+    use super::mcp::{Setup as Server, call, text};
+
+    let Some(s) = Setup::new() else { return };
+    let key = s.home.path().join("release.key");
+    let r = s.airlock(&["sign", "--generate-key", &key.display().to_string()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let public = r.stdout.trim().to_owned();
+    let signed = s.push(programs::LOG_LINES, "tools/log-lines", "1");
+    assert_eq!(s.airlock(&["sign", &signed, "--key", &key.display().to_string()]).code, 0);
+
+    let policy = r#"
+        @id("signed-tools-only")
+        permit (principal, action == Action::"invoke", resource)
+        when { principal.sub == "agent:bot" && resource has signer && resource.signer == "acme-release"
+               && resource.source like "oci://*" };
+    "#;
+    let server =
+        Server::with(policy, &format!("\n[[tool_signers]]\nname = \"acme-release\"\nkey = \"{public}\"\n"));
+    let config = server.path("airlock.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        original.replace("tools = [\"tools\"]", &format!("tools = [\"tools\", \"{signed}\"]")),
+    )
+    .expect("write");
+    let components = s.components();
+    let token = server.write_token("bot.jwt", "agent:bot");
+    let bot = server.stdio_client(&token, &["--components", &components], ()).await;
+    let listed: Vec<String> =
+        bot.list_all_tools().await.expect("list").into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(listed, ["log-lines"], "only the signed registry tool is invocable");
+    let ran = bot.call_tool(call("log-lines", json!({"lines": 1}))).await.expect("call");
+    assert_eq!(ran.is_error, Some(false), "{}", text(&ran));
+    let file_tool = bot.call_tool(call("echo", json!({}))).await.expect("call");
+    assert_eq!(file_tool.is_error, Some(true));
+    bot.cancel().await.expect("close");
+
+    // explain: a registry tool named by its pin is from that reference and,
+    // on the command line (no signature checked), unsigned: denied here.
+    let explain_token = server.token("agent:bot");
+    let r = s.airlock(&[
+        "policy",
+        "explain",
+        "--config",
+        &config.display().to_string(),
+        "--token",
+        &explain_token,
+        "--tool",
+        &signed,
+    ]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("from {signed}, unsigned")), "{}", r.stdout);
+}

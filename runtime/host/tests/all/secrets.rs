@@ -68,6 +68,8 @@ fn grants_with_mounts(
         name: info.name.clone(),
         version: info.version.clone(),
         digest: tool.digest().to_string(),
+        source: "file".into(),
+        signer: None,
     };
     let decision = authorizer.decide(&principal, &identity, &request).expect("decide");
     let offer = Offer {

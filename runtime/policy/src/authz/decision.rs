@@ -230,11 +230,22 @@ impl fmt::Display for Decision {
     /// One line per capability: `allow`/`deny`, the action, the resource and
     /// the policies that decided it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
             "principal Agent::{:?}, tool {} {} ({})",
             self.principal, self.tool.name, self.tool.version, self.tool.digest
         )?;
+        // Where it came from, when not a plain file: what `resource.source`
+        // and `resource.signer` are for this call.
+        if self.tool.source != "file" || self.tool.signer.is_some() {
+            let signer = self
+                .tool
+                .signer
+                .as_deref()
+                .map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {s}"));
+            write!(f, " from {}, {signer}", self.tool.source)?;
+        }
+        writeln!(f)?;
         let resources: Vec<String> = self.verdicts.iter().map(|v| v.resource(&self.tool)).collect();
         let width = resources.iter().map(String::len).max().unwrap_or(0);
         for (verdict, resource) in self.verdicts.iter().zip(&resources) {

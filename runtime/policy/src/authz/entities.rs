@@ -165,15 +165,16 @@ fn agent(principal: &Principal) -> Result<Entity, AuthzError> {
 }
 
 fn tool_entity(tool: &ToolIdentity) -> Result<Entity, AuthzError> {
-    entity(
-        tool_uid(tool)?,
-        [
-            ("name", RestrictedExpression::new_string(tool.name.clone())),
-            ("version", RestrictedExpression::new_string(tool.version.clone())),
-            ("digest", RestrictedExpression::new_string(tool.digest.clone())),
-        ],
-        HashSet::new(),
-    )
+    let mut attrs = HashMap::from([
+        ("name".to_owned(), RestrictedExpression::new_string(tool.name.clone())),
+        ("version".to_owned(), RestrictedExpression::new_string(tool.version.clone())),
+        ("digest".to_owned(), RestrictedExpression::new_string(tool.digest.clone())),
+        ("source".to_owned(), RestrictedExpression::new_string(tool.source.clone())),
+    ]);
+    if let Some(signer) = &tool.signer {
+        attrs.insert("signer".to_owned(), RestrictedExpression::new_string(signer.clone()));
+    }
+    Entity::new(tool_uid(tool)?, attrs, HashSet::new()).map_err(|e| AuthzError::Input(e.to_string()))
 }
 
 fn entity<const N: usize>(
@@ -217,7 +218,13 @@ mod tests {
         });
         let serde_json::Value::Object(claims) = claims else { unreachable!() };
         let principal = Principal::from_claims("agent", "https://i", &claims).expect("principal");
-        let tool = ToolIdentity { name: "t".into(), version: "1".into(), digest: "sha256:0".into() };
+        let tool = ToolIdentity {
+            name: "t".into(),
+            version: "1".into(),
+            digest: "sha256:0".into(),
+            source: "file".into(),
+            signer: None,
+        };
         let path = GuestPath::new("/workspace/src").expect("path");
         let capabilities = [
             Capability::Invoke,

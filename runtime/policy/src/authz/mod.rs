@@ -112,6 +112,27 @@ pub struct ToolIdentity {
     pub version: String,
     /// `sha256:<hex>` of the component bytes.
     pub digest: String,
+    /// Where it came from: `file` (a component file or a built-in tool), or
+    /// the pinned registry reference it was loaded by
+    /// (`oci://REGISTRY/REPO@sha256:…`).
+    pub source: String,
+    /// The `[[tool_signers]]` name whose cosign signature over it verified
+    /// when it was loaded; `None` when unsigned or not checked (policy:
+    /// `resource has signer`).
+    pub signer: Option<String>,
+}
+
+impl ToolIdentity {
+    /// A tool from a component file: `source` is `file`, no signer.
+    pub fn file(name: &str, version: &str, digest: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            digest: digest.to_owned(),
+            source: "file".to_owned(),
+            signer: None,
+        }
+    }
 }
 
 /// Why a decision could not be made at all (as opposed to a denial).
