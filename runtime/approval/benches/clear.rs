@@ -15,13 +15,7 @@ use serde_json::json;
 fn decision(policy: &str, principal: &Principal) -> Decision {
     let source = PolicySource { name: "bench.cedar".into(), text: policy.into() };
     let authorizer = Authorizer::new(&[source]).expect("policy");
-    let tool = ToolIdentity {
-        name: "push".into(),
-        version: "1.0.0".into(),
-        digest: "sha256:ab".into(),
-        source: "file".into(),
-        signer: None,
-    };
+    let tool = ToolIdentity::file("push", "1.0.0", "sha256:ab");
     authorizer.decide(principal, &tool, &CapabilityRequest::default()).expect("decide")
 }
 

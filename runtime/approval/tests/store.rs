@@ -43,13 +43,7 @@ fn human(sub: &str) -> Principal {
 fn gated_decision(caller: &Principal) -> Decision {
     let source = PolicySource { name: "p.cedar".into(), text: POLICY.into() };
     let authorizer = Authorizer::new(&[source]).expect("policy");
-    let tool = ToolIdentity {
-        name: "push".into(),
-        version: "1.0.0".into(),
-        digest: "sha256:ab".into(),
-        source: "file".into(),
-        signer: None,
-    };
+    let tool = ToolIdentity::file("push", "1.0.0", "sha256:ab");
     let decision = authorizer.decide(caller, &tool, &CapabilityRequest::default()).expect("decide");
     assert_eq!(decision.needing_approval().count(), 1, "{decision}");
     decision

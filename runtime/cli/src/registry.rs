@@ -160,6 +160,15 @@ pub(crate) struct ToolSet {
 }
 
 impl ToolSet {
+    /// The configuration's `tools` and `[[tool_signers]]`.
+    pub(crate) fn from_config(config: &airlock_gateway::Config) -> Self {
+        Self {
+            files: config.tools.clone(),
+            registry: config.registry_tools.clone(),
+            signers: config.tool_signers.clone(),
+        }
+    }
+
     /// `--tools`: paths, and pinned `oci://` references (a tag is allowed
     /// only in the configuration, per entry).
     pub(crate) fn from_flags(flags: &[PathBuf], signers: Arc<[TrustedSigner]>) -> Result<Self, Failure> {

@@ -152,11 +152,7 @@ impl Reloader {
             .await
             .map_err(Failure::internal)??;
         let tools = if self.tool_flags.is_empty() {
-            ToolSet {
-                files: config.tools.clone(),
-                registry: config.registry_tools.clone(),
-                signers: config.tool_signers.clone(),
-            }
+            ToolSet::from_config(&config)
         } else {
             ToolSet::from_flags(&self.tool_flags, config.tool_signers.clone())?
         };

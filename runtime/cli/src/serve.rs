@@ -47,11 +47,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let audit: Arc<dyn AuditSink> = crate::audit::open_sink(&config)?;
     let verifier = config.verifier.clone();
     let tools = if args.tools.is_empty() {
-        ToolSet {
-            files: config.tools.clone(),
-            registry: config.registry_tools.clone(),
-            signers: config.tool_signers.clone(),
-        }
+        ToolSet::from_config(&config)
     } else {
         ToolSet::from_flags(&args.tools, config.tool_signers.clone())?
     };

@@ -75,13 +75,7 @@ fn bench_gateway(c: &mut Criterion) {
     let exec = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let echo = exec.block_on(runtime.load(std::path::Path::new(airlock_test_artifacts::ECHO))).expect("load");
-    let identity = ToolIdentity {
-        name: echo.info().name.clone(),
-        version: echo.info().version.clone(),
-        digest: echo.digest().to_string(),
-        source: "file".into(),
-        signer: None,
-    };
+    let identity = ToolIdentity::file(&echo.info().name, &echo.info().version, &echo.digest().to_string());
     let policy = PolicySource { name: "bench".into(), text: "permit (principal, action, resource);".into() };
     let authorizer = Authorizer::new(&[policy]).expect("policy");
     let approvals = ApprovalGate::new(None, Approvers::new(Vec::new(), Vec::new()));

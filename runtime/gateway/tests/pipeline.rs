@@ -76,13 +76,8 @@ impl Embedded {
     }
 
     async fn call(&self, caller: &Caller, tool: &LoadedTool, input: &str) -> CallReport {
-        let identity = ToolIdentity {
-            name: tool.info().name.clone(),
-            version: tool.info().version.clone(),
-            digest: tool.digest().to_string(),
-            source: "file".into(),
-            signer: None,
-        };
+        let identity =
+            ToolIdentity::file(&tool.info().name, &tool.info().version, &tool.digest().to_string());
         let request = CallRequest {
             transport: "embedded",
             credential: Credential::Caller(caller),

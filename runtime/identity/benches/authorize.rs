@@ -55,13 +55,7 @@ fn setup() -> Setup {
         secrets: vec![SecretRequest { name: "GITHUB_TOKEN".into(), reason: String::new(), reveal: false }],
         hosts: vec![],
     };
-    let tool = ToolIdentity {
-        name: "grep".into(),
-        version: "0.1.0".into(),
-        digest: format!("sha256:{}", "0".repeat(64)),
-        source: "file".into(),
-        signer: None,
-    };
+    let tool = ToolIdentity::file("grep", "0.1.0", &format!("sha256:{}", "0".repeat(64)));
     Setup { key, verifier, authorizer, tool, request }
 }
 

@@ -39,13 +39,7 @@ fn principal(sub: &str, iss: &str, claims: Value) -> Principal {
 }
 
 fn tool(name: &str) -> ToolIdentity {
-    ToolIdentity {
-        name: name.to_owned(),
-        version: "1.0.0".to_owned(),
-        digest: "sha256:00".to_owned(),
-        source: "file".into(),
-        signer: None,
-    }
+    ToolIdentity::file(name, "1.0.0", "sha256:00")
 }
 
 fn path(p: &str) -> GuestPath {

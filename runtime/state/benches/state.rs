@@ -82,13 +82,7 @@ fn request(n: u64) -> CallRequest {
             .into(),
     };
     let authorizer = Authorizer::new(&[source]).expect("policy");
-    let tool = ToolIdentity {
-        name: "push".into(),
-        version: "1".into(),
-        digest: "sha256:ab".into(),
-        source: "file".into(),
-        signer: None,
-    };
+    let tool = ToolIdentity::file("push", "1", "sha256:ab");
     let decision = authorizer.decide(&agent, &tool, &CapabilityRequest::default()).expect("decide");
     CallRequest::new(&agent, &decision, &GrantSet::default(), &format!("sha256:{n}"))
 }

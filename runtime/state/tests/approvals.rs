@@ -33,13 +33,7 @@ fn request(caller: &Principal) -> CallRequest {
         text: "@id(\"needs-a-human\") @approval(\"human\")\npermit (principal, action == Action::\"invoke\", resource);".into(),
     };
     let authorizer = Authorizer::new(&[source]).expect("policy");
-    let tool = ToolIdentity {
-        name: "push".into(),
-        version: "1.0.0".into(),
-        digest: "sha256:ab".into(),
-        source: "file".into(),
-        signer: None,
-    };
+    let tool = ToolIdentity::file("push", "1.0.0", "sha256:ab");
     let decision = authorizer.decide(caller, &tool, &CapabilityRequest::default()).expect("decide");
     CallRequest::new(caller, &decision, &GrantSet::default(), "sha256:input")
 }

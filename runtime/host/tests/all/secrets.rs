@@ -64,13 +64,7 @@ fn grants_with_mounts(
         .collect();
     let info = tool.info();
     let request = info.capabilities.with_offered_hosts(&info.name, &hosts).expect("offered hosts");
-    let identity = ToolIdentity {
-        name: info.name.clone(),
-        version: info.version.clone(),
-        digest: tool.digest().to_string(),
-        source: "file".into(),
-        signer: None,
-    };
+    let identity = ToolIdentity::file(&info.name, &info.version, &tool.digest().to_string());
     let decision = authorizer.decide(&principal, &identity, &request).expect("decide");
     let offer = Offer {
         hosts,

@@ -218,13 +218,7 @@ mod tests {
         });
         let serde_json::Value::Object(claims) = claims else { unreachable!() };
         let principal = Principal::from_claims("agent", "https://i", &claims).expect("principal");
-        let tool = ToolIdentity {
-            name: "t".into(),
-            version: "1".into(),
-            digest: "sha256:0".into(),
-            source: "file".into(),
-            signer: None,
-        };
+        let tool = ToolIdentity::file("t", "1", "sha256:0");
         let path = GuestPath::new("/workspace/src").expect("path");
         let capabilities = [
             Capability::Invoke,
