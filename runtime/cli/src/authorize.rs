@@ -31,8 +31,8 @@ pub(crate) fn verify(config: &Config, token: &str) -> Result<Arc<Caller>, Failur
 }
 
 /// How policy sees a loaded tool, named on the command line by `named`:
-/// a pinned registry reference is its `source` (the command line checks no
-/// signature: `signer` is absent), anything else is a `file`.
+/// a pinned registry reference is its `source`, anything else is a `file`
+/// (the caller adds the `signer`, see `registry::signer_of`).
 pub(crate) fn tool_identity(tool: &LoadedTool, named: &std::path::Path) -> ToolIdentity {
     let mut identity = airlock_gateway::identity_of(tool);
     let text = named.to_string_lossy();

@@ -50,7 +50,8 @@ async fn explain(args: ExplainArgs) -> Result<(), Failure> {
         .map(|n| crate::args::parse_net(n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::usage)?;
-    let identity = crate::authorize::tool_identity(&tool, &args.tool);
+    let mut identity = crate::authorize::tool_identity(&tool, &args.tool);
+    identity.signer = crate::registry::signer_of(&args.tool, &config.tool_signers).await;
     let tool_ref = airlock_gateway::ToolRef::new(&tool, &identity);
     let decided =
         airlock_gateway::decision(&config.authorizer, &verified.principal, tool_ref, &offered, None);

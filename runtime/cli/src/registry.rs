@@ -117,6 +117,26 @@ pub(crate) async fn sign(args: SignArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The trusted signer of the tool a command line names, for policy's
+/// `resource.signer`: checked when `named` is a pinned registry reference
+/// and the configuration has `[[tool_signers]]`. A missing or untrusted
+/// signature leaves it unsigned (policy decides), with a note saying why.
+pub(crate) async fn signer_of(named: &std::path::Path, signers: &[TrustedSigner]) -> Option<String> {
+    let text = named.to_string_lossy();
+    if signers.is_empty() || !text.starts_with(airlock_registry::SCHEME) {
+        return None;
+    }
+    let reference = text.parse::<OciReference>().ok()?;
+    let digest = reference.digest()?;
+    match airlock_registry::verify(&reference, digest, signers, &Credentials::from_environment()).await {
+        Ok(name) => Some(name),
+        Err(e) => {
+            eprintln!("note: {}: unsigned for policy", airlock_policy::text::printable(&e.to_string()));
+            None
+        }
+    }
+}
+
 /// Loads the tool `text` (an `oci://` reference) names. It must be pinned
 /// (`@sha256:`): a tag could name other code tomorrow. The verified
 /// manifest in the store names the component, which is read from the store

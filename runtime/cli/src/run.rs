@@ -43,8 +43,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         offer.mounts.extend(workspace.as_ref().map(Workspace::offer));
         offer.secrets = secret::offered_by_flags(&args.secrets, &args.store)?;
         let gateway = Gateway::without_policy(log);
+        let identity = authorize::tool_identity(&tool, &args.tool);
+        let named = ToolRef { loaded: &tool, identity: &identity };
         let report =
-            call(&gateway, &args, Credential::OperatorOverride, &tool, workspace.as_ref(), &input, offer)
+            call(&gateway, &args, Credential::OperatorOverride, named, workspace.as_ref(), &input, offer)
                 .await;
         return settle(&args, &tool, report);
     }
@@ -58,9 +60,9 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
             return Err(failure);
         }
     };
-    let Config { authorizer, approvals, limits, secrets, .. } = config;
+    let Config { authorizer, approvals, limits, secrets, tool_signers, .. } = config;
     let gateway = Gateway::new(authorizer, approvals, log.clone());
-    let setup = Setup { limits, secrets: secrets.as_deref() };
+    let setup = Setup { limits, secrets: secrets.as_deref(), signers: &tool_signers };
     // From here on every way out leaves a record of the call: the gateway's,
     // or (when it failed before reaching the gateway) this one.
     let (result, recorded) = authorized_call(&args, &gateway, &setup, &caller, &input, offer).await;
@@ -87,6 +89,8 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
 struct Setup<'a> {
     limits: Limits,
     secrets: Option<&'a std::path::Path>,
+    /// `[[tool_signers]]`: a registry tool's signature is checked for policy.
+    signers: &'a [airlock_registry::TrustedSigner],
 }
 
 /// A verified caller's call: load, prepare the workspace, build the offer,
@@ -112,8 +116,11 @@ async fn authorized_call(
         Ok(prepared) => prepared,
         Err(failure) => return (Err(failure), false),
     };
+    let mut identity = authorize::tool_identity(&tool, &args.tool);
+    identity.signer = crate::registry::signer_of(&args.tool, setup.signers).await;
+    let named = ToolRef { loaded: &tool, identity: &identity };
     let report =
-        call(gateway, args, Credential::Caller(caller), &tool, workspace.as_ref(), input, offer).await;
+        call(gateway, args, Credential::Caller(caller), named, workspace.as_ref(), input, offer).await;
     let recorded = report.recorded.is_ok();
     (settle(args, &tool, report), recorded)
 }
@@ -135,17 +142,16 @@ async fn call(
     gateway: &Gateway,
     args: &RunArgs,
     credential: Credential<'_>,
-    tool: &LoadedTool,
+    tool: ToolRef<'_>,
     workspace: Option<&Workspace>,
     input: &str,
     offer: Offer,
 ) -> CallReport {
-    let identity = authorize::tool_identity(tool, &args.tool);
     let hosts = offer.hosts.clone();
     let request = CallRequest {
         transport: "cli",
         credential,
-        tool: ToolRef { loaded: tool, identity: &identity },
+        tool,
         input,
         parsed_input: None,
         approval: args.approval.clone(),

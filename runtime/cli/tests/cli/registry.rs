@@ -309,19 +309,41 @@ async fn policy_can_require_a_signer_and_explain_shows_the_source() {
     assert_eq!(file_tool.is_error, Some(true));
     bot.cancel().await.expect("close");
 
-    // explain: a registry tool named by its pin is from that reference and,
-    // on the command line (no signature checked), unsigned: denied here.
-    let explain_token = server.token("agent:bot");
+    // The command line checks signatures too, with the config's
+    // [[tool_signers]]: explain shows the source and the signer, and the
+    // signed tool is allowed; an unsigned one is denied, with why.
+    let explain = |tool: &str| {
+        let token = server.token("agent:bot");
+        s.airlock(&[
+            "policy",
+            "explain",
+            "--config",
+            &config.display().to_string(),
+            "--token",
+            &token,
+            "--tool",
+            tool,
+        ])
+    };
+    let r = explain(&signed);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("from {signed}, signed by acme-release")), "{}", r.stdout);
+    let unsigned = s.push(programs::ECHO, "tools/echo", "unsigned");
+    let r = explain(&unsigned);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("from {unsigned}, unsigned")), "{}", r.stdout);
+    assert!(r.stderr.contains("is not signed: no cosign signature for"), "{}", r.stderr);
+
+    let token = server.token("agent:bot");
     let r = s.airlock(&[
-        "policy",
-        "explain",
+        "run",
         "--config",
         &config.display().to_string(),
         "--token",
-        &explain_token,
-        "--tool",
+        &token,
         &signed,
+        "--input",
+        "{\"lines\": 1}",
     ]);
-    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains(&format!("from {signed}, unsigned")), "{}", r.stdout);
+    assert_eq!(r.code, 0, "run of the signed tool: {}", r.stderr);
 }
