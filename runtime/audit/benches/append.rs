@@ -37,6 +37,8 @@ fn event(n: u64) -> Event {
             name: "osv-query".to_owned(),
             version: "0.1.0".to_owned(),
             digest: format!("sha256:{}", "ab".repeat(32)),
+            source: None,
+            signer: None,
         },
         input_sha256: input_sha256(&format!("{{\"packages\":[{n}]}}")),
         capabilities: vec![

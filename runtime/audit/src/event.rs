@@ -349,6 +349,14 @@ pub struct ToolRecord {
     pub version: String,
     /// `sha256:` digest of the component.
     pub digest: String,
+    /// The pinned registry reference it was loaded from; absent for a
+    /// component file or built-in tool (and in records written before
+    /// registries, which verify unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The `[[tool_signers]]` name whose signature verified, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// One capability and its decision.

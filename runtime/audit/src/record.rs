@@ -26,7 +26,13 @@ impl PrincipalRecord {
 impl ToolRecord {
     /// The tool as policy saw it.
     pub fn of(tool: &ToolIdentity) -> Self {
-        Self { name: tool.name.clone(), version: tool.version.clone(), digest: tool.digest.clone() }
+        Self {
+            name: tool.name.clone(),
+            version: tool.version.clone(),
+            digest: tool.digest.clone(),
+            source: (tool.source != "file").then(|| tool.source.clone()),
+            signer: tool.signer.clone(),
+        }
     }
 }
 

@@ -29,6 +29,8 @@ fn call(n: u64, outcome: Outcome) -> Event {
             name: "grep".to_owned(),
             version: "0.1.0".to_owned(),
             digest: "sha256:ab".to_owned(),
+            source: None,
+            signer: None,
         },
         input_sha256: input_sha256(&format!("{{\"n\": {n}}}")),
         capabilities: vec![CapabilityRecord {

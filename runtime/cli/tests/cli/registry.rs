@@ -232,6 +232,13 @@ async fn serve_requires_the_named_signer_and_refuses_unsigned_or_foreign_signatu
     let echoed = bot.call_tool(call("echo", json!({"signed": true}))).await.expect("call");
     assert_eq!(echoed.is_error, Some(false), "{}", text(&echoed));
     bot.cancel().await.expect("close");
+    // The call record says where the tool came from and who signed it.
+    let log = std::fs::read_to_string(server.path("audit/audit.jsonl")).expect("audit log");
+    let record = log.lines().find(|l| l.contains("\"kind\":\"call\"")).expect("a call record");
+    assert!(record.contains(&format!("\"source\":\"{signed}\"")), "{record}");
+    assert!(record.contains("\"signer\":\"acme-release\""), "{record}");
+    let r = s.airlock(&["audit", "verify", "--log", &server.path("audit").display().to_string()]);
+    assert_eq!(r.code, 0, "the chain verifies with the new fields: {}", r.stderr);
 
     for (reference, why) in [
         (&unsigned, "is not signed: no cosign signature for"),
