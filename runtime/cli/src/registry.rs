@@ -117,6 +117,24 @@ pub(crate) async fn sign(args: SignArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The component a pinned `reference` (manifest `digest`) names: the
+/// verified manifest in the store names it; only when the manifest is
+/// missing is it pulled, by digest.
+async fn stored_component(
+    registry: &Registry,
+    store: &ComponentStore,
+    reference: &OciReference,
+    digest: &str,
+) -> Result<String, Failure> {
+    match store.manifest(digest) {
+        Ok(manifest) => airlock_registry::component_of(reference, &manifest).map_err(failure),
+        Err(StoreError::Missing { .. }) => {
+            Ok(registry.pull(reference, store).await.map_err(failure)?.component_digest)
+        }
+        Err(other) => Err(failure(other.into())),
+    }
+}
+
 /// The trusted signer of the tool a command line names, for policy's
 /// `resource.signer`: checked when `named` is a pinned registry reference
 /// and the configuration has `[[tool_signers]]`. A missing or untrusted
@@ -153,17 +171,8 @@ pub(crate) async fn load_pinned(
         )));
     };
     let store = store(cache)?;
-    let component_digest = match store.manifest(digest) {
-        Ok(manifest) => airlock_registry::component_of(&reference, &manifest).map_err(failure)?,
-        Err(StoreError::Missing { .. }) => {
-            Registry::new(Credentials::from_environment())
-                .pull(&reference, &store)
-                .await
-                .map_err(failure)?
-                .component_digest
-        }
-        Err(other) => return Err(failure(other.into())),
-    };
+    let registry = Registry::new(Credentials::from_environment());
+    let component_digest = stored_component(&registry, &store, &reference, digest).await?;
     let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
     runtime.load_bytes(&bytes).await.map_err(runtime::load_failure)
 }
@@ -269,17 +278,9 @@ impl ToolSet {
         for entry in &self.registry {
             let reference = &entry.reference;
             let (pinned, component_digest) = match reference.digest() {
-                Some(digest) => match store.manifest(digest) {
-                    Ok(manifest) => (
-                        reference.clone(),
-                        airlock_registry::component_of(reference, &manifest).map_err(failure)?,
-                    ),
-                    Err(StoreError::Missing { .. }) => {
-                        let pulled = registry.pull(reference, &store).await.map_err(failure)?;
-                        (pulled.pinned, pulled.component_digest)
-                    }
-                    Err(other) => return Err(failure(other.into())),
-                },
+                Some(digest) => {
+                    (reference.clone(), stored_component(&registry, &store, reference, digest).await?)
+                }
                 None => {
                     let pulled = registry.pull(reference, &store).await.map_err(failure)?;
                     tracing::warn!(

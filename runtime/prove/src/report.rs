@@ -76,14 +76,7 @@ fn write_found(f: &mut fmt::Formatter<'_>, finding: &Finding, allows: &str) -> f
         Outcome::Proven => Ok(()),
         Outcome::Counterexample(found) => {
             write!(f, "{}", found.call)?;
-            let ids: Vec<String> = found
-                .permitted_by
-                .iter()
-                .map(|p| match &p.origin {
-                    Some(origin) if origin != &p.id => format!("{} ({origin})", p.id),
-                    _ => p.id.clone(),
-                })
-                .collect();
+            let ids: Vec<String> = found.permitted_by.iter().map(ToString::to_string).collect();
             let approval =
                 if found.needs_approval { " (an @approval permit: with a human's approval)" } else { "" };
             writeln!(f, "    {allows} by {}{approval}", ids.join(", "))?;

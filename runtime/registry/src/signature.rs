@@ -118,6 +118,13 @@ fn client(reference: &OciReference) -> Result<sigstore::cosign::Client, Signatur
         })
 }
 
+/// The registry credentials for `reference`, as sigstore takes them.
+fn auth(reference: &OciReference, credentials: &Credentials) -> Result<Auth, SignatureError> {
+    credentials.for_registry(reference.registry()).map(|auth| Auth::from(&auth)).map_err(|e| {
+        SignatureError::Registry { registry: reference.registry().to_owned(), message: e.to_string() }
+    })
+}
+
 fn sigstore_reference(reference: &OciReference, digest: &str) -> sigstore::registry::OciReference {
     sigstore::registry::OciReference::with_digest(
         reference.registry().to_owned(),
@@ -135,9 +142,7 @@ pub async fn verify(
     signers: &[TrustedSigner],
     credentials: &Credentials,
 ) -> Result<String, SignatureError> {
-    let auth = Auth::from(&credentials.for_registry(reference.registry()).map_err(|e| {
-        SignatureError::Registry { registry: reference.registry().to_owned(), message: e.to_string() }
-    })?);
+    let auth = auth(reference, credentials)?;
     let mut client = client(reference)?;
     let image = sigstore_reference(reference, digest);
     let layers = client.trusted_signature_layers(&auth, &image).await.map_err(|e| {
@@ -197,9 +202,7 @@ pub async fn sign(
         registry: reference.registry().to_owned(),
         message: e.to_string(),
     };
-    let auth = Auth::from(&credentials.for_registry(reference.registry()).map_err(|e| {
-        SignatureError::Registry { registry: reference.registry().to_owned(), message: e.to_string() }
-    })?);
+    let auth = auth(reference, credentials)?;
     let mut client = client(reference)?;
     let image = sigstore_reference(reference, digest);
     let (signature_image, source_digest) = client.triangulate(&image, &auth).await.map_err(registry_error)?;

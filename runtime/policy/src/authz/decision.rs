@@ -21,6 +21,17 @@ pub struct DecidingPolicy {
     pub origin: Option<String>,
 }
 
+impl fmt::Display for DecidingPolicy {
+    /// The id, then where it was written when that says more:
+    /// `bots-may-grep (policies/agents.cedar:4)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(origin) if origin != &self.id => write!(f, "{} ({origin})", self.id),
+            _ => f.write_str(&self.id),
+        }
+    }
+}
+
 /// The decision on one capability.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -251,14 +262,7 @@ impl fmt::Display for Decision {
         for (verdict, resource) in self.verdicts.iter().zip(&resources) {
             let outcome = if verdict.allowed { "allow" } else { "deny " };
             write!(f, "  {outcome}  {:<11}  {resource:<width$}", verdict.capability.action())?;
-            let ids: Vec<String> = verdict
-                .policies
-                .iter()
-                .map(|p| match &p.origin {
-                    Some(origin) if origin != &p.id => format!("{} ({origin})", p.id),
-                    _ => p.id.clone(),
-                })
-                .collect();
+            let ids: Vec<String> = verdict.policies.iter().map(ToString::to_string).collect();
             match (verdict.allowed, ids.is_empty()) {
                 (true, _) if verdict.needs_approval => {
                     write!(f, "  permitted with a human's approval by {}", ids.join(", "))?
