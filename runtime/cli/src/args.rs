@@ -86,7 +86,17 @@ pub(crate) struct SignArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PullArgs {
     /// oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST.
-    pub(crate) reference: String,
+    /// With --config: one of its tools, by name (no digest), else all.
+    pub(crate) reference: Option<String>,
+    /// Lock this configuration's registry tools: pull each, check its
+    /// signatures against its [[tool_signers]], and record the digest and
+    /// signer in `airlock.lock` beside it (read by every load).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Record a locked tool whose trusted signer changed (refused by
+    /// default: check who publishes it now first).
+    #[arg(long)]
+    pub(crate) accept_signer: bool,
     #[command(flatten)]
     pub(crate) cache: CacheArgs,
 }

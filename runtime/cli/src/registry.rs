@@ -11,7 +11,8 @@ use airlock_gateway::config::RegistryTool;
 use airlock_host::{LoadedTool, Runtime};
 use airlock_mcp::CatalogSource;
 use airlock_registry::{
-    ComponentStore, Credentials, OciReference, Registry, RegistryError, StoreError, TrustedSigner,
+    ComponentStore, Credentials, LockedTool, Lockfile, OciReference, Recorded, Registry, RegistryError,
+    StoreError, TrustedSigner,
 };
 use anyhow::anyhow;
 
@@ -54,7 +55,18 @@ fn failure(error: RegistryError) -> Failure {
 }
 
 pub(crate) async fn pull(args: PullArgs) -> Result<(), Failure> {
-    let reference = reference(&args.reference)?;
+    let reference = args.reference.as_deref().map(reference).transpose()?;
+    if let Some(config) = &args.config {
+        return lock_config(config, reference.as_ref(), args.accept_signer, &args.cache).await;
+    }
+    let Some(reference) = reference else {
+        return Err(Failure::usage(anyhow!(
+            "name a reference to pull, or pass --config FILE to lock the configuration's registry tools"
+        )));
+    };
+    if args.accept_signer {
+        return Err(Failure::usage(anyhow!("--accept-signer applies to airlock.lock: pass --config FILE")));
+    }
     let store = store(&args.cache)?;
     let pulled =
         Registry::new(Credentials::from_environment()).pull(&reference, &store).await.map_err(failure)?;
@@ -186,20 +198,42 @@ pub(crate) struct ToolSet {
     pub(crate) registry: Vec<RegistryTool>,
     /// Whose signatures on registry tools are trusted (`[[tool_signers]]`).
     pub(crate) signers: Arc<[TrustedSigner]>,
+    /// The configuration's `airlock.lock`, when it has one: every registry
+    /// tool must be in it, and runs exactly its locked digest and signer.
+    lock: Option<Locked>,
+}
+
+/// A lockfile and where it was read from (for messages).
+#[derive(Clone, Debug)]
+struct Locked {
+    file: Arc<Lockfile>,
+    path: PathBuf,
+}
+
+/// A registry tool made ready to load.
+struct Resolved {
+    /// The reference pinned to the manifest that runs.
+    pinned: OciReference,
+    /// The component that manifest names.
+    component_digest: String,
+    /// The trusted signer whose signature verified.
+    signer: Option<String>,
 }
 
 impl ToolSet {
-    /// The configuration's `tools` and `[[tool_signers]]`.
+    /// The configuration's `tools`, `[[tool_signers]]` and `airlock.lock`.
     pub(crate) fn from_config(config: &airlock_gateway::Config) -> Self {
         Self {
             files: config.tools.clone(),
             registry: config.registry_tools.clone(),
             signers: config.tool_signers.clone(),
+            lock: config.lock.clone().map(|file| Locked { file, path: config.lock_path.clone() }),
         }
     }
 
     /// `--tools`: paths, and pinned `oci://` references (a tag is allowed
-    /// only in the configuration, per entry).
+    /// only in the configuration, per entry). The lockfile locks the
+    /// configuration's tools, not these.
     pub(crate) fn from_flags(flags: &[PathBuf], signers: Arc<[TrustedSigner]>) -> Result<Self, Failure> {
         let mut set = Self { signers, ..Self::default() };
         for flag in flags {
@@ -260,29 +294,55 @@ impl ToolSet {
         self.files.is_empty() && self.registry.is_empty()
     }
 
-    /// What the catalog loads: the files as they are, each registry tool
-    /// read from the component store (verified as it is read), pulled by
-    /// digest when missing. An entry that allows its tag is resolved now:
-    /// the digest is printed and recorded in the audit log.
-    pub(crate) async fn sources(
-        &self,
-        cache: &CacheArgs,
-        audit: &dyn AuditSink,
-    ) -> Result<Vec<CatalogSource>, Failure> {
-        let mut sources: Vec<CatalogSource> = self.files.iter().cloned().map(CatalogSource::Path).collect();
-        if self.registry.is_empty() {
-            return Ok(sources);
+    /// The lock entry of `entry`, when the set is locked: it must have one,
+    /// and a pinned entry must pin the locked digest.
+    fn locked(&self, entry: &RegistryTool) -> Result<Option<&LockedTool>, Failure> {
+        let Some(lock) = &self.lock else { return Ok(None) };
+        let name = entry.reference.name();
+        let Some(locked) = lock.file.get(&name) else {
+            return Err(Failure::new(
+                exit::CONFIG,
+                anyhow!(
+                    "`{name}` is not in `{}`: lock it with `airlock pull --config` on this configuration",
+                    lock.path.display()
+                ),
+            ));
+        };
+        if let Some(digest) = entry.reference.digest()
+            && digest != locked.digest
+        {
+            return Err(Failure::new(
+                exit::CONFIG,
+                anyhow!(
+                    "`{name}`: the configuration pins {digest}, `{}` locks {}: update the lock with `airlock pull --config` on this configuration",
+                    lock.path.display(),
+                    locked.digest
+                ),
+            ));
         }
-        let store = store(cache)?;
-        let registry = Registry::new(Credentials::from_environment());
-        for entry in &self.registry {
-            let reference = &entry.reference;
-            let (pinned, component_digest) = match reference.digest() {
-                Some(digest) => {
-                    (reference.clone(), stored_component(&registry, &store, reference, digest).await?)
-                }
-                None => {
-                    let pulled = registry.pull(reference, &store).await.map_err(failure)?;
+        Ok(Some(locked))
+    }
+
+    /// Makes one registry tool ready to load: its pinned manifest (locked,
+    /// pinned, or its tag resolved now, recorded in `audit` when given),
+    /// the component it names (from the store, pulled by digest when
+    /// missing), and its signature checked. A locked tool must name the
+    /// locked component and verify as the locked signer.
+    async fn resolve(
+        &self,
+        entry: &RegistryTool,
+        registry: &Registry,
+        store: &ComponentStore,
+        audit: Option<&dyn AuditSink>,
+    ) -> Result<Resolved, Failure> {
+        let reference = &entry.reference;
+        let locked = self.locked(entry)?;
+        let pinned = match (reference.digest(), locked) {
+            (Some(_), _) => reference.clone(),
+            (None, Some(locked)) => reference.pinned(&locked.digest),
+            (None, None) => {
+                let pulled = registry.pull(reference, store).await.map_err(failure)?;
+                if let Some(audit) = audit {
                     tracing::warn!(
                         reference = %reference,
                         digest = %pulled.manifest_digest,
@@ -296,17 +356,161 @@ impl ToolSet {
                             component_digest: pulled.component_digest.clone(),
                         }))
                         .map_err(Failure::internal)?;
-                    (pulled.pinned, pulled.component_digest)
                 }
-            };
-            let signer = self.check_signature(entry, &pinned).await?;
-            let bytes = store.component(&component_digest).map_err(|e| failure(e.into()))?;
+                pulled.pinned
+            }
+        };
+        let Some(digest) = pinned.digest() else {
+            return Err(Failure::internal(anyhow!("`{pinned}` has no digest after resolution")));
+        };
+        let component_digest = stored_component(registry, store, &pinned, digest).await?;
+        let signer = self.check_signature(entry, &pinned).await?;
+        if let Some(locked) = locked {
+            if component_digest != locked.component {
+                return Err(Failure::new(
+                    exit::INVALID_TOOL,
+                    anyhow!(
+                        "`{pinned}` names component {component_digest}, but airlock.lock records {}: refused",
+                        locked.component
+                    ),
+                ));
+            }
+            if signer != locked.signer {
+                return Err(Failure::new(
+                    exit::INVALID_TOOL,
+                    airlock_registry::LockError::SignerChanged {
+                        name: locked.name.clone(),
+                        recorded: locked.signer.clone(),
+                        found: signer,
+                    },
+                ));
+            }
+        }
+        Ok(Resolved { pinned, component_digest, signer })
+    }
+
+    /// What the catalog loads: the files as they are, each registry tool
+    /// read from the component store (verified as it is read), pulled by
+    /// digest when missing. An entry that allows its tag, and is not
+    /// locked, is resolved now: the digest is printed and recorded in the
+    /// audit log.
+    pub(crate) async fn sources(
+        &self,
+        cache: &CacheArgs,
+        audit: &dyn AuditSink,
+    ) -> Result<Vec<CatalogSource>, Failure> {
+        let mut sources: Vec<CatalogSource> = self.files.iter().cloned().map(CatalogSource::Path).collect();
+        if self.registry.is_empty() {
+            return Ok(sources);
+        }
+        let store = store(cache)?;
+        let registry = Registry::new(Credentials::from_environment());
+        for entry in &self.registry {
+            let resolved = self.resolve(entry, &registry, &store, Some(audit)).await?;
+            let bytes = store.component(&resolved.component_digest).map_err(|e| failure(e.into()))?;
             sources.push(CatalogSource::Component {
-                label: pinned.to_string(),
+                label: resolved.pinned.to_string(),
                 bytes: Arc::from(bytes),
-                signer,
+                signer: resolved.signer,
             });
         }
         Ok(sources)
     }
+}
+
+/// `airlock pull --config FILE [REF]`: pulls the configuration's registry
+/// tools (or the one `only` names), checks their signatures as a load
+/// does, and records each digest and signer in `airlock.lock` beside it.
+/// A signer that changed is refused unless `accept_signer`; if anything is
+/// refused, the lockfile is left as it was.
+async fn lock_config(
+    path: &std::path::Path,
+    only: Option<&OciReference>,
+    accept_signer: bool,
+    cache: &CacheArgs,
+) -> Result<(), Failure> {
+    let tools =
+        airlock_gateway::config::load_config_tools(path).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let mut lock = tools.lock.as_deref().cloned().unwrap_or_default();
+    let set = ToolSet { registry: tools.registry_tools, signers: tools.tool_signers, ..ToolSet::default() };
+    if set.registry.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "config `{}` names no registry tools: nothing to lock",
+            path.display()
+        )));
+    }
+    let entries: Vec<&RegistryTool> = match only {
+        None => set.registry.iter().collect(),
+        Some(only) if only.digest().is_some() => {
+            return Err(Failure::usage(anyhow!(
+                "with --config, name the tool without a digest (`{}`): the configuration pins it or allows its tag",
+                only.name()
+            )));
+        }
+        Some(only) => {
+            let chosen: Vec<&RegistryTool> =
+                set.registry.iter().filter(|e| e.reference.name() == only.name()).collect();
+            if chosen.is_empty() {
+                let names: Vec<String> = set.registry.iter().map(|e| e.reference.name()).collect();
+                return Err(Failure::usage(anyhow!(
+                    "`{only}` is not a registry tool of `{}` (it names: {})",
+                    path.display(),
+                    names.join(", ")
+                )));
+            }
+            chosen
+        }
+    };
+    let store = store(cache)?;
+    let registry = Registry::new(Credentials::from_environment());
+    let mut lines = Vec::new();
+    let mut refusals = Vec::new();
+    for entry in entries {
+        let resolved = set.resolve(entry, &registry, &store, None).await?;
+        let tool = LockedTool {
+            name: entry.reference.name(),
+            digest: resolved.pinned.digest().unwrap_or_default().to_owned(),
+            component: resolved.component_digest,
+            signer: resolved.signer,
+        };
+        let signed = tool.signer.as_ref().map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {s}"));
+        let line = format!("locked {} (component {}, {signed})", resolved.pinned, tool.component);
+        match lock.record(tool, accept_signer) {
+            Ok(Recorded::Added | Recorded::Unchanged) => lines.push(line),
+            Ok(Recorded::Updated { previous }) => {
+                let mut changes = Vec::new();
+                if previous.digest != resolved.pinned.digest().unwrap_or_default() {
+                    changes.push(format!("was {}", previous.digest));
+                }
+                if let Some(current) = lock.get(&previous.name)
+                    && current.signer != previous.signer
+                {
+                    changes.push(format!(
+                        "signer changed from {}: accepted",
+                        previous.signer.as_deref().unwrap_or("unsigned")
+                    ));
+                }
+                lines.push(format!("{line}; {}", changes.join("; ")));
+            }
+            Err(e) => refusals.push(e.to_string()),
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(Failure::new(
+            exit::INVALID_TOOL,
+            anyhow!("`{}` not changed: {}", tools.lock_path.display(), refusals.join("; ")),
+        ));
+    }
+    if only.is_none() {
+        let names: Vec<String> = set.registry.iter().map(|e| e.reference.name()).collect();
+        for dropped in lock.retain(|name| names.iter().any(|n| n == name)) {
+            lines.push(format!("unlocked {} (no longer in the configuration)", dropped.name));
+        }
+    }
+    lock.write(&tools.lock_path).map_err(Failure::internal)?;
+    for line in lines {
+        println!("{line}");
+    }
+    eprintln!("wrote {}", tools.lock_path.display());
+    Ok(())
 }

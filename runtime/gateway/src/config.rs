@@ -13,7 +13,7 @@ use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Limits, NetLimits};
-use airlock_registry::{OciReference, TrustedSigner};
+use airlock_registry::{LOCKFILE_NAME, Lockfile, OciReference, TrustedSigner};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
@@ -190,6 +190,11 @@ pub struct Config {
     pub registry_tools: Vec<RegistryTool>,
     /// Trusted signers of registry tools (`[[tool_signers]]`), by name.
     pub tool_signers: Arc<[TrustedSigner]>,
+    /// `airlock.lock` beside the configuration, if there is one: the
+    /// digest and signer each registry tool is locked to.
+    pub lock: Option<Arc<Lockfile>>,
+    /// Where that lockfile is, or would be written.
+    pub lock_path: PathBuf,
     /// Where and how calls are recorded.
     pub audit: AuditSettings,
     /// Who may approve gated calls, and the store of requests.
@@ -199,7 +204,8 @@ pub struct Config {
     /// The database a fleet shares (`[state]`), migrated, if configured.
     pub state: Option<Arc<airlock_state::Database>>,
     /// Every file this configuration was read from: the file itself, the
-    /// policy files, JWKS files and CA files it names (what `airlock serve
+    /// policy files, JWKS files and CA files it names, the tool signers'
+    /// keys and the lockfile (what `airlock serve
     /// --watch` watches; the tools are watched separately).
     pub sources: Vec<PathBuf>,
 }
@@ -268,8 +274,8 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     };
     let verifier = Arc::new(Verifier::new(trust, settings, replay)?);
     let secrets = file.secrets.as_ref().map(|dir| base.join(dir));
-    let tool_signers = tool_signers(base, &file.tool_signers)?;
-    let (tools, registry_tools) = tool_entries(base, &file.tools, &tool_signers)?;
+    let RegistryTools { tool_signers, registry_tools, files: tools, lock, lock_path } =
+        registry_tools(base, &file)?;
     let audit = audit_settings(base, &file.audit)?;
     let trusted: Vec<String> = file.issuers.iter().map(|i| i.iss.clone()).collect();
     let approvals = approval_gate(base, &file.approvals, &trusted, state.as_ref())?;
@@ -277,6 +283,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     sources.extend(file.policies.iter().map(|p| base.join(p)));
     sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
     sources.extend(file.tool_signers.iter().map(|signer| base.join(&signer.key)));
+    sources.push(lock_path.clone());
     Ok(Config {
         verifier,
         authorizer,
@@ -285,6 +292,8 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
         tools,
         registry_tools,
         tool_signers,
+        lock,
+        lock_path,
         audit,
         approvals,
         issuers: trusted,
@@ -482,6 +491,43 @@ fn tool_signers(base: &Path, entries: &[ToolSignerFile]) -> anyhow::Result<Arc<[
         signers.push(signer);
     }
     Ok(signers.into())
+}
+
+/// What a configuration says about its tools: what `airlock pull --config`
+/// reads, without loading keys, state or policies.
+pub struct RegistryTools {
+    /// Trusted signers of registry tools (`[[tool_signers]]`), by name.
+    pub tool_signers: Arc<[TrustedSigner]>,
+    /// The registry tools, in the file's order.
+    pub registry_tools: Vec<RegistryTool>,
+    /// Tool files and directories (resolved paths).
+    pub files: Vec<PathBuf>,
+    /// The lockfile beside the configuration, if there is one.
+    pub lock: Option<Arc<Lockfile>>,
+    /// Where that lockfile is, or would be written.
+    pub lock_path: PathBuf,
+}
+
+fn registry_tools(base: &Path, file: &ConfigFile) -> anyhow::Result<RegistryTools> {
+    let tool_signers = tool_signers(base, &file.tool_signers)?;
+    let (files, registry_tools) = tool_entries(base, &file.tools, &tool_signers)?;
+    let lock_path = base.join(LOCKFILE_NAME);
+    let lock = Lockfile::read(&lock_path)?.map(Arc::new);
+    Ok(RegistryTools { tool_signers, registry_tools, files, lock, lock_path })
+}
+
+/// Reads and validates only a configuration's tools, `[[tool_signers]]`
+/// and lockfile (for `airlock pull --config`). The file must still parse
+/// as a whole.
+pub fn load_config_tools(path: &Path) -> Result<RegistryTools, ConfigError> {
+    let read = || -> anyhow::Result<RegistryTools> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config `{}`", path.display()))?;
+        let file: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        registry_tools(path.parent().unwrap_or(Path::new(".")), &file)
+    };
+    read().map_err(ConfigError::from)
 }
 
 /// Reads and validates only the policies a configuration names (its

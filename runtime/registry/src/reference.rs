@@ -145,6 +145,12 @@ impl OciReference {
         self.digest.as_deref()
     }
 
+    /// The name this reference gives its tool: the reference without its
+    /// digest (`oci://REGISTRY/REPOSITORY:TAG`), as `airlock.lock` keys it.
+    pub fn name(&self) -> String {
+        Self { digest: None, ..self.clone() }.to_string()
+    }
+
     /// This reference pinned to `digest` (the tag kept for readers).
     pub fn pinned(&self, digest: &str) -> Self {
         Self { digest: Some(digest.to_owned()), ..self.clone() }

@@ -354,3 +354,150 @@ async fn policy_can_require_a_signer_and_explain_shows_the_source() {
     ]);
     assert_eq!(r.code, 0, "run of the signed tool: {}", r.stderr);
 }
+
+/// `airlock.lock`: `airlock pull --config` locks each registry tool's
+/// digest and signer; every load runs exactly that, even after the tag
+/// moves; a tag moved to code signed by someone else is refused until the
+/// operator accepts the new signer, and the lockfile is left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lockfile_pins_what_runs_and_a_changed_signer_needs_acceptance() {
+    use super::mcp::{POLICY, Setup as Server};
+
+    let Some(s) = Setup::new() else { return };
+    let mut publics = Vec::new();
+    for name in ["release", "other"] {
+        let key = s.home.path().join(format!("{name}.key"));
+        let r = s.airlock(&["sign", "--generate-key", &key.display().to_string()]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        publics.push((key, r.stdout.trim().to_owned()));
+    }
+    let sign = |pinned: &str, key: &Path| {
+        let r = s.airlock(&["sign", pinned, "--key", &key.display().to_string()]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    let first = s.push(programs::ECHO, "tools/echo", "stable");
+    sign(&first, &publics[0].0);
+    let tagged = s.registry.reference("tools/echo", "stable");
+
+    let signers = format!(
+        "\n[[tool_signers]]\nname = \"acme-release\"\nkey = \"{}\"\n\n[[tool_signers]]\nname = \"other\"\nkey = \"{}\"\n",
+        publics[0].1, publics[1].1
+    );
+    let server = Server::with(POLICY, &signers);
+    let config = server.path("airlock.toml");
+    let config_arg = config.display().to_string();
+    let original = std::fs::read_to_string(&config).expect("config");
+    let with_tools = |tools: &str| {
+        std::fs::write(&config, original.replace("tools = [\"tools\"]", &format!("tools = [{tools}]")))
+            .expect("write");
+    };
+    with_tools(&format!("{{ ref = \"{tagged}\", allow_tag = true }}"));
+    let components = s.components();
+    // Alice may call every tool, so she is offered every tool served.
+    let served = |jwt: &str| {
+        let token = server.write_token(jwt, "human:alice");
+        let components = components.clone();
+        let server = &server;
+        async move {
+            let bot = server.stdio_client(&token, &["--components", &components], ()).await;
+            let tools: Vec<String> =
+                bot.list_all_tools().await.expect("list").into_iter().map(|t| t.name.to_string()).collect();
+            bot.cancel().await.expect("close");
+            tools
+        }
+    };
+    let serve_refused = |jwt: &str| {
+        let token = server.write_token(jwt, "human:alice");
+        let mut command = server.command(&["--stdio", "--token-file"]);
+        let out = command
+            .arg(&token)
+            .args(["--components", &components])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("serve");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let r = s.airlock(&["pull", "--config", &config_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with(&format!("locked {first} (component sha256:")), "{}", r.stdout);
+    assert!(r.stdout.contains("signed by acme-release"), "{}", r.stdout);
+    let lock_path = server.path("airlock.lock");
+    let locked = std::fs::read_to_string(&lock_path).expect("airlock.lock written");
+    let first_digest = first.rsplit_once('@').expect("pinned").1;
+    assert!(locked.contains(&format!("name = \"{tagged}\"")), "{locked}");
+    assert!(locked.contains(&format!("digest = \"{first_digest}\"")), "{locked}");
+    assert!(locked.contains("signer = \"acme-release\""), "{locked}");
+
+    // The tag moves to other code, signed by the other trusted key: the
+    // server still runs the locked digest, and resolves no tag.
+    let moved = s.push(programs::LOG_LINES, "tools/echo", "stable");
+    sign(&moved, &publics[1].0);
+    assert_eq!(served("bot-1.jwt").await, ["echo"]);
+    let log = std::fs::read_to_string(server.path("audit/audit.jsonl")).expect("audit log");
+    assert!(!log.contains("\"kind\":\"tool_resolved\""), "a locked tag is not resolved: {log}");
+
+    // Updating the lock: the new signer is refused, nothing changes...
+    let r = s.airlock(&["pull", "--config", &config_arg]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("signed by `other` now, but airlock.lock records `acme-release`: refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--accept-signer"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&lock_path).expect("lock"), locked, "the lockfile is unchanged");
+    // ... until the operator accepts it.
+    let r = s.airlock(&["pull", "--config", &config_arg, "--accept-signer"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("locked {moved} ")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("was {first_digest}")), "{}", r.stdout);
+    assert!(r.stdout.contains("signer changed from acme-release: accepted"), "{}", r.stdout);
+    assert_eq!(served("bot-2.jwt").await, ["log-lines"]);
+
+    // A lockfile edited to claim the old signer: the load is refused.
+    let accepted = std::fs::read_to_string(&lock_path).expect("lock");
+    std::fs::write(&lock_path, accepted.replace("signer = \"other\"", "signer = \"acme-release\""))
+        .expect("edit");
+    let (code, stderr) = serve_refused("bot-3.jwt");
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("signed by `other` now, but airlock.lock records `acme-release`"), "{stderr}");
+    std::fs::write(&lock_path, &accepted).expect("restore");
+
+    // A pin that differs from the lock, and a tool the lock does not have.
+    with_tools(&format!("\"{first}\""));
+    let (code, stderr) = serve_refused("bot-4.jwt");
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(stderr.contains(&format!("the configuration pins {first_digest}")), "{stderr}");
+    let other = s.push(programs::ENV_READ, "tools/env", "1");
+    with_tools(&format!("{{ ref = \"{tagged}\", allow_tag = true }}, \"{other}\""));
+    let (code, stderr) = serve_refused("bot-5.jwt");
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(stderr.contains("tools/env:1` is not in"), "{stderr}");
+    assert!(stderr.contains("airlock pull --config"), "{stderr}");
+    // Locking one tool by name adds it; the other stays as locked.
+    let r = s.airlock(&["pull", "--config", &config_arg, &s.registry.reference("tools/env", "1")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("unsigned"), "{}", r.stdout);
+    assert_eq!(served("bot-6.jwt").await.len(), 2);
+    let r = s.airlock(&["pull", "--config", &config_arg, &s.registry.reference("tools/nope", "1")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a registry tool of"), "{}", r.stderr);
+
+    // A tool dropped from the configuration is dropped from the lock.
+    with_tools(&format!("\"{other}\""));
+    let r = s.airlock(&["pull", "--config", &config_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("unlocked {tagged} (no longer in the configuration)")),
+        "{}",
+        r.stdout
+    );
+    assert!(!std::fs::read_to_string(&lock_path).expect("lock").contains("tools/echo"));
+
+    // A lockfile that is not one refuses the configuration, naming it.
+    std::fs::write(&lock_path, "version = 1\n[[tool]]\nname = \"oops\"\n").expect("spoil");
+    let r = s.airlock(&["policy", "check", "--config", &config_arg]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("airlock.lock") && r.stderr.contains("missing field"), "{}", r.stderr);
+}
