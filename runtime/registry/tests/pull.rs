@@ -184,3 +184,66 @@ async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
         .expect_err("wrong password");
     assert!(err.to_string().contains(registry.address()), "{err}");
 }
+
+/// Docker's bearer-token flow, as Docker Hub, GHCR and Harbor speak it: the
+/// registry sends the client to a token server; the credentials from the
+/// docker-style config get a token for what is asked (pull, push, and the
+/// cosign signature's tag); anonymous clients and wrong passwords get no
+/// access.
+#[tokio::test]
+async fn a_registry_that_asks_for_a_bearer_token_gets_one_for_the_configured_credentials() {
+    use base64::Engine as _;
+
+    let Some(registry) = TestRegistry::start_with_token_server() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ComponentStore::open(&dir.path().join("store")).expect("store");
+    let tagged = reference(&registry.reference("tools/behind-tokens", "1"));
+
+    let anonymous = Registry::new(Credentials::anonymous());
+    let err =
+        anonymous.push(&component("tokens"), &tagged).await.expect_err("an anonymous token grants nothing");
+    assert!(err.to_string().starts_with(&format!("registry `{}`", registry.address())), "{err}");
+    let (granted, anonymous_tokens, _) = registry.tokens_issued();
+    assert_eq!(granted, 0);
+    assert!(anonymous_tokens >= 1, "the client asked the token server anonymously");
+
+    let config = dir.path().join("config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        airlock_test_registry::USER,
+        airlock_test_registry::PASSWORD
+    ));
+    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()))
+        .expect("docker config");
+    let credentials = Credentials::from_file(&config);
+    let client = Registry::new(credentials.clone());
+    let pinned = client.push(&component("tokens"), &tagged).await.expect("push with a token");
+    let pulled = client.pull(&tagged, &store).await.expect("pull by tag with a token");
+    assert_eq!(pulled.pinned, pinned);
+    assert_eq!(store.component(&pulled.component_digest).expect("stored"), component("tokens"));
+    assert!(registry.tokens_issued().0 >= 2, "tokens were issued for the push and the pull");
+    let err = anonymous.pull(&pinned, &store).await.expect_err("anonymous pulls are refused too");
+    assert!(err.to_string().contains(registry.address()), "{err}");
+
+    // Signing and verifying speak the same flow.
+    let key = dir.path().join("release.key");
+    let public = airlock_registry::generate_key(&key).expect("key pair");
+    let digest = pinned.digest().expect("pinned");
+    airlock_registry::sign(&pinned, digest, &key, &credentials).await.expect("sign with a token");
+    let signer = airlock_registry::TrustedSigner::from_file("acme-release", &public).expect("signer");
+    let verified = airlock_registry::verify(&pinned, digest, &[signer], &credentials).await;
+    assert_eq!(verified.expect("verify with a token"), "acme-release");
+
+    std::fs::write(
+        &config,
+        format!(r#"{{"auths": {{"{}": {{"username": "ci", "password": "wrong"}}}}}}"#, registry.address()),
+    )
+    .expect("docker config");
+    let refused_before = registry.tokens_issued().2;
+    let err = Registry::new(Credentials::from_file(&config))
+        .pull(&pinned, &store)
+        .await
+        .expect_err("wrong password");
+    assert!(err.to_string().contains(registry.address()), "{err}");
+    assert!(registry.tokens_issued().2 > refused_before, "the token server refused the wrong password");
+}

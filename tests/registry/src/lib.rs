@@ -10,6 +10,8 @@
 //! it): then it panics.
 #![forbid(unsafe_code)]
 
+mod token;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,7 +22,18 @@ pub struct TestRegistry {
     child: Child,
     address: String,
     storage: PathBuf,
+    tokens: Option<token::TokenServer>,
     _dir: tempfile::TempDir,
+}
+
+/// How a test registry authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Auth {
+    Anonymous,
+    /// HTTP basic authentication against an htpasswd file.
+    Password,
+    /// Docker's bearer-token flow, against a token server of the test's.
+    Token,
 }
 
 fn program() -> Option<PathBuf> {
@@ -44,16 +57,24 @@ impl TestRegistry {
     /// Starts a registry on a free port of `127.0.0.1`, or `None` when the
     /// program is missing (see the module docs).
     pub fn start() -> Option<Self> {
-        Self::start_configured(false)
+        Self::start_configured(Auth::Anonymous)
     }
 
     /// [`TestRegistry::start`], with HTTP basic authentication: only
     /// [`USER`] with [`PASSWORD`] may pull or push.
     pub fn start_with_password() -> Option<Self> {
-        Self::start_configured(true)
+        Self::start_configured(Auth::Password)
     }
 
-    fn start_configured(password: bool) -> Option<Self> {
+    /// [`TestRegistry::start`], with the bearer-token flow: the registry
+    /// sends clients to a token server on loopback, which gives [`USER`]
+    /// with [`PASSWORD`] a token for what it asks, an anonymous client a
+    /// token granting nothing, and wrong credentials `401`.
+    pub fn start_with_token_server() -> Option<Self> {
+        Self::start_configured(Auth::Token)
+    }
+
+    fn start_configured(auth: Auth) -> Option<Self> {
         let Some(program) = program() else {
             assert!(
                 std::env::var_os("AIRLOCK_REQUIRE_REGISTRY").is_none(),
@@ -69,13 +90,30 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: airlock-test\n",
             storage.display()
         );
-        if password {
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{USER}:{PASSWORD_BCRYPT}\n")).expect("htpasswd");
-            text.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n",
-                htpasswd.display()
-            ));
+        let mut tokens = None;
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Password => {
+                let htpasswd = dir.path().join("htpasswd");
+                std::fs::write(&htpasswd, format!("{USER}:{PASSWORD_BCRYPT}\n")).expect("htpasswd");
+                text.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            Auth::Token => {
+                let server = token::TokenServer::start();
+                let bundle = dir.path().join("token-signer.pem");
+                std::fs::write(&bundle, &server.certificate_pem).expect("rootcertbundle");
+                text.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm,
+                    token::SERVICE,
+                    token::ISSUER,
+                    bundle.display()
+                ));
+                tokens = Some(server);
+            }
         }
         std::fs::write(&config, text).expect("registry config");
         let mut child = Command::new(&program)
@@ -101,7 +139,7 @@ impl TestRegistry {
             let _ = child.kill();
             panic!("{} did not report its address within 20 s", program.display())
         });
-        let registry = Self { child, address, storage, _dir: dir };
+        let registry = Self { child, address, storage, tokens, _dir: dir };
         registry.wait_ready();
         Some(registry)
     }
@@ -132,6 +170,16 @@ impl TestRegistry {
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
         self.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    /// For a registry from [`TestRegistry::start_with_token_server`]: how
+    /// many tokens granting access were issued to [`USER`], how many
+    /// granting nothing to anonymous clients, and how many requests were
+    /// refused for wrong credentials.
+    pub fn tokens_issued(&self) -> (usize, usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let counts = &self.tokens.as_ref().expect("a registry with a token server").counts;
+        (counts.granted.load(SeqCst), counts.anonymous.load(SeqCst), counts.refused.load(SeqCst))
     }
 
     /// The registry's storage root.
