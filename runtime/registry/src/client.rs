@@ -166,21 +166,34 @@ impl Registry {
     }
 }
 
-/// For a diagnosis only: a digest that a cosign signature stored for
-/// `digest` names, other than `digest` itself (a signature copied from
-/// another component). `None` when there is none, or nothing to read.
-pub(crate) async fn signature_payload_digests(
+/// What the cosign signatures stored for a digest name, read for a
+/// diagnosis only (never to trust them).
+#[derive(Debug, Default)]
+pub(crate) struct StoredSignatures {
+    /// How many name the digest itself.
+    pub(crate) over_this: usize,
+    /// A digest another one names (a signature copied from another
+    /// component).
+    pub(crate) other: Option<String>,
+}
+
+/// What the cosign signatures stored for `digest` name; nothing when there
+/// are none, or nothing to read.
+pub(crate) async fn stored_signatures(
     reference: &OciReference,
     digest: &str,
     credentials: &Credentials,
-) -> Option<String> {
+) -> StoredSignatures {
+    let mut stored = StoredSignatures::default();
     let client = Registry::client(reference);
-    let auth = credentials.for_registry(reference.registry()).ok()?;
+    let Ok(auth) = credentials.for_registry(reference.registry()) else { return stored };
     let tag = format!("{}.sig", digest.replace(':', "-"));
     let signatures =
         Reference::with_tag(reference.registry().to_owned(), reference.repository().to_owned(), tag);
-    let (manifest, _) = client.pull_manifest_raw(&signatures, &auth, &MANIFEST_TYPES).await.ok()?;
-    let manifest: OciImageManifest = serde_json::from_slice(&manifest).ok()?;
+    let Ok((manifest, _)) = client.pull_manifest_raw(&signatures, &auth, &MANIFEST_TYPES).await else {
+        return stored;
+    };
+    let Ok(manifest) = serde_json::from_slice::<OciImageManifest>(&manifest) else { return stored };
     for layer in manifest.layers.iter().take(16) {
         if layer.size > 64 << 10 {
             continue;
@@ -192,13 +205,13 @@ pub(crate) async fn signature_payload_digests(
         let named = serde_json::from_slice::<serde_json::Value>(&payload)
             .ok()
             .and_then(|v| v["critical"]["image"]["docker-manifest-digest"].as_str().map(str::to_owned));
-        if let Some(named) = named
-            && named != digest
-        {
-            return Some(named);
+        match named {
+            Some(named) if named == digest => stored.over_this += 1,
+            Some(named) => stored.other = Some(named),
+            None => {}
         }
     }
-    None
+    stored
 }
 
 /// The component digest a stored, verified manifest names (checked as a

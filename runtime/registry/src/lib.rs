@@ -14,6 +14,7 @@
 
 mod auth;
 mod client;
+mod keyless;
 mod layout;
 mod lock;
 mod reference;
@@ -22,6 +23,7 @@ mod store;
 
 pub use auth::{Credentials, docker_config_path};
 pub use client::{Pulled, Registry, component_of};
+pub use keyless::{KeylessRoot, log_id};
 pub use layout::{MAX_COMPONENT_BYTES, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 pub use lock::{LOCKFILE_NAME, LockError, LockedTool, Lockfile, Recorded};
 pub use reference::{OciReference, ReferenceError, SCHEME};

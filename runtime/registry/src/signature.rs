@@ -1,6 +1,7 @@
 //! Cosign signatures on components: verified against the operator's
-//! trusted signers (`[[tool_signers]]`: ECDSA P-256 or Ed25519 public keys),
-//! made with a local key (`airlock sign`). Signatures are stored in the
+//! trusted signers (`[[tool_signers]]`: ECDSA P-256 or Ed25519 public keys,
+//! or keyless identities checked offline, see [`crate::keyless`]), made
+//! with a local key (`airlock sign`). Signatures are stored in the
 //! registry as cosign stores them (the `sha256-<hex>.sig` tag, simple
 //! signing payloads); sigstore-rs reads and checks them.
 
@@ -13,12 +14,23 @@ use sigstore::crypto::SigningScheme;
 use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol};
 
-use crate::{Credentials, OciReference};
+use std::sync::Arc;
+
+use crate::keyless::Keyless;
+use crate::{Credentials, KeylessRoot, OciReference};
 
 /// A signer the operator trusts, by name.
 pub struct TrustedSigner {
     name: String,
-    verifier: PublicKeyVerifier,
+    kind: SignerKind,
+}
+
+/// How a trusted signer's signatures are recognised.
+enum SignerKind {
+    /// Made by this public key.
+    Key(PublicKeyVerifier),
+    /// Made by this identity, in a Fulcio certificate.
+    Keyless(Keyless),
 }
 
 impl std::fmt::Debug for TrustedSigner {
@@ -72,6 +84,20 @@ pub enum SignatureError {
         /// The trusted signers' names.
         signers: String,
     },
+    /// Signatures over this digest are stored, but none could be read as
+    /// a valid signature: a transparency-log entry signed by a log the
+    /// roots do not name, or a malformed layer.
+    #[error(
+        "`{reference}`: {count} signature(s) over {digest} could not be checked against the configured roots (a transparency-log entry from an untrusted log, or a malformed signature): refused"
+    )]
+    Unverifiable {
+        /// The reference.
+        reference: String,
+        /// The manifest digest.
+        digest: String,
+        /// How many such signatures are stored.
+        count: usize,
+    },
     /// The registry could not be read or written.
     #[error("registry `{registry}`: {message}")]
     Registry {
@@ -89,7 +115,30 @@ impl TrustedSigner {
         let pem = std::fs::read(path).map_err(|e| key_error(path, e.to_string()))?;
         let verifier = PublicKeyVerifier::try_from(&pem)
             .map_err(|e| key_error(path, format!("not an ECDSA P-256 or Ed25519 public key in PEM: {e}")))?;
-        Ok(Self { name: name.to_owned(), verifier })
+        Ok(Self { name: name.to_owned(), kind: SignerKind::Key(verifier) })
+    }
+
+    /// A keyless signer named `name`: signatures whose Fulcio certificate
+    /// (chaining to `root`) names exactly this OIDC `issuer` and this
+    /// `identity` (the certificate's e-mail address or URI), recorded by a
+    /// transparency log `root` trusts while the certificate was valid.
+    pub fn keyless(name: &str, issuer: &str, identity: &str, root: Arc<KeylessRoot>) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: SignerKind::Keyless(Keyless {
+                issuer: issuer.to_owned(),
+                identity: identity.to_owned(),
+                root,
+            }),
+        }
+    }
+
+    /// Whether `layer` is this signer's signature.
+    fn signed(&self, layer: &SignatureLayer) -> bool {
+        match &self.kind {
+            SignerKind::Key(verifier) => verifier.verify(layer).unwrap_or(false),
+            SignerKind::Keyless(keyless) => keyless.signed(layer),
+        }
     }
 
     /// The signer's name.
@@ -102,20 +151,28 @@ fn key_error(path: &Path, reason: String) -> SignatureError {
     SignatureError::Key { path: path.to_owned(), reason }
 }
 
-fn client(reference: &OciReference) -> Result<sigstore::cosign::Client, SignatureError> {
+/// A cosign client for `reference`'s registry; with `root`, it checks
+/// keyless certificates and log entries against it (offline).
+fn client(
+    reference: &OciReference,
+    root: Option<&KeylessRoot>,
+) -> Result<sigstore::cosign::Client, SignatureError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = if reference.is_loopback() {
         ClientProtocol::HttpsExcept(vec![reference.registry().to_owned()])
     } else {
         ClientProtocol::Https
     };
-    ClientBuilder::default()
-        .with_oci_client_config(ClientConfig { protocol, ..ClientConfig::default() })
-        .build()
-        .map_err(|e| SignatureError::Registry {
-            registry: reference.registry().to_owned(),
-            message: e.to_string(),
-        })
+    let error = |e: sigstore::errors::SigstoreError| SignatureError::Registry {
+        registry: reference.registry().to_owned(),
+        message: e.to_string(),
+    };
+    let builder =
+        ClientBuilder::default().with_oci_client_config(ClientConfig { protocol, ..ClientConfig::default() });
+    match root.map(KeylessRoot::trust_root) {
+        Some(trust) => builder.with_trust_repository(&trust).map_err(error)?.build().map_err(error),
+        None => builder.build().map_err(error),
+    }
 }
 
 /// The registry credentials for `reference`, as sigstore takes them.
@@ -143,7 +200,11 @@ pub async fn verify(
     credentials: &Credentials,
 ) -> Result<String, SignatureError> {
     let auth = auth(reference, credentials)?;
-    let mut client = client(reference)?;
+    let root = signers.iter().find_map(|signer| match &signer.kind {
+        SignerKind::Keyless(keyless) => Some(keyless.root.clone()),
+        SignerKind::Key(_) => None,
+    });
+    let mut client = client(reference, root.as_deref())?;
     let image = sigstore_reference(reference, digest);
     let layers = client.trusted_signature_layers(&auth, &image).await.map_err(|e| {
         SignatureError::Registry { registry: reference.registry().to_owned(), message: e.to_string() }
@@ -154,7 +215,7 @@ pub async fn verify(
         layers.iter().filter(|l| l.simple_signing.critical.image.docker_manifest_digest == digest).collect();
     for signer in signers {
         for layer in &over_this {
-            if signer.verifier.verify(layer).unwrap_or(false) {
+            if signer.signed(layer) {
                 return Ok(signer.name.clone());
             }
         }
@@ -168,14 +229,17 @@ pub async fn verify(
             signers: if names.is_empty() { "none configured".into() } else { names.join(", ") },
         });
     }
-    match crate::client::signature_payload_digests(reference, digest, credentials).await {
-        Some(other) => Err(SignatureError::OtherDigest {
-            reference: reference.to_string(),
-            digest: digest.to_owned(),
-            other,
-        }),
-        None => Err(SignatureError::Unsigned { reference: reference.to_string(), digest: digest.to_owned() }),
-    }
+    let stored = crate::client::stored_signatures(reference, digest, credentials).await;
+    let (reference, digest) = (reference.to_string(), digest.to_owned());
+    Err(match stored {
+        stored if stored.over_this > 0 => {
+            SignatureError::Unverifiable { reference, digest, count: stored.over_this }
+        }
+        crate::client::StoredSignatures { other: Some(other), .. } => {
+            SignatureError::OtherDigest { reference, digest, other }
+        }
+        _ => SignatureError::Unsigned { reference, digest },
+    })
 }
 
 /// Signs the manifest `digest` of `reference` with the private key in
@@ -203,7 +267,7 @@ pub async fn sign(
         message: e.to_string(),
     };
     let auth = auth(reference, credentials)?;
-    let mut client = client(reference)?;
+    let mut client = client(reference, None)?;
     let image = sigstore_reference(reference, digest);
     let (signature_image, source_digest) = client.triangulate(&image, &auth).await.map_err(registry_error)?;
     if source_digest != digest {
