@@ -13,7 +13,7 @@ use airlock_audit::{Checkpointer, Durability};
 use airlock_identity::{ReplayCache, TrustStore, Verifier, VerifierSettings};
 use airlock_policy::authz::{Authorizer, PolicySource};
 use airlock_policy::{Limits, NetLimits};
-use airlock_registry::{LOCKFILE_NAME, Lockfile, OciReference, TrustedSigner};
+use airlock_registry::{KeylessRoot, LOCKFILE_NAME, Lockfile, OciReference, TrustedSigner};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
@@ -68,16 +68,43 @@ struct ConfigFile {
     /// trusted, by name.
     #[serde(default)]
     tool_signers: Vec<ToolSignerFile>,
+    /// `[sigstore]`: the offline roots keyless signers are checked against.
+    sigstore: Option<SigstoreFile>,
 }
 
-/// `[[tool_signers]]`: a trusted signer of registry tools.
+/// `[[tool_signers]]`: a trusted signer of registry tools, by its public
+/// key, or keyless by its identity.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolSignerFile {
     /// The name policy and `tools` entries use (`resource.signer`).
     name: String,
     /// Its public key (PEM, ECDSA P-256 or Ed25519, as `cosign.pub`).
-    key: PathBuf,
+    key: Option<PathBuf>,
+    /// Keyless: the OIDC issuer its Fulcio certificate must name, exactly.
+    issuer: Option<String>,
+    /// Keyless: the certificate's subject (e-mail address or URI), exactly.
+    identity: Option<String>,
+}
+
+/// `[sigstore]`: the roots of keyless signatures, read from files (nothing
+/// is fetched: no TUF, no transparency-log call).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigstoreFile {
+    /// Fulcio's certificates (PEM: roots and intermediates).
+    fulcio_roots: PathBuf,
+    /// The transparency logs' public keys (PEM, one per file).
+    rekor_keys: Vec<PathBuf>,
+}
+
+impl ConfigFile {
+    /// The files the tool signers are read from.
+    fn signer_files(&self, base: &Path) -> Vec<PathBuf> {
+        let keys = self.tool_signers.iter().filter_map(|signer| signer.key.as_ref());
+        let roots = self.sigstore.iter().flat_map(|s| std::iter::once(&s.fulcio_roots).chain(&s.rekor_keys));
+        keys.chain(roots).map(|path| base.join(path)).collect()
+    }
 }
 
 /// `[approvals]`; every key optional. Without `[[approvals.human]]` nobody
@@ -282,7 +309,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
     let mut sources = vec![path.to_owned()];
     sources.extend(file.policies.iter().map(|p| base.join(p)));
     sources.extend(file.issuers.iter().flat_map(|issuer| issuer.files(base)));
-    sources.extend(file.tool_signers.iter().map(|signer| base.join(&signer.key)));
+    sources.extend(file.signer_files(base));
     sources.push(lock_path.clone());
     Ok(Config {
         verifier,
@@ -478,16 +505,40 @@ fn tool_entries(
     Ok((files, registry))
 }
 
-/// `[[tool_signers]]`, each key read and parsed now: a bad key file refuses
-/// the configuration, naming it.
-fn tool_signers(base: &Path, entries: &[ToolSignerFile]) -> anyhow::Result<Arc<[TrustedSigner]>> {
+/// `[[tool_signers]]`, each key (and `[sigstore]`'s roots) read and parsed
+/// now: a bad file refuses the configuration, naming it.
+fn tool_signers(
+    base: &Path,
+    entries: &[ToolSignerFile],
+    sigstore: Option<&SigstoreFile>,
+) -> anyhow::Result<Arc<[TrustedSigner]>> {
+    let root = sigstore
+        .map(|s| {
+            let rekor: Vec<PathBuf> = s.rekor_keys.iter().map(|key| base.join(key)).collect();
+            KeylessRoot::from_files(&base.join(&s.fulcio_roots), &rekor).map(Arc::new)
+        })
+        .transpose()
+        .map_err(|e| anyhow!("config `sigstore`: {e}"))?;
     let mut signers: Vec<TrustedSigner> = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         if entry.name.is_empty() || signers.iter().any(|s| s.name() == entry.name) {
             anyhow::bail!("config `tool_signers[{i}]`: the name `{}` is empty or used twice", entry.name);
         }
-        let signer = TrustedSigner::from_file(&entry.name, &base.join(&entry.key))
-            .map_err(|e| anyhow!("config `tool_signers[{i}]`: {e}"))?;
+        let signer = match (&entry.key, &entry.issuer, &entry.identity) {
+            (Some(key), None, None) => TrustedSigner::from_file(&entry.name, &base.join(key))
+                .map_err(|e| anyhow!("config `tool_signers[{i}]`: {e}"))?,
+            (None, Some(issuer), Some(identity)) if !issuer.is_empty() && !identity.is_empty() => {
+                let Some(root) = &root else {
+                    anyhow::bail!(
+                        "config `tool_signers[{i}]`: a keyless signer (issuer and identity) is checked against [sigstore] fulcio_roots and rekor_keys; the configuration has no [sigstore]"
+                    );
+                };
+                TrustedSigner::keyless(&entry.name, issuer, identity, root.clone())
+            }
+            _ => anyhow::bail!(
+                "config `tool_signers[{i}]`: give either `key` (a public key file) or both `issuer` and `identity` (a keyless signer), not empty"
+            ),
+        };
         signers.push(signer);
     }
     Ok(signers.into())
@@ -509,7 +560,7 @@ pub struct RegistryTools {
 }
 
 fn registry_tools(base: &Path, file: &ConfigFile) -> anyhow::Result<RegistryTools> {
-    let tool_signers = tool_signers(base, &file.tool_signers)?;
+    let tool_signers = tool_signers(base, &file.tool_signers, file.sigstore.as_ref())?;
     let (files, registry_tools) = tool_entries(base, &file.tools, &tool_signers)?;
     let lock_path = base.join(LOCKFILE_NAME);
     let lock = Lockfile::read(&lock_path)?.map(Arc::new);

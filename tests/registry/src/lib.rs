@@ -10,6 +10,7 @@
 //! it): then it panics.
 #![forbid(unsafe_code)]
 
+pub mod sigstore;
 mod token;
 
 use std::io::{BufRead, BufReader};

@@ -501,3 +501,84 @@ async fn a_lockfile_pins_what_runs_and_a_changed_signer_needs_acceptance() {
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert!(r.stderr.contains("airlock.lock") && r.stderr.contains("missing field"), "{}", r.stderr);
 }
+
+/// Keyless signers from the configuration: `[sigstore]` names the offline
+/// roots (a Fulcio certificate and a Rekor key, played by the test), a
+/// `[[tool_signers]]` entry an issuer and identity. A tool signed keyless
+/// by that identity is locked as signed by it; by another identity it is
+/// refused; configuration mistakes are named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyless_signer_is_checked_against_the_configured_roots() {
+    use airlock_test_registry::sigstore::{Fulcio, LOGGED_AT, Rekor, keyless, payload, store_signatures};
+
+    use super::mcp::{POLICY, Setup as Server};
+
+    const ISSUER: &str = "https://token.actions.githubusercontent.com";
+    const IDENTITY: &str = "https://github.com/acme/tools/.github/workflows/release.yml@refs/tags/v1";
+    let Some(s) = Setup::new() else { return };
+    let (fulcio, rekor) = (Fulcio::new(), Rekor::new());
+    let address = s.registry.address().to_owned();
+    let sign = |pinned: &str, identity: &str| {
+        let digest = pinned.rsplit_once('@').expect("pinned").1.to_owned();
+        let repository =
+            pinned.split_once(&format!("{address}/")).expect("ours").1.split(':').next().expect("repo");
+        let signature =
+            keyless(payload(&address, repository, &digest), identity, ISSUER, &fulcio, &rekor, LOGGED_AT);
+        let repository = repository.to_owned();
+        let address = address.clone();
+        async move { store_signatures(&address, &repository, &digest, &[signature]).await }
+    };
+    let by_ci = s.push(programs::ECHO, "tools/echo", "1");
+    sign(&by_ci, IDENTITY).await;
+    let by_someone = s.push(programs::ENV_READ, "tools/env", "1");
+    sign(&by_someone, "https://github.com/someone/fork/.github/workflows/release.yml@refs/tags/v1").await;
+
+    let sigstore = "[sigstore]\nfulcio_roots = \"fulcio.pem\"\nrekor_keys = [\"rekor.pub\"]\n";
+    let signer =
+        format!("[[tool_signers]]\nname = \"acme-ci\"\nissuer = \"{ISSUER}\"\nidentity = \"{IDENTITY}\"\n");
+    let server = Server::with(POLICY, &format!("\n{sigstore}\n{signer}"));
+    std::fs::write(server.path("fulcio.pem"), &fulcio.pem).expect("write");
+    std::fs::write(server.path("rekor.pub"), rekor.public_key_pem()).expect("write");
+    let config = server.path("airlock.toml");
+    let config_arg = config.display().to_string();
+    let original = std::fs::read_to_string(&config).expect("config");
+    let with_tool = |pinned: &str| {
+        let entry = format!("tools = [{{ ref = \"{pinned}\", signer = \"acme-ci\" }}]");
+        std::fs::write(&config, original.replace("tools = [\"tools\"]", &entry)).expect("write");
+    };
+
+    with_tool(&by_ci);
+    let r = s.airlock(&["pull", "--config", &config_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("signed by acme-ci"), "{}", r.stdout);
+    assert!(
+        std::fs::read_to_string(server.path("airlock.lock")).expect("lock").contains("signer = \"acme-ci\"")
+    );
+
+    std::fs::remove_file(server.path("airlock.lock")).expect("unlock");
+    with_tool(&by_someone);
+    let r = s.airlock(&["pull", "--config", &config_arg]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("none made by a trusted signer"), "{}", r.stderr);
+    assert!(r.stderr.contains("the entry requires signer `acme-ci`"), "{}", r.stderr);
+
+    // Mistakes in the configuration, each named.
+    let check = |text: &str, expected: &str| {
+        std::fs::write(&config, text).expect("write");
+        let r = s.airlock(&["policy", "check", "--config", &config_arg]);
+        assert_eq!(r.code, 7, "{text}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{text}: {}", r.stderr);
+    };
+    check(
+        &original.replace(sigstore, ""),
+        "a keyless signer (issuer and identity) is checked against [sigstore]",
+    );
+    check(
+        &original.replace(&signer, &format!("{signer}key = \"rekor.pub\"\n")),
+        "give either `key` (a public key file) or both `issuer` and `identity`",
+    );
+    check(&original.replace(&signer, &signer.replace(IDENTITY, "")), "give either `key`");
+    std::fs::write(server.path("fulcio.pem"), "not a certificate").expect("spoil");
+    check(&original, "config `sigstore`");
+    check(&original.replace("rekor_keys", "rekor_key"), "unknown field `rekor_key`");
+}
