@@ -166,6 +166,9 @@ impl Registry {
     }
 }
 
+/// The artifact type of a Sigstore bundle stored as a referrer (any version).
+const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle";
+
 /// What the cosign signatures stored for a digest name, read for a
 /// diagnosis only (never to trust them).
 #[derive(Debug, Default)]
@@ -187,6 +190,23 @@ pub(crate) async fn stored_signatures(
     let mut stored = StoredSignatures::default();
     let client = Registry::client(reference);
     let Ok(auth) = credentials.for_registry(reference.registry()) else { return stored };
+    // Sigstore bundles stored as OCI referrers (cosign 3's default).
+    let subject = Reference::with_digest(
+        reference.registry().to_owned(),
+        reference.repository().to_owned(),
+        digest.to_owned(),
+    );
+    if client.auth(&subject, &auth, oci_client::RegistryOperation::Pull).await.is_ok()
+        && let Ok(referrers) = client.pull_referrers(&subject, None).await
+    {
+        stored.over_this += referrers
+            .manifests
+            .iter()
+            .filter(|entry| {
+                entry.artifact_type.as_deref().is_some_and(|t| t.starts_with(SIGSTORE_BUNDLE_TYPE))
+            })
+            .count();
+    }
     let tag = format!("{}.sig", digest.replace(':', "-"));
     let signatures =
         Reference::with_tag(reference.registry().to_owned(), reference.repository().to_owned(), tag);

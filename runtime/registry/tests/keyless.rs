@@ -15,7 +15,8 @@ use airlock_registry::{
 };
 use airlock_test_registry::TestRegistry;
 use airlock_test_registry::sigstore::{
-    BUNDLE, Fulcio, LOGGED_AT, Rekor, SIGNATURE, Signature, ecdsa_sign, keyless, payload, store_signatures,
+    BUNDLE, Fulcio, LOGGED_AT, Rekor, SIGNATURE, Signature, bundle_v03, ecdsa_sign, keyless, payload,
+    store_bundles, store_signatures,
 };
 use rcgen::KeyPair;
 
@@ -186,6 +187,43 @@ async fn a_certificate_and_log_entry_copied_from_another_signature_are_refused()
     signature.annotations.remove(BUNDLE);
     s.store(&evil, &[signature]).await;
     assert!(s.verify(&evil, &[s.signer(IDENTITY, ISSUER)]).await.is_err());
+}
+
+/// cosign 3's default: a Sigstore bundle (v0.3) stored as an OCI referrer,
+/// carrying the log's inclusion proof under a signed checkpoint. It is
+/// verified offline too; the same forgeries are refused.
+#[tokio::test]
+async fn a_sigstore_bundle_stored_as_a_referrer_verifies_offline() {
+    let Some(s) = setup() else { return };
+    let tool = s.push("bundled", "1").await;
+    let (registry, repository) = (tool.registry().to_owned(), tool.repository().to_owned());
+    let digest = tool.digest().expect("pinned").to_owned();
+    let store = |bundles: Vec<String>| {
+        let (registry, repository, digest) = (registry.clone(), repository.clone(), digest.clone());
+        async move { store_bundles(&registry, &repository, &digest, &bundles).await }
+    };
+    store(vec![bundle_v03(&digest, IDENTITY, ISSUER, &s.fulcio, &s.rekor, LOGGED_AT)]).await;
+    assert_eq!(s.verify(&tool, &[s.signer(IDENTITY, ISSUER)]).await.expect("verifies"), "acme-ci");
+
+    let err =
+        s.verify(&tool, &[s.signer(IDENTITY, "https://accounts.google.com")]).await.expect_err("issuer");
+    assert!(matches!(err, SignatureError::Untrusted { .. }), "{err}");
+    store(vec![bundle_v03(&digest, IDENTITY, ISSUER, &Fulcio::new(), &s.rekor, LOGGED_AT)]).await;
+    let err = s.verify(&tool, &[s.signer(IDENTITY, ISSUER)]).await.expect_err("rogue authority");
+    assert!(matches!(err, SignatureError::Untrusted { .. }), "{err}");
+    store(vec![bundle_v03(&digest, IDENTITY, ISSUER, &s.fulcio, &Rekor::new(), LOGGED_AT)]).await;
+    let err = s.verify(&tool, &[s.signer(IDENTITY, ISSUER)]).await.expect_err("rogue log");
+    assert!(matches!(err, SignatureError::Unverifiable { count: 1, .. }), "{err}");
+
+    // A genuine bundle for another component, listed as this one's.
+    let other = s.push("another", "2").await;
+    let other_digest = other.digest().expect("pinned").to_owned();
+    store(vec![bundle_v03(&other_digest, IDENTITY, ISSUER, &s.fulcio, &s.rekor, LOGGED_AT)]).await;
+    let err = s.verify(&tool, &[s.signer(IDENTITY, ISSUER)]).await.expect_err("another subject");
+    assert!(
+        !matches!(err, SignatureError::Untrusted { .. }) || err.to_string().contains("none made"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -234,3 +234,163 @@ pub async fn store_signatures(registry: &str, repository: &str, digest: &str, si
     .await
     .expect("store the signature");
 }
+
+/// The media type of a Sigstore bundle (v0.3), as cosign 3 stores it.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// A Sigstore bundle (v0.3), as `cosign sign` writes it with the new
+/// bundle format (cosign 3's default): a DSSE envelope around an in-toto
+/// statement naming the manifest `digest`, signed by `identity` from
+/// `issuer` with a fresh key certified by `fulcio`, and the log entry of
+/// `rekor` at `time` with its signed entry timestamp and a Merkle inclusion
+/// proof under a signed checkpoint (a tree of one entry).
+pub fn bundle_v03(
+    digest: &str,
+    identity: &str,
+    issuer: &str,
+    fulcio: &Fulcio,
+    rekor: &Rekor,
+    time: i64,
+) -> String {
+    use sha2::Digest;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let hex_digest = digest.strip_prefix("sha256:").expect("sha256 digest");
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "tool", "digest": {"sha256": hex_digest}}],
+        "predicateType": "https://sigstore.dev/cosign/sign/v1",
+        "predicate": {},
+    })
+    .to_string();
+    let payload_type = "application/vnd.in-toto+json";
+    // DSSE's pre-authentication encoding: what is signed.
+    let pae = format!("DSSEv1 {} {payload_type} {} {statement}", payload_type.len(), statement.len());
+    let key = KeyPair::generate().expect("ephemeral key");
+    let certificate = fulcio.certificate(&key, identity, issuer);
+    let signature = ecdsa_sign(&key, pae.as_bytes());
+    let envelope = format!(
+        r#"{{"payload":"{}","payloadType":"{payload_type}","signatures":[{{"sig":"{signature}"}}]}}"#,
+        engine.encode(&statement)
+    );
+    let body = serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": sha256_hex(envelope.as_bytes())},
+            "payloadHash": {"algorithm": "sha256", "value": sha256_hex(statement.as_bytes())},
+            "signatures": [{"signature": signature, "verifier": b64(certificate.as_bytes())}],
+        },
+    })
+    .to_string();
+    let body_b64 = b64(body.as_bytes());
+    let id = rekor.id();
+    let set_payload =
+        format!(r#"{{"body":"{body_b64}","integratedTime":{time},"logID":"{id}","logIndex":7}}"#);
+    let set = ecdsa_sign(&rekor.key, set_payload.as_bytes());
+    // RFC 6962: a tree of one leaf has the leaf's hash as its root.
+    let root: [u8; 32] = sha2::Sha256::digest([&[0u8][..], body.as_bytes()].concat()).into();
+    let note = format!("rekor.test\n1\n{}\n", b64(&root));
+    let checkpoint_signature = engine.decode(ecdsa_sign(&rekor.key, note.as_bytes())).expect("b64");
+    let fingerprint = &hex::decode(&id).expect("hex")[..4];
+    let checkpoint =
+        format!("{note}\n\u{2014} rekor.test {}\n", b64(&[fingerprint, &checkpoint_signature[..]].concat()));
+    let certificate_der = engine
+        .decode(certificate.lines().filter(|l| !l.starts_with("-----")).collect::<String>())
+        .expect("PEM body");
+    serde_json::json!({
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {
+            "certificate": {"rawBytes": b64(&certificate_der)},
+            "tlogEntries": [{
+                "logIndex": "7",
+                "logId": {"keyId": b64(&hex::decode(&id).expect("hex"))},
+                "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                "integratedTime": time.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": set},
+                "inclusionProof": {
+                    "logIndex": "0",
+                    "rootHash": b64(&root),
+                    "treeSize": "1",
+                    "hashes": [],
+                    "checkpoint": {"envelope": checkpoint},
+                },
+                "canonicalizedBody": body_b64,
+            }],
+        },
+        "dsseEnvelope": {
+            "payload": engine.encode(&statement),
+            "payloadType": payload_type,
+            "signatures": [{"sig": signature}],
+        },
+    })
+    .to_string()
+}
+
+/// Stores `bundles` as OCI referrers of the manifest `digest` in
+/// `registry`/`repository`, as cosign 3 does: one
+/// manifest per bundle whose `subject` is the signed manifest, listed in
+/// the referrers tag schema's index (`sha256-<hex>`), which is what a
+/// registry without the referrers API (this one) serves.
+pub async fn store_bundles(registry: &str, repository: &str, digest: &str, bundles: &[String]) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let oci = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    let reference = |tag: &str| {
+        oci_client::Reference::with_tag(registry.to_owned(), repository.to_owned(), tag.to_owned())
+    };
+    let index_tag = reference(&digest.replace(':', "-"));
+    let auth = oci_client::secrets::RegistryAuth::Anonymous;
+    oci.auth(&index_tag, &auth, oci_client::RegistryOperation::Push).await.expect("auth");
+    let subject =
+        oci_client::Reference::with_digest(registry.to_owned(), repository.to_owned(), digest.to_owned());
+    let (signed, _) = oci
+        .pull_manifest_raw(&subject, &auth, &[oci_client::manifest::OCI_IMAGE_MEDIA_TYPE])
+        .await
+        .expect("the signed manifest");
+    let size = signed.len();
+    let empty = b"{}".to_vec();
+    let empty_digest = format!("sha256:{}", sha256_hex(&empty));
+    oci.push_blob(&index_tag, empty.clone(), &empty_digest).await.expect("push config");
+    let mut entries = Vec::new();
+    for (i, bundle) in bundles.iter().enumerate() {
+        let layer_digest = format!("sha256:{}", sha256_hex(bundle.as_bytes()));
+        oci.push_blob(&index_tag, bundle.as_bytes().to_vec(), &layer_digest).await.expect("push bundle");
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            "artifactType": BUNDLE_V03,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+            "layers": [{"mediaType": BUNDLE_V03, "digest": layer_digest, "size": bundle.len()}],
+            "subject": {"mediaType": oci_client::manifest::OCI_IMAGE_MEDIA_TYPE, "digest": digest, "size": size},
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("manifest JSON");
+        let manifest_digest = format!("sha256:{}", sha256_hex(&bytes));
+        oci.push_manifest_raw(
+            &reference(&format!("bundle-{i}-{}", &manifest_digest[7..19])),
+            bytes.clone(),
+            http::HeaderValue::from_static(oci_client::manifest::OCI_IMAGE_MEDIA_TYPE),
+        )
+        .await
+        .expect("store the bundle manifest");
+        entries.push(serde_json::json!({
+            "mediaType": oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            "digest": manifest_digest,
+            "size": bytes.len(),
+            "artifactType": BUNDLE_V03,
+        }));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+        "manifests": entries,
+    });
+    oci.push_manifest_raw(
+        &index_tag,
+        serde_json::to_vec(&index).expect("index JSON"),
+        http::HeaderValue::from_static(oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE),
+    )
+    .await
+    .expect("store the referrers index");
+}
