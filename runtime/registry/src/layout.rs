@@ -1,6 +1,8 @@
 //! What a component looks like in a registry: the CNCF Wasm OCI artifact
 //! layout (config `application/vnd.wasm.config.v0+json`, one layer
-//! `application/wasm`), or a plain image whose single layer is Wasm.
+//! `application/wasm`), a plain image whose single layer is Wasm, or an OCI
+//! 1.1 artifact (empty config, as `oras push` writes) whose single layer is
+//! Wasm.
 
 use oci_client::manifest::{
     IMAGE_CONFIG_MEDIA_TYPE, IMAGE_DOCKER_CONFIG_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
@@ -9,6 +11,8 @@ use oci_client::manifest::{
 
 /// The config media type of a Wasm OCI artifact.
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// OCI 1.1's empty config, which artifacts without a config carry.
+const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// The media type of a Wasm component layer.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// The layer media type older tools (wasm-to-oci) used; accepted on pull.
@@ -33,8 +37,15 @@ pub(crate) fn component_layer(manifest: &OciImageManifest) -> Result<&OciDescrip
         ));
     }
     let config = manifest.config.media_type.as_str();
-    if ![WASM_CONFIG_MEDIA_TYPE, IMAGE_CONFIG_MEDIA_TYPE, IMAGE_DOCKER_CONFIG_MEDIA_TYPE].contains(&config) {
-        return Err(format!("config media type `{config}` is neither a Wasm nor an image config"));
+    if ![
+        WASM_CONFIG_MEDIA_TYPE,
+        IMAGE_CONFIG_MEDIA_TYPE,
+        IMAGE_DOCKER_CONFIG_MEDIA_TYPE,
+        EMPTY_CONFIG_MEDIA_TYPE,
+    ]
+    .contains(&config)
+    {
+        return Err(format!("config media type `{config}` is neither a Wasm, an image nor the empty config"));
     }
     let [layer] = manifest.layers.as_slice() else {
         return Err(format!(

@@ -130,6 +130,47 @@ async fn an_image_that_is_not_one_wasm_layer_is_refused() {
     assert!(err.to_string().contains("not `application/wasm`"), "{err}");
 }
 
+/// What other tools push: a plain image and an OCI 1.1 artifact with the
+/// empty config (as `oras push` writes), each with one `application/wasm`
+/// layer, are components; a config of another type is not.
+#[tokio::test]
+async fn one_wasm_layer_under_an_image_or_empty_config_is_a_component() {
+    let Some(s) = setup() else { return };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    for (tag, config_type, accepted) in [
+        ("image", oci_client::manifest::IMAGE_CONFIG_MEDIA_TYPE, true),
+        ("artifact", "application/vnd.oci.empty.v1+json", true),
+        ("unknown", "application/vnd.unknown.config.v1+json", false),
+    ] {
+        let layers =
+            vec![oci_client::client::ImageLayer::new(component(tag), "application/wasm".to_owned(), None)];
+        let config = oci_client::client::Config::new(b"{}".to_vec(), config_type.to_owned(), None);
+        let oci = oci_client::Reference::with_tag(
+            s.registry.address().to_owned(),
+            "other/tools".into(),
+            tag.into(),
+        );
+        client
+            .push(&oci, &layers, config, &oci_client::secrets::RegistryAuth::Anonymous, None)
+            .await
+            .expect("push");
+        let pulled = s.client.pull(&reference(&s.registry.reference("other/tools", tag)), &s.store).await;
+        match (pulled, accepted) {
+            (Ok(pulled), true) => {
+                assert_eq!(s.store.component(&pulled.component_digest).expect("stored"), component(tag));
+            }
+            (Err(err), false) => {
+                assert!(err.to_string().contains("config media type `application/vnd.unknown"), "{err}");
+            }
+            (outcome, _) => panic!("{tag}: {:?}", outcome.map(|p| p.pinned.to_string())),
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_registry_and_a_missing_tag_name_the_registry() {
     let Some(s) = setup() else { return };
