@@ -1,6 +1,6 @@
 //! What the log records: one [`Record`] per line, wrapping an [`Event`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -390,6 +390,53 @@ pub struct Effects {
     pub refusals_dropped: u64,
     /// Secret values redacted from outputs, by secret name (never values).
     pub redactions: BTreeMap<String, u64>,
+    /// What the call used of its grants. Absent when it used nothing, and
+    /// in records written before it existed (they verify unchanged).
+    #[serde(default, skip_serializing_if = "Usage::is_empty")]
+    pub usage: Usage,
+}
+
+/// What a call used of the grants it was given; a grant that is absent
+/// here was not used by the call. The grants themselves are the allowed
+/// [`CapabilityRecord`]s beside it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// Mounts used, by their path in the guest (the `Path` of `fs.read` and
+    /// `fs.write`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mounts: BTreeMap<String, MountUse>,
+    /// Destinations a request was sent to or a socket reached
+    /// (`https://api.github.com:443`, `tcp://10.0.0.5:5432`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub destinations: BTreeSet<String>,
+    /// Secrets attached to a request or revealed, by name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub secrets: BTreeSet<String>,
+    /// Environment variables the tool read, by name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub env: BTreeSet<String>,
+}
+
+impl Usage {
+    /// Whether the call used none of its grants.
+    pub fn is_empty(&self) -> bool {
+        self.mounts.is_empty()
+            && self.destinations.is_empty()
+            && self.secrets.is_empty()
+            && self.env.is_empty()
+    }
+}
+
+/// How a mount was used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountUse {
+    /// Something in it was opened for reading, listed or looked at.
+    pub read: bool,
+    /// Something in it was opened for writing, created, truncated,
+    /// renamed, linked, removed or had its times set.
+    pub written: bool,
 }
 
 /// How a call ended.

@@ -34,8 +34,8 @@ pub use error::{AuditError, ChainError};
 pub use event::{
     ApprovalEvent, ApprovalRefusedEvent, ApprovalStatus, ApproverRecord, BreakGlassEvent, CallApproval,
     CallEvent, CapabilityRecord, ChangeRecord, CheckpointEvent, Effects, Event, GENESIS, MAX_REFUSALS,
-    MAX_TEXT, Outcome, PrincipalRecord, Record, RefusedChange, SCHEMA, TokensRefusedEvent, ToolRecord,
-    ToolResolvedEvent, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus, bounded,
+    MAX_TEXT, MountUse, Outcome, PrincipalRecord, Record, RefusedChange, SCHEMA, TokensRefusedEvent,
+    ToolRecord, ToolResolvedEvent, Usage, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
 pub use record::{Ending, input_sha256, sha256_hex};

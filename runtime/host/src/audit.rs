@@ -38,9 +38,24 @@ pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> End
         refusals: network.refusals[..listed].iter().map(|r| bounded(r)).collect(),
         refusals_dropped: network.refusals_dropped + (network.refusals.len() - listed) as u64,
         redactions: outcome.redactions.clone(),
+        usage: usage(&outcome.usage),
     };
     let content = (!outcome.content.is_empty()).then(|| content_sha256(&outcome.content));
     Ending { outcome: kind, error, output_sha256: output, content_sha256: content, effects, duration_ms }
+}
+
+/// The call's use of its grants, as the audit log records it.
+fn usage(used: &crate::Usage) -> airlock_audit::Usage {
+    airlock_audit::Usage {
+        mounts: used
+            .mounts
+            .iter()
+            .map(|(guest, m)| (guest.clone(), airlock_audit::MountUse { read: m.read, written: m.written }))
+            .collect(),
+        destinations: used.destinations.clone(),
+        secrets: used.secrets.clone(),
+        env: used.env.clone(),
+    }
 }
 
 /// SHA-256 over one line per block: `KIND\tMIME\tSHA-256 of its payload\n`

@@ -22,6 +22,7 @@ use crate::error::{CallError, LimitExceeded};
 use crate::limiter::MemoryLimiter;
 use crate::redact::Redactor;
 use crate::state::HostState;
+use crate::usage::{MountTracker, Usage};
 
 /// Why a tool said no. Mirrors the WIT `tool-error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -62,6 +63,10 @@ pub struct CallOutcome {
     /// secret name. Every granted secret has an entry, zero when nothing
     /// was found.
     pub redactions: BTreeMap<String, u64>,
+    /// What the call used of its grants (mounts read or written,
+    /// destinations contacted, secrets attached or revealed, environment
+    /// variables read).
+    pub usage: Usage,
     /// Wall-clock time of the call, including instantiation.
     pub elapsed: Duration,
 }
@@ -148,6 +153,8 @@ pub(crate) struct Leftovers {
     /// The call's redactor, with the hits it counted in log lines and
     /// responses.
     pub(crate) redactor: Option<Arc<Redactor>>,
+    /// What the call used of its grants.
+    pub(crate) usage: Usage,
 }
 
 /// Runs `body` against a fresh instance built with `grants`.
@@ -180,6 +187,8 @@ pub(crate) async fn with_fresh_instance<R>(
         egress,
         vault,
         redactor,
+        mounts: MountTracker::new(grants.mounts().iter().map(|m| m.guest.as_str().to_owned()).collect()),
+        env_read: false,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -204,6 +213,15 @@ pub(crate) async fn with_fresh_instance<R>(
     let memory_refused = store.data().limiter.refused;
     let redactor = store.data_mut().redactor.take();
     let network = store.data().egress.report();
+    let usage = Usage {
+        mounts: store.data().mounts.used(),
+        destinations: network.contacted.clone(),
+        secrets: store.data().vault.used(),
+        env: match store.data().env_read {
+            true => grants.env().iter().map(|var| var.name.clone()).collect(),
+            false => Default::default(),
+        },
+    };
     drop(store);
     let leftovers = Leftovers {
         stdout: stdout.take(),
@@ -214,6 +232,7 @@ pub(crate) async fn with_fresh_instance<R>(
         content,
         memory_refused,
         redactor,
+        usage,
     };
     (result, leftovers)
 }
@@ -298,6 +317,7 @@ pub(crate) async fn invoke(
         content,
         memory_refused,
         redactor,
+        usage,
     } = leftovers;
     let limit = grants.limits().output_bytes;
     if let Some(actual) = content.exceeded {
@@ -362,6 +382,7 @@ pub(crate) async fn invoke(
         logs_dropped,
         network,
         redactions,
+        usage,
         elapsed: started.elapsed(),
     })
 }

@@ -79,6 +79,10 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         crate::capability::fs::add_open_guard(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::capability::fs::add_usage_tracking(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::capability::env::add_read_tracking(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         crate::capability::net::socket::add_create_guard(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)

@@ -25,6 +25,7 @@ mod error;
 mod limiter;
 mod redact;
 mod state;
+mod usage;
 
 pub use call::{CallOutcome, Captured, LogLine, Progress, ToolError, Watcher};
 pub use capability::content::{AUDIO_TYPES, ContentBlock, IMAGE_TYPES, ResourceBody};
@@ -33,3 +34,4 @@ pub use component::{LoadedTool, ToolDigest};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CallError, LimitExceeded, LoadError, RuntimeError};
 pub use redact::{Redactor, Streaming};
+pub use usage::{MountUse, Usage};

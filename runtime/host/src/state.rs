@@ -16,6 +16,7 @@ use crate::capability::secret::Vault;
 use crate::descriptors::Descriptors;
 use crate::limiter::MemoryLimiter;
 use crate::redact::Redactor;
+use crate::usage::MountTracker;
 
 /// The data of one call's `Store`. Built fresh for every call from the
 /// call's grants and dropped with the store.
@@ -38,6 +39,10 @@ pub(crate) struct HostState {
     /// The call's redactor (`None`: no secrets). Log lines go through it as
     /// they arrive, before they are cut to size.
     pub(crate) redactor: Option<Arc<Redactor>>,
+    /// Which mount each descriptor belongs to, and how each was used.
+    pub(crate) mounts: MountTracker,
+    /// Whether the guest asked for its environment.
+    pub(crate) env_read: bool,
 }
 
 impl WasiView for HostState {

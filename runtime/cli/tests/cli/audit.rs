@@ -31,6 +31,42 @@ pub(super) fn airlock(setup: &Setup, args: &[&str]) -> Out {
     }
 }
 
+/// Each call record says what the call used of its grants: the built-in
+/// `read-file` reads its mount and writes nothing; `echo` uses nothing, and
+/// its record has no `usage` at all (as records before usage existed).
+#[test]
+fn call_records_say_which_grants_were_used() {
+    let setup = Setup::new();
+    std::fs::create_dir_all(setup.path("ws")).expect("mkdir");
+    std::fs::write(setup.path("ws/notes.txt"), "hello\n").expect("write");
+    let ws = format!("{}:/workspace", setup.path("ws").display());
+    let read = airlock(
+        &setup,
+        &[
+            "run",
+            "--operator-override",
+            airlock_tools::READ_FILE_PATH,
+            "--input",
+            r#"{"path":"notes.txt"}"#,
+            "--mount",
+            &ws,
+        ],
+    );
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    let echo = airlock(&setup, &["run", "--operator-override", programs::ECHO, "--input", "{}"]);
+    assert_eq!(echo.code, 0, "{}", echo.stderr);
+
+    let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).expect("log");
+    let records: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("record")).collect();
+    assert_eq!(
+        records[0]["event"]["effects"]["usage"],
+        serde_json::json!({ "mounts": { "/workspace": { "read": true, "written": false } } })
+    );
+    assert!(records[1]["event"]["effects"].get("usage").is_none(), "{}", records[1]);
+    let verified = airlock(&setup, &["audit", "verify"]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+}
+
 #[test]
 fn every_run_is_recorded_and_the_log_answers_operators() {
     let setup = Setup::new();

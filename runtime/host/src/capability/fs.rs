@@ -18,13 +18,20 @@
 //! and the open is the one residual race (documented in the README). The
 //! same guard charges every opened file to the call's descriptor budget
 //! ([`crate::descriptors`]).
+//!
+//! [`add_usage_tracking`] notes, for the audit, how each mount is used
+//! ([`crate::usage`]): the preopens the guest receives, what it opens
+//! beneath them and with which flags, and which reads (listing, looking
+//! at) and changes (creating, removing, renaming, linking, setting times)
+//! succeed. The shadows only delegate to wasmtime-wasi and take notes.
 
 use airlock_policy::{Access, MountGrant};
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::FsError;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    Descriptor, DescriptorFlags, DescriptorType, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+    Descriptor, DescriptorFlags, DescriptorType, ErrorCode, HostDescriptor, NewTimestamp, OpenFlags,
+    PathFlags,
 };
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -35,6 +42,9 @@ use crate::state::HostState;
 /// The `wasi:filesystem/types` instance whose `open-at` is guarded (the
 /// version wasmtime-wasi 48 defines; guests importing any 0.2.x match it).
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// The `wasi:filesystem/preopens` instance, whose `get-directories` hands
+/// the guest its mounts.
+const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
 /// Adds one preopen per mount grant.
 pub(crate) fn prepare(wasi: &mut WasiCtxBuilder, mounts: &[MountGrant]) -> Result<(), CallError> {
@@ -71,6 +81,12 @@ pub(crate) fn add_open_guard(linker: &mut Linker<HostState>) -> wasmtime::Result
             Box::new(async move {
                 let state = store.data_mut();
                 state.descriptors.admit(&state.table)?;
+                let parent = fd.rep();
+                let (read, written) = (
+                    flags.contains(DescriptorFlags::READ),
+                    flags.intersects(DescriptorFlags::WRITE | DescriptorFlags::MUTATE_DIRECTORY)
+                        || oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE),
+                );
                 let mut fs = state.filesystem();
                 let probe = Resource::<Descriptor>::new_borrow(fd.rep());
                 if let Ok(stat) = fs.stat_at(probe, path_flags, path.clone()).await
@@ -81,8 +97,101 @@ pub(crate) fn add_open_guard(linker: &mut Linker<HostState>) -> wasmtime::Result
                 let opened = error_code(fs.open_at(fd, path_flags, path, oflags, flags).await)?;
                 if let Ok(file) = &opened {
                     state.descriptors.opened(file.rep(), Kind::File);
+                    state.mounts.opened(parent, file.rep(), read, written);
                 }
                 Ok((opened,))
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A `[method]descriptor.*` shadow that calls wasmtime-wasi's own method
+/// and, when it succeeds, notes the use (`read` or `written`) of the
+/// mount its descriptor belongs to.
+macro_rules! noting {
+    ($types:expr, $name:literal, $method:ident, $use:ident, ($($arg:ident: $ty:ty),*)) => {
+        $types.func_wrap_async($name, |mut store, (fd, $($arg,)*): (Resource<Descriptor>, $($ty,)*)| {
+            Box::new(async move {
+                let rep = fd.rep();
+                let state = store.data_mut();
+                let result = error_code(state.filesystem().$method(fd, $($arg),*).await)?;
+                if result.is_ok() {
+                    state.mounts.$use(rep);
+                }
+                Ok((result,))
+            })
+        })?;
+    };
+}
+
+/// Shadows the preopens and the `wasi:filesystem/types` methods that read
+/// or change a directory's contents with ones that note each mount's use.
+/// `open-at` is noted by [`add_open_guard`]; reads and writes through an
+/// opened file count as what it was opened for.
+pub(crate) fn add_usage_tracking(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+
+    linker.allow_shadowing(true);
+    linker.instance(FILESYSTEM_PREOPENS)?.func_wrap("get-directories", |mut store, (): ()| {
+        let state = store.data_mut();
+        let directories = state.filesystem().get_directories()?;
+        for (directory, guest) in &directories {
+            state.mounts.preopened(directory.rep(), guest);
+        }
+        Ok((directories,))
+    })?;
+    let mut types = linker.instance(FILESYSTEM_TYPES)?;
+    noting!(types, "[method]descriptor.read-directory", read_directory, read, ());
+    noting!(types, "[method]descriptor.stat-at", stat_at, read, (flags: PathFlags, path: String));
+    noting!(types, "[method]descriptor.readlink-at", readlink_at, read, (path: String));
+    noting!(types, "[method]descriptor.create-directory-at", create_directory_at, written, (path: String));
+    noting!(types, "[method]descriptor.remove-directory-at", remove_directory_at, written, (path: String));
+    noting!(types, "[method]descriptor.unlink-file-at", unlink_file_at, written, (path: String));
+    noting!(types, "[method]descriptor.symlink-at", symlink_at, written, (old: String, new: String));
+    noting!(
+        types,
+        "[method]descriptor.set-times-at",
+        set_times_at,
+        written,
+        (flags: PathFlags, path: String, atime: NewTimestamp, mtime: NewTimestamp)
+    );
+    // Renames and links change the directory of the second descriptor too.
+    types.func_wrap_async(
+        "[method]descriptor.rename-at",
+        |mut store, (fd, old, to, new): (Resource<Descriptor>, String, Resource<Descriptor>, String)| {
+            Box::new(async move {
+                let (from_rep, to_rep) = (fd.rep(), to.rep());
+                let state = store.data_mut();
+                let result = error_code(state.filesystem().rename_at(fd, old, to, new).await)?;
+                if result.is_ok() {
+                    state.mounts.written(from_rep);
+                    state.mounts.written(to_rep);
+                }
+                Ok((result,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.link-at",
+        |mut store,
+         (fd, flags, old, to, new): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
+            Box::new(async move {
+                let (from_rep, to_rep) = (fd.rep(), to.rep());
+                let state = store.data_mut();
+                let result = error_code(state.filesystem().link_at(fd, flags, old, to, new).await)?;
+                if result.is_ok() {
+                    state.mounts.read(from_rep);
+                    state.mounts.written(to_rep);
+                }
+                Ok((result,))
             })
         },
     )?;

@@ -10,6 +10,7 @@
 //! marked sensitive. A request to any other destination is refused before it
 //! leaves. `reveal` returns the value only with a `secret.reveal` grant.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use airlock_policy::{Outbound, SecretGrant};
@@ -55,11 +56,13 @@ pub(crate) struct Vault {
 struct Inner {
     grants: Vec<SecretGrant>,
     attachments: Vec<Attachment>,
+    /// Secrets injected into a request or revealed, by name.
+    used: BTreeSet<String>,
 }
 
 /// The vault for a call's secret grants.
 pub(crate) fn prepare(grants: &[SecretGrant]) -> Vault {
-    Vault { inner: Arc::new(Mutex::new(Inner { grants: grants.to_vec(), attachments: Vec::new() })) }
+    Vault { inner: Arc::new(Mutex::new(Inner { grants: grants.to_vec(), ..Inner::default() })) }
 }
 
 impl Vault {
@@ -76,8 +79,9 @@ impl Vault {
         if tags.is_empty() {
             return Ok(());
         }
-        let inner = self.lock();
+        let mut inner = self.lock();
         let mut resolved = Vec::with_capacity(tags.len());
+        let mut names = Vec::with_capacity(tags.len());
         for tag in tags {
             let attachment = tag
                 .to_str()
@@ -99,11 +103,18 @@ impl Vault {
             })?;
             value.set_sensitive(true);
             resolved.push((attachment.header.clone(), value));
+            names.push(attachment.secret.clone());
         }
         for (name, value) in resolved {
             headers.insert(name, value);
         }
+        inner.used.extend(names);
         Ok(())
+    }
+
+    /// The secrets injected into a request or revealed so far, by name.
+    pub(crate) fn used(&self) -> BTreeSet<String> {
+        self.lock().used.clone()
     }
 }
 
@@ -256,11 +267,13 @@ impl Host for HostState {
 
     fn reveal(&mut self, secret: Resource<SecretHandle>) -> Result<String, SecretError> {
         let name = self.secret_name(&secret)?;
-        let inner = self.vault.lock();
+        let mut inner = self.vault.lock();
         match inner.grants.iter().find(|g| g.name == name) {
             Some(grant) if grant.reveal => {
                 tracing::warn!(target: "airlock::secret", secret = %name, "secret revealed to the tool");
-                Ok(grant.value.expose_secret().to_owned())
+                let value = grant.value.expose_secret().to_owned();
+                inner.used.insert(name);
+                Ok(value)
             }
             _ => Err(denied(format!("secret {name} may not be revealed to the tool"))),
         }

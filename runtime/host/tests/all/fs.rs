@@ -1,6 +1,7 @@
 //! Filesystem grants: what a mount lets through, and every way out of it
 //! that must stay shut.
 
+use airlock_host::{MountUse, Usage};
 use airlock_policy::{Access, Limits};
 use airlock_test_artifacts as programs;
 use serde_json::json;
@@ -14,6 +15,15 @@ pub(crate) async fn fs_read_granted() {
     let input = json!({ "path": "/workspace/hello.txt" }).to_string();
     let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), &input).await.expect("call");
     assert_eq!(output(&outcome)["content"], "hello from the workspace\n");
+    // Usage: the mount was read, and nothing else was used.
+    assert_eq!(outcome.usage.mounts["/workspace"], MountUse { read: true, written: false });
+    assert_eq!(outcome.usage, Usage { mounts: outcome.usage.mounts.clone(), ..Usage::default() });
+
+    // A path under no mount: the granted mount is not used.
+    let input = json!({ "path": "/elsewhere/hello.txt" }).to_string();
+    let outcome = tool.call(&workspace(&tool, &tree, Access::ReadOnly), &input).await.expect("call");
+    assert!(outcome.result.is_err());
+    assert_eq!(outcome.usage, Usage::default(), "an unused mount is not reported");
 
     // A relative symlink that stays inside the mount is fine.
     let input = json!({ "path": "/workspace/link_in" }).to_string();
@@ -42,6 +52,8 @@ pub(crate) async fn fs_write_read_only() {
     assert_eq!(out["denied"].as_array().map(Vec::len), Some(6), "{out}");
     assert_eq!(out["read"], "hello from the workspace\n");
     assert_eq!(tree.snapshot(), before, "a read-only mount was modified");
+    // Six refused writes are no use of the mount: only the read counts.
+    assert_eq!(outcome.usage.mounts["/workspace"], MountUse { read: true, written: false });
 }
 
 /// The same program under a read-write grant proves the test can fail: the
@@ -51,6 +63,8 @@ async fn fs_write_read_only_fails_when_the_mount_is_writable() {
     let tree = Tree::new();
     let tool = tool(programs::FS_WRITE_READ_ONLY).await;
     let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), "{}").await.expect("call");
+    // It stops at its first write, which succeeded: written, not read.
+    assert_eq!(outcome.usage.mounts["/workspace"], MountUse { read: false, written: true });
     let err = outcome.result.expect_err("writes succeed on a read-write mount").to_string();
     assert!(err.contains("ESCAPED: create a file succeeded"), "{err}");
     assert!(tree.workspace.join("created-by-guest.txt").exists());
@@ -150,6 +164,7 @@ pub(crate) async fn workspace_edit() {
     .to_string();
     let outcome = tool.call(&workspace(&tool, &tree, Access::ReadWrite), &input).await.expect("call");
     assert_eq!(output(&outcome)["done"], json!(["wrote new/file.txt", "deleted hello.txt", "linked up"]));
+    assert!(outcome.usage.mounts["/workspace"].written, "{:?}", outcome.usage);
     assert_eq!(std::fs::read_to_string(tree.workspace.join("new/file.txt")).expect("read"), "new\n");
     assert!(!tree.workspace.join("hello.txt").exists());
     assert_eq!(

@@ -12,13 +12,17 @@ pub(crate) async fn env_read() {
     assert!(std::env::var_os("PATH").is_some());
 
     let none = grants(&tool, &[], &[], Limits::default());
-    let out = output(&tool.call(&none, "{}").await.expect("call"));
+    let outcome = tool.call(&none, "{}").await.expect("call");
+    assert!(outcome.usage.env.is_empty(), "nothing granted, nothing used");
+    let out = output(&outcome);
     assert_eq!(out["vars"], serde_json::json!([]), "ambient env leaked: {out}");
     assert_eq!(out["args"], serde_json::json!([]), "ambient args leaked: {out}");
     assert_eq!(out["stdin"], "", "stdin must be closed");
 
     let one = grants(&tool, &[], &[("AIRLOCK_TEST_GRANTED", "yes")], Limits::default());
-    let out = output(&tool.call(&one, "{}").await.expect("call"));
+    let outcome = tool.call(&one, "{}").await.expect("call");
+    assert_eq!(outcome.usage.env.iter().collect::<Vec<_>>(), ["AIRLOCK_TEST_GRANTED"]);
+    let out = output(&outcome);
     assert_eq!(out["vars"], serde_json::json!([["AIRLOCK_TEST_GRANTED", "yes"]]));
 }
 
@@ -39,7 +43,9 @@ pub(crate) async fn net_denied() {
     let port = listener.local_addr().expect("addr").port();
     let tool = tool(programs::NET_DENIED).await;
     let input = serde_json::json!({ "port": port }).to_string();
-    let out = output(&tool.call(&grants(&tool, &[], &[], Limits::default()), &input).await.expect("call"));
+    let outcome = tool.call(&grants(&tool, &[], &[], Limits::default()), &input).await.expect("call");
+    assert!(outcome.usage.destinations.is_empty(), "refused uses are no use: {:?}", outcome.usage);
+    let out = output(&outcome);
     assert_eq!(out["denied"].as_array().map(Vec::len), Some(4), "{out}");
     // Nothing reached the listener.
     let accepted = listener.accept();

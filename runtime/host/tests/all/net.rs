@@ -283,6 +283,9 @@ pub(crate) async fn net_tcp_granted() {
     assert!(!server.join().expect("server thread"), "a second connection reached the listener");
     let refused = format!("destination not granted: tcp://127.0.0.1:{}", port + 1);
     assert!(outcome.network.refusals.contains(&refused), "{:?}", outcome.network);
+    // Usage: the granted destination only; refused ones are no use.
+    let reached = format!("tcp://127.0.0.1:{port}");
+    assert_eq!(outcome.usage.destinations.iter().collect::<Vec<_>>(), [&reached]);
 }
 
 #[tokio::test]

@@ -285,6 +285,10 @@ pub(crate) async fn secret_bearer() {
     );
     assert_eq!(outcome.redactions["GITHUB_TOKEN"], 1);
     assert_no_token(&outcome);
+    // Usage: the secret was attached, the destination reached.
+    assert_eq!(outcome.usage.secrets.iter().collect::<Vec<_>>(), ["GITHUB_TOKEN"]);
+    let destination = format!("http://127.0.0.1:{}", server.port());
+    assert_eq!(outcome.usage.destinations.iter().collect::<Vec<_>>(), [&destination]);
 }
 
 #[tokio::test]

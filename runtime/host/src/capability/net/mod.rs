@@ -27,6 +27,7 @@ mod connect;
 pub(crate) mod headers;
 pub(crate) mod socket;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -60,6 +61,9 @@ pub struct NetworkReport {
     pub bytes_sent: u64,
     /// Response-body bytes received.
     pub bytes_received: u64,
+    /// Destinations a request was sent to, or a socket connected or sent
+    /// to (`https://host:443`, `tcp://10.0.0.5:5432`).
+    pub contacted: BTreeSet<String>,
 }
 
 /// The `wasi:http` hooks of one call: its grants, budgets and report.
@@ -89,9 +93,15 @@ struct State {
     refusals: Vec<String>,
     refusals_dropped: u64,
     last_refusal: Option<String>,
+    contacted: BTreeSet<String>,
 }
 
 impl State {
+    /// Notes a destination the call reached.
+    fn contacted(state: &Mutex<State>, destination: String) {
+        state.lock().unwrap_or_else(PoisonError::into_inner).contacted.insert(destination);
+    }
+
     /// Notes a refusal for the call's report. Nothing is logged here: the
     /// reason may hold a secret the tool put in a URL, and the report is
     /// redacted before anyone sees it (`serve` logs it from there).
@@ -142,6 +152,7 @@ impl Egress {
             refusals_dropped: state.refusals_dropped,
             bytes_sent: self.sent.request.used(),
             bytes_received: self.sent.response.used(),
+            contacted: state.contacted.clone(),
         }
     }
 
@@ -314,6 +325,7 @@ async fn send(
     }
     vault.inject(request.headers_mut(), &outbound).map_err(Failure::Denied)?;
     let client = connect::connect(grants, &outbound, timeouts).await?;
+    State::contacted(state, outbound.to_string());
     // The request line carries only the path; the host is in `Host`.
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;

@@ -42,8 +42,11 @@ pub(super) fn prepare(wasi: &mut WasiCtxBuilder, grants: &[NetGrant], state: &Ar
     let state = state.clone();
     wasi.allow_tcp(tcp).allow_udp(udp).socket_addr_check(move |addr, usage| {
         let verdict = decide(&sockets, addr, usage);
-        if let Err(reason) = &verdict {
-            State::refuse(&state, reason.clone());
+        match (&verdict, usage) {
+            (Err(reason), _) => State::refuse(&state, reason.clone()),
+            (Ok(()), SocketAddrUse::TcpConnect) => State::contacted(&state, format!("tcp://{addr}")),
+            (Ok(()), SocketAddrUse::UdpSend) => State::contacted(&state, format!("udp://{addr}")),
+            (Ok(()), _) => {}
         }
         Box::pin(std::future::ready(verdict.is_ok()))
     });
