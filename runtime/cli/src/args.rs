@@ -65,6 +65,43 @@ pub(crate) enum Command {
     /// Sign a pinned registry tool with a local key, as cosign does (the
     /// signature goes to the registry beside it), or create a key pair.
     Sign(SignArgs),
+    /// The agent identities the audit log shows: who called, how often,
+    /// what was refused, approved or let through by break-glass, and who
+    /// was never seen.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+/// `airlock agents ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentsCommand {
+    /// Every identity in the audit log (issuer, `sub`, claims, delegation
+    /// chains), first and last seen, calls, denials, approvals asked and
+    /// granted, break-glass uses; then the trusted issuers and the agents
+    /// policies name that were never seen. The log is verified first: a
+    /// tampered or truncated log is refused (exit 8).
+    List(AgentsListArgs),
+}
+
+/// `airlock agents list`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentsListArgs {
+    /// Only records at or after this: an age (`30d`, `12h`) or an RFC 3339
+    /// time. Default: the whole log.
+    #[arg(long, value_name = "AGE|TIME")]
+    pub(crate) since: Option<String>,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The runtime configuration: its trusted issuers and the agents its
+    /// policies name are reported when never seen, and with `[state]` the
+    /// fleet's chain is read (unless --log names a file log).
+    #[arg(long, env = "AIRLOCK_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The audit log directory [default: AIRLOCK_AUDIT_LOG, else
+    /// $XDG_STATE_HOME/airlock/audit or ~/.local/state/airlock/audit].
+    #[arg(long = "log", env = "AIRLOCK_AUDIT_LOG", value_name = "DIR")]
+    pub(crate) log: Option<PathBuf>,
 }
 
 /// `airlock sign`.

@@ -194,7 +194,7 @@ pub(crate) fn default_dir() -> Result<PathBuf, Failure> {
     })
 }
 
-fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
+pub(crate) fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
     if let Some(config) = &log.config {
         let database = airlock_gateway::config::state_database(config)
             .map_err(|e| Failure::new(exit::CONFIG, e))?
@@ -334,7 +334,7 @@ fn status_name(status: ApprovalStatus) -> &'static str {
 }
 
 /// `--since`: an RFC 3339 time (or prefix), or an age such as `15m`.
-fn since_time(text: &str) -> anyhow::Result<String> {
+pub(crate) fn since_time(text: &str) -> anyhow::Result<String> {
     if text.as_bytes().first().is_some_and(u8::is_ascii_digit) && text.contains('-') {
         return Ok(text.to_owned());
     }

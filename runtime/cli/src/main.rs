@@ -3,6 +3,7 @@
 //! exit code (see `exit.rs` and the README).
 #![forbid(unsafe_code)]
 
+mod agents;
 mod approve;
 mod args;
 mod audit;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             args::Command::Secret(c) => secret::secret(c),
             args::Command::Serve(a) => serve::serve(a).await,
             args::Command::Audit(c) => audit::audit(c),
+            args::Command::Agents(c) => agents::agents(c),
             args::Command::Approve(a) => approve::approve(a),
             args::Command::New(a) => new::new(a),
             args::Command::State(c) => state::state(c),

@@ -581,6 +581,38 @@ pub fn load_config_tools(path: &Path) -> Result<RegistryTools, ConfigError> {
     read().map_err(ConfigError::from)
 }
 
+/// What `airlock agents` reads of a configuration: its trusted issuers,
+/// its policies, and whether a fleet shares state. Keys, state and tools
+/// are not opened.
+pub struct ConfigOverview {
+    /// The trusted issuers' `iss` values, in the file's order.
+    pub issuers: Vec<String>,
+    /// Its policies.
+    pub authorizer: Authorizer,
+    /// Whether it has a `[state]` database (the fleet's audit chain).
+    pub has_state: bool,
+}
+
+/// Reads a configuration's issuers and policies, and whether it has
+/// `[state]`, without opening keys, the replay cache, the database or
+/// tools. The file must still parse as a whole.
+pub fn load_config_overview(path: &Path) -> Result<ConfigOverview, ConfigError> {
+    let read = || -> anyhow::Result<ConfigOverview> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config `{}`", path.display()))?;
+        let file: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let authorizer = read_policies(base, &file.policies)?;
+        Ok(ConfigOverview {
+            issuers: file.issuers.iter().map(|issuer| issuer.iss.clone()).collect(),
+            authorizer,
+            has_state: file.state.settings(base, file.replay_cache.is_some())?.is_some(),
+        })
+    };
+    read().map_err(ConfigError::from)
+}
+
 /// Reads and validates only the policies a configuration names (its
 /// `policies`, relative to its directory): for proofs about them, without
 /// loading keys, state or tools. The file must still parse as a whole.

@@ -187,10 +187,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-#[tokio::test]
-async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
+/// Writes `dir/config.json` as `docker login` does: the test user with
+/// `password` (`auth`, base64 of `user:password`) for `registry`.
+fn docker_config(dir: &std::path::Path, registry: &TestRegistry, password: &str) -> std::path::PathBuf {
     use base64::Engine as _;
 
+    let config = dir.join("config.json");
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{password}", airlock_test_registry::USER));
+    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()))
+        .expect("docker config");
+    config
+}
+
+#[tokio::test]
+async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
     let Some(registry) = TestRegistry::start_with_password() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ComponentStore::open(&dir.path().join("store")).expect("store");
@@ -200,20 +211,14 @@ async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
     let err = anonymous.push(&component("private"), &tagged).await.expect_err("no credentials");
     assert!(err.to_string().starts_with(&format!("registry `{}`", registry.address())), "{err}");
 
-    let config = dir.path().join("config.json");
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        airlock_test_registry::USER,
-        airlock_test_registry::PASSWORD
-    ));
-    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()))
-        .expect("docker config");
+    let config = docker_config(dir.path(), &registry, airlock_test_registry::PASSWORD);
     let client = Registry::new(Credentials::from_file(&config));
     let pinned = client.push(&component("private"), &tagged).await.expect("push with credentials");
     let pulled = client.pull(&pinned, &store).await.expect("pull with credentials");
     assert_eq!(store.component(&pulled.component_digest).expect("stored"), component("private"));
     assert!(anonymous.pull(&pinned, &store).await.is_err(), "anonymous pulls are refused too");
 
+    // The `username`/`password` form of an entry, with a wrong password.
     std::fs::write(
         &config,
         format!(r#"{{"auths": {{"{}": {{"username": "ci", "password": "wrong"}}}}}}"#, registry.address()),
@@ -233,8 +238,6 @@ async fn a_registry_that_wants_a_password_gets_it_from_a_docker_style_config() {
 /// access.
 #[tokio::test]
 async fn a_registry_that_asks_for_a_bearer_token_gets_one_for_the_configured_credentials() {
-    use base64::Engine as _;
-
     let Some(registry) = TestRegistry::start_with_token_server() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ComponentStore::open(&dir.path().join("store")).expect("store");
@@ -248,14 +251,7 @@ async fn a_registry_that_asks_for_a_bearer_token_gets_one_for_the_configured_cre
     assert_eq!(granted, 0);
     assert!(anonymous_tokens >= 1, "the client asked the token server anonymously");
 
-    let config = dir.path().join("config.json");
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        airlock_test_registry::USER,
-        airlock_test_registry::PASSWORD
-    ));
-    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()))
-        .expect("docker config");
+    let config = docker_config(dir.path(), &registry, airlock_test_registry::PASSWORD);
     let credentials = Credentials::from_file(&config);
     let client = Registry::new(credentials.clone());
     let pinned = client.push(&component("tokens"), &tagged).await.expect("push with a token");
@@ -275,11 +271,7 @@ async fn a_registry_that_asks_for_a_bearer_token_gets_one_for_the_configured_cre
     let verified = airlock_registry::verify(&pinned, digest, &[signer], &credentials).await;
     assert_eq!(verified.expect("verify with a token"), "acme-release");
 
-    std::fs::write(
-        &config,
-        format!(r#"{{"auths": {{"{}": {{"username": "ci", "password": "wrong"}}}}}}"#, registry.address()),
-    )
-    .expect("docker config");
+    docker_config(dir.path(), &registry, "wrong");
     let refused_before = registry.tokens_issued().2;
     let err = Registry::new(Credentials::from_file(&config))
         .pull(&pinned, &store)

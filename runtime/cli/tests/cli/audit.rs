@@ -302,3 +302,65 @@ fn a_verified_call_that_fails_afterwards_is_still_recorded() {
     assert_eq!(records[4]["event"]["transport"], "cli");
     assert!(records[4]["event"]["reason"].as_str().is_some_and(|r| r.starts_with("malformed token")));
 }
+
+/// `airlock agents list`: every identity in the log with its calls,
+/// denials and times; the agents policy names that never called; a
+/// tampered log refused, never analysed.
+#[test]
+fn agents_list_inventories_the_identities_in_the_log() {
+    let setup = Setup::new();
+    let runs: [(Option<&str>, i32); 5] = [
+        (Some("human:alice"), 0),
+        (Some("human:alice"), 0),
+        (Some("agent:stranger"), 3),
+        (None, 0),
+        (Some("human:alice"), 0),
+    ];
+    for (caller, code) in runs {
+        let token;
+        let mut args = vec!["run"];
+        match caller {
+            Some(sub) => {
+                token = setup.token(sub);
+                args.extend(["--token", token.as_str()]);
+            }
+            None => args.push("--operator-override"),
+        }
+        args.extend([programs::ECHO, "--input", "{}"]);
+        assert_eq!(airlock(&setup, &args).code, code);
+    }
+
+    let listed = airlock(&setup, &["agents", "list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.starts_with("2 identities, 5 records (the whole log)"), "{}", listed.stdout);
+    let row = |sub: &str| listed.stdout.lines().find(|l| l.starts_with(sub)).map(str::split_whitespace);
+    let alice: Vec<&str> = row("human:alice").expect("alice's row").collect();
+    assert_eq!(alice[2..7], ["3", "3", "0", "0/0", "0/0"], "{}", listed.stdout);
+    let stranger: Vec<&str> = row("agent:stranger").expect("the stranger's row").collect();
+    assert_eq!(stranger[2..5], ["1", "0", "1"], "{}", listed.stdout);
+    assert!(listed.stdout.contains("1 call(s) by --operator-override"), "{}", listed.stdout);
+    // The policy names agent:bot, which never called.
+    assert!(listed.stdout.contains("never seen: agent:bot (named in policy)"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains("never seen: human:alice"), "{}", listed.stdout);
+
+    let json = airlock(&setup, &["agents", "list", "--json", "--since", "1h"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let document: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let identities = document["inventory"]["identities"].as_array().expect("identities");
+    assert_eq!(identities.len(), 2);
+    assert_eq!(identities[0]["sub"], "agent:stranger");
+    assert_eq!(identities[1]["tools"]["echo"], 3);
+    assert_eq!(document["never_seen"]["agents_named_in_policy"], serde_json::json!(["agent:bot"]));
+    assert_eq!(document["never_seen"]["issuers"], serde_json::json!([]));
+    let future = airlock(&setup, &["agents", "list", "--since", "2999-01-01"]);
+    assert!(future.stdout.starts_with("0 identities, 0 records (since 2999-01-01)"), "{}", future.stdout);
+
+    // A log with an edited record is refused, with the verify error.
+    let log = std::fs::read_to_string(setup.path("audit/audit.jsonl")).expect("log");
+    std::fs::write(setup.path("audit/audit.jsonl"), log.replacen("agent:stranger", "agent:trusted", 1))
+        .expect("edit");
+    let refused = airlock(&setup, &["agents", "list"]);
+    assert_eq!(refused.code, 8, "{}", refused.stderr);
+    assert!(refused.stderr.contains("refused, not analysed"), "{}", refused.stderr);
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+}

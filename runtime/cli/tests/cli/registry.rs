@@ -42,6 +42,21 @@ impl Setup {
     }
 }
 
+/// Starts `airlock serve --stdio` on `server`'s configuration with a fresh
+/// token (`jwt`, `human:alice`) and stdin closed, so it stops as soon as it
+/// has loaded its tools or refused to: its exit code and stderr.
+fn serve_until_loaded(server: &super::mcp::Setup, jwt: &str, components: &str) -> (Option<i32>, String) {
+    let token = server.write_token(jwt, "human:alice");
+    let mut command = server.command(&["--stdio", "--token-file"]);
+    let out = command
+        .arg(&token)
+        .args(["--components", components])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("serve");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn a_pushed_tool_runs_by_its_pin_and_a_tag_is_refused() {
     let Some(s) = Setup::new() else { return };
@@ -245,16 +260,8 @@ async fn serve_requires_the_named_signer_and_refuses_unsigned_or_foreign_signatu
         (&foreign, "none made by a trusted signer's key (acme-release)"),
     ] {
         with_tool(reference);
-        let token = server.write_token("bot-again.jwt", "agent:bot");
-        let mut command = server.command(&["--stdio", "--token-file"]);
-        let out = command
-            .arg(&token)
-            .args(["--components", &components])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("serve");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(5), "{stderr}");
+        let (code, stderr) = serve_until_loaded(&server, "bot-again.jwt", &components);
+        assert_eq!(code, Some(5), "{stderr}");
         assert!(stderr.contains(why), "{stderr}");
         assert!(stderr.contains("the entry requires signer `acme-release`"), "{stderr}");
     }
@@ -406,17 +413,7 @@ async fn a_lockfile_pins_what_runs_and_a_changed_signer_needs_acceptance() {
             tools
         }
     };
-    let serve_refused = |jwt: &str| {
-        let token = server.write_token(jwt, "human:alice");
-        let mut command = server.command(&["--stdio", "--token-file"]);
-        let out = command
-            .arg(&token)
-            .args(["--components", &components])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("serve");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
+    let serve_refused = |jwt: &str| serve_until_loaded(&server, jwt, &components);
 
     let r = s.airlock(&["pull", "--config", &config_arg]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -1,0 +1,259 @@
+//! Identities and what the audit log says each did.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use airlock_audit::{ApprovalStatus, CallEvent, Event, Outcome, Record};
+use serde::Serialize;
+
+/// Most distinct delegation chains kept per identity (the rest are counted
+/// as calls, not listed).
+const MAX_CHAINS: usize = 8;
+
+/// One agent identity, as the audit log shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Identity {
+    /// The issuer that vouched for it.
+    pub iss: String,
+    /// Its subject.
+    pub sub: String,
+    /// The claims policy saw on its latest call.
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// The delegation chains (`act`, outermost first) it called through;
+    /// empty when it always called for itself.
+    pub chains: BTreeSet<Vec<String>>,
+    /// Its first record in the window (RFC 3339).
+    pub first_seen: String,
+    /// Its last record in the window (RFC 3339).
+    pub last_seen: String,
+    /// Calls, whatever their outcome.
+    pub calls: u64,
+    /// Calls that returned output.
+    pub ok: u64,
+    /// Calls policy refused before anything ran, or that the runtime
+    /// denied inside (a refused request, a refused secret use).
+    pub denials: u64,
+    /// Calls that needed a human's approval and were filed.
+    pub approvals_asked: u64,
+    /// Calls that ran on an approval.
+    pub approvals_granted: u64,
+    /// Calls that ran through a break-glass window.
+    pub break_glass_calls: u64,
+    /// Break-glass windows opened for it.
+    pub break_glass_windows: u64,
+    /// Calls per tool.
+    pub tools: BTreeMap<String, u64>,
+}
+
+/// Every identity in a window of the log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Inventory {
+    /// The start of the window (RFC 3339), if any.
+    pub since: Option<String>,
+    /// Records read in the window.
+    pub records: u64,
+    /// Calls made with `--operator-override` (no identity).
+    pub operator_overrides: u64,
+    /// The identities, by issuer then subject.
+    pub identities: Vec<Identity>,
+}
+
+impl Inventory {
+    /// The inventory of `records` at or after `since` (RFC 3339; records
+    /// are compared by their time text, which sorts as time does).
+    pub fn build<'a>(records: impl IntoIterator<Item = &'a Record>, since: Option<&str>) -> Self {
+        let mut builder = Builder::default();
+        for record in records {
+            builder.add(record, since);
+        }
+        builder.finish(since)
+    }
+
+    /// Issuers in `trusted` that no identity in the window came from.
+    pub fn unseen_issuers<'a>(&self, trusted: &'a [String]) -> Vec<&'a str> {
+        trusted
+            .iter()
+            .filter(|iss| !self.identities.iter().any(|i| &i.iss == *iss))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Subjects in `named` (as policies name them) that never called in
+    /// the window.
+    pub fn unseen_principals<'a>(&self, named: &'a BTreeSet<String>) -> Vec<&'a str> {
+        named
+            .iter()
+            .filter(|sub| !self.identities.iter().any(|i| &i.sub == *sub))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// Builds an [`Inventory`] one record at a time.
+#[derive(Debug, Default)]
+pub struct Builder {
+    records: u64,
+    operator_overrides: u64,
+    identities: BTreeMap<(String, String), Identity>,
+    /// Break-glass windows opened, by (agent issuer, agent): the issuer is
+    /// empty in records from before windows were bound to one.
+    windows: BTreeMap<(String, String), u64>,
+}
+
+impl Builder {
+    /// Adds `record` when it is at or after `since`.
+    pub fn add(&mut self, record: &Record, since: Option<&str>) {
+        if since.is_some_and(|since| record.time.as_str() < since) {
+            return;
+        }
+        self.records += 1;
+        match &record.event {
+            Event::Call(call) => self.call(call, &record.time),
+            Event::BreakGlass(window) => {
+                *self.windows.entry((window.agent_iss.clone(), window.agent.clone())).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, call: &CallEvent, time: &str) {
+        let Some(principal) = &call.principal else {
+            self.operator_overrides += 1;
+            return;
+        };
+        let identity =
+            self.identities.entry((principal.iss.clone(), principal.sub.clone())).or_insert_with(|| {
+                Identity {
+                    iss: principal.iss.clone(),
+                    sub: principal.sub.clone(),
+                    first_seen: time.to_owned(),
+                    ..Identity::default()
+                }
+            });
+        identity.last_seen = time.to_owned();
+        identity.claims.clone_from(&principal.claims);
+        if !principal.act.is_empty() && identity.chains.len() < MAX_CHAINS {
+            identity.chains.insert(principal.act.clone());
+        }
+        identity.calls += 1;
+        *identity.tools.entry(call.tool.name.clone()).or_default() += 1;
+        match call.outcome {
+            Outcome::Ok => identity.ok += 1,
+            Outcome::Refused | Outcome::Denied => identity.denials += 1,
+            Outcome::ApprovalRequired => identity.approvals_asked += 1,
+            _ => {}
+        }
+        match call.approval.as_ref().map(|a| a.status) {
+            Some(ApprovalStatus::Approved) => identity.approvals_granted += 1,
+            Some(ApprovalStatus::BreakGlass) => identity.break_glass_calls += 1,
+            _ => {}
+        }
+    }
+
+    /// The inventory of what was added.
+    pub fn finish(mut self, since: Option<&str>) -> Inventory {
+        for ((iss, sub), opened) in &self.windows {
+            let matching =
+                self.identities.iter_mut().filter(|((i, s), _)| s == sub && (iss.is_empty() || i == iss));
+            for (_, identity) in matching {
+                identity.break_glass_windows += opened;
+            }
+        }
+        Inventory {
+            since: since.map(str::to_owned),
+            records: self.records,
+            operator_overrides: self.operator_overrides,
+            identities: self.identities.into_values().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn record(seq: u64, time: &str, event: Value) -> Record {
+        serde_json::from_value(json!({
+            "schema": airlock_audit::SCHEMA, "seq": seq, "time": time, "prev": "0", "hash": "0", "event": event,
+        }))
+        .expect("record")
+    }
+
+    fn call(sub: Option<&str>, tool: &str, outcome: &str, approval: Option<&str>) -> Value {
+        let mut event = json!({
+            "kind": "call",
+            "transport": "mcp-stdio",
+            "principal": sub.map(|sub| json!({
+                "sub": sub, "iss": "https://ci.example", "claims": {"repo": "acme/app"},
+                "act": if sub == "agent:fixer" { json!(["human:dana"]) } else { json!([]) },
+            })),
+            "tool": {"name": tool, "version": "1.0.0", "digest": "sha256:00"},
+            "input_sha256": "00",
+            "capabilities": [],
+            "effects": {"requests": 0, "bytes_sent": 0, "bytes_received": 0, "refusals": [], "refusals_dropped": 0, "redactions": {}},
+            "outcome": outcome,
+            "error": null,
+            "output_sha256": null,
+            "duration_ms": 1,
+        });
+        if let Some(status) = approval {
+            event["approval"] = json!({"status": status, "id": "apr-1", "request_hash": "00", "gated": [], "approver": "human:carol", "reason": "ok"});
+        }
+        event
+    }
+
+    #[test]
+    fn calls_approvals_and_break_glass_are_counted_per_identity() {
+        let window = json!({
+            "kind": "break_glass", "window_id": "brk-1", "agent": "agent:fixer", "agent_iss": "https://ci.example",
+            "opener": {"sub": "human:carol", "iss": "https://sso.example"}, "reason": "incident", "expires": "2026-12-08T00:00:00Z", "severity": "high",
+        });
+        let records = [
+            record(1, "2026-12-01T00:00:00.000Z", call(Some("agent:triage"), "grep", "ok", None)),
+            // The window is opened before the agent's first call.
+            record(2, "2026-12-02T00:00:00.000Z", window),
+            record(
+                3,
+                "2026-12-02T00:01:00.000Z",
+                call(Some("agent:fixer"), "patch-deps", "approval_required", None),
+            ),
+            record(
+                4,
+                "2026-12-02T00:02:00.000Z",
+                call(Some("agent:fixer"), "patch-deps", "ok", Some("approved")),
+            ),
+            record(
+                5,
+                "2026-12-02T00:03:00.000Z",
+                call(Some("agent:fixer"), "patch-deps", "ok", Some("break_glass")),
+            ),
+            record(6, "2026-12-03T00:00:00.000Z", call(Some("agent:fixer"), "http-fetch", "denied", None)),
+            record(7, "2026-12-03T00:00:00.000Z", call(None, "echo", "ok", None)),
+        ];
+        let all = Inventory::build(&records, None);
+        assert_eq!((all.records, all.operator_overrides, all.identities.len()), (7, 1, 2));
+        let fixer = &all.identities[0];
+        assert_eq!(fixer.sub, "agent:fixer");
+        assert_eq!((fixer.calls, fixer.ok, fixer.denials), (4, 2, 1));
+        assert_eq!((fixer.approvals_asked, fixer.approvals_granted), (1, 1));
+        assert_eq!((fixer.break_glass_calls, fixer.break_glass_windows), (1, 1));
+        assert_eq!(fixer.chains.iter().collect::<Vec<_>>(), [&vec!["human:dana".to_owned()]]);
+        assert_eq!(
+            (fixer.first_seen.as_str(), fixer.last_seen.as_str()),
+            ("2026-12-02T00:01:00.000Z", "2026-12-03T00:00:00.000Z")
+        );
+        assert_eq!(fixer.tools["patch-deps"], 3);
+        assert_eq!(fixer.claims["repo"], "acme/app");
+
+        // A window: the triage agent's only call is before it.
+        let recent = Inventory::build(&records, Some("2026-12-02"));
+        assert_eq!(recent.identities.iter().map(|i| i.sub.as_str()).collect::<Vec<_>>(), ["agent:fixer"]);
+        assert_eq!(
+            recent.unseen_principals(&["agent:triage".to_owned(), "agent:fixer".to_owned()].into()),
+            ["agent:triage"]
+        );
+        let trusted = ["https://ci.example".to_owned(), "https://other.example".to_owned()];
+        assert_eq!(recent.unseen_issuers(&trusted), ["https://other.example"]);
+    }
+}

@@ -1,0 +1,16 @@
+//! Knowing your agents: the non-human identities an audit log shows.
+//!
+//! [`Inventory::build`] reads records (already verified: a tampered or
+//! truncated log is refused before anything is analysed) and gives, per
+//! identity (`iss`, `sub`): the claims policy saw, the delegation chains,
+//! first and last seen, calls and how they ended, approvals asked and
+//! granted, break-glass uses. It streams: memory grows with the number of
+//! identities and tools, not of records.
+
+#![forbid(unsafe_code)]
+
+mod identity;
+mod named;
+
+pub use identity::{Builder, Identity, Inventory};
+pub use named::principals_named;
