@@ -2,17 +2,19 @@
 
 use std::collections::BTreeSet;
 
-use airlock_inventory::{Builder, Inventory, principals_named};
+use airlock_audit::Record;
+use airlock_inventory::{Builder, Inventory, ToolGrants, findings, grants_of, principals_named};
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::args::{AgentsCommand, AgentsListArgs, LogArgs};
+use crate::args::{AgentsCommand, AgentsListArgs, AgentsShowArgs, LogArgs};
 use crate::audit::{read_log, since_time};
 use crate::exit::{self, Failure};
 
 pub(crate) fn agents(command: AgentsCommand) -> Result<(), Failure> {
     match command {
         AgentsCommand::List(args) => list(args),
+        AgentsCommand::Show(args) => show(args),
     }
 }
 
@@ -25,18 +27,7 @@ struct Expected {
 
 fn list(args: AgentsListArgs) -> Result<(), Failure> {
     let since = args.since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
-    let overview = args
-        .config
-        .as_deref()
-        .map(airlock_gateway::config::load_config_overview)
-        .transpose()
-        .map_err(|e| Failure::new(exit::CONFIG, e))?;
-    // The fleet's chain when the configuration shares state and no file
-    // log is named; else the file log.
-    let log = match (&args.log, &overview) {
-        (None, Some(o)) if o.has_state => LogArgs { dir: None, config: args.config.clone() },
-        _ => LogArgs { dir: args.log.clone(), config: None },
-    };
+    let (overview, log) = sources(&args)?;
     let expected = overview
         .map(|o| {
             let policies: Vec<serde_json::Value> =
@@ -44,7 +35,9 @@ fn list(args: AgentsListArgs) -> Result<(), Failure> {
             Expected { issuers: o.issuers, named: principals_named(&policies) }
         })
         .unwrap_or_default();
-    let inventory = read_inventory(&log, since.as_deref())?;
+    let mut builder = Builder::default();
+    for_each_record(&log, |record| builder.add(record, since.as_deref()))?;
+    let inventory = builder.finish(since.as_deref());
     if args.json {
         let document = json!({
             "inventory": inventory,
@@ -60,24 +53,107 @@ fn list(args: AgentsListArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The inventory of the log `log` names, from `since`. The whole chain is
-/// verified first: a log that does not verify is never analysed.
-fn read_inventory(log: &LogArgs, since: Option<&str>) -> Result<Inventory, Failure> {
+/// The configuration (its issuers and policies), and the log to read: the
+/// fleet's chain when the configuration shares state and no file log is
+/// named, else the file log.
+fn sources(
+    args: &AgentsListArgs,
+) -> Result<(Option<airlock_gateway::config::ConfigOverview>, LogArgs), Failure> {
+    let overview = args
+        .config
+        .as_deref()
+        .map(airlock_gateway::config::load_config_overview)
+        .transpose()
+        .map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let log = match (&args.log, &overview) {
+        (None, Some(o)) if o.has_state => LogArgs { dir: None, config: args.config.clone() },
+        _ => LogArgs { dir: args.log.clone(), config: None },
+    };
+    Ok((overview, log))
+}
+
+/// Gives each record of the log `log` names to `each`, in order. The whole
+/// chain is verified first: a log that does not verify is never analysed.
+fn for_each_record(log: &LogArgs, mut each: impl FnMut(&Record)) -> Result<(), Failure> {
     let (path, bytes) = read_log(log)?;
     airlock_audit::verify(&bytes).map_err(|e| {
         Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {e}: refused, not analysed", path.display()))
     })?;
-    let mut builder = Builder::default();
     for (n, line) in bytes.split(|&b| b == b'\n').filter(|line| !line.is_empty()).enumerate() {
-        let record: airlock_audit::Record = serde_json::from_slice(line).map_err(|e| {
+        let record: Record = serde_json::from_slice(line).map_err(|e| {
             Failure::new(
                 exit::AUDIT_BROKEN,
                 anyhow!("{} line {}: not an audit record: {e}", path.display(), n + 1),
             )
         })?;
-        builder.add(&record, since);
+        each(&record);
     }
-    Ok(builder.finish(since))
+    Ok(())
+}
+
+fn show(args: AgentsShowArgs) -> Result<(), Failure> {
+    let since = args.window.since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
+    let (_, log) = sources(&args.window)?;
+    // One pass for the issuers the sub came from, then its grants.
+    let mut records = Vec::new();
+    let mut issuers = BTreeSet::new();
+    for_each_record(&log, |record| {
+        if let airlock_audit::Event::Call(call) = &record.event
+            && let Some(principal) = &call.principal
+            && principal.sub == args.sub
+            && since.as_deref().is_none_or(|s| record.time.as_str() >= s)
+        {
+            issuers.insert(principal.iss.clone());
+            records.push(record.clone());
+        }
+    })?;
+    if args.iss.is_none() && issuers.len() > 1 {
+        let listed: Vec<&str> = issuers.iter().map(String::as_str).collect();
+        return Err(Failure::usage(anyhow!(
+            "`{}` called from {} issuers ({}): name one with --iss",
+            args.sub,
+            listed.len(),
+            listed.join(", ")
+        )));
+    }
+    let tools = grants_of(&records, args.iss.as_deref(), &args.sub, since.as_deref());
+    let findings = findings(&tools);
+    if args.window.json {
+        let document = json!({ "sub": args.sub, "iss": args.iss.or_else(|| issuers.into_iter().next()), "since": since, "tools": tools, "findings": findings });
+        println!("{document:#}");
+        return Ok(());
+    }
+    let window = since.as_deref().map_or_else(|| "in the whole log".to_owned(), |s| format!("since {s}"));
+    if tools.is_empty() {
+        println!("{}: no calls {window}", args.sub);
+        return Ok(());
+    }
+    let iss = args.iss.or_else(|| issuers.into_iter().next()).unwrap_or_default();
+    println!("{} ({iss}), calls {window}:", args.sub);
+    for tool in &tools {
+        print_tool(tool);
+    }
+    if !findings.is_empty() {
+        println!("findings:");
+        for finding in &findings {
+            println!("  {}", finding.message);
+        }
+    }
+    Ok(())
+}
+
+fn print_tool(tool: &ToolGrants) {
+    println!("{}: {} call(s) ran", tool.tool, tool.calls);
+    for grant in &tool.grants {
+        let policies: Vec<&str> = grant.policies.iter().map(String::as_str).collect();
+        let decided = match (grant.granted, grant.denied) {
+            (0, denied) => format!("denied in {denied}"),
+            (granted, 0) => format!("granted in {granted}, used in {}", grant.used),
+            (granted, denied) => format!("granted in {granted}, used in {}, denied in {denied}", grant.used),
+        };
+        let by = if policies.is_empty() { "default deny".to_owned() } else { policies.join(", ") };
+        println!("  {:<14} {:<48} {decided} ({by})", grant.action, grant.resource);
+    }
 }
 
 fn print_table(inventory: &Inventory, expected: &Expected) {

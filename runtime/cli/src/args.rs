@@ -81,6 +81,23 @@ pub(crate) enum AgentsCommand {
     /// policies name that were never seen. The log is verified first: a
     /// tampered or truncated log is refused (exit 8).
     List(AgentsListArgs),
+    /// One identity's calls per tool: each capability decided for them
+    /// (allowed or denied, by which policies) beside how often the calls
+    /// used it, and the grants it never used as findings (for example a
+    /// read-write mount only ever read).
+    Show(AgentsShowArgs),
+}
+
+/// `airlock agents show`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentsShowArgs {
+    /// The identity's `sub`.
+    pub(crate) sub: String,
+    /// Its issuer, when the same `sub` came from several.
+    #[arg(long, value_name = "ISS")]
+    pub(crate) iss: Option<String>,
+    #[command(flatten)]
+    pub(crate) window: AgentsListArgs,
 }
 
 /// `airlock agents list`.

@@ -9,8 +9,12 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod fixture;
+mod grants;
 mod identity;
 mod named;
 
+pub use grants::{Finding, GrantUse, ToolGrants, findings, grants_of};
 pub use identity::{Builder, Identity, Inventory};
 pub use named::principals_named;

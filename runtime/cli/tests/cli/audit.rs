@@ -364,3 +364,54 @@ fn agents_list_inventories_the_identities_in_the_log() {
     assert!(refused.stderr.contains("refused, not analysed"), "{}", refused.stderr);
     assert!(refused.stdout.is_empty(), "{}", refused.stdout);
 }
+
+/// `airlock agents show`: per tool, each capability decided for the
+/// identity's calls beside how often they used it; a read-write mount that
+/// was only ever read is a finding; a tool never given a grant it used has
+/// none to report.
+#[test]
+fn agents_show_puts_each_grant_beside_its_use() {
+    let setup = Setup::new();
+    std::fs::create_dir_all(setup.path("ws")).expect("mkdir");
+    std::fs::write(setup.path("ws/notes.txt"), "hello\n").expect("write");
+    let ws = format!("{}:/workspace:rw", setup.path("ws").display());
+    for _ in 0..2 {
+        let token = setup.token("human:alice");
+        let run = airlock(
+            &setup,
+            &[
+                "run",
+                "--token",
+                &token,
+                programs::FS_READ_GRANTED,
+                "--input",
+                r#"{"path":"/workspace/notes.txt"}"#,
+                "--mount",
+                &ws,
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+
+    let shown = airlock(&setup, &["agents", "show", "human:alice"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let line = |action: &str| shown.stdout.lines().find(|l| l.trim_start().starts_with(action)).unwrap_or("");
+    assert!(shown.stdout.contains("fs-read-granted: 2 call(s) ran"), "{}", shown.stdout);
+    assert!(line("fs.read").contains("granted in 2, used in 2 (alice-everything)"), "{}", shown.stdout);
+    assert!(line("fs.write").contains("granted in 2, used in 0"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("read-write /workspace for fs-read-granted: only read in 2 call(s)"),
+        "{}",
+        shown.stdout
+    );
+
+    let json = airlock(&setup, &["agents", "show", "human:alice", "--json"]);
+    let document: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(document["findings"].as_array().map(Vec::len), Some(1), "{document}");
+    assert_eq!(document["findings"][0]["action"], "fs.write");
+    assert_eq!(document["iss"], "https://issuer.airlock.test");
+
+    let nobody = airlock(&setup, &["agents", "show", "agent:nobody"]);
+    assert_eq!(nobody.code, 0, "{}", nobody.stderr);
+    assert_eq!(nobody.stdout.trim(), "agent:nobody: no calls in the whole log");
+}

@@ -1,0 +1,245 @@
+//! What one identity was granted in its calls, and what it used of it.
+//!
+//! Each call record lists every capability decided (action, resource,
+//! allowed, deciding policies) and what the call used of its grants
+//! (`effects.usage`). Folded over an identity's calls, per tool, that gives
+//! each grant beside its use, and the grants it never used: the findings
+//! an operator narrows policy with.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use airlock_audit::{CallEvent, CapabilityRecord, Event, Outcome, Record, Usage};
+use serde::Serialize;
+
+/// One capability as an identity's calls of one tool were granted it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GrantUse {
+    /// The Cedar action (`fs.read`, `net.connect`, ...).
+    pub action: String,
+    /// The resource, as the call record writes it (`Path::"/workspace"`).
+    pub resource: String,
+    /// Calls that were granted it.
+    pub granted: u64,
+    /// Calls that were denied it.
+    pub denied: u64,
+    /// Granted calls that used it.
+    pub used: u64,
+    /// The policies that granted or denied it.
+    pub policies: BTreeSet<String>,
+}
+
+/// An identity's calls of one tool, and each capability decided for them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ToolGrants {
+    /// The tool's name.
+    pub tool: String,
+    /// Calls that ran (not refused before start, not filed for approval).
+    pub calls: u64,
+    /// Each capability decided, in the order first seen.
+    pub grants: Vec<GrantUse>,
+}
+
+/// A grant the identity holds and did not use in the window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The tool.
+    pub tool: String,
+    /// The action of the unused grant.
+    pub action: String,
+    /// Its resource.
+    pub resource: String,
+    /// What to say about it.
+    pub message: String,
+}
+
+/// Folds the calls of (`iss`, `sub`) at or after `since` into grants per
+/// tool, by tool name.
+pub fn grants_of<R: std::borrow::Borrow<Record>>(
+    records: impl IntoIterator<Item = R>,
+    iss: Option<&str>,
+    sub: &str,
+    since: Option<&str>,
+) -> Vec<ToolGrants> {
+    let mut tools: BTreeMap<String, ToolGrants> = BTreeMap::new();
+    for record in records {
+        let record = record.borrow();
+        if since.is_some_and(|since| record.time.as_str() < since) {
+            continue;
+        }
+        let Event::Call(call) = &record.event else { continue };
+        let Some(principal) = &call.principal else { continue };
+        if principal.sub != sub || iss.is_some_and(|iss| principal.iss != iss) {
+            continue;
+        }
+        add(tools.entry(call.tool.name.clone()).or_default(), call);
+    }
+    tools.into_iter().map(|(tool, grants)| ToolGrants { tool, ..grants }).collect()
+}
+
+fn add(tool: &mut ToolGrants, call: &CallEvent) {
+    let ran = !matches!(call.outcome, Outcome::Refused | Outcome::InvalidInput | Outcome::ApprovalRequired);
+    if ran {
+        tool.calls += 1;
+    }
+    for capability in &call.capabilities {
+        let index = match tool
+            .grants
+            .iter()
+            .position(|g| g.action == capability.action && g.resource == capability.resource)
+        {
+            Some(index) => index,
+            None => {
+                tool.grants.push(GrantUse {
+                    action: capability.action.clone(),
+                    resource: capability.resource.clone(),
+                    ..GrantUse::default()
+                });
+                tool.grants.len() - 1
+            }
+        };
+        let grant = &mut tool.grants[index];
+        grant.policies.extend(capability.policies.iter().cloned());
+        if !capability.allowed {
+            grant.denied += 1;
+            continue;
+        }
+        grant.granted += 1;
+        if ran && used(capability, &call.effects.usage) {
+            grant.used += 1;
+        }
+    }
+}
+
+/// Whether `usage` shows the capability used.
+fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
+    let Some(name) = quoted(&capability.resource) else { return false };
+    match capability.action.as_str() {
+        "invoke" => true,
+        "fs.read" => usage.mounts.get(name).is_some_and(|m| m.read),
+        "fs.write" => usage.mounts.get(name).is_some_and(|m| m.written),
+        "net.connect" => usage.destinations.iter().any(|d| admits(name, d)),
+        "secret.use" | "secret.reveal" => usage.secrets.contains(name),
+        "env.read" => usage.env.contains(name),
+        _ => false,
+    }
+}
+
+/// The text between the first pair of quotes: `Path::"/workspace"` gives
+/// `/workspace`.
+fn quoted(resource: &str) -> Option<&str> {
+    let start = resource.find('"')? + 1;
+    let end = start + resource[start..].find('"')?;
+    Some(&resource[start..end])
+}
+
+/// Whether the granted destination `pattern` (`https://api.osv.dev`,
+/// `https://*.github.com:8443`, `tcp://10.0.0.5:5432`) admits the reached
+/// destination `reached` (`scheme://host:port`, as usage writes it).
+fn admits(pattern: &str, reached: &str) -> bool {
+    let (Some((scheme, rest)), Some((reached_scheme, reached_rest))) =
+        (pattern.split_once("://"), reached.split_once("://"))
+    else {
+        return false;
+    };
+    let Some((reached_host, reached_port)) = reached_rest.rsplit_once(':') else { return false };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()) => {
+            (host, Some(port))
+        }
+        _ => (rest, None),
+    };
+    let default_port = match scheme {
+        "https" => Some("443"),
+        "http" => Some("80"),
+        _ => None,
+    };
+    let host_matches = match host.strip_prefix("*.") {
+        Some(suffix) => reached_host.ends_with(&format!(".{suffix}")),
+        None => host.eq_ignore_ascii_case(reached_host),
+    };
+    scheme == reached_scheme && host_matches && port.or(default_port) == Some(reached_port)
+}
+
+/// The grants held and not used: a capability granted in the window that
+/// no call used. A write grant on a mount that was only read says so.
+pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for tool in tools {
+        for grant in tool.grants.iter().filter(|g| g.granted > 0 && g.used == 0 && g.action != "invoke") {
+            let read = tool
+                .grants
+                .iter()
+                .any(|g| g.action == "fs.read" && g.resource == grant.resource && g.used > 0);
+            let subject = quoted(&grant.resource).unwrap_or(&grant.resource);
+            let message = match grant.action.as_str() {
+                "fs.write" if read => {
+                    format!("read-write {subject} for {}: only read in {} call(s)", tool.tool, tool.calls)
+                }
+                action => format!(
+                    "{action} {subject} for {}: granted, never used in {} call(s)",
+                    tool.tool, tool.calls
+                ),
+            };
+            findings.push(Finding {
+                tool: tool.tool.clone(),
+                action: grant.action.clone(),
+                resource: grant.resource.clone(),
+                message,
+            });
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixture::{call, record};
+
+    #[test]
+    fn each_grant_is_put_beside_its_use_and_the_unused_ones_are_findings() {
+        let mut used = call(Some("agent:osv"), "osv-query", "ok", None);
+        used["capabilities"] = json!([
+            {"action": "invoke", "resource": "Tool::\"osv-query\"", "allowed": true, "policies": ["osv"]},
+            {"action": "net.connect", "resource": "Host::\"https://api.osv.dev\"", "allowed": true, "policies": ["osv"]},
+            {"action": "secret.use", "resource": "Secret::\"OSV_TOKEN\" for https://api.osv.dev", "allowed": true, "policies": ["osv"]},
+            {"action": "env.read", "resource": "EnvVar::\"LANG\"", "allowed": true, "policies": ["osv"]},
+            {"action": "net.connect", "resource": "Host::\"https://evil.example\"", "allowed": false, "policies": []},
+        ]);
+        used["effects"]["usage"] =
+            json!({"destinations": ["https://api.osv.dev:443"], "secrets": ["OSV_TOKEN"]});
+        let mut refused = used.clone();
+        refused["outcome"] = json!("refused");
+        let records =
+            [record(1, "2026-12-01T00:00:00.000Z", used), record(2, "2026-12-02T00:00:00.000Z", refused)];
+        let tools = grants_of(&records, None, "agent:osv", None);
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0].calls, 1, "a refused call did not run");
+        let by = |action: &str, granted: bool| {
+            tools[0].grants.iter().find(|g| g.action == action && (g.granted > 0) == granted).expect(action)
+        };
+        assert_eq!((by("net.connect", true).granted, by("net.connect", true).used), (2, 1));
+        assert_eq!(by("secret.use", true).used, 1);
+        assert_eq!(by("env.read", true).used, 0);
+        assert_eq!(by("net.connect", false).denied, 2);
+        let findings = findings(&tools);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].message, "env.read LANG for osv-query: granted, never used in 1 call(s)");
+        assert!(grants_of(&records, Some("https://other.example"), "agent:osv", None).is_empty());
+    }
+
+    #[test]
+    fn destinations_match_their_grants_as_the_runtime_writes_them() {
+        assert!(admits("https://api.osv.dev", "https://api.osv.dev:443"));
+        assert!(!admits("https://api.osv.dev", "http://api.osv.dev:80"));
+        assert!(!admits("https://api.osv.dev", "https://api.osv.dev:8443"));
+        assert!(admits("https://api.osv.dev:8443", "https://api.osv.dev:8443"));
+        assert!(admits("https://*.github.com", "https://api.github.com:443"));
+        assert!(!admits("https://*.github.com", "https://github.com.evil:443"));
+        assert!(admits("tcp://10.0.0.5:5432", "tcp://10.0.0.5:5432"));
+        assert!(!admits("tcp://10.0.0.5:5432", "tcp://10.0.0.6:5432"));
+        assert_eq!(quoted("Secret::\"OSV_TOKEN\" for https://api.osv.dev"), Some("OSV_TOKEN"));
+    }
+}
