@@ -23,32 +23,55 @@ pub(crate) fn agents(command: AgentsCommand) -> Result<(), Failure> {
 struct Expected {
     issuers: Vec<String>,
     named: BTreeSet<String>,
+    /// Policy ids by effect (`permit`, `forbid`).
+    policies: Vec<(String, String)>,
+}
+
+impl Expected {
+    fn ids(&self, effect: &str) -> Vec<String> {
+        self.policies.iter().filter(|(_, e)| e == effect).map(|(id, _)| id.clone()).collect()
+    }
 }
 
 fn list(args: AgentsListArgs) -> Result<(), Failure> {
-    let since = args.since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(since_time)
+        .transpose()
+        .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
     let (overview, log) = sources(&args)?;
     let expected = overview
         .map(|o| {
-            let policies: Vec<serde_json::Value> =
-                o.authorizer.policy_set().policies().filter_map(|p| p.to_json().ok()).collect();
-            Expected { issuers: o.issuers, named: principals_named(&policies) }
+            let set = o.authorizer.policy_set();
+            let policies: Vec<serde_json::Value> = set.policies().filter_map(|p| p.to_json().ok()).collect();
+            let ids = set.policies().map(|p| (p.id().to_string(), p.effect().to_string())).collect();
+            Expected { issuers: o.issuers, named: principals_named(&policies), policies: ids }
         })
         .unwrap_or_default();
     let mut builder = Builder::default();
     for_each_record(&log, |record| builder.add(record, since.as_deref()))?;
     let inventory = builder.finish(since.as_deref());
+    let cutoff = since_time(&args.stale).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))?;
+    let (permits, forbids) = (expected.ids("permit"), expected.ids("forbid"));
     if args.json {
+        let stale: Vec<&str> = inventory.stale(&cutoff).iter().map(|i| i.sub.as_str()).collect();
         let document = json!({
             "inventory": inventory,
             "never_seen": {
                 "issuers": inventory.unseen_issuers(&expected.issuers),
                 "agents_named_in_policy": inventory.unseen_principals(&expected.named),
             },
+            "findings": {
+                "stale": stale,
+                "permits_never_matched": inventory.idle_policies(&permits),
+                "forbids_never_fired": inventory.idle_policies(&forbids),
+            },
         });
         println!("{document:#}");
     } else {
         print_table(&inventory, &expected);
+        print_findings(&inventory, &cutoff, &permits, &forbids);
     }
     Ok(())
 }
@@ -153,6 +176,29 @@ fn print_tool(tool: &ToolGrants) {
         };
         let by = if policies.is_empty() { "default deny".to_owned() } else { policies.join(", ") };
         println!("  {:<14} {:<48} {decided} ({by})", grant.action, grant.resource);
+    }
+}
+
+/// Hygiene: stale identities, policies that decided nothing, break-glass
+/// windows and approvals by who.
+fn print_findings(inventory: &Inventory, cutoff: &str, permits: &[String], forbids: &[String]) {
+    for identity in inventory.stale(cutoff) {
+        println!("stale: {} ({}) last called {}", identity.sub, identity.iss, identity.last_seen);
+    }
+    for id in inventory.idle_policies(permits) {
+        println!("permit `{id}` matched no call in the window");
+    }
+    for id in inventory.idle_policies(forbids) {
+        println!("forbid `{id}` never fired in the window");
+    }
+    for window in &inventory.break_glass {
+        println!(
+            "break-glass: {} opened a window for {} at {}: {}",
+            window.opener, window.agent, window.time, window.reason
+        );
+    }
+    for (approver, count) in &inventory.approvals_by {
+        println!("approvals: {approver} approved {count} request(s)");
     }
 }
 

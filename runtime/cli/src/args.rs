@@ -110,6 +110,9 @@ pub(crate) struct AgentsListArgs {
     /// One JSON document instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// An identity whose last call is older than this is reported stale.
+    #[arg(long, value_name = "AGE", default_value = "30d")]
+    pub(crate) stale: String,
     /// The runtime configuration: its trusted issuers and the agents its
     /// policies name are reported when never seen, and with `[state]` the
     /// fleet's chain is read (unless --log names a file log).

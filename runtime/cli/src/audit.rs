@@ -8,8 +8,6 @@ use airlock_policy::text::printable;
 use airlock_state::PgAudit;
 use anyhow::{Context, anyhow};
 
-use airlock_gateway::units::parse_duration;
-
 use crate::args::{AuditCommand, LogArgs};
 use crate::config::{AuditSettings, Config};
 use crate::exit::{self, Failure};
@@ -77,7 +75,11 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             Ok(())
         }
         AuditCommand::Query { sub, tool, outcome, since, json, log } => {
-            let since = since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
+            let since = since
+                .as_deref()
+                .map(since_time)
+                .transpose()
+                .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
             let records = records(&log)?;
             let matching: Vec<Record> = records
                 .into_iter()
@@ -334,12 +336,29 @@ fn status_name(status: ApprovalStatus) -> &'static str {
 }
 
 /// `--since`: an RFC 3339 time (or prefix), or an age such as `15m`.
+/// An age: a whole number and `ms`, `s`, `m`, `h` or `d` (`0s` is now).
+fn age(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = text[..split].parse().ok()?;
+    let seconds = |per: u64| std::time::Duration::from_secs(n.saturating_mul(per));
+    Some(match &text[split..] {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
+        _ => return None,
+    })
+}
+
+/// The RFC 3339 time an age or time names: `30d` is thirty days ago.
 pub(crate) fn since_time(text: &str) -> anyhow::Result<String> {
     if text.as_bytes().first().is_some_and(u8::is_ascii_digit) && text.contains('-') {
         return Ok(text.to_owned());
     }
-    let age = parse_duration(text)
-        .map_err(|e| anyhow!("--since: {e}, or an RFC 3339 time such as 2026-11-29T05:00:00Z"))?;
+    let age = age(text).ok_or_else(|| {
+        anyhow!("`{text}` is neither an age (500ms, 30s, 15m, 12h, 30d) nor an RFC 3339 time such as 2026-11-29T05:00:00Z")
+    })?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let at = now.saturating_sub(age);
     Ok(airlock_audit::rfc3339(at.as_secs(), at.subsec_millis()))

@@ -55,6 +55,25 @@ pub struct Inventory {
     pub operator_overrides: u64,
     /// The identities, by issuer then subject.
     pub identities: Vec<Identity>,
+    /// Every policy id that decided a capability in the window.
+    pub policies_deciding: BTreeSet<String>,
+    /// Break-glass windows opened: who opened one for whom, when.
+    pub break_glass: Vec<WindowOpened>,
+    /// Approvals granted, by approver `sub`.
+    pub approvals_by: BTreeMap<String, u64>,
+}
+
+/// A break-glass window opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WindowOpened {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Who opened it (`sub`).
+    pub opener: String,
+    /// The agent it let through (`sub`).
+    pub agent: String,
+    /// Why, as the opener wrote it.
+    pub reason: String,
 }
 
 impl Inventory {
@@ -77,6 +96,17 @@ impl Inventory {
             .collect()
     }
 
+    /// Identities whose last call was before `cutoff` (RFC 3339).
+    pub fn stale(&self, cutoff: &str) -> Vec<&Identity> {
+        self.identities.iter().filter(|i| i.last_seen.as_str() < cutoff).collect()
+    }
+
+    /// Policy ids in `ids` that decided nothing in the window: a permit no
+    /// call matched, or a forbid that never fired.
+    pub fn idle_policies<'a>(&self, ids: &'a [String]) -> Vec<&'a str> {
+        ids.iter().filter(|id| !self.policies_deciding.contains(*id)).map(String::as_str).collect()
+    }
+
     /// Subjects in `named` (as policies name them) that never called in
     /// the window.
     pub fn unseen_principals<'a>(&self, named: &'a BTreeSet<String>) -> Vec<&'a str> {
@@ -97,6 +127,9 @@ pub struct Builder {
     /// Break-glass windows opened, by (agent issuer, agent): the issuer is
     /// empty in records from before windows were bound to one.
     windows: BTreeMap<(String, String), u64>,
+    policies_deciding: BTreeSet<String>,
+    break_glass: Vec<WindowOpened>,
+    approvals_by: BTreeMap<String, u64>,
 }
 
 impl Builder {
@@ -110,12 +143,28 @@ impl Builder {
             Event::Call(call) => self.call(call, &record.time),
             Event::BreakGlass(window) => {
                 *self.windows.entry((window.agent_iss.clone(), window.agent.clone())).or_default() += 1;
+                self.break_glass.push(WindowOpened {
+                    time: record.time.clone(),
+                    opener: window.opener.sub.clone(),
+                    agent: window.agent.clone(),
+                    reason: window.reason.clone(),
+                });
+            }
+            Event::Approval(approval) => {
+                *self.approvals_by.entry(approval.approver.sub.clone()).or_default() += 1;
             }
             _ => {}
         }
     }
 
     fn call(&mut self, call: &CallEvent, time: &str) {
+        for capability in &call.capabilities {
+            for id in &capability.policies {
+                if !self.policies_deciding.contains(id) {
+                    self.policies_deciding.insert(id.clone());
+                }
+            }
+        }
         let Some(principal) = &call.principal else {
             self.operator_overrides += 1;
             return;
@@ -163,6 +212,9 @@ impl Builder {
             records: self.records,
             operator_overrides: self.operator_overrides,
             identities: self.identities.into_values().collect(),
+            policies_deciding: self.policies_deciding,
+            break_glass: self.break_glass,
+            approvals_by: self.approvals_by,
         }
     }
 }
@@ -201,9 +253,28 @@ mod tests {
             ),
             record(6, "2026-12-03T00:00:00.000Z", call(Some("agent:fixer"), "http-fetch", "denied", None)),
             record(7, "2026-12-03T00:00:00.000Z", call(None, "echo", "ok", None)),
+            record(
+                8,
+                "2026-12-03T00:00:01.000Z",
+                json!({
+                    "kind": "approval", "request_id": "apr-1", "request_hash": "00", "requester": "agent:fixer",
+                    "tool": "patch-deps", "gated": [], "approver": {"sub": "human:carol", "iss": "https://sso.example"},
+                    "reason": "reviewed", "expires": "2026-12-04T00:00:00Z",
+                }),
+            ),
         ];
         let all = Inventory::build(&records, None);
-        assert_eq!((all.records, all.operator_overrides, all.identities.len()), (7, 1, 2));
+        assert_eq!((all.records, all.operator_overrides, all.identities.len()), (8, 1, 2));
+        assert_eq!(all.approvals_by["human:carol"], 1);
+        assert_eq!(all.break_glass.len(), 1);
+        assert_eq!(
+            (all.break_glass[0].opener.as_str(), all.break_glass[0].agent.as_str()),
+            ("human:carol", "agent:fixer")
+        );
+        assert_eq!(
+            all.stale("2026-12-02").iter().map(|i| i.sub.as_str()).collect::<Vec<_>>(),
+            ["agent:triage"]
+        );
         let fixer = &all.identities[0];
         assert_eq!(fixer.sub, "agent:fixer");
         assert_eq!((fixer.calls, fixer.ok, fixer.denials), (4, 2, 1));

@@ -16,5 +16,5 @@ mod identity;
 mod named;
 
 pub use grants::{Finding, GrantUse, ToolGrants, findings, grants_of};
-pub use identity::{Builder, Identity, Inventory};
+pub use identity::{Builder, Identity, Inventory, WindowOpened};
 pub use named::principals_named;

@@ -342,6 +342,20 @@ fn agents_list_inventories_the_identities_in_the_log() {
     // The policy names agent:bot, which never called.
     assert!(listed.stdout.contains("never seen: agent:bot (named in policy)"), "{}", listed.stdout);
     assert!(!listed.stdout.contains("never seen: human:alice"), "{}", listed.stdout);
+    // Hygiene: the bot's permit matched nothing; nobody is stale yet.
+    assert!(
+        listed.stdout.contains("permit `bot-three-tools` matched no call in the window"),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains("permit `alice-everything`"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains("stale:"), "{}", listed.stdout);
+    let stale = airlock(&setup, &["agents", "list", "--stale", "0s"]);
+    assert!(
+        stale.stdout.contains("stale: human:alice (https://issuer.airlock.test) last called"),
+        "{}",
+        stale.stdout
+    );
 
     let json = airlock(&setup, &["agents", "list", "--json", "--since", "1h"]);
     assert_eq!(json.code, 0, "{}", json.stderr);
@@ -352,6 +366,14 @@ fn agents_list_inventories_the_identities_in_the_log() {
     assert_eq!(identities[1]["tools"]["echo"], 3);
     assert_eq!(document["never_seen"]["agents_named_in_policy"], serde_json::json!(["agent:bot"]));
     assert_eq!(document["never_seen"]["issuers"], serde_json::json!([]));
+    assert_eq!(document["findings"]["permits_never_matched"], serde_json::json!(["bot-three-tools"]));
+    let bad = airlock(&setup, &["agents", "list", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--since: `yesterday` is neither an age (500ms, 30s, 15m, 12h, 30d)"),
+        "{}",
+        bad.stderr
+    );
     let future = airlock(&setup, &["agents", "list", "--since", "2999-01-01"]);
     assert!(future.stdout.starts_with("0 identities, 0 records (since 2999-01-01)"), "{}", future.stdout);
 
