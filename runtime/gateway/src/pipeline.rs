@@ -474,13 +474,8 @@ impl Gateway {
         let _running = self.metrics.as_ref().map(Metrics::running);
         let started = Instant::now();
         tokio::select! {
-            outcome = async {
-                match &request.watcher {
-                    Some(watcher) => request.tool.loaded.call_watched(&grants, request.input, watcher.clone()).await,
-                    None => request.tool.loaded.call(&grants, request.input).await,
-                }
-            } => {
-                let ending = airlock_host::audit::ending(&outcome, started.elapsed());
+            (outcome, usage) = request.tool.loaded.call_reporting_usage(&grants, request.input, request.watcher.clone()) => {
+                let ending = airlock_host::audit::ending(&outcome, &usage, started.elapsed());
                 let workspace = staged.as_ref().map(|staged| staged.settle(&outcome));
                 let ended = Ended::Ran(Box::new(outcome));
                 Steps { ended, decision: None, clearance: Clearance::NotNeeded, workspace, notes, ending }

@@ -9,9 +9,10 @@ use crate::capability::content::{ContentBlock, ResourceBody};
 use crate::error::CallError;
 
 /// The audit ending of a call that took `elapsed` (as the caller measured
-/// it): its outcome and message, the output's hash, what it did on the
-/// network and what was redacted (names and counts).
-pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> Ending {
+/// it) and `used` what it used of its grants: its outcome and message, the
+/// output's hash, what it did on the network and what was redacted (names
+/// and counts).
+pub fn ending(result: &Result<CallOutcome, CallError>, used: &crate::Usage, elapsed: Duration) -> Ending {
     let duration_ms = elapsed.as_millis().try_into().unwrap_or(u64::MAX);
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -21,7 +22,9 @@ pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> End
                 CallError::Trap(_) => Outcome::Trap,
                 _ => Outcome::Internal,
             };
-            return Ending { duration_ms, ..Ending::before_start(kind, &error.to_string()) };
+            let ended = Ending::before_start(kind, &error.to_string());
+            let effects = Effects { usage: usage(used), ..ended.effects.clone() };
+            return Ending { duration_ms, effects, ..ended };
         }
     };
     let (kind, error, output) = match &outcome.result {
@@ -38,7 +41,7 @@ pub fn ending(result: &Result<CallOutcome, CallError>, elapsed: Duration) -> End
         refusals: network.refusals[..listed].iter().map(|r| bounded(r)).collect(),
         refusals_dropped: network.refusals_dropped + (network.refusals.len() - listed) as u64,
         redactions: outcome.redactions.clone(),
-        usage: usage(&outcome.usage),
+        usage: usage(used),
     };
     let content = (!outcome.content.is_empty()).then(|| content_sha256(&outcome.content));
     Ending { outcome: kind, error, output_sha256: output, content_sha256: content, effects, duration_ms }

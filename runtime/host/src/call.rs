@@ -302,12 +302,25 @@ pub(crate) async fn invoke(
     settings: CallSettings,
     input: &str,
     watcher: Option<Arc<dyn Watcher>>,
-) -> Result<CallOutcome, CallError> {
+) -> (Result<CallOutcome, CallError>, Usage) {
     let started = Instant::now();
     let (result, leftovers) = with_fresh_instance(pre, grants, settings, watcher, async |tool, store| {
         tool.call_invoke(store, input).await
     })
     .await;
+    // A call the runtime ended (a limit, a trap) used what it used too.
+    let usage = leftovers.usage.clone();
+    (outcome(grants, started, result, leftovers), usage)
+}
+
+/// The outcome of an `invoke` that ran: redacted, checked against the
+/// output limit, its error classified.
+fn outcome(
+    grants: &GrantSet,
+    started: Instant,
+    result: Result<Result<String, wit::ToolError>, CallError>,
+    leftovers: Leftovers,
+) -> Result<CallOutcome, CallError> {
     let Leftovers {
         mut stdout,
         mut stderr,

@@ -17,6 +17,7 @@ use crate::call::{self, CallOutcome, CallSettings, Watcher};
 use crate::engine::{Runtime, Ticker};
 use crate::error::{CallError, LoadError};
 use crate::state::HostState;
+use crate::usage::Usage;
 
 /// sha256 of a component's bytes, lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -134,7 +135,7 @@ impl LoadedTool {
     /// tool error) is in [`CallOutcome::result`]. `Err` means the runtime
     /// ended the call (a limit, a trap) or could not start it.
     pub async fn call(&self, grants: &GrantSet, input: &str) -> Result<CallOutcome, CallError> {
-        call::invoke(&self.inner.pre, grants, self.inner.settings, input, None).await
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input, None).await.0
     }
 
     /// [`LoadedTool::call`], with `watcher` hearing each log line the call
@@ -145,7 +146,19 @@ impl LoadedTool {
         input: &str,
         watcher: Arc<dyn Watcher>,
     ) -> Result<CallOutcome, CallError> {
-        call::invoke(&self.inner.pre, grants, self.inner.settings, input, Some(watcher)).await
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input, Some(watcher)).await.0
+    }
+
+    /// [`LoadedTool::call`] (with `watcher`, if any), and what the call
+    /// used of its grants whether it completed or not: a call ended by a
+    /// limit or a trap may have used them first (the audit log records it).
+    pub async fn call_reporting_usage(
+        &self,
+        grants: &GrantSet,
+        input: &str,
+        watcher: Option<Arc<dyn Watcher>>,
+    ) -> (Result<CallOutcome, CallError>, Usage) {
+        call::invoke(&self.inner.pre, grants, self.inner.settings, input, watcher).await
     }
 }
 

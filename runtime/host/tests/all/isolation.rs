@@ -69,3 +69,26 @@ pub(crate) async fn instantiation_witness() {
     let recorded = std::fs::read_to_string(tree.workspace.join("invocations")).expect("recorded");
     assert_eq!(recorded.lines().collect::<Vec<_>>(), ["{\"n\":0}", "{\"n\":1}"]);
 }
+
+/// A call the runtime ends (here the output limit, after the tool wrote to
+/// its mount) still reports what it used: an audit that dropped it would
+/// call the write grant unused.
+#[tokio::test]
+async fn a_call_ended_by_a_limit_still_reports_its_usage() {
+    let tree = crate::fixture::Tree::new();
+    let witness = crate::fixture::tool(programs::INSTANTIATION_WITNESS).await;
+    let tiny = Limits { output_bytes: 1, ..Limits::default() };
+    let grants =
+        grants(&witness, &[(&tree.workspace, "/workspace", airlock_policy::Access::ReadWrite)], &[], tiny);
+    let (result, usage) = witness.call_reporting_usage(&grants, "{\"n\":1}", None).await;
+    let err = result.expect_err("the output is over the limit").to_string();
+    assert!(err.contains("output"), "{err}");
+    assert!(tree.workspace.join("invocations").exists(), "the tool wrote before the limit ended it");
+    assert!(usage.mounts["/workspace"].written, "{usage:?}");
+    let ending = airlock_host::audit::ending(
+        &Err(airlock_host::CallError::Trap("x".into())),
+        &usage,
+        Default::default(),
+    );
+    assert!(ending.effects.usage.mounts["/workspace"].written, "the audit ending carries it");
+}
