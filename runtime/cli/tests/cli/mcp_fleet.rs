@@ -304,6 +304,21 @@ async fn replicas_append_to_one_chain_that_survives_a_replica_killed_mid_call() 
         .expect("audit tail");
     let lines = String::from_utf8_lossy(&tail.stdout).lines().count();
     assert_eq!(lines, 7, "{}", String::from_utf8_lossy(&tail.stderr));
+    // `agents list` reads the same shared chain, verified first.
+    let agents = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["agents", "list", "--json", "--config"])
+        .arg(setup.path("airlock.toml"))
+        .env_remove("AIRLOCK_AUDIT_LOG")
+        .output()
+        .expect("agents list");
+    assert!(agents.status.success(), "{}", String::from_utf8_lossy(&agents.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&agents.stdout).expect("JSON");
+    let identities = listed["inventory"]["identities"].as_array().expect("identities");
+    assert_eq!(identities.len(), 1, "{listed}");
+    assert_eq!(
+        (identities[0]["sub"].as_str(), identities[0]["calls"].as_u64()),
+        (Some("human:alice"), Some(7))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
