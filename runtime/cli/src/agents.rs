@@ -7,7 +7,7 @@ use airlock_inventory::{Builder, Inventory, ToolGrants, findings, grants_of, pri
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::args::{AgentsCommand, AgentsListArgs, AgentsShowArgs, LogArgs};
+use crate::args::{AgentsCommand, AgentsListArgs, AgentsShowArgs, AgentsWindowArgs, LogArgs};
 use crate::audit::{read_log, since_time};
 use crate::exit::{self, Failure};
 
@@ -33,7 +33,7 @@ impl Expected {
     }
 }
 
-fn list(args: AgentsListArgs) -> Result<(), Failure> {
+fn list(AgentsListArgs { stale, window: args }: AgentsListArgs) -> Result<(), Failure> {
     let since = args
         .since
         .as_deref()
@@ -52,7 +52,7 @@ fn list(args: AgentsListArgs) -> Result<(), Failure> {
     let mut builder = Builder::default();
     for_each_record(&log, |record| builder.add(record, since.as_deref()))?;
     let inventory = builder.finish(since.as_deref());
-    let cutoff = since_time(&args.stale).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))?;
+    let cutoff = since_time(&stale).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))?;
     let (permits, forbids) = (expected.ids("permit"), expected.ids("forbid"));
     if args.json {
         let stale: Vec<&str> = inventory.stale(&cutoff).iter().map(|i| i.sub.as_str()).collect();
@@ -80,7 +80,7 @@ fn list(args: AgentsListArgs) -> Result<(), Failure> {
 /// fleet's chain when the configuration shares state and no file log is
 /// named, else the file log.
 fn sources(
-    args: &AgentsListArgs,
+    args: &AgentsWindowArgs,
 ) -> Result<(Option<airlock_gateway::config::ConfigOverview>, LogArgs), Failure> {
     let overview = args
         .config

@@ -97,12 +97,22 @@ pub(crate) struct AgentsShowArgs {
     #[arg(long, value_name = "ISS")]
     pub(crate) iss: Option<String>,
     #[command(flatten)]
-    pub(crate) window: AgentsListArgs,
+    pub(crate) window: AgentsWindowArgs,
 }
 
 /// `airlock agents list`.
 #[derive(Debug, Args)]
 pub(crate) struct AgentsListArgs {
+    /// An identity whose last call is older than this is reported stale.
+    #[arg(long, value_name = "AGE", default_value = "30d")]
+    pub(crate) stale: String,
+    #[command(flatten)]
+    pub(crate) window: AgentsWindowArgs,
+}
+
+/// Which log `airlock agents` reads, which part of it, and how it answers.
+#[derive(Debug, Args)]
+pub(crate) struct AgentsWindowArgs {
     /// Only records at or after this: an age (`30d`, `12h`) or an RFC 3339
     /// time. Default: the whole log.
     #[arg(long, value_name = "AGE|TIME")]
@@ -110,9 +120,6 @@ pub(crate) struct AgentsListArgs {
     /// One JSON document instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
-    /// An identity whose last call is older than this is reported stale.
-    #[arg(long, value_name = "AGE", default_value = "30d")]
-    pub(crate) stale: String,
     /// The runtime configuration: its trusted issuers and the agents its
     /// policies name are reported when never seen, and with `[state]` the
     /// fleet's chain is read (unless --log names a file log).

@@ -264,9 +264,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<Config> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read config `{}`", path.display()))?;
-    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+    let file = parse_file(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let authorizer = read_policies(base, &file.policies)?;
     let limits = file.limits.apply(Limits { net: file.network.limits()?, ..Limits::default() })?;
@@ -333,12 +331,7 @@ fn load_file(path: &Path) -> anyhow::Result<Config> {
 /// migrated (for `airlock state status` and `migrate`), if any. Only the
 /// file itself is read and checked, not the files it names.
 pub fn state_database(path: &Path) -> Result<Option<airlock_state::Database>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config `{}`", path.display()))
-        .map_err(ConfigError::from)?;
-    let file: ConfigFile = toml::from_str(&text)
-        .with_context(|| format!("config `{}`", path.display()))
-        .map_err(ConfigError::from)?;
+    let file = parse_file(path).map_err(ConfigError::from)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let Some(settings) = file.state.settings(base, file.replay_cache.is_some()).map_err(ConfigError::from)?
     else {
@@ -572,13 +565,17 @@ fn registry_tools(base: &Path, file: &ConfigFile) -> anyhow::Result<RegistryTool
 /// as a whole.
 pub fn load_config_tools(path: &Path) -> Result<RegistryTools, ConfigError> {
     let read = || -> anyhow::Result<RegistryTools> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let file: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        let file = parse_file(path)?;
         registry_tools(path.parent().unwrap_or(Path::new(".")), &file)
     };
     read().map_err(ConfigError::from)
+}
+
+/// The configuration file at `path`, parsed (and nothing it names read).
+fn parse_file(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config `{}`", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))
 }
 
 /// What `airlock agents` reads of a configuration: its trusted issuers,
@@ -598,10 +595,7 @@ pub struct ConfigOverview {
 /// tools. The file must still parse as a whole.
 pub fn load_config_overview(path: &Path) -> Result<ConfigOverview, ConfigError> {
     let read = || -> anyhow::Result<ConfigOverview> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let file: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        let file = parse_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let authorizer = read_policies(base, &file.policies)?;
         Ok(ConfigOverview {
@@ -618,10 +612,7 @@ pub fn load_config_overview(path: &Path) -> Result<ConfigOverview, ConfigError> 
 /// loading keys, state or tools. The file must still parse as a whole.
 pub fn load_config_policies(path: &Path) -> Result<Authorizer, ConfigError> {
     let read = || -> anyhow::Result<Authorizer> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let file: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("config `{}`", path.display()))?;
+        let file = parse_file(path)?;
         read_policies(path.parent().unwrap_or(Path::new(".")), &file.policies)
     };
     read().map_err(ConfigError::from)
