@@ -32,6 +32,7 @@ fn event(n: u64) -> Event {
                 ("ref".to_owned(), "refs/heads/main".into()),
             ]),
             act: Vec::new(),
+            token_lifetime_s: None,
         }),
         tool: ToolRecord {
             name: "osv-query".to_owned(),

@@ -337,6 +337,11 @@ pub struct PrincipalRecord {
     pub claims: BTreeMap<String, serde_json::Value>,
     /// The delegation chain (`act`), outermost first.
     pub act: Vec<String>,
+    /// How long the presented token lives (`exp` minus `iat`, seconds);
+    /// absent when it has no `iat`, and in records written before it was
+    /// recorded (they verify unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_s: Option<u64>,
 }
 
 /// The tool called.

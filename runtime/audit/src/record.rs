@@ -19,6 +19,7 @@ impl PrincipalRecord {
             iss: principal.iss().to_owned(),
             claims: principal.claims().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect(),
             act: principal.act().to_vec(),
+            token_lifetime_s: principal.token_lifetime(),
         }
     }
 }

@@ -24,6 +24,7 @@ fn call(n: u64, outcome: Outcome) -> Event {
             iss: "https://issuer.test".to_owned(),
             claims: BTreeMap::from([("repository".to_owned(), "acme/app".into())]),
             act: vec!["human:alice".to_owned()],
+            token_lifetime_s: None,
         }),
         tool: ToolRecord {
             name: "grep".to_owned(),

@@ -185,6 +185,10 @@ fn print_findings(inventory: &Inventory, cutoff: &str, permits: &[String], forbi
     for identity in inventory.stale(cutoff) {
         println!("stale: {} ({}) last called {}", identity.sub, identity.iss, identity.last_seen);
     }
+    for identity in inventory.by_token_lifetime().into_iter().take(5) {
+        let seconds = identity.longest_token_lifetime_s.unwrap_or_default();
+        println!("token lifetime: {} presented tokens living up to {seconds} s", identity.sub);
+    }
     for id in inventory.idle_policies(permits) {
         println!("permit `{id}` matched no call in the window");
     }

@@ -286,7 +286,8 @@ impl Verifier {
             }
             None => return Err(TokenError::Malformed("missing required claim `jti`".to_owned())),
         };
-        let principal = Principal::from_claims(&claims.sub, &claims.iss, &claims.rest)?;
+        let principal =
+            Principal::from_claims(&claims.sub, &claims.iss, &claims.rest)?.with_token_lifetime(lifetime);
         Ok(Verified { principal, jti, expires_at: claims.exp, key })
     }
 }

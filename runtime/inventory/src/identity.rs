@@ -42,6 +42,9 @@ pub struct Identity {
     pub break_glass_windows: u64,
     /// Calls per tool.
     pub tools: BTreeMap<String, u64>,
+    /// The longest lifetime (`exp` minus `iat`, seconds) of the tokens it
+    /// presented, when they carried `iat`.
+    pub longest_token_lifetime_s: Option<u64>,
 }
 
 /// Every identity in a window of the log.
@@ -94,6 +97,15 @@ impl Inventory {
             .filter(|iss| !self.identities.iter().any(|i| &i.iss == *iss))
             .map(String::as_str)
             .collect()
+    }
+
+    /// The identities that presented tokens with a known lifetime, longest
+    /// lifetime first.
+    pub fn by_token_lifetime(&self) -> Vec<&Identity> {
+        let mut known: Vec<&Identity> =
+            self.identities.iter().filter(|i| i.longest_token_lifetime_s.is_some()).collect();
+        known.sort_by_key(|i| std::cmp::Reverse(i.longest_token_lifetime_s));
+        known
     }
 
     /// Identities whose last call was before `cutoff` (RFC 3339).
@@ -184,6 +196,7 @@ impl Builder {
             identity.chains.insert(principal.act.clone());
         }
         identity.calls += 1;
+        identity.longest_token_lifetime_s = identity.longest_token_lifetime_s.max(principal.token_lifetime_s);
         *identity.tools.entry(call.tool.name.clone()).or_default() += 1;
         match call.outcome {
             Outcome::Ok => identity.ok += 1,

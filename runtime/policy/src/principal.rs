@@ -46,6 +46,7 @@ pub struct Principal {
     iss: String,
     claims: BTreeMap<String, String>,
     act: Vec<String>,
+    token_lifetime: Option<u64>,
 }
 
 /// Why claims could not become a [`Principal`].
@@ -111,7 +112,26 @@ impl Principal {
             None => Vec::new(),
             Some(value) => act_chain(value)?,
         };
-        Ok(Self { sub: sub.to_owned(), iss: iss.to_owned(), claims: readable, act })
+        let token_lifetime =
+            match (claims.get("iat").and_then(Value::as_u64), claims.get("exp").and_then(Value::as_u64)) {
+                (Some(iat), Some(exp)) if exp >= iat => Some(exp - iat),
+                _ => None,
+            };
+        Ok(Self { sub: sub.to_owned(), iss: iss.to_owned(), claims: readable, act, token_lifetime })
+    }
+
+    /// How long the token this caller presented lives, in seconds (`exp`
+    /// minus `iat`), when it carries both: for the audit log, never for
+    /// policy (the verifier has already enforced the configured maximum).
+    pub fn token_lifetime(&self) -> Option<u64> {
+        self.token_lifetime
+    }
+
+    /// This caller, whose token lives `seconds` (`exp` minus `iat`), for a
+    /// verifier that reads those claims itself.
+    #[must_use]
+    pub fn with_token_lifetime(self, seconds: u64) -> Self {
+        Self { token_lifetime: Some(seconds), ..self }
     }
 
     /// The subject: the agent's stable identifier.
@@ -164,6 +184,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_token_lifetime_is_exp_minus_iat_when_both_are_there() {
+        let with = |claims: serde_json::Value| {
+            Principal::from_claims("agent:a", "https://i", claims.as_object().expect("object"))
+                .expect("principal")
+        };
+        assert_eq!(with(serde_json::json!({"iat": 1000, "exp": 1600})).token_lifetime(), Some(600));
+        assert_eq!(with(serde_json::json!({"exp": 1600})).token_lifetime(), None);
+        assert_eq!(with(serde_json::json!({"iat": 1600, "exp": 1000})).token_lifetime(), None);
+        // Never a policy attribute.
+        assert_eq!(with(serde_json::json!({"iat": 1000, "exp": 1600})).claims().count(), 0);
+    }
 
     fn claims(value: Value) -> Map<String, Value> {
         match value {

@@ -350,6 +350,11 @@ fn agents_list_inventories_the_identities_in_the_log() {
     );
     assert!(!listed.stdout.contains("permit `alice-everything`"), "{}", listed.stdout);
     assert!(!listed.stdout.contains("stale:"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("token lifetime: human:alice presented tokens living up to "),
+        "{}",
+        listed.stdout
+    );
     let stale = airlock(&setup, &["agents", "list", "--stale", "0s"]);
     assert!(
         stale.stdout.contains("stale: human:alice (https://issuer.airlock.test) last called"),
@@ -364,6 +369,8 @@ fn agents_list_inventories_the_identities_in_the_log() {
     assert_eq!(identities.len(), 2);
     assert_eq!(identities[0]["sub"], "agent:stranger");
     assert_eq!(identities[1]["tools"]["echo"], 3);
+    let lifetime = identities[1]["longest_token_lifetime_s"].as_u64().expect("the tokens carry iat and exp");
+    assert!(lifetime > 0 && lifetime <= 3600, "{lifetime}");
     assert_eq!(document["never_seen"]["agents_named_in_policy"], serde_json::json!(["agent:bot"]));
     assert_eq!(document["never_seen"]["issuers"], serde_json::json!([]));
     assert_eq!(document["findings"]["permits_never_matched"], serde_json::json!(["bot-three-tools"]));
