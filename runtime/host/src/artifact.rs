@@ -112,7 +112,7 @@ impl ArtifactCache {
         };
         let artifact = engine.precompile_component(wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         // A cache write failure is not fatal: the tool still runs, compiled.
-        let unwritten = store(sealed.dir.path(), &path, &artifact, &seal)
+        let unwritten = store(&path, &artifact, &seal)
             .err()
             .map(|e| format!("cannot write compiled artifact `{}`: {e}", path.display()));
         let component = deserialize(engine, Artifact::Bytes(&artifact)).map_err(LoadError::Invalid)?;
@@ -304,13 +304,11 @@ fn deserialize(engine: &Engine, artifact: Artifact<'_>) -> Result<Component, Str
 }
 
 /// Writes `<artifact><seal>` atomically (temp file + rename).
-fn store(dir: &Path, path: &Path, artifact: &[u8], seal: &Seal<'_>) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(artifact)?;
-    tmp.write_all(&seal.over(artifact))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+fn store(path: &Path, artifact: &[u8], seal: &Seal<'_>) -> std::io::Result<()> {
+    airlock_seal::replace_file(path, 0o600, |file| {
+        file.write_all(artifact)?;
+        file.write_all(&seal.over(artifact))
+    })
 }
 
 /// Feeds `Hash` output into sha256, so the engine key is stable across

@@ -212,14 +212,8 @@ impl Lockfile {
     /// Writes the lockfile to `path`: beside it first, then renamed, so a
     /// reader sees the old file or the new one, never half of one.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        let io = |error| LockError::Io { path: path.to_owned(), error };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        temp.write_all(self.to_text().as_bytes()).and_then(|()| temp.as_file().sync_all()).map_err(io)?;
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io)?;
-        temp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        airlock_seal::replace_file(path, 0o644, |file| file.write_all(self.to_text().as_bytes()))
+            .map_err(|error| LockError::Io { path: path.to_owned(), error })
     }
 }
 

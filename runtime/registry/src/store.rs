@@ -4,7 +4,6 @@
 //! refused, never run.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use airlock_seal::PrivateDir;
@@ -138,21 +137,9 @@ impl ComponentStore {
         if self.get(kind, &digest).is_ok() {
             return Ok(digest);
         }
-        // Written beside, then renamed: a reader sees the whole file or none.
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |error| StoreError::Io { path, error }
-        };
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io(&temp))?;
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(&temp))?;
-        std::fs::rename(&temp, &path).map_err(io(&path))?;
+        // A reader sees the whole file or none.
+        airlock_seal::replace_file(&path, 0o600, |file| file.write_all(bytes))
+            .map_err(|error| StoreError::Io { path, error })?;
         Ok(digest)
     }
 

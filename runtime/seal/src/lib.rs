@@ -14,9 +14,11 @@
 
 mod dir;
 mod key;
+mod replace;
 
 pub use dir::PrivateDir;
 pub use key::{SealKey, SealStream};
+pub use replace::replace_file;
 
 /// A private directory or sealed file that cannot be trusted.
 #[derive(Debug, thiserror::Error)]

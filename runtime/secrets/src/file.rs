@@ -155,17 +155,8 @@ impl AgeFileStore {
             .map_err(|e| StoreError::Corrupt { store: store_path.clone(), reason: e.to_string() })?;
         let ciphertext = age::encrypt(&self.identity.to_public(), &plaintext)
             .map_err(|e| StoreError::Corrupt { store: store_path.clone(), reason: e.to_string() })?;
-        let temp = self.dir.join(format!(".{STORE_FILE}.{}.tmp", std::process::id()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io(&temp))?;
-        file.write_all(&ciphertext).and_then(|()| file.sync_all()).map_err(io(&temp))?;
-        fs::rename(&temp, &store_path).map_err(io(&store_path))?;
-        Ok(())
+        airlock_seal::replace_file(&store_path, 0o600, |file| file.write_all(&ciphertext))
+            .map_err(io(&store_path))
     }
 }
 
