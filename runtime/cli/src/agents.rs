@@ -3,18 +3,21 @@
 use std::collections::BTreeSet;
 
 use airlock_audit::Record;
-use airlock_inventory::{Builder, Inventory, ToolGrants, findings, grants_of, principals_named};
+use airlock_inventory::{
+    Builder, Inventory, ToolGrants, findings, grants_of, principals_named, with_effective,
+};
 use anyhow::anyhow;
 use serde_json::json;
 
 use crate::args::{AgentsCommand, AgentsListArgs, AgentsShowArgs, AgentsWindowArgs, LogArgs};
 use crate::audit::{read_log, since_time};
+use crate::effective::{Subject, effective_grants, subject_from_file, subject_from_record};
 use crate::exit::{self, Failure};
 
-pub(crate) fn agents(command: AgentsCommand) -> Result<(), Failure> {
+pub(crate) async fn agents(command: AgentsCommand) -> Result<(), Failure> {
     match command {
         AgentsCommand::List(args) => list(args),
-        AgentsCommand::Show(args) => show(args),
+        AgentsCommand::Show(args) => show(args).await,
     }
 }
 
@@ -114,9 +117,9 @@ fn for_each_record(log: &LogArgs, mut each: impl FnMut(&Record)) -> Result<(), F
     Ok(())
 }
 
-fn show(args: AgentsShowArgs) -> Result<(), Failure> {
+async fn show(args: AgentsShowArgs) -> Result<(), Failure> {
     let since = args.window.since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
-    let (_, log) = sources(&args.window)?;
+    let (overview, log) = sources(&args.window)?;
     // One pass for the issuers the sub came from, then its grants.
     let mut records = Vec::new();
     let mut issuers = BTreeSet::new();
@@ -139,10 +142,29 @@ fn show(args: AgentsShowArgs) -> Result<(), Failure> {
             listed.join(", ")
         )));
     }
-    let tools = grants_of(&records, args.iss.as_deref(), &args.sub, since.as_deref());
+    let iss = args.iss.clone().or_else(|| issuers.into_iter().next());
+    let recorded = grants_of(&records, iss.as_deref(), &args.sub, since.as_deref());
+    let (tools, claims_from) = match (&overview, &args.window.config) {
+        (Some(overview), Some(config)) => match subject(&args, iss.as_deref(), &records)? {
+            Some(subject) => {
+                let decided =
+                    effective_grants(config, &overview.authorizer, &subject.principal, &args.cache).await?;
+                (with_effective(recorded, &decided), Some(subject.claims_from))
+            }
+            None => (recorded, None),
+        },
+        _ => (recorded, None),
+    };
     let findings = findings(&tools);
     if args.window.json {
-        let document = json!({ "sub": args.sub, "iss": args.iss.or_else(|| issuers.into_iter().next()), "since": since, "tools": tools, "findings": findings });
+        let document = json!({
+            "sub": args.sub,
+            "iss": iss,
+            "since": since,
+            "effective_grants_for": claims_from,
+            "tools": tools,
+            "findings": findings,
+        });
         println!("{document:#}");
         return Ok(());
     }
@@ -151,8 +173,14 @@ fn show(args: AgentsShowArgs) -> Result<(), Failure> {
         println!("{}: no calls {window}", args.sub);
         return Ok(());
     }
-    let iss = args.iss.or_else(|| issuers.into_iter().next()).unwrap_or_default();
-    println!("{} ({iss}), calls {window}:", args.sub);
+    println!("{} ({}), calls {window}:", args.sub, iss.unwrap_or_default());
+    match &claims_from {
+        Some(from) => println!("effective grants (\"now:\") decided for {from}"),
+        None if args.window.config.is_none() => {
+            println!("(no --config: the grants recorded in calls only, not what policy permits now)")
+        }
+        None => {}
+    }
     for tool in &tools {
         print_tool(tool);
     }
@@ -165,17 +193,51 @@ fn show(args: AgentsShowArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whose effective grants to decide: the claims in --claims, else those of
+/// the identity's last call in the window; none without either.
+fn subject(args: &AgentsShowArgs, iss: Option<&str>, records: &[Record]) -> Result<Option<Subject>, Failure> {
+    if let Some(file) = &args.claims {
+        return subject_from_file(file, &args.sub, args.iss.as_deref(), iss).map(Some);
+    }
+    let last = records.iter().rev().find_map(|record| match &record.event {
+        airlock_audit::Event::Call(call) => call
+            .principal
+            .as_ref()
+            .filter(|p| iss.is_none_or(|iss| p.iss == iss))
+            .map(|p| (p, record.time.as_str())),
+        _ => None,
+    });
+    last.map(|(principal, time)| subject_from_record(principal, time)).transpose()
+}
+
 fn print_tool(tool: &ToolGrants) {
-    println!("{}: {} call(s) ran", tool.tool, tool.calls);
+    if tool.calls == 0 {
+        println!("{}: never called", tool.tool);
+    } else {
+        println!("{}: {} call(s) ran", tool.tool, tool.calls);
+    }
     for grant in &tool.grants {
         let policies: Vec<&str> = grant.policies.iter().map(String::as_str).collect();
         let decided = match (grant.granted, grant.denied) {
+            (0, 0) => "never asked".to_owned(),
             (0, denied) => format!("denied in {denied}"),
             (granted, 0) => format!("granted in {granted}, used in {}", grant.used),
             (granted, denied) => format!("granted in {granted}, used in {}, denied in {denied}", grant.used),
         };
-        let by = if policies.is_empty() { "default deny".to_owned() } else { policies.join(", ") };
-        println!("  {:<14} {:<48} {decided} ({by})", grant.action, grant.resource);
+        let by = match (grant.granted + grant.denied, policies.is_empty()) {
+            (0, _) => String::new(),
+            (_, true) => " (default deny)".to_owned(),
+            (_, false) => format!(" ({})", policies.join(", ")),
+        };
+        let now = grant.effective.as_ref().map_or_else(String::new, |effective| {
+            let verdict = if effective.allowed { "allow" } else { "deny" };
+            match effective.policies.is_empty() {
+                true if effective.allowed => format!("; now: {verdict}"),
+                true => format!("; now: {verdict} (default deny)"),
+                false => format!("; now: {verdict} ({})", effective.policies.join(", ")),
+            }
+        });
+        println!("  {:<14} {:<48} {decided}{by}{now}", grant.action, grant.resource);
     }
 }
 

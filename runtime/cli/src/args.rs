@@ -81,10 +81,13 @@ pub(crate) enum AgentsCommand {
     /// policies name that were never seen. The log is verified first: a
     /// tampered or truncated log is refused (exit 8).
     List(AgentsListArgs),
-    /// One identity's calls per tool: each capability decided for them
-    /// (allowed or denied, by which policies) beside how often the calls
-    /// used it, and the grants it never used as findings (for example a
-    /// read-write mount only ever read).
+    /// One identity's grants per tool: with a configuration, its effective
+    /// grants (what policy permits now for every capability each tool of
+    /// the configuration requests, decided as a call is, for the claims of
+    /// its last call or --claims); beside each, how the calls in the window
+    /// were decided and used it. Grants never used, and tools permitted and
+    /// never called, are findings (for example a read-write mount only
+    /// ever read).
     Show(AgentsShowArgs),
 }
 
@@ -96,8 +99,15 @@ pub(crate) struct AgentsShowArgs {
     /// Its issuer, when the same `sub` came from several.
     #[arg(long, value_name = "ISS")]
     pub(crate) iss: Option<String>,
+    /// Decide the effective grants for these claims (a JSON object, as a
+    /// token's payload) instead of those of the identity's last call:
+    /// for an identity that never called, or to ask "what if".
+    #[arg(long, value_name = "FILE")]
+    pub(crate) claims: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) window: AgentsWindowArgs,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
 }
 
 /// `airlock agents list`.

@@ -10,6 +10,7 @@ mod audit;
 mod authorize;
 mod config;
 mod demo;
+mod effective;
 mod exit;
 mod identity;
 mod inspect;
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
             args::Command::Secret(c) => secret::secret(c),
             args::Command::Serve(a) => serve::serve(a).await,
             args::Command::Audit(c) => audit::audit(c),
-            args::Command::Agents(c) => agents::agents(c),
+            args::Command::Agents(c) => agents::agents(c).await,
             args::Command::Approve(a) => approve::approve(a),
             args::Command::New(a) => new::new(a),
             args::Command::State(c) => state::state(c),

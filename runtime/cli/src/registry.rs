@@ -231,6 +231,19 @@ impl ToolSet {
         }
     }
 
+    /// A configuration's tools as [`load_config_tools`] reads them
+    /// (without opening keys or state).
+    ///
+    /// [`load_config_tools`]: airlock_gateway::config::load_config_tools
+    pub(crate) fn from_config_tools(tools: airlock_gateway::config::RegistryTools) -> Self {
+        Self {
+            files: tools.files,
+            registry: tools.registry_tools,
+            signers: tools.tool_signers,
+            lock: tools.lock.map(|file| Locked { file, path: tools.lock_path }),
+        }
+    }
+
     /// `--tools`: paths, and pinned `oci://` references (a tag is allowed
     /// only in the configuration, per entry). The lockfile locks the
     /// configuration's tools, not these.
@@ -394,10 +407,12 @@ impl ToolSet {
     /// digest when missing. An entry that allows its tag, and is not
     /// locked, is resolved now: the digest is printed and recorded in the
     /// audit log.
+    /// Without `audit` (a report, not a server), a tag is still resolved
+    /// but not recorded.
     pub(crate) async fn sources(
         &self,
         cache: &CacheArgs,
-        audit: &dyn AuditSink,
+        audit: Option<&dyn AuditSink>,
     ) -> Result<Vec<CatalogSource>, Failure> {
         let mut sources: Vec<CatalogSource> = self.files.iter().cloned().map(CatalogSource::Path).collect();
         if self.registry.is_empty() {
@@ -406,7 +421,7 @@ impl ToolSet {
         let store = store(cache)?;
         let registry = Registry::new(Credentials::from_environment());
         for entry in &self.registry {
-            let resolved = self.resolve(entry, &registry, &store, Some(audit)).await?;
+            let resolved = self.resolve(entry, &registry, &store, audit).await?;
             let bytes = store.component(&resolved.component_digest).map_err(|e| failure(e.into()))?;
             sources.push(CatalogSource::Component {
                 label: resolved.pinned.to_string(),

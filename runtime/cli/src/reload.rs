@@ -163,7 +163,7 @@ impl Reloader {
         // warning; but a served tool whose file no longer loads keeps the
         // set in force (a broken update must not make a tool vanish).
         let mut broken = None;
-        let catalog_sources = tools.sources(&self.cache, self.audit.as_ref()).await?;
+        let catalog_sources = tools.sources(&self.cache, Some(self.audit.as_ref())).await?;
         let catalog = Catalog::load_sources(&self.runtime, &catalog_sources, |event| {
             if let LoadEvent::Skipped(error) = event {
                 if error.path().is_some_and(|path| self.server.serves(path)) {

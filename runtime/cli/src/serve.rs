@@ -78,7 +78,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         eprintln!("airlock: warning: {warning}");
     }
     let runtime = Arc::new(crate::runtime::runtime_with_pool(&args.cache, args.max_calls)?);
-    let catalog_sources = tools.sources(&args.cache, audit.as_ref()).await?;
+    let catalog_sources = tools.sources(&args.cache, Some(audit.as_ref())).await?;
     let catalog =
         Catalog::load_sources(&runtime, &catalog_sources, report_progress).await.map_err(Failure::usage)?;
     eprintln!("airlock: {} tool(s) ready", catalog.len());

@@ -26,6 +26,31 @@ pub struct GrantUse {
     pub used: u64,
     /// The policies that granted or denied it.
     pub policies: BTreeSet<String>,
+    /// What the current policy decides for it, when the effective grants
+    /// were computed ([`with_effective`]); absent for a capability the tool
+    /// no longer requests, or a tool the configuration no longer serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective: Option<Effective>,
+}
+
+/// What the current policy decides for one capability, by the decision
+/// code a call uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Effective {
+    /// Whether it is granted.
+    pub allowed: bool,
+    /// The policies that decided it (none: denied by default).
+    pub policies: Vec<String>,
+}
+
+/// Every capability a tool requests, as policy decides it now for one
+/// identity: the effective grants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EffectiveTool {
+    /// The tool's name.
+    pub tool: String,
+    /// Each capability and its decision, `invoke` first.
+    pub capabilities: Vec<CapabilityRecord>,
 }
 
 /// An identity's calls of one tool, and each capability decided for them.
@@ -50,6 +75,41 @@ pub struct Finding {
     pub resource: String,
     /// What to say about it.
     pub message: String,
+}
+
+/// Puts the effective grants beside the recorded ones: each capability
+/// policy decides now is added to its tool's grants (a tool never called
+/// gets an entry with no calls), and its decision is set.
+pub fn with_effective(recorded: Vec<ToolGrants>, effective: &[EffectiveTool]) -> Vec<ToolGrants> {
+    let mut tools: BTreeMap<String, ToolGrants> =
+        recorded.into_iter().map(|tool| (tool.tool.clone(), tool)).collect();
+    for decided in effective {
+        let tool = tools
+            .entry(decided.tool.clone())
+            .or_insert_with(|| ToolGrants { tool: decided.tool.clone(), ..ToolGrants::default() });
+        for capability in &decided.capabilities {
+            let grant = grant_mut(tool, &capability.action, &capability.resource);
+            grant.effective =
+                Some(Effective { allowed: capability.allowed, policies: capability.policies.clone() });
+        }
+    }
+    tools.into_values().collect()
+}
+
+/// The grant of `tool` for (`action`, `resource`), added when missing.
+fn grant_mut<'a>(tool: &'a mut ToolGrants, action: &str, resource: &str) -> &'a mut GrantUse {
+    let index = match tool.grants.iter().position(|g| g.action == action && g.resource == resource) {
+        Some(index) => index,
+        None => {
+            tool.grants.push(GrantUse {
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+                ..GrantUse::default()
+            });
+            tool.grants.len() - 1
+        }
+    };
+    &mut tool.grants[index]
 }
 
 /// Folds the calls of (`iss`, `sub`) at or after `since` into grants per
@@ -82,22 +142,7 @@ fn add(tool: &mut ToolGrants, call: &CallEvent) {
         tool.calls += 1;
     }
     for capability in &call.capabilities {
-        let index = match tool
-            .grants
-            .iter()
-            .position(|g| g.action == capability.action && g.resource == capability.resource)
-        {
-            Some(index) => index,
-            None => {
-                tool.grants.push(GrantUse {
-                    action: capability.action.clone(),
-                    resource: capability.resource.clone(),
-                    ..GrantUse::default()
-                });
-                tool.grants.len() - 1
-            }
-        };
-        let grant = &mut tool.grants[index];
+        let grant = grant_mut(tool, &capability.action, &capability.resource);
         grant.policies.extend(capability.policies.iter().cloned());
         if !capability.allowed {
             grant.denied += 1;
@@ -160,12 +205,30 @@ fn admits(pattern: &str, reached: &str) -> bool {
     scheme == reached_scheme && host_matches && port.or(default_port) == Some(reached_port)
 }
 
-/// The grants held and not used: a capability granted in the window that
-/// no call used. A write grant on a mount that was only read says so.
+/// The grants held and not used in the window. A grant is held when the
+/// current policy allows it (with effective grants), else when a call in
+/// the window was granted it. A tool never called whose invoke is allowed
+/// is one finding; a write grant on a mount that was only read says so.
 pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let held = |g: &GrantUse| g.effective.as_ref().map_or(g.granted > 0, |e| e.allowed);
     for tool in tools {
-        for grant in tool.grants.iter().filter(|g| g.granted > 0 && g.used == 0 && g.action != "invoke") {
+        let invoke = tool.grants.iter().find(|g| g.action == "invoke");
+        if invoke.is_some_and(|g| !held(g)) {
+            continue; // it cannot be called: nothing else it holds is usable
+        }
+        if tool.calls == 0 {
+            if let Some(invoke) = invoke.filter(|g| held(g)) {
+                findings.push(Finding {
+                    tool: tool.tool.clone(),
+                    action: invoke.action.clone(),
+                    resource: invoke.resource.clone(),
+                    message: format!("{}: permitted, never called in the window", tool.tool),
+                });
+            }
+            continue;
+        }
+        for grant in tool.grants.iter().filter(|g| held(g) && g.used == 0 && g.action != "invoke") {
             let read = tool
                 .grants
                 .iter()
@@ -228,6 +291,64 @@ mod tests {
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].message, "env.read LANG for osv-query: granted, never used in 1 call(s)");
         assert!(grants_of(&records, Some("https://other.example"), "agent:osv", None).is_empty());
+    }
+
+    #[test]
+    fn effective_grants_add_the_tools_never_called_and_decide_what_is_held() {
+        let mut read = call(Some("agent:ci"), "patch-deps", "ok", None);
+        read["capabilities"] = json!([
+            {"action": "invoke", "resource": "Tool::\"patch-deps\"", "allowed": true, "policies": ["ci"]},
+            {"action": "fs.read", "resource": "Path::\"/workspace\"", "allowed": true, "policies": ["ci"]},
+            {"action": "fs.write", "resource": "Path::\"/workspace\"", "allowed": true, "policies": ["ci"]},
+        ]);
+        read["effects"]["usage"] = json!({"mounts": {"/workspace": {"read": true, "written": false}}});
+        let recorded = grants_of([record(1, "2026-12-01T00:00:00.000Z", read)], None, "agent:ci", None);
+        let capability = |action: &str, resource: &str, allowed: bool| CapabilityRecord {
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            allowed,
+            policies: if allowed { vec!["ci".to_owned()] } else { Vec::new() },
+        };
+        let effective = [
+            EffectiveTool {
+                tool: "patch-deps".to_owned(),
+                capabilities: vec![
+                    capability("invoke", "Tool::\"patch-deps\"", true),
+                    capability("fs.read", "Path::\"/workspace\"", true),
+                    // Narrowed since: no longer a finding.
+                    capability("fs.write", "Path::\"/workspace\"", false),
+                    capability("net.connect", "Host::\"https://api.osv.dev\"", true),
+                ],
+            },
+            EffectiveTool {
+                tool: "grep".to_owned(),
+                capabilities: vec![capability("invoke", "Tool::\"grep\"", true)],
+            },
+            EffectiveTool {
+                tool: "http-fetch".to_owned(),
+                capabilities: vec![
+                    capability("invoke", "Tool::\"http-fetch\"", false),
+                    capability("net.connect", "Host::\"https://example.com\"", true),
+                ],
+            },
+        ];
+        let tools = with_effective(recorded, &effective);
+        let names: Vec<&str> = tools.iter().map(|t| t.tool.as_str()).collect();
+        assert_eq!(names, ["grep", "http-fetch", "patch-deps"]);
+        let patch = &tools[2];
+        assert_eq!(patch.grants.len(), 4);
+        let net = patch.grants.iter().find(|g| g.action == "net.connect").expect("net");
+        assert_eq!((net.granted, net.used), (0, 0), "never asked in a call");
+        assert_eq!(net.effective, Some(Effective { allowed: true, policies: vec!["ci".to_owned()] }));
+        let messages: Vec<String> = findings(&tools).into_iter().map(|f| f.message).collect();
+        assert_eq!(
+            messages,
+            [
+                "grep: permitted, never called in the window",
+                "net.connect https://api.osv.dev for patch-deps: granted, never used in 1 call(s)",
+            ],
+            "a denied invoke holds nothing; a write policy no longer allows is no finding"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ mod grants;
 mod identity;
 mod named;
 
-pub use grants::{Finding, GrantUse, ToolGrants, findings, grants_of};
+pub use grants::{
+    Effective, EffectiveTool, Finding, GrantUse, ToolGrants, findings, grants_of, with_effective,
+};
 pub use identity::{Builder, Identity, Inventory, WindowOpened};
 pub use named::principals_named;

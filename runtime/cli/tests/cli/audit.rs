@@ -434,11 +434,91 @@ fn agents_show_puts_each_grant_beside_its_use() {
         shown.stdout
     );
 
+    // The configuration's tools she never called: their effective grants,
+    // decided for the claims of her last call, each permitted one a finding.
+    assert!(shown.stdout.contains("effective grants (\"now:\") decided for the claims of its last call ("));
+    assert!(shown.stdout.contains("read-file: never called"), "{}", shown.stdout);
+    let read_file = shown.stdout.split("read-file: never called").nth(1).unwrap_or("");
+    assert!(
+        read_file
+            .lines()
+            .any(|l| l.contains("fs.read") && l.ends_with("never asked; now: allow (alice-everything)")),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("read-file: permitted, never called in the window"), "{}", shown.stdout);
+
     let json = airlock(&setup, &["agents", "show", "human:alice", "--json"]);
     let document: Value = serde_json::from_str(&json.stdout).expect("JSON");
-    assert_eq!(document["findings"].as_array().map(Vec::len), Some(1), "{document}");
-    assert_eq!(document["findings"][0]["action"], "fs.write");
+    let findings: Vec<(&str, &str)> = document["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| (f["tool"].as_str().unwrap_or(""), f["action"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("echo", "invoke"),
+            ("fs-read-granted", "fs.write"),
+            ("http-fetch", "invoke"),
+            ("limit-infinite-loop", "invoke"),
+            ("limit-stdout-flood", "invoke"),
+            ("read-file", "invoke"),
+        ],
+        "{document}"
+    );
     assert_eq!(document["iss"], "https://issuer.airlock.test");
+
+    // An identity that never called, decided for the claims given: the bot
+    // may invoke three tools and nothing else.
+    std::fs::write(setup.path("bot.json"), r#"{"sub": "agent:bot", "iss": "https://issuer.airlock.test"}"#)
+        .expect("claims");
+    let bot = setup.path("bot.json");
+    let json =
+        airlock(&setup, &["agents", "show", "agent:bot", "--json", "--claims", &bot.to_string_lossy()]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let document: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let decided = |tool: &str, action: &str| {
+        let tools = document["tools"].as_array().expect("tools");
+        let tool = tools.iter().find(|t| t["tool"] == tool).expect("tool");
+        let grants = tool["grants"].as_array().expect("grants");
+        grants.iter().find(|g| g["action"] == action).map(|g| g["effective"]["allowed"].clone())
+    };
+    assert_eq!(decided("echo", "invoke"), Some(Value::Bool(true)), "{document}");
+    assert_eq!(decided("http-fetch", "invoke"), Some(Value::Bool(false)));
+    assert_eq!(decided("read-file", "fs.read"), Some(Value::Bool(false)));
+    let findings: Vec<&str> = document["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["tool"].as_str())
+        .collect();
+    assert_eq!(findings, ["echo", "limit-stdout-flood", "read-file"]);
+
+    // Claims that are not claims are refused, naming the file and the fault.
+    for (text, fault) in [
+        ("[1]", "not a JSON object of claims"),
+        (
+            r#"{"sub": "agent:other", "iss": "https://issuer.airlock.test"}"#,
+            "its `sub` is \"agent:other\", not `agent:bot`",
+        ),
+        (r#"{"sub": "agent:bot"}"#, "no issuer"),
+        (
+            r#"{"iss": "https://issuer.airlock.test", "repository": {"a": 1}}"#,
+            "claim `repository` must be a string",
+        ),
+    ] {
+        std::fs::write(setup.path("bad.json"), text).expect("claims");
+        let bad = setup.path("bad.json");
+        let refused = airlock(&setup, &["agents", "show", "agent:bot", "--claims", &bad.to_string_lossy()]);
+        assert_eq!(refused.code, 2, "{text}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("bad.json") && refused.stderr.contains(fault),
+            "{text}: {}",
+            refused.stderr
+        );
+    }
 
     let nobody = airlock(&setup, &["agents", "show", "agent:nobody"]);
     assert_eq!(nobody.code, 0, "{}", nobody.stderr);

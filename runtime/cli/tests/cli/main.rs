@@ -8,6 +8,7 @@ use airlock_test_artifacts as programs;
 
 mod approval;
 mod audit;
+mod effective;
 mod identity;
 mod js_sdk;
 mod lang_build;
