@@ -82,7 +82,7 @@ fn list(AgentsListArgs { stale, window: args }: AgentsListArgs) -> Result<(), Fa
 /// The configuration (its issuers and policies), and the log to read: the
 /// fleet's chain when the configuration shares state and no file log is
 /// named, else the file log.
-fn sources(
+pub(crate) fn sources(
     args: &AgentsWindowArgs,
 ) -> Result<(Option<airlock_gateway::config::ConfigOverview>, LogArgs), Failure> {
     let overview = args
@@ -100,7 +100,7 @@ fn sources(
 
 /// Gives each record of the log `log` names to `each`, in order. The whole
 /// chain is verified first: a log that does not verify is never analysed.
-fn for_each_record(log: &LogArgs, mut each: impl FnMut(&Record)) -> Result<(), Failure> {
+pub(crate) fn for_each_record(log: &LogArgs, mut each: impl FnMut(&Record)) -> Result<(), Failure> {
     let (path, bytes) = read_log(log)?;
     airlock_audit::verify(&bytes).map_err(|e| {
         Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {e}: refused, not analysed", path.display()))

@@ -110,6 +110,26 @@ pub(crate) struct AgentsShowArgs {
     pub(crate) cache: CacheArgs,
 }
 
+/// `airlock policy suggest`.
+#[derive(Debug, Args)]
+pub(crate) struct SuggestArgs {
+    /// Suggest from observed use in the audit log (the only source).
+    #[arg(long, required = true)]
+    pub(crate) from_audit: bool,
+    /// One permit per claim group instead of per identity: identities of
+    /// an issuer with the same value of this claim (for example
+    /// `repository`: a repository's CI identities) share their permits.
+    /// Identities without the claim keep their own.
+    #[arg(long, value_name = "CLAIM")]
+    pub(crate) group_by: Option<String>,
+    /// Write the policy here instead of stdout (replaced whole, never
+    /// half-written).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) window: AgentsWindowArgs,
+}
+
 /// `airlock agents list`.
 #[derive(Debug, Args)]
 pub(crate) struct AgentsListArgs {
@@ -504,6 +524,13 @@ pub(crate) enum PolicyCommand {
         #[command(flatten)]
         proof: ProofArgs,
     },
+    /// Suggest a least-privilege policy set from what the audit log shows
+    /// was used: each current permit that allowed a use, narrowed to that
+    /// use (one action, resource, tool and identity or claim group),
+    /// commented with the calls that justify it; every current forbid kept.
+    /// It validates as `policy check` does and is never wider than the
+    /// current policy (check with `policy diff CONFIG SUGGESTED`).
+    Suggest(SuggestArgs),
     /// Prove that POLICIES never permit what an invariant describes. Each
     /// invariant is a Cedar `permit` matching requests that must never be
     /// allowed; each is proven disjoint from what POLICIES permit or

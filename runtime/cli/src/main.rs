@@ -25,6 +25,7 @@ mod runtime;
 mod secret;
 mod serve;
 mod state;
+mod suggest;
 mod workspace;
 
 use std::process::ExitCode;

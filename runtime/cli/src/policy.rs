@@ -16,6 +16,7 @@ pub(crate) async fn policy(command: PolicyCommand) -> Result<(), Failure> {
         PolicyCommand::Check { files, config } => check(&files, config.config.as_deref()),
         PolicyCommand::Explain(args) => explain(args).await,
         PolicyCommand::Diff { old, new, proof } => prove::diff(&old, &new, &proof).await,
+        PolicyCommand::Suggest(args) => crate::suggest::suggest(args),
         PolicyCommand::Prove { policies, invariants, proof } => {
             prove::prove(&policies, &invariants, &proof).await
         }

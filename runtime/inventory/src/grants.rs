@@ -156,7 +156,7 @@ fn add(tool: &mut ToolGrants, call: &CallEvent) {
 }
 
 /// Whether `usage` shows the capability used.
-fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
+pub(crate) fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
     let Some(name) = quoted(&capability.resource) else { return false };
     match capability.action.as_str() {
         "invoke" => true,

@@ -14,9 +14,13 @@ mod fixture;
 mod grants;
 mod identity;
 mod named;
+mod observed;
+mod suggest;
 
 pub use grants::{
     Effective, EffectiveTool, Finding, GrantUse, ToolGrants, findings, grants_of, with_effective,
 };
 pub use identity::{Builder, Identity, Inventory, WindowOpened};
 pub use named::principals_named;
+pub use observed::{Observed, Subject, SubjectUse, Use};
+pub use suggest::{SuggestError, Suggestion, suggest};

@@ -11,6 +11,7 @@ mod audit;
 mod effective;
 mod identity;
 mod js_sdk;
+mod know_agents;
 mod lang_build;
 mod loopback;
 mod mcp;

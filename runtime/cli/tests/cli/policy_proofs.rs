@@ -10,7 +10,7 @@ fn example(path: &str) -> String {
 }
 
 /// Whether cvc5 is here; CI requires it (`AIRLOCK_REQUIRE_CVC5`).
-fn solver_present() -> bool {
+pub(super) fn solver_present() -> bool {
     let found = std::process::Command::new(std::env::var("CVC5").unwrap_or_else(|_| "cvc5".into()))
         .arg("--version")
         .output()
