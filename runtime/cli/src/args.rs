@@ -89,6 +89,27 @@ pub(crate) enum AgentsCommand {
     /// never called, are findings (for example a read-write mount only
     /// ever read).
     Show(AgentsShowArgs),
+    /// One self-contained HTML page: the identity × tool grant matrix
+    /// (each cell granted and used, granted and unused, denied, or never
+    /// asked; with the configuration, grants are what policy allows now),
+    /// each identity's findings beside its row, and the hygiene findings.
+    /// The page runs no script and fetches nothing.
+    Report(AgentsReportArgs),
+}
+
+/// `airlock agents report`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentsReportArgs {
+    /// Where to write the page (replaced whole, never half-written).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: PathBuf,
+    /// An identity whose last call is older than this is reported stale.
+    #[arg(long, value_name = "AGE", default_value = "30d")]
+    pub(crate) stale: String,
+    #[command(flatten)]
+    pub(crate) window: AgentsWindowArgs,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
 }
 
 /// `airlock agents show`.

@@ -72,20 +72,15 @@ pub(crate) fn subject_from_record(principal: &PrincipalRecord, time: &str) -> Re
     Ok(Subject { principal, claims_from: format!("the claims of its last call ({time})") })
 }
 
-/// Decides, for `principal`, every capability each tool of the
-/// configuration at `config` requests. Tools that fail to load are
-/// reported on stderr and left out, as a server leaves them out.
-pub(crate) async fn effective_grants(
-    config: &Path,
-    authorizer: &Authorizer,
-    principal: &Principal,
-    cache: &CacheArgs,
-) -> Result<Vec<EffectiveTool>, Failure> {
+/// The tools of the configuration at `config`, loaded as a server loads
+/// them. Tools that fail to load are reported on stderr and left out, as a
+/// server leaves them out; `None` when it names no tools.
+pub(crate) async fn configured_tools(config: &Path, cache: &CacheArgs) -> Result<Option<Catalog>, Failure> {
     let tools = airlock_gateway::config::load_config_tools(config)
         .map(ToolSet::from_config_tools)
         .map_err(|e| Failure::new(exit::CONFIG, e))?;
     if tools.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let rt = runtime::runtime(cache)?;
     let sources = tools.sources(cache, None).await?;
@@ -96,6 +91,16 @@ pub(crate) async fn effective_grants(
     })
     .await
     .map_err(Failure::usage)?;
+    Ok(Some(catalog))
+}
+
+/// Decides, for `principal`, every capability each tool of `catalog`
+/// requests: its effective grants.
+pub(crate) fn effective_grants(
+    catalog: &Catalog,
+    authorizer: &Authorizer,
+    principal: &Principal,
+) -> Result<Vec<EffectiveTool>, Failure> {
     catalog
         .iter()
         .map(|tool| {

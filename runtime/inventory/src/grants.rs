@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use airlock_audit::{CallEvent, CapabilityRecord, Event, Outcome, Record, Usage};
+use airlock_audit::{CallEvent, CapabilityRecord, Event, Outcome, PrincipalRecord, Record, Usage};
 use serde::Serialize;
 
 /// One capability as an identity's calls of one tool were granted it.
@@ -110,6 +110,75 @@ fn grant_mut<'a>(tool: &'a mut ToolGrants, action: &str, resource: &str) -> &'a 
         }
     };
     &mut tool.grants[index]
+}
+
+/// Every identity's grants per tool, folded one record at a time, and the
+/// principal of each identity's last call (to decide its effective grants).
+#[derive(Clone, Debug, Default)]
+pub struct AllGrants {
+    since: Option<String>,
+    by_identity: BTreeMap<(String, String), Folding>,
+}
+
+/// One identity's grants as they are folded.
+#[derive(Clone, Debug)]
+struct Folding {
+    tools: BTreeMap<String, ToolGrants>,
+    last: PrincipalRecord,
+    last_time: String,
+}
+
+impl AllGrants {
+    /// Folds the calls at or after `since`.
+    pub fn new(since: Option<&str>) -> Self {
+        Self { since: since.map(str::to_owned), ..Self::default() }
+    }
+
+    /// Adds one record.
+    pub fn add(&mut self, record: &Record) {
+        if self.since.as_deref().is_some_and(|since| record.time.as_str() < since) {
+            return;
+        }
+        let Event::Call(call) = &record.event else { return };
+        let Some(principal) = &call.principal else { return };
+        let key = (principal.iss.clone(), principal.sub.clone());
+        let folding = self.by_identity.entry(key).or_insert_with(|| Folding {
+            tools: BTreeMap::new(),
+            last: principal.clone(),
+            last_time: record.time.clone(),
+        });
+        folding.last = principal.clone();
+        folding.last_time = record.time.clone();
+        let tool = folding
+            .tools
+            .entry(call.tool.name.clone())
+            .or_insert_with(|| ToolGrants { tool: call.tool.name.clone(), ..ToolGrants::default() });
+        add(tool, call);
+    }
+
+    /// Per identity (issuer, `sub`): its grants per tool, by tool name, the
+    /// principal of its last call and that call's time.
+    pub fn finish(self) -> Vec<IdentityGrants> {
+        self.by_identity
+            .into_values()
+            .map(|f| IdentityGrants {
+                tools: f.tools.into_values().collect(),
+                last: f.last,
+                last_time: f.last_time,
+            })
+            .collect()
+    }
+}
+
+/// One identity's grants per tool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityGrants {
+    /// Per tool, by name.
+    pub tools: Vec<ToolGrants>,
+    /// The principal of its last call in the window (claims and `act`).
+    pub last: PrincipalRecord,
+    /// When that call was.
+    pub last_time: String,
 }
 
 /// Folds the calls of (`iss`, `sub`) at or after `since` into grants per

@@ -15,12 +15,15 @@ mod grants;
 mod identity;
 mod named;
 mod observed;
+mod report;
 mod suggest;
 
 pub use grants::{
-    Effective, EffectiveTool, Finding, GrantUse, ToolGrants, findings, grants_of, with_effective,
+    AllGrants, Effective, EffectiveTool, Finding, GrantUse, IdentityGrants, ToolGrants, findings, grants_of,
+    with_effective,
 };
 pub use identity::{Builder, Identity, Inventory, WindowOpened};
 pub use named::principals_named;
 pub use observed::{Observed, Subject, SubjectUse, Use};
+pub use report::{Cell, Report, Row, cell};
 pub use suggest::{SuggestError, Suggestion, suggest};

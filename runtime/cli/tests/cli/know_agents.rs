@@ -13,6 +13,7 @@ use super::audit::{Out, airlock};
 use super::mcp::{ISSUER, Setup};
 use super::policy_proofs::solver_present;
 use super::programs;
+use super::report::{browser_dom, matrix};
 
 const POLICY: &str = r#"
 @id("full-edits")
@@ -167,6 +168,27 @@ fn a_generated_history_gives_the_expected_inventory_findings_and_suggestion() {
     );
     assert_eq!(findings("agent:denied"), Vec::<String>::new());
     assert_eq!(findings("agent:stale"), Vec::<String>::new());
+
+    // The report's matrix, as a browser reads it (or as written, without
+    // one): each agent's cell for the tools it called.
+    let page = setup.path("report.html");
+    let out = airlock(&setup, &["agents", "report", "--html", &page.to_string_lossy()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let html = std::fs::read_to_string(&page).expect("page");
+    let dom = browser_dom(&page).unwrap_or(html);
+    let rows = matrix(&dom);
+    let cell = |sub: &str, tool: &str| {
+        let row = rows.iter().find(|(s, _)| s == sub).unwrap_or_else(|| panic!("no row {sub}: {dom}"));
+        row.1.iter().find(|(t, _)| t == tool).map(|(_, class)| class.clone()).expect("cell")
+    };
+    assert_eq!(rows.len(), 5, "{dom}");
+    assert_eq!(cell("agent:full", "workspace-edit"), "granted-used");
+    assert_eq!(cell("agent:subset", "fs-read-granted"), "granted-unused");
+    assert_eq!(cell("agent:stale", "echo"), "granted-used");
+    assert_eq!(cell("agent:denied", "echo"), "denied");
+    assert_eq!(cell("agent:glass", "echo"), "granted-used");
+    assert_eq!(cell("agent:denied", "workspace-edit"), "never-asked");
+    assert!(dom.contains("break-glass: human:carol opened a window for agent:glass"), "{dom}");
 
     // The suggestion: it validates and is never wider than the policy.
     let suggested = setup.path("suggested.cedar");

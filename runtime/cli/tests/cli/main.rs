@@ -29,6 +29,7 @@ mod patch_deps;
 mod policy_proofs;
 mod python_sdk;
 mod registry;
+mod report;
 mod secrets;
 mod workspace;
 
