@@ -1,5 +1,6 @@
 //! The hash chain: canonical encoding of records, and checking a whole log.
 
+use std::io::BufRead;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{AuditError, ChainError};
@@ -120,16 +121,44 @@ pub fn verify(log: &[u8]) -> Result<ChainSummary, ChainError> {
 /// A checkpoint must sign the record just before it.
 pub(crate) fn walk(
     log: &[u8],
+    visit: impl FnMut(&Record) -> Result<(), ChainError>,
+) -> Result<ChainSummary, ChainError> {
+    walk_reader(log, visit)
+}
+
+/// [`verify`] over a reader, one line at a time, handing every good record
+/// to `visit` as it is checked: memory does not grow with the log. A
+/// caller must not act on what it was handed until this returns `Ok`: a
+/// bad record further on fails the whole log.
+pub fn verify_reader(
+    reader: impl BufRead,
+    mut visit: impl FnMut(&Record),
+) -> Result<ChainSummary, ChainError> {
+    walk_reader(reader, |record| {
+        visit(record);
+        Ok(())
+    })
+}
+
+fn walk_reader(
+    mut reader: impl BufRead,
     mut visit: impl FnMut(&Record) -> Result<(), ChainError>,
 ) -> Result<ChainSummary, ChainError> {
     let mut previous: Option<(u64, String)> = None;
-    let mut rest = log;
-    while !rest.is_empty() {
-        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-            let seq = previous.as_ref().map_or(1, |(s, _)| s + 1);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        let seq = previous.as_ref().map_or(1, |(s, _)| s + 1);
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| ChainError { seq, reason: format!("cannot read the log: {e}") })?;
+        if read == 0 {
+            break;
+        }
+        if line.pop() != Some(b'\n') {
             return Err(ChainError { seq, reason: "the last record is incomplete (torn write)".to_owned() });
-        };
-        let record = check_line(&rest[..end], previous.as_ref().map(|(s, h)| (*s, h.as_str())))?;
+        }
+        let record = check_line(&line, previous.as_ref().map(|(s, h)| (*s, h.as_str())))?;
         if let Event::Checkpoint(checkpoint) = &record.event
             && (checkpoint.signed_seq + 1 != record.seq || checkpoint.signed_head != record.prev)
         {
@@ -140,7 +169,6 @@ pub(crate) fn walk(
         }
         visit(&record)?;
         previous = Some((record.seq, record.hash));
-        rest = &rest[end + 1..];
     }
     Ok(match previous {
         Some((records, head)) => ChainSummary { records, head },

@@ -26,7 +26,7 @@ mod record;
 mod refusals;
 mod sink;
 
-pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, seal_next, verify};
+pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, seal_next, verify, verify_reader};
 pub use checkpoint::{
     Checkpointer, SignedSummary, checkpoint_message, key_id, public_key_from_pem, verify_signed,
 };

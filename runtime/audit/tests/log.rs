@@ -333,7 +333,17 @@ fn verify_names_the_first_bad_record_for_each_kind_of_tampering() {
         let error = verify(&read(dir.path())).expect_err(what);
         assert_eq!(error.seq, seq, "{what}: {error}");
         assert!(error.reason.contains(reason), "{what}: {error}");
+        // Streamed, the same error, after exactly the good records before it.
+        let mut handed = Vec::new();
+        let file = std::fs::File::open(dir.path().join(LOG_FILE)).expect("open");
+        let streamed = airlock_audit::verify_reader(std::io::BufReader::new(file), |r| handed.push(r.seq));
+        assert_eq!(streamed.expect_err(what), error, "{what}");
+        assert_eq!(handed, (1..seq).collect::<Vec<_>>(), "{what}");
     }
+    write_lines(dir.path(), &original);
+    let mut handed = 0;
+    let summary = airlock_audit::verify_reader(&read(dir.path())[..], |_| handed += 1).expect("verifies");
+    assert_eq!((summary, handed), (verify(&read(dir.path())).expect("verifies"), FILLED));
 
     write_lines(dir.path(), &original);
     let mut torn = read(dir.path());
@@ -343,6 +353,7 @@ fn verify_names_the_first_bad_record_for_each_kind_of_tampering() {
         (error.seq, error.reason.as_str()),
         (FILLED + 1, "the last record is incomplete (torn write)")
     );
+    assert_eq!(airlock_audit::verify_reader(&torn[..], |_| {}).expect_err("torn"), error);
 }
 
 #[test]

@@ -197,6 +197,18 @@ pub(crate) fn default_dir() -> Result<PathBuf, Failure> {
 }
 
 pub(crate) fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
+    let (path, mut reader) = open_log(log)?;
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the audit log at `{}`", path.display()))
+        .map_err(Failure::usage)?;
+    Ok((path, bytes))
+}
+
+/// The log `log` names, to read one line at a time: the file log through
+/// a buffer (memory does not grow with it), or the fleet's chain.
+pub(crate) fn open_log(log: &LogArgs) -> Result<(PathBuf, Box<dyn std::io::BufRead>), Failure> {
     if let Some(config) = &log.config {
         let database = airlock_gateway::config::state_database(config)
             .map_err(|e| Failure::new(exit::CONFIG, e))?
@@ -208,17 +220,17 @@ pub(crate) fn read_log(log: &LogArgs) -> Result<(PathBuf, Vec<u8>), Failure> {
             })?;
         let chain = PgAudit::new(Arc::new(database));
         let lines = chain.lines().map_err(|e| Failure::new(exit::INTERNAL, e))?;
-        return Ok((PathBuf::from(chain.target()), lines));
+        return Ok((PathBuf::from(chain.target()), Box::new(std::io::Cursor::new(lines))));
     }
     let dir = match &log.dir {
         Some(dir) => dir.clone(),
         None => default_dir()?,
     };
     let path = dir.join(LOG_FILE);
-    let bytes = std::fs::read(&path)
+    let file = std::fs::File::open(&path)
         .with_context(|| format!("no audit log at `{}`", path.display()))
         .map_err(Failure::usage)?;
-    Ok((path, bytes))
+    Ok((path, Box::new(std::io::BufReader::with_capacity(1 << 20, file))))
 }
 
 /// Every record that parses (use `verify` to check them).

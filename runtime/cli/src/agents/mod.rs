@@ -13,7 +13,7 @@ use airlock_inventory::{Inventory, principals_named};
 use anyhow::anyhow;
 
 use crate::args::{AgentsCommand, AgentsWindowArgs, LogArgs};
-use crate::audit::read_log;
+use crate::audit::open_log;
 use crate::exit::{self, Failure};
 
 pub(crate) async fn agents(command: AgentsCommand) -> Result<(), Failure> {
@@ -72,22 +72,15 @@ pub(crate) fn sources(
     Ok((overview, log))
 }
 
-/// Gives each record of the log `log` names to `each`, in order. The whole
-/// chain is verified first: a log that does not verify is never analysed.
-pub(crate) fn for_each_record(log: &LogArgs, mut each: impl FnMut(&Record)) -> Result<(), Failure> {
-    let (path, bytes) = read_log(log)?;
-    airlock_audit::verify(&bytes).map_err(|e| {
+/// Gives each record of the log `log` names to `each`, in order, as the
+/// chain is verified: one line at a time, so memory does not grow with the
+/// log. A log that does not verify fails as a whole, and what `each` was
+/// given must then be dropped: it is never analysed.
+pub(crate) fn for_each_record(log: &LogArgs, each: impl FnMut(&Record)) -> Result<(), Failure> {
+    let (path, reader) = open_log(log)?;
+    airlock_audit::verify_reader(reader, each).map_err(|e| {
         Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {e}: refused, not analysed", path.display()))
     })?;
-    for (n, line) in bytes.split(|&b| b == b'\n').filter(|line| !line.is_empty()).enumerate() {
-        let record: Record = serde_json::from_slice(line).map_err(|e| {
-            Failure::new(
-                exit::AUDIT_BROKEN,
-                anyhow!("{} line {}: not an audit record: {e}", path.display(), n + 1),
-            )
-        })?;
-        each(&record);
-    }
     Ok(())
 }
 
