@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{AuditError, ChainError};
 use crate::event::{Event, GENESIS, Record, SCHEMA};
+use sha2::{Digest, Sha256};
+
 use crate::record::sha256_hex;
 
 /// The record following `prev_seq`/`prev_hash`, sealed: its `hash` set and
@@ -71,7 +73,7 @@ fn canonical(record: &Record, event: &[u8], hash: Option<&str>) -> Result<Vec<u8
 /// Checks one line against the record before it (`None` for the first):
 /// it parses, it is canonical, its hash is its own, it follows on.
 pub fn check_line(line: &[u8], previous: Option<(u64, &str)>) -> Result<Record, ChainError> {
-    let (expected_seq, expected_prev) = previous.map_or((1, GENESIS), |(seq, hash)| (seq + 1, hash));
+    let expected_seq = previous.map_or(1, |(seq, _)| seq + 1);
     let bad = |reason: String| ChainError { seq: expected_seq, reason };
     let record: Record =
         serde_json::from_slice(line).map_err(|e| bad(format!("not a record of this log: {e}")))?;
@@ -86,6 +88,15 @@ pub fn check_line(line: &[u8], previous: Option<(u64, &str)>) -> Result<Record, 
     if canonical(&record, &event, Some(&record.hash)).map_err(|e| bad(e.to_string()))? != line {
         return Err(bad(format!("record {} is not in canonical form (edited by hand?)", record.seq)));
     }
+    link(&record, previous)?;
+    Ok(record)
+}
+
+/// Checks that `record` follows the record before it (`None` for the
+/// first): the next sequence number, and that record's hash as `prev`.
+fn link(record: &Record, previous: Option<(u64, &str)>) -> Result<(), ChainError> {
+    let (expected_seq, expected_prev) = previous.map_or((1, GENESIS), |(seq, hash)| (seq + 1, hash));
+    let bad = |reason: String| ChainError { seq: expected_seq, reason };
     if record.seq != expected_seq {
         let reason = if record.seq > expected_seq {
             format!("record {expected_seq} is missing (found record {} next)", record.seq)
@@ -99,7 +110,28 @@ pub fn check_line(line: &[u8], previous: Option<(u64, &str)>) -> Result<Record, 
             "record {expected_seq} does not follow the record before it (its `prev` is not that record's hash): inserted or reordered"
         )));
     }
-    Ok(record)
+    Ok(())
+}
+
+/// The record on `line` when it is whole by itself: it parses, has this
+/// log's schema, and its hash is the SHA-256 of the line without its
+/// `hash` member, that is of exactly the bytes the writer hashed (it hashes
+/// the canonical line it then writes). Any other line is `None`, and
+/// [`check_line`] names what is wrong with it. Independent of the records
+/// around it, so lines can be checked in parallel.
+fn whole(line: &[u8]) -> Option<Record> {
+    let record: Record = serde_json::from_slice(line).ok()?;
+    if record.schema != SCHEMA {
+        return None;
+    }
+    // The hash member is the last `,"hash":"…"` in the line: only `prev`,
+    // `schema`, `seq` and `time` follow it, and none can hold that text.
+    let member = format!(",\"hash\":\"{}\"", record.hash);
+    let at = line.windows(member.len()).rposition(|w| w == member.as_bytes())?;
+    let mut hasher = Sha256::new();
+    hasher.update(&line[..at]);
+    hasher.update(&line[at + member.len()..]);
+    (hex::encode(hasher.finalize()) == record.hash).then_some(record)
 }
 
 /// What a successful check of a whole log found.
@@ -140,15 +172,69 @@ pub fn verify_reader(
     })
 }
 
+/// Lines read and checked at a time.
+const BATCH: usize = 4096;
+
 fn walk_reader(
     mut reader: impl BufRead,
     mut visit: impl FnMut(&Record) -> Result<(), ChainError>,
 ) -> Result<ChainSummary, ChainError> {
     let mut previous: Option<(u64, String)> = None;
-    let mut line = Vec::with_capacity(4096);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     loop {
-        let seq = previous.as_ref().map_or(1, |(s, _)| s + 1);
+        let torn = read_batch(&mut reader, &mut lines, previous.as_ref().map_or(0, |(s, _)| *s))?;
+        // Each line by itself, in parallel; then in order, each against
+        // the one before it. A line that is not whole by itself is checked
+        // again in order, so the error names it exactly as `verify` does.
+        let checked = check_all(&lines, threads);
+        for (line, record) in lines.iter().zip(checked) {
+            let previous_ref = previous.as_ref().map(|(s, h)| (*s, h.as_str()));
+            let record = match record {
+                Some(record) => {
+                    link(&record, previous_ref)?;
+                    record
+                }
+                None => check_line(line, previous_ref)?,
+            };
+            if let Event::Checkpoint(checkpoint) = &record.event
+                && (checkpoint.signed_seq + 1 != record.seq || checkpoint.signed_head != record.prev)
+            {
+                return Err(ChainError {
+                    seq: record.seq,
+                    reason: "checkpoint does not sign the record just before it".to_owned(),
+                });
+            }
+            visit(&record)?;
+            previous = Some((record.seq, record.hash));
+        }
+        if torn {
+            let seq = previous.as_ref().map_or(1, |(s, _)| s + 1);
+            return Err(ChainError { seq, reason: "the last record is incomplete (torn write)".to_owned() });
+        }
+        if lines.len() < BATCH {
+            break;
+        }
+    }
+    Ok(match previous {
+        Some((records, head)) => ChainSummary { records, head },
+        None => ChainSummary { records: 0, head: GENESIS.to_owned() },
+    })
+}
+
+/// Reads up to [`BATCH`] lines into `lines` (without their newlines).
+/// Returns whether the log ended in a line without its newline (a torn
+/// write), which is left out. `last_seq` names the record in errors.
+fn read_batch(
+    reader: &mut impl BufRead,
+    lines: &mut Vec<Vec<u8>>,
+    last_seq: u64,
+) -> Result<bool, ChainError> {
+    let mut spare: Vec<Vec<u8>> = std::mem::take(lines);
+    while lines.len() < BATCH {
+        let mut line = spare.pop().unwrap_or_default();
         line.clear();
+        let seq = last_seq + lines.len() as u64 + 1;
         let read = reader
             .read_until(b'\n', &mut line)
             .map_err(|e| ChainError { seq, reason: format!("cannot read the log: {e}") })?;
@@ -156,23 +242,31 @@ fn walk_reader(
             break;
         }
         if line.pop() != Some(b'\n') {
-            return Err(ChainError { seq, reason: "the last record is incomplete (torn write)".to_owned() });
+            return Ok(true);
         }
-        let record = check_line(&line, previous.as_ref().map(|(s, h)| (*s, h.as_str())))?;
-        if let Event::Checkpoint(checkpoint) = &record.event
-            && (checkpoint.signed_seq + 1 != record.seq || checkpoint.signed_head != record.prev)
-        {
-            return Err(ChainError {
-                seq: record.seq,
-                reason: "checkpoint does not sign the record just before it".to_owned(),
-            });
-        }
-        visit(&record)?;
-        previous = Some((record.seq, record.hash));
+        lines.push(line);
     }
-    Ok(match previous {
-        Some((records, head)) => ChainSummary { records, head },
-        None => ChainSummary { records: 0, head: GENESIS.to_owned() },
+    Ok(false)
+}
+
+/// [`whole`] for every line, on up to `threads` threads.
+fn check_all(lines: &[Vec<u8>], threads: usize) -> Vec<Option<Record>> {
+    if threads < 2 || lines.len() < 64 {
+        return lines.iter().map(|line| whole(line)).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|line| whole(line)).collect::<Vec<_>>()))
+            .collect();
+        // A worker that panicked checked nothing: its lines are checked
+        // again in order (and fail there with their reason).
+        handles
+            .into_iter()
+            .zip(lines.chunks(chunk))
+            .flat_map(|(handle, part)| handle.join().unwrap_or_else(|_| vec![None; part.len()]))
+            .collect()
     })
 }
 

@@ -356,6 +356,52 @@ fn verify_names_the_first_bad_record_for_each_kind_of_tampering() {
     assert_eq!(airlock_audit::verify_reader(&torn[..], |_| {}).expect_err("torn"), error);
 }
 
+/// A log long enough to be checked in parallel batches (4,096 lines each):
+/// tampering in any batch, or across a batch boundary, is named exactly as
+/// in a short log, and the records before it are the only ones handed on.
+#[test]
+fn a_long_log_checked_in_parallel_names_the_same_first_bad_record() {
+    let mut original = Vec::new();
+    let (mut seq, mut head) = (0, airlock_audit::GENESIS.to_owned());
+    for n in 0..9_000 {
+        let (record, line) = airlock_audit::seal_next(seq, &head, call(n, Outcome::Ok)).expect("seal");
+        original.push(String::from_utf8(line).expect("utf-8").trim_end().to_owned());
+        (seq, head) = (record.seq, record.hash);
+    }
+    let streamed = |lines: &[String]| {
+        let bytes: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let mut handed = 0u64;
+        let result = airlock_audit::verify_reader(bytes.as_bytes(), |r| {
+            assert_eq!(r.seq, handed + 1, "in order");
+            handed += 1;
+        });
+        (result, handed, verify(bytes.as_bytes()))
+    };
+    let (ok, handed, _) = streamed(&original);
+    assert_eq!((ok.expect("verifies").records, handed), (9_000, 9_000));
+
+    let mut edited = original.clone();
+    edited[6_999] = edited[6_999].replace("\"outcome\":\"ok\"", "\"outcome\":\"denied\"");
+    let mut deleted = original.clone();
+    deleted.remove(4_096);
+    let mut swapped = original.clone();
+    swapped.swap(4_095, 4_096);
+    let mut reformatted = original.clone();
+    reformatted[8_500] = reformatted[8_500].replacen(",", ", ", 1);
+    for (what, lines, seq, reason) in [
+        ("edited", edited, 7_000, "record 7000 was altered"),
+        ("deleted at a batch boundary", deleted, 4_097, "record 4097 is missing"),
+        ("swapped across a batch boundary", swapped, 4_096, "record 4096 is missing"),
+        ("reformatted", reformatted, 8_501, "not in canonical form"),
+    ] {
+        let (result, handed, whole) = streamed(&lines);
+        let error = result.expect_err(what);
+        assert_eq!((error.seq, handed), (seq, seq - 1), "{what}: {error}");
+        assert!(error.reason.contains(reason), "{what}: {error}");
+        assert_eq!(whole.expect_err(what), error, "{what}: verify agrees");
+    }
+}
+
 #[test]
 fn a_torn_tail_is_cut_on_open_and_the_cut_recorded() {
     let dir = filled();

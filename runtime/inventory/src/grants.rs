@@ -227,6 +227,7 @@ fn add(tool: &mut ToolGrants, call: &CallEvent) {
 /// Whether `usage` shows the capability used.
 pub(crate) fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
     let Some(name) = quoted(&capability.resource) else { return false };
+    let name = name.as_str();
     match capability.action.as_str() {
         "invoke" => true,
         "fs.read" => usage.mounts.get(name).is_some_and(|m| m.read),
@@ -238,12 +239,21 @@ pub(crate) fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
     }
 }
 
-/// The text between the first pair of quotes: `Path::"/workspace"` gives
-/// `/workspace`.
-fn quoted(resource: &str) -> Option<&str> {
+/// The id of the entity a recorded resource names, unescaped:
+/// `Path::"/workspace"` gives `/workspace`, and `Secret::"OSV_TOKEN" for
+/// https://api.osv.dev` gives `OSV_TOKEN`.
+pub(crate) fn quoted(resource: &str) -> Option<String> {
+    // The common case without escapes needs no parser (this runs for every
+    // capability of every record).
     let start = resource.find('"')? + 1;
     let end = start + resource[start..].find('"')?;
-    Some(&resource[start..end])
+    let plain = &resource[start..end];
+    if !plain.contains('\\') {
+        return Some(plain.to_owned());
+    }
+    let parse =
+        |text: &str| text.parse::<cedar_policy::EntityUid>().ok().map(|uid| uid.id().unescaped().to_owned());
+    parse(resource).or_else(|| resource.rsplit_once(" for ").and_then(|(entity, _)| parse(entity)))
 }
 
 /// Whether the granted destination `pattern` (`https://api.osv.dev`,
@@ -302,7 +312,7 @@ pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
                 .grants
                 .iter()
                 .any(|g| g.action == "fs.read" && g.resource == grant.resource && g.used > 0);
-            let subject = quoted(&grant.resource).unwrap_or(&grant.resource);
+            let subject = quoted(&grant.resource).unwrap_or_else(|| grant.resource.clone());
             let message = match grant.action.as_str() {
                 "fs.write" if read => {
                     format!("read-write {subject} for {}: only read in {} call(s)", tool.tool, tool.calls)
@@ -430,6 +440,7 @@ mod tests {
         assert!(!admits("https://*.github.com", "https://github.com.evil:443"));
         assert!(admits("tcp://10.0.0.5:5432", "tcp://10.0.0.5:5432"));
         assert!(!admits("tcp://10.0.0.5:5432", "tcp://10.0.0.6:5432"));
-        assert_eq!(quoted("Secret::\"OSV_TOKEN\" for https://api.osv.dev"), Some("OSV_TOKEN"));
+        assert_eq!(quoted("Secret::\"OSV_TOKEN\" for https://api.osv.dev").as_deref(), Some("OSV_TOKEN"));
+        assert_eq!(quoted("Path::\"/w\\\" x\"").as_deref(), Some("/w\" x"));
     }
 }

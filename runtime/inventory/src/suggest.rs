@@ -7,7 +7,7 @@
 //! is. A permit with an extra condition permits less, so the suggestion is
 //! never wider than the current policy (`airlock policy diff` proves it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use airlock_policy::KNOWN_CLAIMS;
 use cedar_policy::{Effect, EntityUid, Policy, PolicySet};
@@ -61,6 +61,7 @@ pub fn suggest(
     let mut body = String::new();
     let mut ids = BTreeSet::new();
     let mut narrowed = BTreeSet::new();
+    let mut clauses = Clauses::default();
     for (subject, uses) in &observed.subjects {
         // Per tool, `invoke` first.
         let mut used: Vec<_> = uses.used.iter().collect();
@@ -80,7 +81,8 @@ pub fn suggest(
                 _ => format!("{} {action} {} ({tool})", who(subject), short(resource)),
             };
             let id = unique(&mut ids, id);
-            let policy = narrow(permit, subject, tool, action, resource, &id)?;
+            let clause = clauses.clause(subject, tool, action, resource)?;
+            let policy = narrow(permit, action, clause, &id)?;
             let ran = uses.calls.get(tool).copied().unwrap_or_default();
             body.push_str(&format!(
                 "// {}: {action} {resource}, tool {tool}:\n// used in {} of {ran} call(s), {} to {}.\n{policy}\n\n",
@@ -120,8 +122,7 @@ pub fn suggest(
     }
     text.push('\n');
     text.push_str(&body);
-    let config = cedar_policy_formatter::Config { line_width: 100, indent_width: 2 };
-    suggestion.text = cedar_policy_formatter::policies_str_to_pretty(&text, &config).unwrap_or(text);
+    suggestion.text = text;
     Ok(suggestion)
 }
 
@@ -137,63 +138,116 @@ fn permit_for<'a>(current: &'a PolicySet, used: &Use) -> Option<&'a Policy> {
     permits.iter().find(|p| p.annotation("approval").is_none()).or(permits.first()).copied()
 }
 
-/// `permit` for one action, with a `when` clause naming the subject, the
-/// resource and the tool; `@id` is `id` and `@narrows` the permit's id.
-fn narrow(
-    permit: &Policy,
-    subject: &Subject,
-    tool: &str,
-    action: &str,
-    resource: &str,
-    id: &str,
-) -> Result<String, SuggestError> {
+/// The `when` clauses of the suggested permits, parsed once per shape: each
+/// is parsed from Cedar text with placeholders for its values, and the
+/// values are put into the parsed form (so no value is ever parsed as
+/// Cedar, and thousands of permits cost a handful of parses).
+#[derive(Default)]
+struct Clauses {
+    parsed: HashMap<String, Value>,
+}
+
+/// Marks a placeholder: no Cedar text the clauses are built from holds it.
+const MARK: char = '\u{1}';
+
+impl Clauses {
+    /// The clause naming `subject`, the resource, the tool and (for
+    /// `secret.use`) the destination, as the EST of a `when` condition.
+    fn clause(
+        &mut self,
+        subject: &Subject,
+        tool: &str,
+        action: &str,
+        resource: &str,
+    ) -> Result<Value, SuggestError> {
+        let (entity, destination) = match resource.rsplit_once(" for ") {
+            Some((entity, destination)) if action == "secret.use" => (entity, Some(destination)),
+            _ => (resource, None),
+        };
+        let entity: EntityUid = entity.parse().map_err(|_| SuggestError::Resource(resource.to_owned()))?;
+        let hole = |name: &str| format!("\"{}\"", format!("{MARK}{name}").escape_default());
+        let (mut text, mut values) = match subject {
+            Subject::Identity { iss, sub } => (
+                format!("principal.iss == {} && principal.sub == {}", hole("iss"), hole("sub")),
+                vec![("iss", iss.as_str()), ("sub", sub.as_str())],
+            ),
+            Subject::Claim { iss, claim, value } if KNOWN_CLAIMS.contains(&claim.as_str()) => (
+                format!(
+                    "principal.iss == {} && principal has {} && principal[{}] == {}",
+                    hole("iss"),
+                    hole("claim"),
+                    hole("claim"),
+                    hole("value")
+                ),
+                vec![("iss", iss.as_str()), ("claim", claim.as_str()), ("value", value.as_str())],
+            ),
+            Subject::Claim { iss, claim, value } => (
+                format!(
+                    "principal.iss == {} && principal.hasTag({}) && principal.getTag({}) == {}",
+                    hole("iss"),
+                    hole("claim"),
+                    hole("claim"),
+                    hole("value")
+                ),
+                vec![("iss", iss.as_str()), ("claim", claim.as_str()), ("value", value.as_str())],
+            ),
+        };
+        let id = entity.id().unescaped().to_owned();
+        text.push_str(&format!(" && resource == {}::{}", entity.type_name(), hole("resource")));
+        values.push(("resource", &id));
+        if action != "invoke" {
+            text.push_str(&format!(" && context.tool == Tool::{}", hole("tool")));
+            values.push(("tool", tool));
+        }
+        if let Some(destination) = destination {
+            text.push_str(&format!(" && context.destination == Host::{}", hole("destination")));
+            values.push(("destination", destination));
+        }
+        let mut condition = match self.parsed.get(&text) {
+            Some(template) => template.clone(),
+            None => {
+                let failed = |e: &dyn std::fmt::Display| SuggestError::Cedar(text.clone(), e.to_string());
+                let policy = format!("permit (principal, action, resource) when {{ {text} }};");
+                let parsed =
+                    Policy::parse(None, policy).map_err(|e| failed(&e))?.to_json().map_err(|e| failed(&e))?;
+                let condition = parsed["conditions"][0].clone();
+                self.parsed.insert(text, condition.clone());
+                condition
+            }
+        };
+        fill(&mut condition, &values);
+        Ok(condition)
+    }
+}
+
+/// Replaces each placeholder string in `value` with its value.
+fn fill(value: &mut Value, values: &[(&str, &str)]) {
+    match value {
+        Value::String(text) => {
+            if let Some(name) = text.strip_prefix(MARK)
+                && let Some((_, with)) = values.iter().find(|(n, _)| *n == name)
+            {
+                *text = (*with).to_owned();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| fill(item, values)),
+        Value::Object(members) => members.values_mut().for_each(|member| fill(member, values)),
+        _ => {}
+    }
+}
+
+/// `permit` for one action, with `clause` added to its conditions; `@id`
+/// is `id` and `@narrows` the permit's id.
+fn narrow(permit: &Policy, action: &str, clause: Value, id: &str) -> Result<String, SuggestError> {
     let failed = |e: &dyn std::fmt::Display| SuggestError::Cedar(id.to_owned(), e.to_string());
-    let (entity, destination) = match resource.rsplit_once(" for ") {
-        Some((entity, destination)) if action == "secret.use" => (entity, Some(destination)),
-        _ => (resource, None),
-    };
-    let entity: EntityUid = entity.parse().map_err(|_| SuggestError::Resource(resource.to_owned()))?;
-    let mut condition = vec![subject_condition(subject), format!("resource == {entity}")];
-    if action != "invoke" {
-        condition.push(format!("context.tool == Tool::\"{}\"", tool.escape_default()));
-    }
-    if let Some(destination) = destination {
-        condition.push(format!("context.destination == Host::\"{}\"", destination.escape_default()));
-    }
-    let clause = format!("permit (principal, action, resource) when {{ {} }};", condition.join(" && "));
-    let clause = Policy::parse(None, clause).map_err(|e| failed(&e))?.to_json().map_err(|e| failed(&e))?;
     let mut est = permit.to_json().map_err(|e| failed(&e))?;
     est["action"] = json!({"op": "==", "entity": {"type": "Action", "id": action}});
     match est["conditions"].as_array_mut() {
-        Some(conditions) => conditions.push(clause["conditions"][0].clone()),
-        None => est["conditions"] = clause["conditions"].clone(),
+        Some(conditions) => conditions.push(clause),
+        None => est["conditions"] = Value::Array(vec![clause]),
     }
     let narrowed = Policy::from_json(None, est).map_err(|e| failed(&e))?;
     with_annotations(&narrowed, id, Some(permit.id().as_ref()))
-}
-
-/// The condition naming `subject`: issuer and `sub`, or issuer and claim
-/// (a typed attribute when the schema declares it, else a tag).
-fn subject_condition(subject: &Subject) -> String {
-    let text = |s: &str| format!("\"{}\"", s.escape_default());
-    match subject {
-        Subject::Identity { iss, sub } => {
-            format!("principal.iss == {} && principal.sub == {}", text(iss), text(sub))
-        }
-        Subject::Claim { iss, claim, value } if KNOWN_CLAIMS.contains(&claim.as_str()) => format!(
-            "principal.iss == {} && principal has {claim} && principal[{}] == {}",
-            text(iss),
-            text(claim),
-            text(value)
-        ),
-        Subject::Claim { iss, claim, value } => format!(
-            "principal.iss == {} && principal.hasTag({}) && principal.getTag({}) == {}",
-            text(iss),
-            text(claim),
-            text(claim),
-            text(value)
-        ),
-    }
 }
 
 /// `policy` as Cedar text with `@id(id)`, `@narrows(narrows)` when given,
@@ -211,7 +265,12 @@ fn with_annotations(policy: &Policy, id: &str, narrows: Option<&str>) -> Result<
     }
     est["annotations"] = Value::Object(annotations);
     let policy = Policy::from_json(None, est).map_err(|e| failed(&e))?;
-    policy.to_cedar().ok_or_else(|| failed(&"not expressible as Cedar text"))
+    let text = policy.to_cedar().ok_or_else(|| failed(&"not expressible as Cedar text"))?;
+    // One policy at a time: the formatter's cost grows faster than its
+    // input, and a suggestion can hold thousands of policies.
+    let config = cedar_policy_formatter::Config { line_width: 100, indent_width: 2 };
+    Ok(cedar_policy_formatter::policies_str_to_pretty(&text, &config)
+        .map_or(text, |t| t.trim_end().to_owned()))
 }
 
 /// How a subject reads in an id: its `sub`, or `claim=value`.
@@ -330,6 +389,34 @@ forbid (principal, action == Action::"fs.write", resource in Path::"/workspace/.
             }])
             .unwrap_or_else(|e| panic!("{e}\n{}", suggestion.text));
         }
+    }
+
+    #[test]
+    fn values_are_never_read_as_cedar() {
+        let current = PolicySet::from_str("@id(\"ci\") permit (principal, action, resource);").expect("set");
+        let current =
+            PolicySet::from_policies(current.policies().map(|p| p.new_id(cedar_policy::PolicyId::new("ci"))))
+                .expect("ids");
+        let sneaky = "agent:x\" || principal.sub like \"*";
+        let mut event = call(Some(sneaky), "grep", "ok", None);
+        event["capabilities"] = json!([
+            {"action": "invoke", "resource": "Tool::\"grep\"", "allowed": true, "policies": ["ci"]},
+            {"action": "fs.read", "resource": "Path::\"/w\\\" || true || \\\"\"", "allowed": true, "policies": ["ci"]},
+        ]);
+        event["effects"]["usage"] =
+            json!({"mounts": {"/w\" || true || \"": {"read": true, "written": false}}});
+        let mut observed = Observed::new(None, None);
+        observed.add(&record(1, "2026-12-01T00:00:00.000Z", event));
+        let suggestion = suggest(&observed, &current, None).expect("suggestion");
+        assert_eq!(suggestion.permits, 2, "{}", suggestion.text);
+        let parsed = PolicySet::from_str(&suggestion.text).expect("parses");
+        let conditions: Vec<String> =
+            parsed.policies().map(|p| p.to_json().expect("json")["conditions"].to_string()).collect();
+        assert!(
+            conditions.iter().all(|c| c.contains(r#""Value":"agent:x\" || principal.sub like \"*""#)),
+            "{conditions:?}"
+        );
+        assert!(conditions.iter().any(|c| c.contains(r#""id":"/w\" || true || \"""#)), "{conditions:?}");
     }
 
     #[test]

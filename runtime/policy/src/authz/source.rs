@@ -85,7 +85,7 @@ pub(crate) fn load(schema: &Schema, sources: &[PolicySource]) -> Result<LoadedPo
         let Some(policies) = parse_file(source, &mut errors) else { continue };
         let mut file_set = PolicySet::new();
         let mut offsets = BTreeMap::new();
-        for (policy, offset) in policies {
+        for (policy, offset, line) in policies {
             let id = policy.id().to_string();
             if let Some(first) = origins.get(&id) {
                 errors.push(at(
@@ -102,14 +102,7 @@ pub(crate) fn load(schema: &Schema, sources: &[PolicySource]) -> Result<LoadedPo
                     continue;
                 }
             };
-            origins.insert(
-                id.clone(),
-                PolicyOrigin {
-                    file: source.name.clone(),
-                    line: line_col(&source.text, offset).0,
-                    requires_approval,
-                },
-            );
+            origins.insert(id.clone(), PolicyOrigin { file: source.name.clone(), line, requires_approval });
             offsets.insert(id, offset);
             if let Err(e) = file_set.add(policy.clone()) {
                 errors.push(at(source, offset, e.to_string()));
@@ -148,8 +141,12 @@ fn describe_origin(origin: &PolicyOrigin) -> String {
     format!("{}:{}", origin.file, origin.line)
 }
 
-/// Parses one file into policies with their final ids and byte offsets.
-fn parse_file(source: &PolicySource, errors: &mut Vec<PolicyDiagnostic>) -> Option<Vec<(Policy, usize)>> {
+/// Parses one file into policies with their final ids, byte offsets and
+/// 1-based lines.
+fn parse_file(
+    source: &PolicySource,
+    errors: &mut Vec<PolicyDiagnostic>,
+) -> Option<Vec<(Policy, usize, usize)>> {
     // The whole file first, so syntax errors point into the file as written.
     if let Err(parse_errors) = PolicySet::from_str(&source.text) {
         for error in parse_errors.iter() {
@@ -162,9 +159,10 @@ fn parse_file(source: &PolicySource, errors: &mut Vec<PolicyDiagnostic>) -> Opti
         return None;
     }
     let mut policies = Vec::new();
+    let lines = LineStarts::of(&source.text);
     for (start, end) in statements(&source.text) {
         let text = &source.text[start..end];
-        let (line, _) = line_col(&source.text, start);
+        let line = lines.line(start);
         let policy = match Policy::parse(None, text) {
             Ok(policy) => policy,
             Err(parse_errors) => {
@@ -182,7 +180,7 @@ fn parse_file(source: &PolicySource, errors: &mut Vec<PolicyDiagnostic>) -> Opti
             }
             None => format!("{}:{line}", source.name),
         };
-        policies.push((policy.new_id(PolicyId::new(id)), start));
+        policies.push((policy.new_id(PolicyId::new(id)), start, line));
     }
     Some(policies)
 }
@@ -242,6 +240,22 @@ fn at(source: &PolicySource, offset: usize, message: String) -> PolicyDiagnostic
 }
 
 /// 1-based line and column (in characters) of a byte offset.
+/// Where each line of a text starts, to number many offsets without
+/// scanning the text again for each (a file can hold thousands of
+/// policies, as `airlock policy suggest` writes them).
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn of(text: &str) -> Self {
+        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+
+    /// The 1-based line of byte `offset` (as [`line_col`] counts it).
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
@@ -271,5 +285,14 @@ mod tests {
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 10), (1, 1));
+    }
+
+    #[test]
+    fn line_starts_number_lines_as_line_col_does() {
+        let text = "a\n\nbc\nd\n";
+        let starts = LineStarts::of(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(starts.line(offset), line_col(text, offset).0, "offset {offset}");
+        }
     }
 }
