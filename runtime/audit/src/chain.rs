@@ -175,7 +175,7 @@ pub fn verify_reader(
 /// Lines read and checked at a time.
 const BATCH: usize = 4096;
 
-fn walk_reader(
+pub(crate) fn walk_reader(
     mut reader: impl BufRead,
     mut visit: impl FnMut(&Record) -> Result<(), ChainError>,
 ) -> Result<ChainSummary, ChainError> {

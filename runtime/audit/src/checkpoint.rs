@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::ChainSummary;
-use crate::chain::walk;
+use crate::chain::walk_reader;
 use crate::error::{AuditError, ChainError};
 use crate::event::{CheckpointEvent, Event};
 
@@ -132,10 +132,19 @@ pub struct SignedSummary {
 /// A log with no checkpoint at all is refused: whoever rewrote it could
 /// simply have left them out.
 pub fn verify_signed(log: &[u8], key: &VerifyingKey) -> Result<SignedSummary, ChainError> {
+    verify_signed_reader(log, key)
+}
+
+/// [`verify_signed`] over a reader, one line at a time (memory does not
+/// grow with the log).
+pub fn verify_signed_reader(
+    log: impl std::io::BufRead,
+    key: &VerifyingKey,
+) -> Result<SignedSummary, ChainError> {
     let expected_id = key_id(key);
     let mut checkpoints = 0;
     let mut signed_through = 0;
-    let chain = walk(log, |record| {
+    let chain = walk_reader(log, |record| {
         let Event::Checkpoint(checkpoint) = &record.event else { return Ok(()) };
         let bad = |reason: String| ChainError { seq: record.seq, reason };
         if checkpoint.key_id != expected_id {

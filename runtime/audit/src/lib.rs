@@ -29,6 +29,7 @@ mod sink;
 pub use chain::{ChainSummary, check_line, rfc3339, rfc3339_now, seal_next, verify, verify_reader};
 pub use checkpoint::{
     Checkpointer, SignedSummary, checkpoint_message, key_id, public_key_from_pem, verify_signed,
+    verify_signed_reader,
 };
 pub use error::{AuditError, ChainError};
 pub use event::{

@@ -15,12 +15,13 @@ use crate::exit::{self, Failure};
 pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
     match command {
         AuditCommand::Verify { public_key, log } => {
-            let (path, bytes) = read_log(&log)?;
+            // Streamed: memory does not grow with the log.
+            let (path, reader) = open_log(&log)?;
             let broken = |error: airlock_audit::ChainError| {
                 Failure::new(exit::AUDIT_BROKEN, anyhow!("{}: {error}", path.display()))
             };
             let Some(key_path) = public_key else {
-                let summary = airlock_audit::verify(&bytes).map_err(broken)?;
+                let summary = airlock_audit::verify_reader(reader, |_| {}).map_err(broken)?;
                 println!(
                     "{}: {} records, chain intact, head {}",
                     path.display(),
@@ -34,7 +35,7 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                 .map_err(Failure::usage)?;
             let key = airlock_audit::public_key_from_pem(&pem)
                 .map_err(|e| Failure::usage(anyhow!("`{}`: {e}", key_path.display())))?;
-            let signed = airlock_audit::verify_signed(&bytes, &key).map_err(broken)?;
+            let signed = airlock_audit::verify_signed_reader(reader, &key).map_err(broken)?;
             let unsigned = signed.chain.records.saturating_sub(signed.signed_through + 1);
             println!(
                 "{}: {} records, chain intact, head {}; {} checkpoints signed by key {} verify, through record {} ({unsigned} records after it not yet signed)",

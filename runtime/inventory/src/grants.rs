@@ -6,6 +6,7 @@
 //! each grant beside its use, and the grants it never used: the findings
 //! an operator narrows policy with.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_audit::{CallEvent, CapabilityRecord, Event, Outcome, PrincipalRecord, Record, Usage};
@@ -227,7 +228,7 @@ fn add(tool: &mut ToolGrants, call: &CallEvent) {
 /// Whether `usage` shows the capability used.
 pub(crate) fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
     let Some(name) = quoted(&capability.resource) else { return false };
-    let name = name.as_str();
+    let name = name.as_ref();
     match capability.action.as_str() {
         "invoke" => true,
         "fs.read" => usage.mounts.get(name).is_some_and(|m| m.read),
@@ -242,17 +243,18 @@ pub(crate) fn used(capability: &CapabilityRecord, usage: &Usage) -> bool {
 /// The id of the entity a recorded resource names, unescaped:
 /// `Path::"/workspace"` gives `/workspace`, and `Secret::"OSV_TOKEN" for
 /// https://api.osv.dev` gives `OSV_TOKEN`.
-pub(crate) fn quoted(resource: &str) -> Option<String> {
+pub(crate) fn quoted(resource: &str) -> Option<Cow<'_, str>> {
     // The common case without escapes needs no parser (this runs for every
     // capability of every record).
     let start = resource.find('"')? + 1;
     let end = start + resource[start..].find('"')?;
     let plain = &resource[start..end];
     if !plain.contains('\\') {
-        return Some(plain.to_owned());
+        return Some(Cow::Borrowed(plain));
     }
-    let parse =
-        |text: &str| text.parse::<cedar_policy::EntityUid>().ok().map(|uid| uid.id().unescaped().to_owned());
+    let parse = |text: &str| {
+        text.parse::<cedar_policy::EntityUid>().ok().map(|uid| Cow::Owned(uid.id().unescaped().to_owned()))
+    };
     parse(resource).or_else(|| resource.rsplit_once(" for ").and_then(|(entity, _)| parse(entity)))
 }
 
@@ -312,7 +314,7 @@ pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
                 .grants
                 .iter()
                 .any(|g| g.action == "fs.read" && g.resource == grant.resource && g.used > 0);
-            let subject = quoted(&grant.resource).unwrap_or_else(|| grant.resource.clone());
+            let subject = quoted(&grant.resource).unwrap_or(Cow::Borrowed(&grant.resource));
             let message = match grant.action.as_str() {
                 "fs.write" if read => {
                     format!("read-write {subject} for {}: only read in {} call(s)", tool.tool, tool.calls)

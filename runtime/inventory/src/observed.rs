@@ -63,8 +63,10 @@ pub struct SubjectUse {
     pub identities: BTreeSet<String>,
     /// Calls that ran, per tool.
     pub calls: BTreeMap<String, u64>,
-    /// Each capability used: by (tool, action, resource as recorded).
-    pub used: BTreeMap<(String, String, String), Use>,
+    /// Each capability used: by tool, then action, then resource (as
+    /// recorded). Nested, so that a record's uses are counted without
+    /// allocating a key for each.
+    pub used: BTreeMap<String, BTreeMap<String, BTreeMap<String, Use>>>,
 }
 
 /// The use observed in a window of the log, by subject.
@@ -108,7 +110,9 @@ impl Observed {
         self.calls += 1;
         let subject = self.subject(principal);
         let entry = self.subjects.entry(subject).or_default();
-        entry.identities.insert(principal.sub.clone());
+        if !entry.identities.contains(&principal.sub) {
+            entry.identities.insert(principal.sub.clone());
+        }
         add_call(entry, call, &record.time);
     }
 
@@ -131,19 +135,35 @@ impl Observed {
 
 fn add_call(entry: &mut SubjectUse, call: &CallEvent, time: &str) {
     let tool = &call.tool.name;
-    *entry.calls.entry(tool.clone()).or_default() += 1;
+    *slot(&mut entry.calls, tool) += 1;
     for capability in call.capabilities.iter().filter(|c| c.allowed && !c.policies.is_empty()) {
         if !used(capability, &call.effects.usage) {
             continue;
         }
-        let key = (tool.clone(), capability.action.clone(), capability.resource.clone());
-        let this = entry.used.entry(key).or_default();
+        let by_action = slot(&mut entry.used, tool);
+        let this = slot(slot(by_action, &capability.action), &capability.resource);
         if this.calls == 0 {
             this.first = time.to_owned();
         }
         this.calls += 1;
-        this.last = time.to_owned();
-        this.permits.extend(capability.policies.iter().cloned());
+        time.clone_into(&mut this.last);
+        for policy in &capability.policies {
+            if !this.permits.contains(policy) {
+                this.permits.insert(policy.clone());
+            }
+        }
+    }
+}
+
+/// The value at `key`, inserted (default) when missing: a hit allocates
+/// nothing.
+fn slot<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    match map.get_mut(key) {
+        Some(value) => value,
+        None => unreachable!("inserted just above"),
     }
 }
 
@@ -182,10 +202,10 @@ mod tests {
         }
         assert_eq!((observed.records, observed.calls, observed.break_glass_calls), (4, 2, 1));
         let subject = Subject::Identity { iss: "https://ci.example".into(), sub: "agent:ci".into() };
-        let used = &observed.subjects[&subject].used;
-        let keys: Vec<&str> = used.keys().map(|(_, action, _)| action.as_str()).collect();
+        let used = &observed.subjects[&subject].used["patch-deps"];
+        let keys: Vec<&str> = used.keys().map(String::as_str).collect();
         assert_eq!(keys, ["fs.read", "invoke"], "written never, the denied host never");
-        let read = &used[&("patch-deps".into(), "fs.read".into(), "Path::\"/workspace\"".into())];
+        let read = &used["fs.read"]["Path::\"/workspace\""];
         assert_eq!(
             (read.calls, read.first.as_str(), read.last.as_str()),
             (2, "2026-12-01T00:00:00.000Z", "2026-12-04T00:00:00.000Z")

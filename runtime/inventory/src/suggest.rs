@@ -7,7 +7,7 @@
 //! is. A permit with an extra condition permits less, so the suggestion is
 //! never wider than the current policy (`airlock policy diff` proves it).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use airlock_policy::KNOWN_CLAIMS;
 use cedar_policy::{Effect, EntityUid, Policy, PolicySet};
@@ -62,11 +62,25 @@ pub fn suggest(
     let mut ids = BTreeSet::new();
     let mut narrowed = BTreeSet::new();
     let mut clauses = Clauses::default();
+    let pretty = observed
+        .subjects
+        .values()
+        .flat_map(|uses| uses.used.values().flat_map(|by_action| by_action.values().map(BTreeMap::len)))
+        .sum::<usize>()
+        <= PRETTY_UP_TO;
     for (subject, uses) in &observed.subjects {
         // Per tool, `invoke` first.
-        let mut used: Vec<_> = uses.used.iter().collect();
-        used.sort_by_key(|((tool, action, resource), _)| (tool, action != "invoke", action, resource));
-        for ((tool, action, resource), used) in used {
+        let mut used: Vec<(&String, &String, &String, &Use)> = uses
+            .used
+            .iter()
+            .flat_map(|(tool, by_action)| {
+                by_action.iter().flat_map(move |(action, by_resource)| {
+                    by_resource.iter().map(move |(resource, used)| (tool, action, resource, used))
+                })
+            })
+            .collect();
+        used.sort_by_key(|(tool, action, resource, _)| (*tool, *action != "invoke", *action, *resource));
+        for (tool, action, resource, used) in used {
             let Some(permit) = permit_for(current, used) else {
                 let permits: Vec<&str> = used.permits.iter().map(String::as_str).collect();
                 suggestion.dropped.push(safe(&format!(
@@ -82,7 +96,7 @@ pub fn suggest(
             };
             let id = unique(&mut ids, id);
             let clause = clauses.clause(subject, tool, action, resource)?;
-            let policy = narrow(permit, action, clause, &id)?;
+            let policy = narrow(permit, action, clause, &id, pretty)?;
             let ran = uses.calls.get(tool).copied().unwrap_or_default();
             body.push_str(&format!(
                 "// {}: {action} {resource}, tool {tool}:\n// used in {} of {ran} call(s), {} to {}.\n{policy}\n\n",
@@ -96,7 +110,9 @@ pub fn suggest(
         }
     }
     for policy in current.policies().filter(|p| p.effect() == Effect::Forbid) {
-        let kept = with_annotations(policy, policy.id().as_ref(), None)?;
+        let est =
+            policy.to_json().map_err(|e| SuggestError::Cedar(policy.id().to_string(), e.to_string()))?;
+        let kept = render(est, policy.id().as_ref(), None, None, pretty)?;
         body.push_str(&format!("// Kept as it is: forbid `{}`.\n{kept}\n\n", safe(policy.id().as_ref())));
         suggestion.forbids += 1;
     }
@@ -238,7 +254,13 @@ fn fill(value: &mut Value, values: &[(&str, &str)]) {
 
 /// `permit` for one action, with `clause` added to its conditions; `@id`
 /// is `id` and `@narrows` the permit's id.
-fn narrow(permit: &Policy, action: &str, clause: Value, id: &str) -> Result<String, SuggestError> {
+fn narrow(
+    permit: &Policy,
+    action: &str,
+    clause: Value,
+    id: &str,
+    pretty: bool,
+) -> Result<String, SuggestError> {
     let failed = |e: &dyn std::fmt::Display| SuggestError::Cedar(id.to_owned(), e.to_string());
     let mut est = permit.to_json().map_err(|e| failed(&e))?;
     est["action"] = json!({"op": "==", "entity": {"type": "Action", "id": action}});
@@ -246,28 +268,38 @@ fn narrow(permit: &Policy, action: &str, clause: Value, id: &str) -> Result<Stri
         Some(conditions) => conditions.push(clause),
         None => est["conditions"] = Value::Array(vec![clause]),
     }
-    let narrowed = Policy::from_json(None, est).map_err(|e| failed(&e))?;
-    with_annotations(&narrowed, id, Some(permit.id().as_ref()))
+    render(est, id, Some(permit.id().as_ref()), permit.annotation("approval"), pretty)
 }
 
-/// `policy` as Cedar text with `@id(id)`, `@narrows(narrows)` when given,
-/// and its `@approval` kept.
-fn with_annotations(policy: &Policy, id: &str, narrows: Option<&str>) -> Result<String, SuggestError> {
+/// Up to this many permits, each policy is pretty-printed (one condition
+/// per line); beyond it, Cedar's own layout is kept: the formatter parses
+/// every policy again, which for thousands of them costs seconds.
+const PRETTY_UP_TO: usize = 1_000;
+
+/// The policy `est` as Cedar text with `@id(id)`, `@narrows(narrows)` when
+/// given, and `@approval(approval)` when given.
+fn render(
+    mut est: Value,
+    id: &str,
+    narrows: Option<&str>,
+    approval: Option<&str>,
+    pretty: bool,
+) -> Result<String, SuggestError> {
     let failed = |e: &dyn std::fmt::Display| SuggestError::Cedar(id.to_owned(), e.to_string());
-    let mut est = policy.to_json().map_err(|e| failed(&e))?;
     let mut annotations = serde_json::Map::new();
     annotations.insert("id".into(), Value::String(id.to_owned()));
     if let Some(narrows) = narrows {
         annotations.insert("narrows".into(), Value::String(narrows.to_owned()));
     }
-    if let Some(approval) = policy.annotation("approval") {
+    if let Some(approval) = approval {
         annotations.insert("approval".into(), Value::String(approval.to_owned()));
     }
     est["annotations"] = Value::Object(annotations);
     let policy = Policy::from_json(None, est).map_err(|e| failed(&e))?;
     let text = policy.to_cedar().ok_or_else(|| failed(&"not expressible as Cedar text"))?;
-    // One policy at a time: the formatter's cost grows faster than its
-    // input, and a suggestion can hold thousands of policies.
+    if !pretty {
+        return Ok(text);
+    }
     let config = cedar_policy_formatter::Config { line_width: 100, indent_width: 2 };
     Ok(cedar_policy_formatter::policies_str_to_pretty(&text, &config)
         .map_or(text, |t| t.trim_end().to_owned()))
