@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_audit::{ApprovalStatus, CallEvent, Event, Outcome, Record};
+
+use crate::slot::slot;
 use serde::Serialize;
 
 /// Most distinct delegation chains kept per identity (the rest are counted
@@ -135,7 +137,8 @@ impl Inventory {
 pub struct Builder {
     records: u64,
     operator_overrides: u64,
-    identities: BTreeMap<(String, String), Identity>,
+    /// By issuer, then subject.
+    identities: BTreeMap<String, BTreeMap<String, Identity>>,
     /// Break-glass windows opened, by (agent issuer, agent): the issuer is
     /// empty in records from before windows were bound to one.
     windows: BTreeMap<(String, String), u64>,
@@ -181,23 +184,22 @@ impl Builder {
             self.operator_overrides += 1;
             return;
         };
-        let identity =
-            self.identities.entry((principal.iss.clone(), principal.sub.clone())).or_insert_with(|| {
-                Identity {
-                    iss: principal.iss.clone(),
-                    sub: principal.sub.clone(),
-                    first_seen: time.to_owned(),
-                    ..Identity::default()
-                }
-            });
-        identity.last_seen = time.to_owned();
-        identity.claims.clone_from(&principal.claims);
+        let identity = slot(slot(&mut self.identities, &principal.iss), &principal.sub);
+        if identity.calls == 0 {
+            identity.iss.clone_from(&principal.iss);
+            identity.sub.clone_from(&principal.sub);
+            time.clone_into(&mut identity.first_seen);
+        }
+        time.clone_into(&mut identity.last_seen);
+        if identity.claims != principal.claims {
+            identity.claims.clone_from(&principal.claims);
+        }
         if !principal.act.is_empty() && identity.chains.len() < MAX_CHAINS {
             identity.chains.insert(principal.act.clone());
         }
         identity.calls += 1;
         identity.longest_token_lifetime_s = identity.longest_token_lifetime_s.max(principal.token_lifetime_s);
-        *identity.tools.entry(call.tool.name.clone()).or_default() += 1;
+        *slot(&mut identity.tools, &call.tool.name) += 1;
         match call.outcome {
             Outcome::Ok => identity.ok += 1,
             Outcome::Refused | Outcome::Denied => identity.denials += 1,
@@ -214,9 +216,12 @@ impl Builder {
     /// The inventory of what was added.
     pub fn finish(mut self, since: Option<&str>) -> Inventory {
         for ((iss, sub), opened) in &self.windows {
-            let matching =
-                self.identities.iter_mut().filter(|((i, s), _)| s == sub && (iss.is_empty() || i == iss));
-            for (_, identity) in matching {
+            let matching = self
+                .identities
+                .iter_mut()
+                .filter(|(i, _)| iss.is_empty() || *i == iss)
+                .filter_map(|(_, subs)| subs.get_mut(sub));
+            for identity in matching {
                 identity.break_glass_windows += opened;
             }
         }
@@ -224,7 +229,7 @@ impl Builder {
             since: since.map(str::to_owned),
             records: self.records,
             operator_overrides: self.operator_overrides,
-            identities: self.identities.into_values().collect(),
+            identities: self.identities.into_values().flat_map(BTreeMap::into_values).collect(),
             policies_deciding: self.policies_deciding,
             break_glass: self.break_glass,
             approvals_by: self.approvals_by,

@@ -16,6 +16,7 @@ mod identity;
 mod named;
 mod observed;
 mod report;
+mod slot;
 mod suggest;
 
 pub use grants::{

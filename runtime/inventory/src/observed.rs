@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use airlock_audit::{ApprovalStatus, CallEvent, Event, Outcome, PrincipalRecord, Record};
 
 use crate::grants::used;
+use crate::slot::slot;
 
 /// Who a suggested permit is for.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,18 +153,6 @@ fn add_call(entry: &mut SubjectUse, call: &CallEvent, time: &str) {
                 this.permits.insert(policy.clone());
             }
         }
-    }
-}
-
-/// The value at `key`, inserted (default) when missing: a hit allocates
-/// nothing.
-fn slot<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
-    }
-    match map.get_mut(key) {
-        Some(value) => value,
-        None => unreachable!("inserted just above"),
     }
 }
 
