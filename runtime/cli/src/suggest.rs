@@ -8,19 +8,12 @@ use airlock_policy::authz::{Authorizer, PolicySource};
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::agents::{for_each_record, sources};
+use crate::agents::{for_each_record, sources, window_start};
 use crate::args::SuggestArgs;
-use crate::audit::since_time;
 use crate::exit::{self, Failure};
 
 pub(crate) fn suggest(args: SuggestArgs) -> Result<(), Failure> {
-    let since = args
-        .window
-        .since
-        .as_deref()
-        .map(since_time)
-        .transpose()
-        .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
+    let since = window_start(&args.window)?;
     let (overview, log) = sources(&args.window)?;
     let overview = overview.ok_or_else(|| {
         Failure::new(

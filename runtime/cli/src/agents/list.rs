@@ -1,27 +1,20 @@
 //! `airlock agents list`: every identity, and the hygiene findings.
 
 use airlock_inventory::{Builder, Inventory};
-use anyhow::anyhow;
 use serde_json::json;
 
-use super::{Expected, for_each_record, hygiene, sources};
+use super::{Expected, for_each_record, hygiene, sources, stale_cutoff, window_start};
 use crate::args::AgentsListArgs;
-use crate::audit::since_time;
 use crate::exit::Failure;
 
 pub(super) fn list(AgentsListArgs { stale, window: args }: AgentsListArgs) -> Result<(), Failure> {
-    let since = args
-        .since
-        .as_deref()
-        .map(since_time)
-        .transpose()
-        .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
+    let since = window_start(&args)?;
     let (overview, log) = sources(&args)?;
     let expected = Expected::of(overview.as_ref());
     let mut builder = Builder::default();
     for_each_record(&log, |record| builder.add(record, since.as_deref()))?;
     let inventory = builder.finish(since.as_deref());
-    let cutoff = since_time(&stale).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))?;
+    let cutoff = stale_cutoff(&stale)?;
     let (permits, forbids) = (expected.ids("permit"), expected.ids("forbid"));
     if args.json {
         let stale: Vec<&str> = inventory.stale(&cutoff).iter().map(|i| i.sub.as_str()).collect();

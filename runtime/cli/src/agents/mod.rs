@@ -13,7 +13,7 @@ use airlock_inventory::{Inventory, principals_named};
 use anyhow::anyhow;
 
 use crate::args::{AgentsCommand, AgentsWindowArgs, LogArgs};
-use crate::audit::open_log;
+use crate::audit::{open_log, since_time};
 use crate::exit::{self, Failure};
 
 pub(crate) async fn agents(command: AgentsCommand) -> Result<(), Failure> {
@@ -51,6 +51,17 @@ impl Expected {
     pub(super) fn ids(&self, effect: &str) -> Vec<String> {
         self.policies.iter().filter(|(_, e)| e == effect).map(|(id, _)| id.clone()).collect()
     }
+}
+
+/// The start of the window `--since` names (RFC 3339), if any.
+pub(crate) fn window_start(args: &AgentsWindowArgs) -> Result<Option<String>, Failure> {
+    args.since.as_deref().map(since_time).transpose().map_err(|e| Failure::usage(anyhow!("--since: {e}")))
+}
+
+/// The time before which an identity's last call makes it stale
+/// (`--stale`, an age).
+fn stale_cutoff(age: &str) -> Result<String, Failure> {
+    since_time(age).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))
 }
 
 /// The configuration (its issuers and policies), and the log to read: the

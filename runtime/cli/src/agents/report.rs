@@ -6,7 +6,7 @@ use std::io::Write;
 use airlock_inventory::{AllGrants, Builder, Report, Row, with_effective};
 use anyhow::anyhow;
 
-use super::{Expected, for_each_record, hygiene, sources};
+use super::{Expected, for_each_record, hygiene, sources, stale_cutoff, window_start};
 use crate::args::AgentsReportArgs;
 use crate::audit::since_time;
 use crate::effective::{configured_tools, effective_grants, subject_from_record};
@@ -18,14 +18,8 @@ pub(super) async fn report(args: AgentsReportArgs) -> Result<(), Failure> {
             "--json: the report is HTML; `agents list --json` and `agents show --json` are for scripts"
         )));
     }
-    let since = args
-        .window
-        .since
-        .as_deref()
-        .map(since_time)
-        .transpose()
-        .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
-    let cutoff = since_time(&args.stale).map_err(|e| Failure::usage(anyhow!("--stale: {e}")))?;
+    let since = window_start(&args.window)?;
+    let cutoff = stale_cutoff(&args.stale)?;
     let (overview, log) = sources(&args.window)?;
     let expected = Expected::of(overview.as_ref());
     let mut builder = Builder::default();

@@ -7,14 +7,13 @@ use airlock_inventory::{ToolGrants, findings, grants_of, with_effective};
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::{for_each_record, sources};
+use super::{for_each_record, sources, window_start};
 use crate::args::AgentsShowArgs;
-use crate::audit::since_time;
 use crate::effective::{Subject, configured_tools, effective_grants, subject_from_file, subject_from_record};
 use crate::exit::Failure;
 
 pub(super) async fn show(args: AgentsShowArgs) -> Result<(), Failure> {
-    let since = args.window.since.as_deref().map(since_time).transpose().map_err(Failure::usage)?;
+    let since = window_start(&args.window)?;
     let (overview, log) = sources(&args.window)?;
     // One pass for the issuers the sub came from, then its grants.
     let mut records = Vec::new();
