@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use airlock_audit::{CallEvent, CapabilityRecord, Event, Outcome, PrincipalRecord, Record, Usage};
 use serde::Serialize;
 
+use crate::slot::slot;
+
 /// One capability as an identity's calls of one tool were granted it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GrantUse {
@@ -32,6 +34,14 @@ pub struct GrantUse {
     /// no longer requests, or a tool the configuration no longer serves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective: Option<Effective>,
+}
+
+impl GrantUse {
+    /// Whether the identity holds it: the current policy allows it (with
+    /// effective grants), else a call in the window was granted it.
+    pub fn held(&self) -> bool {
+        self.effective.as_ref().map_or(self.granted > 0, |e| e.allowed)
+    }
 }
 
 /// What the current policy decides for one capability, by the decision
@@ -118,14 +128,16 @@ fn grant_mut<'a>(tool: &'a mut ToolGrants, action: &str, resource: &str) -> &'a 
 #[derive(Clone, Debug, Default)]
 pub struct AllGrants {
     since: Option<String>,
-    by_identity: BTreeMap<(String, String), Folding>,
+    /// By issuer, then subject (looked up by `&str`: a record allocates no
+    /// key).
+    by_identity: BTreeMap<String, BTreeMap<String, Folding>>,
 }
 
 /// One identity's grants as they are folded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Folding {
     tools: BTreeMap<String, ToolGrants>,
-    last: PrincipalRecord,
+    last: Option<PrincipalRecord>,
     last_time: String,
 }
 
@@ -142,18 +154,15 @@ impl AllGrants {
         }
         let Event::Call(call) = &record.event else { return };
         let Some(principal) = &call.principal else { return };
-        let key = (principal.iss.clone(), principal.sub.clone());
-        let folding = self.by_identity.entry(key).or_insert_with(|| Folding {
-            tools: BTreeMap::new(),
-            last: principal.clone(),
-            last_time: record.time.clone(),
-        });
-        folding.last = principal.clone();
-        folding.last_time = record.time.clone();
-        let tool = folding
-            .tools
-            .entry(call.tool.name.clone())
-            .or_insert_with(|| ToolGrants { tool: call.tool.name.clone(), ..ToolGrants::default() });
+        let folding = slot(slot(&mut self.by_identity, &principal.iss), &principal.sub);
+        if folding.last.as_ref() != Some(principal) {
+            folding.last = Some(principal.clone());
+        }
+        record.time.clone_into(&mut folding.last_time);
+        let tool = slot(&mut folding.tools, &call.tool.name);
+        if tool.tool.is_empty() {
+            tool.tool.clone_from(&call.tool.name);
+        }
         add(tool, call);
     }
 
@@ -162,10 +171,13 @@ impl AllGrants {
     pub fn finish(self) -> Vec<IdentityGrants> {
         self.by_identity
             .into_values()
-            .map(|f| IdentityGrants {
-                tools: f.tools.into_values().collect(),
-                last: f.last,
-                last_time: f.last_time,
+            .flat_map(BTreeMap::into_values)
+            .filter_map(|f| {
+                Some(IdentityGrants {
+                    tools: f.tools.into_values().collect(),
+                    last: f.last?,
+                    last_time: f.last_time,
+                })
             })
             .collect()
     }
@@ -292,14 +304,13 @@ fn admits(pattern: &str, reached: &str) -> bool {
 /// is one finding; a write grant on a mount that was only read says so.
 pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let held = |g: &GrantUse| g.effective.as_ref().map_or(g.granted > 0, |e| e.allowed);
     for tool in tools {
         let invoke = tool.grants.iter().find(|g| g.action == "invoke");
-        if invoke.is_some_and(|g| !held(g)) {
+        if invoke.is_some_and(|g| !g.held()) {
             continue; // it cannot be called: nothing else it holds is usable
         }
         if tool.calls == 0 {
-            if let Some(invoke) = invoke.filter(|g| held(g)) {
+            if let Some(invoke) = invoke.filter(|g| g.held()) {
                 findings.push(Finding {
                     tool: tool.tool.clone(),
                     action: invoke.action.clone(),
@@ -309,7 +320,7 @@ pub fn findings(tools: &[ToolGrants]) -> Vec<Finding> {
             }
             continue;
         }
-        for grant in tool.grants.iter().filter(|g| held(g) && g.used == 0 && g.action != "invoke") {
+        for grant in tool.grants.iter().filter(|g| g.held() && g.used == 0 && g.action != "invoke") {
             let read = tool
                 .grants
                 .iter()

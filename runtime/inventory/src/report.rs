@@ -34,18 +34,12 @@ impl Cell {
     }
 }
 
-/// A grant is held when the current policy allows it (with effective
-/// grants), else when a call in the window was granted it.
-fn held(grant: &GrantUse) -> bool {
-    grant.effective.as_ref().map_or(grant.granted > 0, |e| e.allowed)
-}
-
 /// The cell for one identity's grants of one tool (`None`: nothing known),
 /// and a line saying why.
 pub fn cell(tool: Option<&ToolGrants>) -> (Cell, String) {
     let Some(tool) = tool else { return (Cell::NeverAsked, String::new()) };
     let invoke = tool.grants.iter().find(|g| g.action == "invoke");
-    let may_call = invoke.is_some_and(held);
+    let may_call = invoke.is_some_and(GrantUse::held);
     if !may_call {
         let refused = invoke.map_or(0, |g| g.denied);
         return match refused {
@@ -59,7 +53,7 @@ pub fn cell(tool: Option<&ToolGrants>) -> (Cell, String) {
     let unused: Vec<String> = tool
         .grants
         .iter()
-        .filter(|g| g.action != "invoke" && held(g) && g.used == 0)
+        .filter(|g| g.action != "invoke" && g.held() && g.used == 0)
         .map(|g| format!("{} {}", g.action, g.resource))
         .collect();
     match unused.is_empty() {

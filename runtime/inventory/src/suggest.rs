@@ -7,12 +7,14 @@
 //! is. A permit with an extra condition permits less, so the suggestion is
 //! never wider than the current policy (`airlock policy diff` proves it).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use airlock_policy::KNOWN_CLAIMS;
 use cedar_policy::{Effect, EntityUid, Policy, PolicySet};
 use serde_json::{Value, json};
 
+use crate::grants::quoted;
 use crate::observed::{Observed, Subject, Use};
 
 /// Why no suggestion could be written.
@@ -92,7 +94,11 @@ pub fn suggest(
             };
             let id = match action.as_str() {
                 "invoke" => format!("{} invoke {tool}", who(subject)),
-                _ => format!("{} {action} {} ({tool})", who(subject), short(resource)),
+                _ => format!(
+                    "{} {action} {} ({tool})",
+                    who(subject),
+                    quoted(resource).unwrap_or(Cow::Borrowed(resource))
+                ),
             };
             let id = unique(&mut ids, id);
             let clause = clauses.clause(subject, tool, action, resource)?;
@@ -311,11 +317,6 @@ fn who(subject: &Subject) -> String {
         Subject::Identity { sub, .. } => sub.clone(),
         Subject::Claim { claim, value, .. } => format!("{claim}={value}"),
     }
-}
-
-/// `Path::"/workspace"` as `/workspace`; anything else as it is.
-fn short(resource: &str) -> &str {
-    resource.split_once("::\"").and_then(|(_, rest)| rest.split_once('"')).map_or(resource, |(id, _)| id)
 }
 
 /// `id`, or with ` (2)`, ` (3)`, ... when taken.
