@@ -26,7 +26,9 @@ pub const TOOL_PROFILE: &str = "tool";
 
 /// Builds `packages` (their libraries, plus examples when `examples`)
 /// with cargo profile `profile` for wasm32-wasip2 and returns the
-/// directory holding the `.wasm` files. Panics with a message naming the
+/// directory holding the `.wasm` files. Examples are guests and require
+/// their package's `guest` feature, which this enables: the host build
+/// (`cargo test --workspace`) skips them. Panics with a message naming the
 /// fix when it fails: build scripts have no other way to report.
 pub fn build(packages: &[&str], examples: bool, profile: &str) -> PathBuf {
     let root = workspace_root();
@@ -50,7 +52,8 @@ pub fn build(packages: &[&str], examples: bool, profile: &str) -> PathBuf {
         .args(["build", "--profile", profile, "--target", "wasm32-wasip2", "--lib"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if examples {
-        cmd.arg("--examples");
+        let features: Vec<String> = packages.iter().map(|p| format!("{p}/guest")).collect();
+        cmd.args(["--examples", "--features", &features.join(",")]);
     }
     for package in packages {
         cmd.args(["-p", package]);
