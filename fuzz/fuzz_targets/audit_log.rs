@@ -2,6 +2,9 @@
 //! sequence number where the chain breaks, never a panic; reading them one
 //! line at a time (in parallel batches) gives exactly the answer reading
 //! them whole gives; and any change of one byte of a valid log is caught.
+//! The fast record reader (`parse_record`, which skips serde's buffering)
+//! accepts only what the derived deserialiser accepts, and reads it the
+//! same: on the input, and on a valid line with the input spliced in.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -68,7 +71,26 @@ static LOG: LazyLock<Vec<u8>> = LazyLock::new(|| {
     log
 });
 
+/// `parse_record` reads `line` as serde's derived deserialiser does, or
+/// refuses it.
+fn reads_as_derived(line: &[u8]) {
+    if let Ok(fast) = airlock_audit::parse_record(line) {
+        let derived: airlock_audit::Record =
+            serde_json::from_slice(line).expect("the fast reader accepted what serde refuses");
+        assert_eq!(fast, derived);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    reads_as_derived(data);
+    // A valid line, its bytes from `at` to `at + cut` replaced by the input.
+    if let [a, b, c, ref rest @ ..] = *data {
+        let first = LOG.split(|&b| b == b'\n').next().unwrap_or_default();
+        let at = u16::from_le_bytes([a, b]) as usize % first.len();
+        let cut = (c as usize).min(first.len() - at);
+        reads_as_derived(&[&first[..at], rest, &first[at + cut..]].concat());
+    }
+
     // Any bytes: the streamed check agrees with the whole one.
     let whole = airlock_audit::verify(data);
     let streamed = airlock_audit::verify_reader(data, |_| {});

@@ -120,7 +120,7 @@ fn link(record: &Record, previous: Option<(u64, &str)>) -> Result<(), ChainError
 /// [`check_line`] names what is wrong with it. Independent of the records
 /// around it, so lines can be checked in parallel.
 fn whole(line: &[u8]) -> Option<Record> {
-    let record: Record = serde_json::from_slice(line).ok()?;
+    let record = crate::parse::parse_record(line).ok()?;
     if record.schema != SCHEMA {
         return None;
     }

@@ -22,6 +22,7 @@ mod checkpoint;
 mod error;
 mod event;
 mod file;
+mod parse;
 mod record;
 mod refusals;
 mod sink;
@@ -39,6 +40,7 @@ pub use event::{
     ToolRecord, ToolResolvedEvent, Usage, WorkspaceRecord, WorkspaceRecoveredEvent, WorkspaceStatus, bounded,
 };
 pub use file::{Durability, FileLog, LOG_FILE};
+pub use parse::parse_record;
 pub use record::{Ending, input_sha256, sha256_hex};
 pub use refusals::{DEFAULT_REFUSAL_WINDOW, RefusalLog};
 pub use sink::{AuditSink, Receipt};
