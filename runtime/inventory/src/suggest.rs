@@ -64,6 +64,9 @@ pub fn suggest(
     let mut ids = BTreeSet::new();
     let mut narrowed = BTreeSet::new();
     let mut clauses = Clauses::default();
+    // Each current permit as JSON, converted once however many uses it
+    // allowed.
+    let mut permit_json: HashMap<String, Value> = HashMap::new();
     let pretty = observed
         .subjects
         .values()
@@ -102,7 +105,18 @@ pub fn suggest(
             };
             let id = unique(&mut ids, id);
             let clause = clauses.clause(subject, tool, action, resource)?;
-            let policy = narrow(permit, action, clause, &id, pretty)?;
+            let key: &str = permit.id().as_ref();
+            let est = match permit_json.get(key) {
+                Some(est) => est.clone(),
+                None => {
+                    let est = permit
+                        .to_json()
+                        .map_err(|e| SuggestError::Cedar(permit.id().to_string(), e.to_string()))?;
+                    permit_json.insert(key.to_owned(), est.clone());
+                    est
+                }
+            };
+            let policy = narrow(permit, est, action, clause, &id, pretty)?;
             let ran = uses.calls.get(tool).copied().unwrap_or_default();
             body.push_str(&format!(
                 "// {}: {action} {resource}, tool {tool}:\n// used in {} of {ran} call(s), {} to {}.\n{policy}\n\n",
@@ -258,17 +272,16 @@ fn fill(value: &mut Value, values: &[(&str, &str)]) {
     }
 }
 
-/// `permit` for one action, with `clause` added to its conditions; `@id`
-/// is `id` and `@narrows` the permit's id.
+/// `permit` (whose JSON form is `est`) for one action, with `clause` added
+/// to its conditions; `@id` is `id` and `@narrows` the permit's id.
 fn narrow(
     permit: &Policy,
+    mut est: Value,
     action: &str,
     clause: Value,
     id: &str,
     pretty: bool,
 ) -> Result<String, SuggestError> {
-    let failed = |e: &dyn std::fmt::Display| SuggestError::Cedar(id.to_owned(), e.to_string());
-    let mut est = permit.to_json().map_err(|e| failed(&e))?;
     est["action"] = json!({"op": "==", "entity": {"type": "Action", "id": action}});
     match est["conditions"].as_array_mut() {
         Some(conditions) => conditions.push(clause),

@@ -232,6 +232,10 @@ fn http_with(c: &mut Criterion, name: &str, audit: Arc<dyn AuditSink>) {
     group.finish();
 }
 
+/// The allocator the `airlock` binary uses (`runtime/cli/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
