@@ -146,16 +146,7 @@ pub struct ChainSummary {
 /// Checks every line of `log` in order; the first bad record ends the
 /// check with its sequence number.
 pub fn verify(log: &[u8]) -> Result<ChainSummary, ChainError> {
-    walk(log, |_| Ok(()))
-}
-
-/// [`verify`], handing every good record to `visit` (which may refuse it).
-/// A checkpoint must sign the record just before it.
-pub(crate) fn walk(
-    log: &[u8],
-    visit: impl FnMut(&Record) -> Result<(), ChainError>,
-) -> Result<ChainSummary, ChainError> {
-    walk_reader(log, visit)
+    walk_reader(log, |_| Ok(()))
 }
 
 /// [`verify`] over a reader, one line at a time, handing every good record
@@ -175,6 +166,9 @@ pub fn verify_reader(
 /// Lines read and checked at a time.
 const BATCH: usize = 4096;
 
+/// Checks every line `reader` gives in order, handing every good record to
+/// `visit` (which may refuse it). A checkpoint must sign the record just
+/// before it.
 pub(crate) fn walk_reader(
     mut reader: impl BufRead,
     mut visit: impl FnMut(&Record) -> Result<(), ChainError>,
