@@ -86,7 +86,7 @@ pub(crate) async fn configured_tools(config: &Path, cache: &CacheArgs) -> Result
     let sources = tools.sources(cache, None).await?;
     let catalog = Catalog::load_sources(&rt, &sources, |event| {
         if let LoadEvent::Skipped(error) = event {
-            eprintln!("airlock: skipped: {error}");
+            eprintln!("airlock: skipped: {}", airlock_policy::text::printable_lines(&error.to_string()));
         }
     })
     .await

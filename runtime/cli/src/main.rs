@@ -78,7 +78,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Errors quote what they refuse (a line of a file, a claim, a
+            // name): printed with control characters escaped.
+            let message = format!("{:#}", failure.error);
+            eprintln!("error: {}", airlock_policy::text::printable_lines(&message));
             failure.exit_code()
         }
     }

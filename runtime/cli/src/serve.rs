@@ -185,7 +185,10 @@ fn report_progress(event: LoadEvent<'_>) {
             elapsed.as_millis(),
             if cached { " (cached)" } else { "" }
         ),
-        LoadEvent::Skipped(error) => eprintln!("airlock: skipped {error}"),
+        // The reason may quote the component (its schema): escaped.
+        LoadEvent::Skipped(error) => {
+            eprintln!("airlock: skipped {}", airlock_policy::text::printable_lines(&error.to_string()))
+        }
     }
 }
 

@@ -397,6 +397,26 @@ jwks = \"policy.cedar\"
     let r = op.read_notes(&token);
     assert_eq!(r.code, 7, "{}", r.stderr);
     assert!(r.stderr.contains("policy.cedar:1:"), "{}", r.stderr);
+
+    // A refusal quotes what it refuses (a TOML error shows the line, a
+    // policy error the text): escaped, never obeyed by the terminal.
+    let hostile = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}";
+    op.write_config(&format!("{hostile} = 1\n"));
+    let r = op.read_notes(&token);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("\\u{1b}]0;owned\\u{7}"), "{}", r.stderr);
+    let policy = op.path("bad.cedar");
+    std::fs::write(&policy, format!("permit (principal, action, resource) when {{ {hostile} }};"))
+        .expect("write");
+    let r = op.airlock(&["policy", "check", &policy.display().to_string()]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    for r in [&r, &op.read_notes(&token)] {
+        assert!(
+            !r.stderr.chars().any(|c| airlock_policy::text::is_unprintable(c) && c != '\n'),
+            "{:?}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
