@@ -349,6 +349,7 @@ fn failed(changes: &Changeset, path: &str, reason: &str) -> WorkspaceRecord {
 fn apply_path(error: &WorkspaceError) -> String {
     match error {
         WorkspaceError::ChangedDuringCall { path }
+        | WorkspaceError::NotEmptied { path, .. }
         | WorkspaceError::OtherFilesystem { path }
         | WorkspaceError::Symlink { path }
         | WorkspaceError::Swapped { path } => path.clone(),
@@ -362,6 +363,7 @@ fn apply_path(error: &WorkspaceError) -> String {
 fn apply_error(error: &WorkspaceError) -> String {
     match error {
         WorkspaceError::ChangedDuringCall { .. }
+        | WorkspaceError::NotEmptied { .. }
         | WorkspaceError::OtherFilesystem { .. }
         | WorkspaceError::Symlink { .. }
         | WorkspaceError::PendingApply { .. } => format!("nothing was applied: {error}"),

@@ -65,6 +65,19 @@ pub enum WorkspaceError {
         /// The path, relative to the workspace.
         path: String,
     },
+    /// A directory the changeset removes (or replaces with a file) holds
+    /// something the changeset does not remove: an entry never staged (a
+    /// FIFO, socket, device, or a name that is not UTF-8) or one added
+    /// during the call. Removing it could not finish, so nothing was
+    /// applied.
+    #[error("{path}: holds `{holds}`, which the tool's changes do not remove; nothing was applied")]
+    NotEmptied {
+        /// The directory, relative to the workspace.
+        path: String,
+        /// What it still holds, relative to the workspace (a name that is
+        /// not UTF-8 shown with its invalid bytes replaced).
+        holds: String,
+    },
     /// A change lies on another filesystem than the workspace root (a
     /// mount point inside it), where it could not be applied atomically.
     #[error("{path}: on another filesystem than the workspace root; it cannot be applied atomically")]

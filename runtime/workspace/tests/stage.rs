@@ -30,8 +30,11 @@ fn snapshot(root: &Path) -> BTreeMap<String, (String, u32, Vec<u8>)> {
             } else if meta.is_dir() {
                 pending.push(path.clone());
                 ("dir".into(), mode, Vec::new())
-            } else {
+            } else if meta.is_file() {
                 ("file".into(), mode, std::fs::read(&path).expect("read"))
+            } else {
+                // A FIFO, socket or device: never opened.
+                ("special".into(), mode, Vec::new())
             };
             all.insert(relative, value);
         }
@@ -488,4 +491,57 @@ fn a_checkout_over_the_stage_budget_is_refused_sparse_files_counted_in_full() {
     let err = Stage::create(workspace.path(), &small).expect_err("over a small budget");
     assert!(err.to_string().contains("stage budget of 1024 bytes"), "{err}");
     Stage::create(workspace.path(), &StageOptions::default()).expect("fits the default");
+}
+
+/// Found by the `workspace` fuzz target: a directory the tool removed held
+/// a FIFO that was never staged, so removing it failed after the commit
+/// point and left the apply half done. Every directory a changeset removes
+/// (or replaces with a file) must hold nothing else; checked before
+/// anything is written.
+#[test]
+fn a_directory_holding_what_was_never_staged_is_not_removed_and_nothing_is_applied() {
+    use std::os::unix::ffi::OsStrExt;
+    type Make<'a> = &'a dyn Fn(&Path);
+    let unstaged: [(&str, Make<'_>); 3] = [
+        ("src/util/pipe", &|p| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                p,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from(0o644),
+                0,
+            )
+            .expect("mkfifo")
+        }),
+        ("src/util/sock", &|p| {
+            std::mem::forget(std::os::unix::net::UnixListener::bind(p).expect("socket"));
+        }),
+        ("src/util/bad\u{fffd}name", &|p| {
+            let name = std::ffi::OsStr::from_bytes(b"bad\xffname");
+            std::fs::write(p.parent().expect("parent").join(name), "x").expect("write");
+        }),
+    ];
+    for (holds, make) in unstaged {
+        for replace_with_file in [false, true] {
+            let workspace = checkout();
+            let w = workspace.path();
+            make(&w.join(holds));
+            let before = snapshot(w);
+            let stage = stage_of(w);
+            std::fs::remove_dir_all(stage.path().join("src/util")).expect("the tool removes the directory");
+            if replace_with_file {
+                std::fs::write(stage.path().join("src/util"), "now a file").expect("write");
+            }
+            let changes = stage.changeset().expect("diff");
+            let (_state, journals) = journals();
+            let err = stage.apply(&changes, &journals).expect_err("refused");
+            assert!(
+                matches!(&err, WorkspaceError::NotEmptied { path, holds: h } if path == "src/util" && h == holds),
+                "{err}"
+            );
+            assert!(err.to_string().contains("nothing was applied"), "{err}");
+            assert_eq!(snapshot(w), before, "nothing was written, no apply directory left behind");
+            assert_eq!(recover(w, &journals).expect("recover"), Recovery::Clean);
+        }
+    }
 }
