@@ -43,7 +43,7 @@ pub(crate) fn apply(
     let (root, workspace, identity) = (stage.root(), stage.workspace(), stage.identity());
     let (ops, contents) = plan(changes)?;
     check_unchanged(stage, changes)?;
-    check_emptied(root, changes)?;
+    check_emptied(root, &ops)?;
     check_same_filesystem(root, changes)?;
 
     let journal = Journal::new(workspace, identity, ops)?;
@@ -134,18 +134,17 @@ fn check_unchanged(stage: &Stage, changes: &Changeset) -> Result<(), WorkspaceEr
 }
 
 /// Refuses, before anything is written, to remove a directory that holds
-/// anything the changeset does not also remove (what was never staged, or
-/// was added since): its removal would fail after the commit point and
-/// leave the apply half done.
-fn check_emptied(root: &Dir, changes: &Changeset) -> Result<(), WorkspaceError> {
-    let removed: std::collections::BTreeSet<&str> =
-        changes.changes().iter().filter(|c| c.after.is_none()).map(|c| c.path.as_str()).collect();
-    let emptied = changes.changes().iter().filter(|c| {
-        c.before.as_ref().is_some_and(|b| b.kind == EntryKind::Dir)
-            && c.after.as_ref().is_none_or(|a| a.kind != EntryKind::Dir)
-    });
-    for change in emptied {
-        let path = &change.path;
+/// anything the plan does not also remove (what was never staged, or was
+/// added since): its removal would fail after the commit point and leave
+/// the apply half done.
+fn check_emptied(root: &Dir, ops: &[Op]) -> Result<(), WorkspaceError> {
+    let removed: std::collections::BTreeSet<&str> = ops
+        .iter()
+        .filter(|op| matches!(op, Op::Remove { .. } | Op::RemoveDir { .. }))
+        .map(Op::path)
+        .collect();
+    for op in ops {
+        let Op::RemoveDir { path } = op else { continue };
         let entries = root.read_dir(path).map_err(|e| WorkspaceError::io(Path::new(path), e))?;
         for entry in entries {
             let name = entry.map_err(|e| WorkspaceError::io(Path::new(path), e))?.file_name();
